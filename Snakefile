@@ -1,0 +1,34 @@
+# Early exiting in pretrained language models, end to end:
+# data -> fine-tuning -> one inference pass storing every exit's logits ->
+# threshold sweeps from stored logits -> papermill notebooks -> Slidev deck.
+#
+#   snakemake --cores all                          # default config (CPU, minutes)
+#   snakemake --cores all --configfile config/smoke.yaml
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# A --configfile given on the command line is the whole config (not merged into
+# the default), so a small config such as config/smoke.yaml stays small.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/deck.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,80 @@
+"""Tokenised examples, length-bucketed batches and dynamic padding.
+
+Transformer cost on CPU is linear in the padded sequence length, so batches are
+built from examples of similar length (bucketing) and padded only to their own
+longest example (dynamic padding). Batch order is a pure function of
+(seed, epoch), which makes training deterministic and resumable mid-epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import DataCollatorWithPadding
+
+
+@dataclass
+class Encoded:
+    """A tokenised split: per-example features, labels and unpadded lengths."""
+
+    features: list[dict]  # input_ids, attention_mask[, token_type_ids]
+    labels: np.ndarray
+    lengths: np.ndarray
+    ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+def encode(examples: list[dict], tokenizer, max_length: int) -> Encoded:
+    """Tokenise prepared examples (`text`, optional `text_pair`, `label`, `id`)."""
+    texts = [ex["text"] for ex in examples]
+    pairs = [ex["text_pair"] for ex in examples] if examples and "text_pair" in examples[0] else None
+    tokens = tokenizer(texts, pairs, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokens]
+    features = [{k: tokens[k][i] for k in keys} for i in range(len(examples))]
+    lengths = np.array([len(f["input_ids"]) for f in features], dtype=np.int64)
+    labels = np.array([ex["label"] for ex in examples])
+    return Encoded(features, labels, lengths, [str(ex["id"]) for ex in examples])
+
+
+def bucketed_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int = 20
+) -> list[np.ndarray]:
+    """Shuffled batches of similar-length examples, identical for the same (seed, epoch).
+
+    Shuffle all indices, cut them into chunks of `bucket_batches` batches, sort each
+    chunk by length, cut it into batches, then shuffle the batch order. Batches stay
+    random across the epoch while padding inside a batch stays small.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * max(1, bucket_batches)
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Inference batches in length order (outputs are put back in example order by index)."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class Collator:
+    """Pads a list of example indices into model inputs plus labels."""
+
+    def __init__(self, tokenizer, data: Encoded, label_dtype: torch.dtype = torch.long):
+        self.pad = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+        self.data = data
+        self.label_dtype = label_dtype
+
+    def __call__(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        batch = self.pad([self.data.features[i] for i in indices])
+        batch["labels"] = torch.as_tensor(self.data.labels[indices], dtype=self.label_dtype)
+        return dict(batch)

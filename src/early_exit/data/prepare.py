@@ -1,0 +1,121 @@
+"""The data stage: read a task's source, deduplicate, split, and write `data/<task>/`.
+
+Outputs are written one file at a time through `atomic.write_text`, the manifest last
+and any old manifest removed first: a run that dies midway leaves no manifest, so
+neither a rerun nor `load_split` can take half-written data for complete data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from early_exit import __version__
+from early_exit.atomic import sha256_file, write_json, write_text
+from early_exit.data.prepared import MANIFEST_NAME, split_path
+from early_exit.data.registry import SPLITS, TaskSpec, resolve_task
+from early_exit.data.sources import Example, SourceData, load_source
+from early_exit.data.splitting import carve_splits, deduplicate, stratified_subsample
+from early_exit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def prepare_task(name: str, spec: dict[str, Any] | None, out_dir: str | Path, seed: int) -> dict:
+    """Prepare task `name` (config entry `spec`) into `out_dir`; return the manifest.
+
+    The same inputs and seed give byte-identical split files.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"data_seed must be an integer, got {seed!r}")
+    task = resolve_task(name, spec)
+    data = load_source(task)
+    splits, dropped = build_splits(task, data, seed)
+    return write_prepared(task, data, splits, dropped, Path(out_dir), seed)
+
+
+def build_splits(
+    task: TaskSpec, data: SourceData, seed: int
+) -> tuple[dict[str, list[Example]], int]:
+    """Return (examples per split, number of duplicates dropped).
+
+    Splits the source provides are used as they are (benchmark splits stay comparable);
+    missing ones are carved from the deduplicated train pool, with `task.split` giving
+    their fractions of that pool.
+    """
+    splits = dict(data.splits)
+    carve = {role: task.split[role] for role in ("dev", "test") if role not in splits}
+    dropped = 0
+    if carve:
+        pool = splits["train"]
+        dedup = deduplicate([e.dedup_key for e in pool], [e.label for e in pool])
+        dropped = dedup.dropped
+        if dedup.conflicting:
+            log.warning(
+                "task %s: dropped all %d copies of texts whose duplicates disagree on the label",
+                task.name,
+                dedup.conflicting,
+            )
+        log.info("task %s: dropped %d duplicate examples before splitting", task.name, dropped)
+        pool = [pool[i] for i in dedup.keep]
+        parts = carve_splits([e.label for e in pool], carve, seed)
+        splits.update({role: [pool[i] for i in idx] for role, idx in parts.items()})
+    for role in SPLITS:
+        limit = task.max_examples.get(role)
+        if limit is not None:
+            picked = stratified_subsample([e.label for e in splits[role]], limit, seed)
+            splits[role] = [splits[role][i] for i in picked]
+        if not splits[role]:
+            raise DataError(f"task {task.name!r}: the {role} split is empty")
+    return splits, dropped
+
+
+def write_prepared(
+    task: TaskSpec,
+    data: SourceData,
+    splits: dict[str, list[Example]],
+    dropped: int,
+    out_dir: Path,
+    seed: int,
+) -> dict[str, Any]:
+    """Write the split files, then the manifest; return the manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # A manifest from an earlier run must not vouch for the files we are about to replace.
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    pairs = any(e.text_pair is not None for examples in splits.values() for e in examples)
+    split_info: dict[str, Any] = {}
+    for role in SPLITS:
+        path = split_path(out_dir, role)
+        lines = (json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in splits[role])
+        write_text(path, "".join(lines))
+        counts = Counter(e.label for e in splits[role])
+        split_info[role] = {
+            "size": len(splits[role]),
+            "sha256": sha256_file(path),
+            "label_counts": {n: counts.get(i, 0) for i, n in enumerate(data.label_names)},
+        }
+    manifest = {
+        "task": task.name,
+        "task_type": task.task_type,
+        "metric": task.metric,
+        "max_length": task.max_length,
+        "text_fields": ["text", "text_pair"] if pairs else ["text"],
+        "label_names": data.label_names,
+        "source": data.source,
+        "seed": seed,
+        "splits": split_info,
+        "dropped_duplicates": dropped,
+        "decoding_fallbacks": data.decoding_fallbacks,
+        "early_exit_version": __version__,
+    }
+    write_json(out_dir / MANIFEST_NAME, manifest)
+    log.info(
+        "task %s: wrote %s to %s",
+        task.name,
+        ", ".join(f"{r} {split_info[r]['size']}" for r in SPLITS),
+        out_dir,
+    )
+    return manifest

@@ -1,0 +1,163 @@
+import json
+from collections import Counter
+
+import pytest
+from datasets import ClassLabel, Features, Value
+
+import early_exit.data.prepare as prepare_module
+from early_exit.data import load_manifest, load_split, prepare_task
+from early_exit.data.registry import SPLITS
+from early_exit.errors import ConfigError
+
+
+def bbc(corpus, **extra):
+    return {"source": {"corpus_dir": str(corpus)}, **extra}
+
+
+def ids(out, split):
+    return [r["id"] for r in load_split(out, split)]
+
+
+def test_bbc_outputs_and_manifest(fake_bbc, tmp_path):
+    (fake_bbc / "tech" / "090.txt").write_text("Tech headline 1\nBody of tech story 1.  More text.")
+    (fake_bbc / "sport" / "090.txt").write_bytes("Caf\u00e9 \u00a35\n\nbody".encode("cp1252"))
+    out = tmp_path / "out"
+    manifest = prepare_task("bbc-news", bbc(fake_bbc, max_length=64), out, seed=13)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["dev.jsonl", "manifest.json", "test.jsonl", "train.jsonl"]
+    assert manifest == load_manifest(out)
+    assert manifest["task"] == "bbc-news" and manifest["max_length"] == 64
+    assert manifest["label_names"] == ["business", "sport", "tech"]
+    assert manifest["text_fields"] == ["text"]
+    assert manifest["dropped_duplicates"] == 1  # tech/090 repeats tech/001 up to whitespace
+    assert manifest["decoding_fallbacks"] == ["sport/090.txt"]
+    assert manifest["seed"] == 13 and manifest["task_type"] == "classification"
+    sizes = {s: manifest["splits"][s]["size"] for s in SPLITS}
+    assert sizes == {"train": 43, "dev": 6, "test": 12}  # 61 docs, 70/10/20
+    records = {s: load_split(out, s) for s in SPLITS}
+    all_ids = [r["id"] for s in SPLITS for r in records[s]]
+    assert len(all_ids) == len(set(all_ids)) == 61  # disjoint, nothing lost
+    assert "tech/090" not in all_ids and "sport/090" in all_ids
+    for split in SPLITS:  # stratified: every label in every split
+        counts = Counter(r["label"] for r in records[split])
+        assert set(counts) == {0, 1, 2}
+        assert manifest["splits"][split]["label_counts"] == {
+            name: counts[i] for i, name in enumerate(manifest["label_names"])
+        }
+    first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
+    assert list(first) == ["id", "text", "label"]
+
+
+def test_same_seed_byte_identical_and_other_seed_differs(fake_bbc, tmp_path):
+    for name, seed in [("a", 7), ("b", 7), ("c", 8)]:
+        prepare_task("bbc-news", bbc(fake_bbc), tmp_path / name, seed=seed)
+    for split in SPLITS:
+        assert (tmp_path / "a" / f"{split}.jsonl").read_bytes() == (
+            tmp_path / "b" / f"{split}.jsonl"
+        ).read_bytes()
+    assert (tmp_path / "a" / "manifest.json").read_bytes() == (
+        tmp_path / "b" / "manifest.json"
+    ).read_bytes()
+    assert ids(tmp_path / "a", "test") != ids(tmp_path / "c", "test")
+
+
+def test_headlines_share_document_splits_with_articles(fake_bbc, tmp_path):
+    prepare_task("bbc-news", bbc(fake_bbc), tmp_path / "news", seed=3)
+    prepare_task("bbc-headlines", bbc(fake_bbc), tmp_path / "heads", seed=3)
+    for split in SPLITS:
+        assert ids(tmp_path / "news", split) == ids(tmp_path / "heads", split)
+    for record in load_split(tmp_path / "heads", "train"):
+        class_name, number = record["id"].split("/")
+        assert record["text"] == f"{class_name.title()} headline {int(number)}"
+
+
+def test_max_examples_subsamples_stratified(fake_bbc, tmp_path):
+    spec = bbc(fake_bbc, max_examples={"train": 9, "dev": None, "test": 6})
+    manifest = prepare_task("bbc-news", spec, tmp_path / "o", seed=1)
+    assert [manifest["splits"][s]["size"] for s in SPLITS] == [9, 6, 6]
+    assert set(manifest["splits"]["train"]["label_counts"].values()) == {3}
+
+
+def test_hf_task_carves_dev_from_train(hub_dataset, tmp_path):
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
+    train = {"sentence": [f"s{i}" for i in range(40)], "label": [i % 2 for i in range(40)]}
+    train["sentence"][39] = "s1"  # duplicate of row 1 (same label) is dropped before carving
+    validation = {"sentence": ["v0", "v1"], "label": [0, 1]}
+    root = hub_dataset({"train": train, "validation": validation}, features)
+    splits = {"train": "train", "test": "validation"}
+    spec = {
+        "source": {"type": "hf", "path": str(root), "splits": splits},
+        "text_fields": ["sentence"],
+        "split": {"dev": 0.1, "test": 0.2},
+    }
+    manifest = prepare_task("my-sst2", spec, tmp_path / "o", seed=0)
+    assert [manifest["splits"][s]["size"] for s in SPLITS] == [35, 4, 2]
+    assert manifest["dropped_duplicates"] == 1
+    assert manifest["label_names"] == ["neg", "pos"]
+    assert ids(tmp_path / "o", "test") == ["test-0", "test-1"]
+    assert all(i.startswith("train-") for i in ids(tmp_path / "o", "dev"))
+
+
+def test_files_pair_task_all_splits_given(tmp_path):
+    for split, n in [("train", 6), ("dev", 2), ("test", 2)]:
+        lines = ["p\th\tlabel"] + [f"p{i}\th{i}\t{'yes' if i % 2 else 'no'}" for i in range(n)]
+        (tmp_path / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    source = {"type": "files", "format": "tsv"}
+    source.update({s: str(tmp_path / f"{s}.tsv") for s in SPLITS})
+    spec = {"source": source, "text_fields": ["p", "h"]}
+    manifest = prepare_task("pairs", spec, tmp_path / "o", seed=0)
+    assert manifest["text_fields"] == ["text", "text_pair"]
+    assert manifest["dropped_duplicates"] == 0
+    assert load_split(tmp_path / "o", "dev") == [
+        {"id": "dev-0", "text": "p0", "text_pair": "h0", "label": 0},
+        {"id": "dev-1", "text": "p1", "text_pair": "h1", "label": 1},
+    ]
+
+
+def test_unknown_task(tmp_path):
+    with pytest.raises(ConfigError, match="bbc-news"):
+        prepare_task("sst2", {}, tmp_path / "o", seed=0)
+
+
+def test_failure_midway_leaves_no_manifest(fake_bbc, tmp_path, monkeypatch):
+    out = tmp_path / "o"
+    prepare_task("bbc-news", bbc(fake_bbc), out, seed=0)  # an earlier complete run
+    real_write_text = prepare_module.write_text
+
+    def failing(path, text):
+        if path.name == "test.jsonl":
+            raise OSError("disk full")
+        real_write_text(path, text)
+
+    monkeypatch.setattr(prepare_module, "write_text", failing)
+    with pytest.raises(OSError, match="disk full"):
+        prepare_task("bbc-news", bbc(fake_bbc), out, seed=1)
+    assert not (out / "manifest.json").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    monkeypatch.undo()
+    prepare_task("bbc-news", bbc(fake_bbc), out, seed=1)  # a rerun completes
+    assert load_manifest(out)["seed"] == 1
+
+
+def test_interrupted_inside_atomic_write_leaves_no_partial_file(fake_bbc, tmp_path, monkeypatch):
+    import early_exit.atomic as atomic
+
+    def exploding_replace(src, dst):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(atomic.os, "replace", exploding_replace)
+    with pytest.raises(RuntimeError, match="killed"):
+        prepare_task("bbc-news", bbc(fake_bbc), tmp_path / "o", seed=0)
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_real_bbc_tasks(tmp_path):
+    sizes = {}
+    for task in ("bbc-news", "bbc-headlines"):
+        manifest = prepare_task(task, {}, tmp_path / task, seed=13)
+        assert manifest["dropped_duplicates"] == 100
+        assert manifest["decoding_fallbacks"] == ["sports/199.txt"]
+        sizes[task] = [manifest["splits"][s]["size"] for s in SPLITS]
+    assert sizes["bbc-news"] == sizes["bbc-headlines"] == [1488, 212, 425]
+    for split in SPLITS:
+        assert ids(tmp_path / "bbc-news", split) == ids(tmp_path / "bbc-headlines", split)

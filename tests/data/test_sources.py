@@ -1,0 +1,203 @@
+import json
+
+import pytest
+from datasets import ClassLabel, Features, Value
+
+from early_exit.data.registry import resolve_task
+from early_exit.data.sources import load_source
+from early_exit.errors import ConfigError, DataError
+
+SST_FEATURES = Features(
+    {"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])}
+)
+
+
+def hf_task(path, splits, **extra):
+    source = {"type": "hf", "path": str(path), "name": None, "revision": None, "splits": splits}
+    return resolve_task("t", {"source": source, "text_fields": ["sentence"], **extra})
+
+
+def files_task(fmt, text_fields=("text",), label_names=None, **paths):
+    source = {"type": "files", "format": fmt, **{k: str(v) for k, v in paths.items()}}
+    spec = {"source": source, "text_fields": list(text_fields), "label_names": label_names}
+    return resolve_task("t", spec)
+
+
+# --- Hugging Face -------------------------------------------------------------------
+
+
+def test_hf_local_hub_dir_uses_classlabel_names(hub_dataset):
+    root = hub_dataset(
+        {
+            "train": {"sentence": ["good", "bad", "fine"], "label": [1, 0, 1]},
+            "validation": {"sentence": ["meh", "great"], "label": [0, 1]},
+        },
+        SST_FEATURES,
+    )
+    data = load_source(hf_task(root, {"train": "train", "test": "validation"}))
+    assert data.label_names == ["negative", "positive"]
+    assert set(data.splits) == {"train", "test"}
+    assert [(e.id, e.text, e.label) for e in data.splits["test"]] == [
+        ("test-0", "meh", 0),
+        ("test-1", "great", 1),
+    ]
+    assert data.source["path"] == str(root)
+
+
+def test_hf_minus_one_labels_raise_with_hint(hub_dataset):
+    root = hub_dataset(
+        {
+            "train": {"sentence": ["good", "bad"], "label": [1, 0]},
+            "test": {"sentence": ["x", "y"], "label": [-1, -1]},
+        },
+        SST_FEATURES,
+    )
+    with pytest.raises(DataError, match="no labels") as err:
+        load_source(hf_task(root, {"train": "train", "test": "test"}))
+    assert "validation" in str(err.value)
+
+
+def test_hf_string_labels_sorted_or_explicit(hub_dataset):
+    columns = {"sentence": ["a", "b", "c"], "label": ["pos", "neg", "pos"]}
+    root = hub_dataset({"train": columns})
+    assert load_source(hf_task(root, {"train": "train"})).label_names == ["neg", "pos"]
+    data = load_source(hf_task(root, {"train": "train"}, label_names=["pos", "neg"]))
+    assert data.label_names == ["pos", "neg"]
+    assert [e.label for e in data.splits["train"]] == [0, 1, 0]
+
+
+def test_hf_label_names_conflicting_with_classlabel(hub_dataset):
+    root = hub_dataset({"train": {"sentence": ["a", "b"], "label": [0, 1]}}, SST_FEATURES)
+    with pytest.raises(ConfigError, match="ClassLabel"):
+        load_source(hf_task(root, {"train": "train"}, label_names=["neg", "pos"]))
+
+
+def test_hf_unknown_split_and_column(hub_dataset):
+    root = hub_dataset({"train": {"sentence": ["a", "b"], "label": [0, 1]}}, SST_FEATURES)
+    with pytest.raises(DataError, match=r"'validation' \(source\.splits\.test\)"):
+        load_source(hf_task(root, {"train": "train", "test": "validation"}))
+    task = resolve_task(
+        "t",
+        {"source": {"type": "hf", "path": str(root)}, "text_fields": ["premise", "hypothesis"]},
+    )
+    with pytest.raises(DataError, match="premise"):
+        load_source(task)
+
+
+def test_hf_sentence_pairs(hub_dataset):
+    columns = {"premise": ["p0", "p1"], "hypothesis": ["h0", "h1"], "label": [0, 1]}
+    root = hub_dataset({"train": columns})
+    spec = {"source": {"type": "hf", "path": str(root)}, "text_fields": ["premise", "hypothesis"]}
+    data = load_source(resolve_task("t", spec))
+    ex = data.splits["train"][1]
+    assert (ex.text, ex.text_pair, ex.label) == ("p1", "h1", 1)
+    assert ex.to_json() == {"id": "train-1", "text": "p1", "text_pair": "h1", "label": 1}
+
+
+# --- local files ----------------------------------------------------------------------
+
+
+def write_rows(path, fmt, header, rows):
+    if fmt == "jsonl":
+        lines = [json.dumps(dict(zip(header, row, strict=True))) for row in rows]
+    else:
+        sep = "\t" if fmt == "tsv" else ","
+        lines = [sep.join(header)] + [sep.join(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
+def test_files_single_text(tmp_path, fmt):
+    rows = [("nice film", "pos"), ("dull", "neg"), ("ok", "pos")]
+    train = write_rows(tmp_path / f"train.{fmt}", fmt, ["text", "label"], rows)
+    dev = write_rows(tmp_path / f"dev.{fmt}", fmt, ["text", "label"], [("bad", "neg")])
+    data = load_source(files_task(fmt, train=train, dev=dev))
+    assert data.label_names == ["neg", "pos"]
+    assert [(e.id, e.text, e.label) for e in data.splits["train"]] == [
+        ("train-0", "nice film", 1),
+        ("train-1", "dull", 0),
+        ("train-2", "ok", 1),
+    ]
+    assert data.splits["dev"][0].id == "dev-0"
+    assert data.source["sha256"].keys() == {"train", "dev"}
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
+def test_files_sentence_pairs_and_explicit_label_order(tmp_path, fmt):
+    header = ["premise", "hypothesis", "label"]
+    rows = [("a man", "a person", "entailment"), ("a dog", "a cat", "contradiction")]
+    train = write_rows(tmp_path / f"train.{fmt}", fmt, header, rows)
+    task = files_task(
+        fmt, ["premise", "hypothesis"], ["entailment", "neutral", "contradiction"], train=train
+    )
+    data = load_source(task)
+    assert data.label_names == ["entailment", "neutral", "contradiction"]
+    assert [(e.text, e.text_pair, e.label) for e in data.splits["train"]] == [
+        ("a man", "a person", 0),
+        ("a dog", "a cat", 2),
+    ]
+
+
+def test_tsv_keeps_quotes_literally(tmp_path):
+    train = tmp_path / "train.tsv"
+    train.write_text('text\tlabel\n"quoted" start\t1\nit\'s "odd\t0\n', encoding="utf-8")
+    data = load_source(files_task("tsv", train=train))
+    assert [e.text for e in data.splits["train"]] == ['"quoted" start', "it's \"odd"]
+
+
+def test_jsonl_integer_labels(tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"text": "a", "label": 1}\n\n{"text": "b", "label": 0}\n')
+    assert [e.label for e in load_source(files_task("jsonl", train=train)).splits["train"]] == [
+        1,
+        0,
+    ]
+    named = load_source(files_task("jsonl", label_names=["neg", "pos"], train=train))
+    assert named.label_names == ["neg", "pos"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "line", "match"),
+    [
+        ("tsv", "text\tlabel\ngood\tpos\ntoo\tmany\tcols\n", 3, "expected 2 columns"),
+        ("csv", 'text,label\ngood,pos\n"a, b",pos\nlonely\n', 4, "expected 2 columns"),
+        ("csv", 'text,label\ngood,pos\n"two\nlines",pos,extra\n', 3, "expected 2 columns"),
+        ("tsv", "text\tlabel\ngood\tpos\n  \tneg\n", 3, "empty text"),
+        ("tsv", "text\tlabel\ngood\tpos\nfine\tmaybe\n", 3, "unknown label 'maybe'"),
+        ("jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": \n', 2, "invalid JSON"),
+        ("jsonl", '{"text": "a", "label": "pos"}\n\n{"label": "neg"}\n', 3, "missing field"),
+        ("jsonl", '{"text": "a", "label": "pos"}\n[1, 2]\n', 2, "JSON object"),
+        ("jsonl", '{"text": 5, "label": "pos"}\n', 1, "must be a string"),
+    ],
+)
+def test_bad_line_names_file_and_line(tmp_path, fmt, content, line, match):
+    path = tmp_path / f"train.{fmt}"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=match) as err:
+        load_source(files_task(fmt, label_names=["neg", "pos"], train=path))
+    assert f"{path}:{line}:" in str(err.value)
+
+
+def test_missing_header_column(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("sentence,label\na,pos\n")
+    with pytest.raises(DataError, match=r"train\.csv:1: header has no column\(s\) \['text'\]"):
+        load_source(files_task("csv", train=path))
+
+
+def test_not_utf8_names_line(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes(b"text\tlabel\nok\tpos\ncaf\xe9\tneg\n")
+    with pytest.raises(DataError, match=rf"{path}:3: not valid UTF-8"):
+        load_source(files_task("tsv", train=path))
+
+
+def test_missing_file_names_key_and_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train = write_rows(tmp_path / "train.tsv", "tsv", ["text", "label"], [("a", "pos")])
+    with pytest.raises(DataError) as err:
+        load_source(files_task("tsv", train=train, dev="data/dev.tsv"))
+    message = str(err.value)
+    assert "source.dev" in message and "data/dev.tsv" in message
+    assert "current working directory" in message and str(tmp_path) in message

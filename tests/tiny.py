@@ -1,0 +1,42 @@
+"""Tiny stand-ins for tests: a random BERT saved as a local model directory, prepared data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import BertConfig, BertModel, BertTokenizer
+
+WORDS = (
+    "the a market shares bank profit film music star award election minister vote party "
+    "match goal team player phone software internet computer game win lose new old big small"
+).split()
+
+
+def make_tiny_bert(path: Path, num_layers: int = 3, hidden: int = 32, seed: int = 0) -> Path:
+    """A randomly initialised 3-layer BERT with its own word-level vocab, saved like a hub repo."""
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=num_layers,
+        num_attention_heads=4, intermediate_size=2 * hidden, max_position_embeddings=64,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def make_examples(n: int, num_labels: int = 3, seed: int = 0) -> list[dict]:
+    """Prepared-format examples whose label is learnable from the words used."""
+    gen = torch.Generator().manual_seed(seed)
+    per_label = len(WORDS) // num_labels
+    examples = []
+    for i in range(n):
+        label = i % num_labels
+        pool = WORDS[label * per_label : (label + 1) * per_label]
+        length = int(torch.randint(2, 9, (1,), generator=gen))
+        words = [pool[int(j)] for j in torch.randint(0, len(pool), (length,), generator=gen)]
+        examples.append({"id": f"ex{i}", "text": " ".join(words), "label": label})
+    return examples

@@ -1,0 +1,19 @@
+rule predict:
+    input:
+        model="results/{task}/{method}/seed{seed}/model",
+        data=rules.prepare_data.output,
+    output:
+        logits="results/{task}/{method}/seed{seed}/exit_logits.npz",
+    log:
+        "results/logs/predict/{task}/{method}/seed{seed}.log",
+    params:
+        data_dir="data/{task}",
+        splits=EVAL_SPLITS,
+        batch_size=config["predict"]["batch_size"],
+        device=config["device"],
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../scripts/predict.py"
