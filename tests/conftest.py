@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# Tests never reach a model or dataset hub: everything they load is packaged or local.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 BBC_CLASSES = ("tech", "business", "sport")  # deliberately not in sorted order
 

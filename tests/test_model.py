@@ -1,10 +1,10 @@
 import pytest
 import torch
-from tiny import make_tiny_bert
 
 from early_exit.backbone import LayerStack, load_pretrained, resolve_backbone
 from early_exit.errors import ConfigError
 from early_exit.model import ExitConfig, MultiExitModel, pool
+from tiny import make_tiny_bert
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +71,15 @@ def test_poolers_start_from_the_pretrained_pooler(tiny_dir):
     for pooler in model.poolers:
         torch.testing.assert_close(pooler.dense.weight, dense)
     assert model.encoder.pooler is None  # replaced by the exit poolers
-    shared = MultiExitModel(load_pretrained(str(tiny_dir))[0],
-                            ExitConfig(num_labels=2, exit_layers="all", head="shared_pooler"))
+    shared = MultiExitModel(
+        load_pretrained(str(tiny_dir))[0],
+        ExitConfig(num_labels=2, exit_layers="all", head="shared_pooler"),
+    )
     assert len(shared.poolers) == 1
-    linear = MultiExitModel(load_pretrained(str(tiny_dir))[0],
-                            ExitConfig(num_labels=2, exit_layers="all", head="linear"))
+    linear = MultiExitModel(
+        load_pretrained(str(tiny_dir))[0],
+        ExitConfig(num_labels=2, exit_layers="all", head="linear"),
+    )
     assert len(linear.poolers) == 0
 
 
@@ -92,8 +96,9 @@ def test_packaged_minilm_is_a_6_layer_bert_whose_manual_loop_matches_model_call(
     stack = LayerStack(encoder)
     assert (stack.num_layers, stack.hidden_size) == (6, 384)
     inputs = batch(tok, ["Shares rose sharply on Monday", "Film wins award"])
-    hidden, mask = stack.embed(inputs["input_ids"], inputs["attention_mask"],
-                               inputs["token_type_ids"])
+    hidden, mask = stack.embed(
+        inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]
+    )
     for i in range(stack.num_layers):
         hidden = stack.layer(i, hidden, mask)
     torch.testing.assert_close(hidden, encoder(**inputs).last_hidden_state)

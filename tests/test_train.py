@@ -4,17 +4,24 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import make_examples, make_tiny_bert
 
 from early_exit.batching import bucketed_batches
 from early_exit.checkpoint import load_model_dir
 from early_exit.data.prepare import prepare_task
 from early_exit.finetune import finetune
 from early_exit.predict import load_exit_logits, predict
+from tiny import make_examples, make_tiny_bert
 
-TRAINING = {"epochs": 3, "batch_size": 8, "learning_rate": 1e-2, "weight_decay": 0.01,
-            "warmup_ratio": 0.1, "max_grad_norm": 1.0, "bucket_batches": 2,
-            "checkpoint_every": 4}
+TRAINING = {
+    "epochs": 3,
+    "batch_size": 8,
+    "learning_rate": 1e-2,
+    "weight_decay": 0.01,
+    "warmup_ratio": 0.1,
+    "max_grad_norm": 1.0,
+    "bucket_batches": 2,
+    "checkpoint_every": 4,
+}
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +31,16 @@ def setup(tmp_path_factory):
     for split, n, seed in (("train", 60, 0), ("dev", 30, 1), ("test", 30, 2)):
         lines = [json.dumps(ex) for ex in make_examples(n, seed=seed)]
         (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    spec = {"source": {"type": "files", "format": "jsonl", "train": str(root / "train.jsonl"),
-                       "dev": str(root / "dev.jsonl"), "test": str(root / "test.jsonl")},
-            "max_length": 16}
+    spec = {
+        "source": {
+            "type": "files",
+            "format": "jsonl",
+            "train": str(root / "train.jsonl"),
+            "dev": str(root / "dev.jsonl"),
+            "test": str(root / "test.jsonl"),
+        },
+        "max_length": 16,
+    }
     prepare_task("tiny", spec, root / "data", seed=0)
     return root, backbone
 
@@ -34,8 +48,18 @@ def setup(tmp_path_factory):
 def run(setup, name, seed=0, on_step=None, training=TRAINING):
     root, backbone = setup
     method = {"recipe": "joint", "exit_layers": "all"}
-    return finetune(root / "data", root / name / "model", root / name / "state", backbone,
-                    method, training, seed, "cpu", 1, on_step=on_step)
+    return finetune(
+        root / "data",
+        root / name / "model",
+        root / name / "state",
+        backbone,
+        method,
+        training,
+        seed,
+        "cpu",
+        1,
+        on_step=on_step,
+    )
 
 
 def weights(setup, name):

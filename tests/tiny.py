@@ -7,10 +7,37 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertModel, BertTokenizer
 
-WORDS = (
-    "the a market shares bank profit film music star award election minister vote party "
-    "match goal team player phone software internet computer game win lose new old big small"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "market",
+    "shares",
+    "bank",
+    "profit",
+    "film",
+    "music",
+    "star",
+    "award",
+    "election",
+    "minister",
+    "vote",
+    "party",
+    "match",
+    "goal",
+    "team",
+    "player",
+    "phone",
+    "software",
+    "internet",
+    "computer",
+    "game",
+    "win",
+    "lose",
+    "new",
+    "old",
+    "big",
+    "small",
+]
 
 
 def make_tiny_bert(path: Path, num_layers: int = 3, hidden: int = 32, seed: int = 0) -> Path:
@@ -19,8 +46,12 @@ def make_tiny_bert(path: Path, num_layers: int = 3, hidden: int = 32, seed: int 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=num_layers,
-        num_attention_heads=4, intermediate_size=2 * hidden, max_position_embeddings=64,
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(path)

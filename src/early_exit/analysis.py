@@ -1,4 +1,4 @@
-"""Reading sweep tables and choosing operating points (thresholds picked on dev, reported on test)."""
+"""Reading sweep tables and choosing operating points (picked on dev, reported on test)."""
 
 from __future__ import annotations
 
@@ -42,14 +42,17 @@ def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
         ok = dev[dev.score >= reference.score - max_drop]
         chosen = ok.speedup.idxmax()
         full = test.loc[test.avg_exit_layer.idxmax()]
-        rows.append(dict(zip(KEYS, key, strict=True)) | {
-            "metric": reference.metric,
-            "threshold": chosen,
-            "dev_score": dev.loc[chosen, "score"],
-            "test_score_full": full.score,
-            "test_score": test.loc[chosen, "score"],
-            "test_speedup": test.loc[chosen, "speedup"],
-        })
+        rows.append(
+            dict(zip(KEYS, key, strict=True))
+            | {
+                "metric": reference.metric,
+                "threshold": chosen,
+                "dev_score": dev.loc[chosen, "score"],
+                "test_score_full": full.score,
+                "test_score": test.loc[chosen, "score"],
+                "test_speedup": test.loc[chosen, "speedup"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -70,24 +73,34 @@ def _mean_std(mean: float, std: float, scale: float = 1.0, digits: int = 1) -> s
 
 def markdown_table(summary: pd.DataFrame, max_drop: float, title: str) -> str:
     """The results table as markdown, with a heading (it becomes a slide as is)."""
-    rows = pd.DataFrame({
-        "Task": summary.task,
-        "Method": summary.method,
-        "Policy": summary.policy,
-        "Metric": summary.metric,
-        "Final exit (test)": [_mean_std(m, s, 100) for m, s in
-                              zip(summary.test_score_full_mean, summary.test_score_full_std,
-                                  strict=True)],
-        "Early exit (test)": [_mean_std(m, s, 100) for m, s in
-                              zip(summary.test_score_mean, summary.test_score_std, strict=True)],
-        "Speed-up (test)": [_mean_std(m, s, digits=2) + "×" for m, s in
-                            zip(summary.test_speedup_mean, summary.test_speedup_std,
-                                strict=True)],
-        "Threshold": [f"{t:.3f}" for t in summary.threshold_mean],
-        "Seeds": summary.seeds,
-    })
-    note = (f"Threshold chosen on dev: the fastest whose dev score is within "
-            f"{max_drop * 100:g} points of the final exit's. Scores ×100.")
+    rows = pd.DataFrame(
+        {
+            "Task": summary.task,
+            "Method": summary.method,
+            "Policy": summary.policy,
+            "Metric": summary.metric,
+            "Final exit (test)": [
+                _mean_std(m, s, 100)
+                for m, s in zip(
+                    summary.test_score_full_mean, summary.test_score_full_std, strict=True
+                )
+            ],
+            "Early exit (test)": [
+                _mean_std(m, s, 100)
+                for m, s in zip(summary.test_score_mean, summary.test_score_std, strict=True)
+            ],
+            "Speed-up (test)": [
+                _mean_std(m, s, digits=2) + "×"
+                for m, s in zip(summary.test_speedup_mean, summary.test_speedup_std, strict=True)
+            ],
+            "Threshold": [f"{t:.3f}" for t in summary.threshold_mean],
+            "Seeds": summary.seeds,
+        }
+    )
+    note = (
+        f"Threshold chosen on dev: the fastest whose dev score is within "
+        f"{max_drop * 100:g} percentage points of the final exit's. Scores ×100."
+    )
     return f"# {title}\n\n{rows.to_markdown(index=False)}\n\n{note}\n"
 
 

@@ -31,7 +31,9 @@ class Encoded:
 def encode(examples: list[dict], tokenizer, max_length: int) -> Encoded:
     """Tokenise prepared examples (`text`, optional `text_pair`, `label`, `id`)."""
     texts = [ex["text"] for ex in examples]
-    pairs = [ex["text_pair"] for ex in examples] if examples and "text_pair" in examples[0] else None
+    pairs = (
+        [ex["text_pair"] for ex in examples] if examples and "text_pair" in examples[0] else None
+    )
     tokens = tokenizer(texts, pairs, truncation=True, max_length=max_length)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokens]
     features = [{k: tokens[k][i] for k in keys} for i in range(len(examples))]

@@ -80,8 +80,9 @@ def save_training_state(
         save_model(model, str(tmp / WEIGHTS))
         save_file({**opt_tensors, **rng}, str(tmp / "state.safetensors"))
         sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
-        write_json(tmp / "state.json", {"progress": progress, "optimizer": opt_plain,
-                                        "scheduler": sched})
+        write_json(
+            tmp / "state.json", {"progress": progress, "optimizer": opt_plain, "scheduler": sched}
+        )
 
 
 def load_progress(state_dir: Path) -> dict | None:

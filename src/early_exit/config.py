@@ -12,6 +12,9 @@ import copy
 import json
 from pathlib import Path
 
+import jsonschema
+import yaml
+
 from early_exit.backbone import resolve_backbone
 from early_exit.data.registry import resolve_task
 from early_exit.errors import ConfigError
@@ -19,6 +22,22 @@ from early_exit.metrics import check_metric
 from early_exit.model import resolve_exit_layers
 from early_exit.policies import get_policy
 from early_exit.recipes import get_recipe
+
+
+def schema_errors(config: dict, schema_path: str | Path) -> None:
+    """Raise ConfigError listing each schema violation as `key: problem`, one per line.
+
+    Snakemake's own `validate` (which also fills in defaults) reports the same errors
+    but prints the whole schema; this names the keys and nothing else.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [
+            f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors
+        ]
+        raise ConfigError("\n  ".join(["config does not match the schema:", *lines]))
 
 
 def training_settings(config: dict, method: str) -> dict:

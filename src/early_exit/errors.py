@@ -1,4 +1,4 @@
-"""Errors that name what is wrong with the user's input, so the CLI/workflow can print them plainly."""
+"""Errors that name what is wrong with the input, so the workflow can print them plainly."""
 
 
 class EarlyExitError(Exception):

@@ -52,10 +52,20 @@ def finetune(
     model, tokenizer, recipe = build_model(backbone, method, len(manifest["label_names"]))
     data = encode(train_examples, tokenizer, manifest["max_length"])
     dev = pick_device(device)
-    log.info("training %s on %s (%d examples) on %s", method["recipe"], manifest["task"],
-             len(data), dev)
-    progress = fit(model, data, Collator(tokenizer, data), recipe.stages(training), training,
-                   seed, dev, Path(state_dir), on_step=on_step)
+    log.info(
+        "training %s on %s (%d examples) on %s", method["recipe"], manifest["task"], len(data), dev
+    )
+    progress = fit(
+        model,
+        data,
+        Collator(tokenizer, data),
+        recipe.stages(training),
+        training,
+        seed,
+        dev,
+        Path(state_dir),
+        on_step=on_step,
+    )
     meta = {
         "task": manifest["task"],
         "label_names": manifest["label_names"],

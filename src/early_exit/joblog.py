@@ -27,8 +27,11 @@ def job_log(path: str | Path | None) -> Iterator[None]:
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     message = None
-    with open(path, "a", encoding="utf-8") as fh, contextlib.redirect_stdout(fh), \
-            contextlib.redirect_stderr(fh):
+    with (
+        open(path, "a", encoding="utf-8") as fh,
+        contextlib.redirect_stdout(fh),
+        contextlib.redirect_stderr(fh),
+    ):
         logging.basicConfig(stream=fh, level=logging.INFO, format=FORMAT, force=True)
         try:
             yield

@@ -129,7 +129,7 @@ class MultiExitModel(nn.Module):
     def exit_logits(
         self, exit_index: int, hidden: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
-        """Logits of exit `exit_index` (position in `exit_layers`) from that layer's hidden states."""
+        """Logits of exit `exit_index` (its position in `exit_layers`) from its hidden states."""
         pooled = pool(hidden, attention_mask, self.cfg.pooling)
         if self.poolers:
             pooled = self.poolers[min(exit_index, len(self.poolers) - 1)](pooled)

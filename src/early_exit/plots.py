@@ -26,8 +26,9 @@ def curve_points(sweeps: pd.DataFrame, split: str) -> pd.DataFrame:
     return data.groupby(keys, sort=True)[["speedup", "score"]].mean().reset_index()
 
 
-def tradeoff_figure(sweeps: pd.DataFrame, split: str,
-                    points: pd.DataFrame | None = None) -> matplotlib.figure.Figure:
+def tradeoff_figure(
+    sweeps: pd.DataFrame, split: str, points: pd.DataFrame | None = None
+) -> matplotlib.figure.Figure:
     """Task metric against speed-up, one panel per task, one line per method.
 
     `points` (operating points) are marked with a star when given.
@@ -36,9 +37,20 @@ def tradeoff_figure(sweeps: pd.DataFrame, split: str,
     palette = method_palette(curves.method.tolist())
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = sns.relplot(
-            data=curves, x="speedup", y="score", hue="method", style="policy", col="task",
-            kind="line", sort=False, marker="o", markersize=5, palette=palette,
-            height=4.5, aspect=1.2, facet_kws={"sharey": False},
+            data=curves,
+            x="speedup",
+            y="score",
+            hue="method",
+            style="policy",
+            col="task",
+            kind="line",
+            sort=False,
+            marker="o",
+            markersize=5,
+            palette=palette,
+            height=4.5,
+            aspect=1.2,
+            facet_kws={"sharey": False},
         )
         if points is not None:
             _mark_points(grid, points, palette)
@@ -52,8 +64,15 @@ def _mark_points(grid, points: pd.DataFrame, palette: dict) -> None:
     mean = points.groupby(["task", "method"])[["test_speedup", "test_score"]].mean()
     for (task, method), row in mean.iterrows():
         if task in grid.axes_dict:
-            grid.axes_dict[task].scatter(row.test_speedup, row.test_score, marker="*", s=300,
-                                         color=palette[method], edgecolor="black", zorder=5)
+            grid.axes_dict[task].scatter(
+                row.test_speedup,
+                row.test_score,
+                marker="*",
+                s=300,
+                color=palette[method],
+                edgecolor="black",
+                zorder=5,
+            )
 
 
 def save_figure(fig: matplotlib.figure.Figure, path: str | Path, dpi: int = 150) -> None:

@@ -27,8 +27,9 @@ from early_exit.runtime import pick_device
 
 
 @torch.no_grad()
-def all_exit_logits(model, collate: Collator, lengths: np.ndarray, batch_size: int,
-                    device: torch.device) -> np.ndarray:
+def all_exit_logits(
+    model, collate: Collator, lengths: np.ndarray, batch_size: int, device: torch.device
+) -> np.ndarray:
     """Logits of every exit for every example, in example order: [N, E, C]."""
     model.eval().to(device)
     out = None
@@ -41,16 +42,25 @@ def all_exit_logits(model, collate: Collator, lengths: np.ndarray, batch_size: i
     return out
 
 
-def predict(model_dir: Path, data_dir: Path, out_path: Path, splits: list[str],
-            batch_size: int = 64, device: str = "auto", threads: int | None = None) -> dict:
+def predict(
+    model_dir: Path,
+    data_dir: Path,
+    out_path: Path,
+    splits: list[str],
+    batch_size: int = 64,
+    device: str = "auto",
+    threads: int | None = None,
+) -> dict:
     """Run `splits` through the model once and write `out_path` atomically."""
     if threads:
         torch.set_num_threads(threads)
     model, tokenizer, meta = load_model_dir(model_dir)
     manifest = load_manifest(data_dir)
     if manifest["label_names"] != meta["label_names"]:
-        raise DataError(f"{model_dir} was trained with labels {meta['label_names']}, "
-                        f"but {data_dir} has {manifest['label_names']}: rerun training")
+        raise DataError(
+            f"{model_dir} was trained with labels {meta['label_names']}, "
+            f"but {data_dir} has {manifest['label_names']}: rerun training"
+        )
     arrays = {
         "exit_layers": np.array(model.exit_layers, dtype=np.int64),
         "num_layers": np.array(model.num_layers, dtype=np.int64),
@@ -61,8 +71,9 @@ def predict(model_dir: Path, data_dir: Path, out_path: Path, splits: list[str],
     dev = pick_device(device)
     for split in splits:
         data = encode(load_split(data_dir, split), tokenizer, manifest["max_length"])
-        arrays[f"{split}_logits"] = all_exit_logits(model, Collator(tokenizer, data),
-                                                    data.lengths, batch_size, dev)
+        arrays[f"{split}_logits"] = all_exit_logits(
+            model, Collator(tokenizer, data), data.lengths, batch_size, dev
+        )
         arrays[f"{split}_labels"] = data.labels
         arrays[f"{split}_lengths"] = data.lengths
         arrays[f"{split}_ids"] = np.array(data.ids, dtype=str)

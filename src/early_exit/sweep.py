@@ -35,21 +35,28 @@ def sweep_split(stored: dict, split: str, policy: str, grid: np.ndarray) -> pd.D
     exit_idx = exits_fn(logits, grid)  # [K, N]
     preds = decide(logits, exit_idx)
     avg_layer = layers[exit_idx].mean(1)
-    return pd.DataFrame({
-        "split": split,
-        "policy": policy,
-        "threshold": grid,
-        "metric": metric,
-        "score": [score(metric, labels, p) for p in preds],
-        "accuracy": (preds == labels[None, :]).mean(1),
-        "avg_exit_layer": avg_layer,
-        "layer_fraction_used": avg_layer / num_layers,
-        "speedup": num_layers / avg_layer,
-    })
+    return pd.DataFrame(
+        {
+            "split": split,
+            "policy": policy,
+            "threshold": grid,
+            "metric": metric,
+            "score": [score(metric, labels, p) for p in preds],
+            "accuracy": (preds == labels[None, :]).mean(1),
+            "avg_exit_layer": avg_layer,
+            "layer_fraction_used": avg_layer / num_layers,
+            "speedup": num_layers / avg_layer,
+        }
+    )
 
 
-def sweep_file(logits_path: Path, out_path: Path, policies: dict, splits: list[str],
-               labels: dict[str, str | int]) -> pd.DataFrame:
+def sweep_file(
+    logits_path: Path,
+    out_path: Path,
+    policies: dict,
+    splits: list[str],
+    labels: dict[str, str | int],
+) -> pd.DataFrame:
     """Sweep every configured policy over every split; `labels` (task, method, seed) go first."""
     stored = load_exit_logits(logits_path)
     num_labels = len(stored["label_names"])

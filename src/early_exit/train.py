@@ -83,8 +83,13 @@ def fit(
     Returns the progress record (per-epoch mean losses, steps, seconds).
     """
     progress = load_progress(state_dir) or {
-        "stage": 0, "epoch": 0, "batch": 0, "step": 0, "seconds": 0.0,
-        "loss_sum": 0.0, "epoch_losses": [],
+        "stage": 0,
+        "epoch": 0,
+        "batch": 0,
+        "step": 0,
+        "seconds": 0.0,
+        "loss_sum": 0.0,
+        "epoch_losses": [],
     }
     if progress["step"]:
         log.info("resuming from %s at %s", state_dir, progress)
@@ -98,21 +103,32 @@ def fit(
         optimizer, scheduler = make_optimizer(model, stage, settings, stage.epochs * n_batches)
         if progress["step"]:
             mid_stage = (progress["epoch"], progress["batch"]) != (0, 0)
-            restore_training_state(state_dir, model, optimizer if mid_stage else None,
-                                   scheduler if mid_stage else None)
+            restore_training_state(
+                state_dir, model, optimizer if mid_stage else None, scheduler if mid_stage else None
+            )
         for epoch in range(progress["epoch"], stage.epochs):
             start = time.perf_counter()
             batches = bucketed_batches(
-                data.lengths, settings["batch_size"], seed + 1009 * s, epoch,
+                data.lengths,
+                settings["batch_size"],
+                seed + 1009 * s,
+                epoch,
                 settings.get("bucket_batches", 20),
             )
-            bar = tqdm(total=len(batches), initial=progress["batch"], file=sys.stderr,
-                       desc=f"{stage.name} {epoch + 1}/{stage.epochs}", mininterval=5)
+            bar = tqdm(
+                total=len(batches),
+                initial=progress["batch"],
+                file=sys.stderr,
+                desc=f"{stage.name} {epoch + 1}/{stage.epochs}",
+                mininterval=5,
+            )
             for b in range(progress["batch"], len(batches)):
-                loss = train_step(model, collate(batches[b]), stage, optimizer, scheduler,
-                                  settings, device)
-                progress.update(batch=b + 1, step=progress["step"] + 1,
-                                loss_sum=progress["loss_sum"] + loss)
+                loss = train_step(
+                    model, collate(batches[b]), stage, optimizer, scheduler, settings, device
+                )
+                progress.update(
+                    batch=b + 1, step=progress["step"] + 1, loss_sum=progress["loss_sum"] + loss
+                )
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
                 if every and progress["step"] % every == 0 and b + 1 < len(batches):
@@ -122,8 +138,11 @@ def fit(
             bar.close()
             progress["seconds"] += time.perf_counter() - start
             progress["epoch_losses"].append(
-                {"stage": stage.name, "epoch": epoch + 1,
-                 "mean_loss": progress["loss_sum"] / len(batches)}
+                {
+                    "stage": stage.name,
+                    "epoch": epoch + 1,
+                    "mean_loss": progress["loss_sum"] / len(batches),
+                }
             )
             progress.update(epoch=epoch + 1, batch=0, loss_sum=0.0)
             if epoch + 1 < stage.epochs:

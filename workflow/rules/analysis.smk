@@ -6,7 +6,7 @@ rule notebook_to_ipynb:
     log:
         "results/logs/analysis/{notebook}.jupytext.log",
     shell:
-        "jupytext --to ipynb --output {output} {input} > {log} 2>&1"
+        "{PYTHON} -m jupytext --to ipynb --output {output} {input} > {log} 2>&1"
 
 
 rule tradeoff_notebook:
@@ -33,7 +33,7 @@ rule tradeoff_notebook:
         max_drop=config["analysis"]["max_drop"],
         partial="results/analysis/tradeoff.partial.ipynb",
     shell:
-        "papermill {input.notebook} {params.partial} -k python3"
+        "{PYTHON} -m papermill {input.notebook} {params.partial} -k python3"
         " -p sweeps {params.sweeps:q} -p figure {output.figure} -p table {output.table}"
         " -p split {params.split} -p max_drop {params.max_drop} > {log} 2>&1"
         " && mv {params.partial} {output.notebook}"

@@ -1,17 +1,23 @@
 # Config validation and the input functions every stage shares.
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from early_exit.config import check_config, training_settings
+from early_exit.config import check_config, schema_errors, training_settings
 from early_exit.errors import ConfigError
 
-validate(config, schema="../schemas/config.schema.yaml")
+SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 try:
-    check_config(config)
+    schema_errors(config, SCHEMA)  # one-line message naming the key
+    validate(config, schema=str(SCHEMA))  # Snakemake's validation, fills in defaults
+    check_config(config)  # what the schema cannot express
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
+
+# Tools run as modules of this interpreter, so rules work without an activated venv.
+PYTHON = sys.executable
 
 # Sources that live in the repository (the workflow may run in another directory).
 REPO = Path(workflow.basedir)

@@ -3,5 +3,12 @@ from early_exit.joblog import job_log
 
 p = snakemake.params
 with job_log(snakemake.log[0]):
-    build_deck(p.deck_src, list(snakemake.input.figures), list(snakemake.input.tables),
-               p.build_dir, snakemake.output.pdf, snakemake.output.site, p.chromium)
+    build_deck(
+        p.deck_src,
+        list(snakemake.input.figures),
+        list(snakemake.input.tables),
+        p.build_dir,
+        snakemake.output.pdf,
+        snakemake.output.site,
+        p.chromium,
+    )

@@ -3,5 +3,12 @@ from early_exit.predict import predict
 
 p = snakemake.params
 with job_log(snakemake.log[0]):
-    predict(snakemake.input.model, p.data_dir, snakemake.output.logits, p.splits, p.batch_size,
-            p.device, snakemake.threads)
+    predict(
+        snakemake.input.model,
+        p.data_dir,
+        snakemake.output.logits,
+        p.splits,
+        p.batch_size,
+        p.device,
+        snakemake.threads,
+    )

@@ -3,5 +3,14 @@ from early_exit.joblog import job_log
 
 p = snakemake.params
 with job_log(snakemake.log[0]):
-    finetune(p.data_dir, snakemake.output.model, p.state_dir, p.backbone, p.method, p.training,
-             int(snakemake.wildcards.seed), p.device, snakemake.threads)
+    finetune(
+        p.data_dir,
+        snakemake.output.model,
+        p.state_dir,
+        p.backbone,
+        p.method,
+        p.training,
+        int(snakemake.wildcards.seed),
+        p.device,
+        snakemake.threads,
+    )
