@@ -144,3 +144,16 @@ def test_bucketed_batches_cover_every_example_once_and_repeat_per_seed():
     # bucketing keeps padding low: within a batch lengths are close
     spread = np.mean([np.ptp(lengths[b]) for b in batches])
     assert spread < np.ptp(lengths) / 3
+
+
+def test_a_saved_state_from_other_settings_is_not_resumed(setup, reference):
+    def interrupt(progress):
+        if progress["step"] == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(setup, "stale", on_step=interrupt, training={**TRAINING, "learning_rate": 1e-3})
+    steps = []
+    run(setup, "stale", on_step=lambda p: steps.append(p["step"]))
+    assert steps[0] == 1  # started over rather than continuing the other run's state
+    assert_same_weights(weights(setup, "stale"), weights(setup, "a"))

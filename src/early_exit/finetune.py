@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -55,6 +57,13 @@ def finetune(
     log.info(
         "training %s on %s (%d examples) on %s", method["recipe"], manifest["task"], len(data), dev
     )
+    run_id = {
+        "backbone": backbone,
+        "method": method,
+        "training": training,
+        "seed": seed,
+        "train_sha256": manifest["splits"]["train"]["sha256"],
+    }
     progress = fit(
         model,
         data,
@@ -65,6 +74,7 @@ def finetune(
         dev,
         Path(state_dir),
         on_step=on_step,
+        fingerprint=hashlib.sha256(json.dumps(run_id, sort_keys=True).encode()).hexdigest(),
     )
     meta = {
         "task": manifest["task"],

@@ -69,5 +69,5 @@ def sweep_file(
     for i, (key, value) in enumerate(labels.items()):
         table.insert(i, key, value)
     with atomic_path(out_path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+        table.to_csv(tmp, sep="\t", index=False)
     return table

@@ -77,12 +77,21 @@ def fit(
     device: torch.device,
     state_dir: Path,
     on_step: Callable[[dict], None] | None = None,
+    fingerprint: str = "",
 ) -> dict:
     """Train through all stages; resume from `state_dir` when it holds a saved state.
 
+    `fingerprint` identifies the run (config, data, seed): a saved state with another
+    fingerprint belongs to a different run and is discarded instead of resumed.
     Returns the progress record (per-epoch mean losses, steps, seconds).
     """
-    progress = load_progress(state_dir) or {
+    progress = load_progress(state_dir)
+    if progress is not None and progress.get("fingerprint") != fingerprint:
+        log.warning("discarding %s: saved by a run with different settings or data", state_dir)
+        discard_state(state_dir)
+        progress = None
+    progress = progress or {
+        "fingerprint": fingerprint,
         "stage": 0,
         "epoch": 0,
         "batch": 0,
@@ -92,7 +101,7 @@ def fit(
         "epoch_losses": [],
     }
     if progress["step"]:
-        log.info("resuming from %s at %s", state_dir, progress)
+        log.info("resuming from %s at step %d", state_dir, progress["step"])
     model.to(device)
     model.train()
     every = settings.get("checkpoint_every") or 0
