@@ -13,36 +13,78 @@
 # %% [markdown]
 # # Speed/accuracy trade-off of early exiting
 #
-# Reads the threshold sweeps (computed from stored exit logits), plots the task
-# metric against speed-up for every task and method, and writes the results
-# table used by the deck. Executed by papermill from the workflow; the cell
-# below holds the parameters it injects.
+# Reads the threshold sweeps (computed from stored exit logits), plots each method's
+# trade-off under its paper's exit criterion against the static baselines, and writes
+# the results tables (operating points chosen on dev, reported on test) and the ELUE
+# scores. Executed by papermill from the workflow; the next cell holds the parameters.
 
 # %% tags=["parameters"]
-sweeps = "results/bbc-news/joint/seed13/sweep.tsv"  # comma-separated sweep tables
-figure = "results/analysis/tradeoff.png"
-table = "results/analysis/results_table.md"
+sweeps = ""  # comma-separated sweep tables
+methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
+out_dir = "results/analysis"
 split = "test"
 max_drop = 0.01
 
 # %%
-from early_exit import analysis, plots
+import json
+from pathlib import Path
 
+from early_exit import analysis, elue, plots
+
+out = Path(out_dir)
+info = json.loads(methods)
+criteria = {m: i["criterion"] for m, i in info.items() if i["criterion"]}
+static = [m for m, i in info.items() if i["static"]]
 data = analysis.load_sweeps(sweeps.split(","))
 points = analysis.operating_points(data, max_drop)
+points.to_csv(out / "operating_points.tsv", sep="\t", index=False)
 summary = analysis.summary_table(points)
-summary
 
 # %% [markdown]
-# Each line is one method's sweep over entropy thresholds (mean over seeds);
-# stars mark the operating point chosen on dev and measured on test.
+# Each line is one method under its own criterion (mean over seeds per knob value);
+# black squares: static models truncated to k layers; crosses: oracle exits; stars:
+# operating points chosen on dev, measured on test.
 
 # %%
-fig = plots.tradeoff_figure(data, split, points if split == "test" else None)
-plots.save_figure(fig, figure)
+marks = points if split == "test" else None
+for x, name in (("speedup", "tradeoff.png"), ("avg_flops", "tradeoff_flops.png")):
+    fig = plots.tradeoff_figure(data, split, criteria, static, x=x, points=marks)
+    plots.save_figure(fig, out / name)
 fig
 
+# %% [markdown]
+# ## Results per task: every method at its operating point
+
 # %%
-text = analysis.markdown_table(summary, max_drop, "Early exit at the operating point")
-analysis.write_markdown(table, text)
+for task, rows in summary.groupby("task"):
+    chosen = analysis.select_criteria(rows, criteria)
+    text = analysis.results_markdown(chosen, max_drop, f"Results: {task}")
+    analysis.write_markdown(out / f"results_{task}.md", text)
+    print(text)
+
+combined = analysis.select_criteria(summary, criteria).assign(
+    method=lambda t: t.task + " / " + t.method
+)
+analysis.write_markdown(
+    out / "results_table.md",
+    analysis.results_markdown(combined, max_drop, "Early exit at the operating point"),
+)
+analysis.write_markdown(
+    out / "policies.md",
+    analysis.results_markdown(
+        summary.assign(method=lambda t: t.task + " / " + t.method),
+        max_drop,
+        "Every method under every policy",
+    ),
+)
+
+# %% [markdown]
+# ## ELUE score against the static curve
+
+# %%
+scores = elue.elue_table(data, static)
+scores.to_csv(out / "elue.tsv", sep="\t", index=False)
+chosen_scores = analysis.select_criteria(scores, criteria, include_oracle=False)
+text = elue.elue_markdown(chosen_scores, "ELUE score")
+analysis.write_markdown(out / "elue.md", text)
 print(text)

@@ -7,7 +7,13 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from early_exit.config import check_config, schema_errors, training_settings
+from early_exit.config import (
+    check_config,
+    method_instances,
+    schema_errors,
+    task_policies,
+    training_settings,
+)
 from early_exit.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,6 +22,11 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 def default_config():
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def validated(config):
+    validate(config, str(SCHEMA))  # fills in the schema defaults, as the workflow does
+    return config
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml"])
@@ -46,14 +57,45 @@ def test_schema_errors_name_the_key(edit, message):
         schema_errors(config, SCHEMA)
 
 
+REGRESSION_TASK = {
+    "source": {"type": "files", "format": "tsv", "train": __file__},
+    "type": "regression",
+}
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
         (lambda c: c["tasks"].update({"bbc-sport": {}}), "task 'bbc-sport' is not a builtin"),
-        (lambda c: c["methods"]["joint"].update(recipe="deebert2"), "methods.joint.recipe"),
         (
-            lambda c: c["methods"]["joint"].update(exit_layers=[2, 7]),
-            r"methods.joint.exit_layers: \[7\] outside .* allowed 1..6",
+            lambda c: c["methods"]["pabee"].update(recipe="deebert2"),
+            "methods.pabee.recipe: unknown recipe 'deebert2'; allowed: deebert, elasticbert",
+        ),
+        (
+            lambda c: c["methods"]["deebert"].update(exit_layers=[2, 7]),
+            r"methods.deebert.exit_layers: \[7\] outside .* allowed 1..6",
+        ),
+        (lambda c: c["methods"]["static"].update(layers=[0]), "methods.static.exit_layers"),
+        (
+            lambda c: c["methods"]["deebert"].update(exit_layers=[1, 3]),
+            "methods.deebert.exit_layers: DeeBERT needs .* final classifier at the last layer",
+        ),
+        (
+            lambda c: c["methods"]["pabee"].update(pretrain={"epochs": 1, "learning_rate": 1e-4}),
+            "methods.pabee.pretrain: elastic pre-training is only for recipe elasticbert",
+        ),
+        (
+            lambda c: c["sweep"]["policies"]["patience"].update(values=[2, 6]),
+            r"patience \[6\] impossible with 6 exits; allowed: 1..5",
+        ),
+        (
+            lambda c: c["tasks"].update(sts=REGRESSION_TASK),
+            "sweep.policies.entropy for task sts .* does not apply to regression tasks; "
+            "allowed: patience",
+        ),
+        (
+            lambda c: c["tasks"].update(sts=REGRESSION_TASK | {"policies": ["oracle"]}),
+            "'oracle' does not apply to regression",
         ),
         (
             lambda c: c["tasks"]["bbc-news"].update(source={"type": "bbc", "corpus_dir": "/nope"}),
@@ -69,19 +111,34 @@ def test_schema_errors_name_the_key(edit, message):
     ],
 )
 def test_semantic_errors_name_the_key(edit, message):
-    config = default_config()
+    config = validated(default_config())
     edit(config)
     with pytest.raises(ConfigError, match=message):
         check_config(config)
 
 
+def test_regression_task_with_patience_only_is_accepted():
+    config = validated(default_config())
+    config["tasks"]["sts"] = REGRESSION_TASK | {"policies": ["patience"]}
+    check_config(config)
+    assert list(task_policies(config, "sts")) == ["patience"]
+
+
+def test_static_layers_expand_into_one_method_per_k():
+    config = validated(default_config())
+    methods = method_instances(config)
+    assert [m for m in methods if m.startswith("static")] == [f"static-{k}" for k in range(1, 6)]
+    assert methods["static-3"]["exit_layers"] == [3]
+    assert methods["static-3"]["family"] == "static"
+
+
 def test_method_training_overrides_global_settings():
-    config = default_config()
-    config["methods"]["joint"]["training"] = {"epochs": 7}
-    merged = training_settings(config, "joint")
+    config = validated(default_config())
+    config["methods"]["pabee"]["training"] = {"epochs": 7}
+    merged = training_settings(config, "pabee")
     assert merged["epochs"] == 7
     assert merged["batch_size"] == config["training"]["batch_size"]
-    assert config["training"]["epochs"] == 3  # the global settings are not modified
+    assert training_settings(config, "deebert")["epochs"] == config["training"]["epochs"]
 
 
 def test_a_broken_config_stops_snakemake_before_any_job(tmp_path):

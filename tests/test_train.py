@@ -9,7 +9,8 @@ from early_exit.batching import bucketed_batches
 from early_exit.checkpoint import load_model_dir
 from early_exit.data.prepare import prepare_task
 from early_exit.finetune import finetune
-from early_exit.predict import load_exit_logits, predict
+from early_exit.predict import predict
+from early_exit.stored import load_exit_logits
 from tiny import make_examples, make_tiny_bert
 
 TRAINING = {

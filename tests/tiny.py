@@ -40,7 +40,9 @@ WORDS = [
 ]
 
 
-def make_tiny_bert(path: Path, num_layers: int = 3, hidden: int = 32, seed: int = 0) -> Path:
+def make_tiny_bert(
+    path: Path, num_layers: int = 3, hidden: int = 32, seed: int = 0, dropout: float = 0.1
+) -> Path:
     """A randomly initialised 3-layer BERT with its own word-level vocab, saved like a hub repo."""
     path.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
@@ -52,6 +54,8 @@ def make_tiny_bert(path: Path, num_layers: int = 3, hidden: int = 32, seed: int 
         num_attention_heads=4,
         intermediate_size=2 * hidden,
         max_position_embeddings=64,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(path)

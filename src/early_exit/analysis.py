@@ -1,9 +1,16 @@
-"""Reading sweep tables and choosing operating points (picked on dev, reported on test)."""
+"""Reading sweep tables and choosing operating points (picked on dev, reported on test).
+
+Protocol: for every run (task, method, seed) and policy, the knob value is chosen on
+**dev** (the fastest whose dev score is within `max_drop` of the same model's
+final-exit dev score) and the **test** numbers at that value are reported; seeds are
+aggregated as mean and standard deviation.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from early_exit.atomic import write_text
@@ -27,38 +34,45 @@ def load_sweeps(paths: list[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
-    """Per run: the fastest threshold whose *dev* score is within `max_drop` of the
-    final exit's dev score, with the *test* numbers at that threshold.
+def _choose(dev: pd.DataFrame, max_drop: float) -> int:
+    """Position of the fastest knob value whose dev score is within max_drop of the full model's."""
+    full = dev.avg_exit_layer.idxmax()
+    ok = dev[dev.score >= dev.score[full] - max_drop]
+    fastest = ok[ok.speedup == ok.speedup.max()]
+    return int(fastest.score.idxmax())
 
-    The final-exit reference is the row where every example runs all layers
-    (the largest avg_exit_layer). Returns one row per (task, method, seed, policy).
+
+def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
+    """One row per (task, method, seed, policy): the knob chosen on dev, measured on test.
+
+    Dev and test rows of a run share the same knob grid, row for row.
     """
     rows = []
     for key, run in sweeps.groupby(KEYS, sort=True):
-        dev = run[run.split == "dev"].set_index("threshold")
-        test = run[run.split == "test"].set_index("threshold")
-        reference = dev.loc[dev.avg_exit_layer.idxmax()]
-        ok = dev[dev.score >= reference.score - max_drop]
-        chosen = ok.speedup.idxmax()
-        full = test.loc[test.avg_exit_layer.idxmax()]
+        dev = run[run.split == "dev"].reset_index(drop=True)
+        test = run[run.split == "test"].reset_index(drop=True)
+        if not np.array_equal(dev.threshold, test.threshold, equal_nan=True):
+            raise DataError(f"{key}: dev and test sweeps use different knob grids")
+        chosen, full = _choose(dev, max_drop), test.avg_exit_layer.idxmax()
         rows.append(
             dict(zip(KEYS, key, strict=True))
             | {
-                "metric": reference.metric,
-                "threshold": chosen,
-                "dev_score": dev.loc[chosen, "score"],
-                "test_score_full": full.score,
-                "test_score": test.loc[chosen, "score"],
-                "test_speedup": test.loc[chosen, "speedup"],
+                "metric": dev.metric[chosen],
+                "threshold": dev.threshold[chosen],
+                "dev_score": dev.score[chosen],
+                "test_score_full": test.score[full],
+                "test_score": test.score[chosen],
+                "test_speedup": test.speedup[chosen],
+                "test_flops": test.avg_flops[chosen],
+                "test_flops_full": test.avg_flops[full],
             }
         )
     return pd.DataFrame(rows)
 
 
 def summary_table(points: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of each method's operating point."""
-    cols = ["test_score_full", "test_score", "test_speedup", "threshold"]
+    """Mean and standard deviation over seeds of each (method, policy) operating point."""
+    cols = ["test_score_full", "test_score", "test_speedup", "test_flops", "threshold"]
     grouped = points.groupby(["task", "method", "policy", "metric"], sort=True)
     table = grouped[cols].agg(["mean", "std"])
     table.columns = [f"{c}_{stat}" for c, stat in table.columns]
@@ -66,40 +80,49 @@ def summary_table(points: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def select_criteria(
+    frame: pd.DataFrame, criteria: dict[str, str], include_oracle: bool = True
+) -> pd.DataFrame:
+    """Rows of each method under its own criterion (its paper's policy), plus the oracle."""
+    wanted = frame.policy == frame.method.map(criteria).fillna("single-exit")
+    if include_oracle:
+        wanted |= frame.policy == "oracle"
+    return frame[wanted]
+
+
 def _mean_std(mean: float, std: float, scale: float = 1.0, digits: int = 1) -> str:
+    if pd.isna(mean):
+        return "–"
     text = f"{mean * scale:.{digits}f}"
     return text if pd.isna(std) else f"{text} ± {std * scale:.{digits}f}"
 
 
-def markdown_table(summary: pd.DataFrame, max_drop: float, title: str) -> str:
-    """The results table as markdown, with a heading (it becomes a slide as is)."""
+def _column(
+    summary: pd.DataFrame, name: str, scale: float = 1.0, digits: int = 1, suffix: str = ""
+) -> list[str]:
+    pairs = zip(summary[f"{name}_mean"], summary[f"{name}_std"], strict=True)
+    return [_mean_std(m, s, scale, digits) + (suffix if not pd.isna(m) else "") for m, s in pairs]
+
+
+def results_markdown(summary: pd.DataFrame, max_drop: float, title: str) -> str:
+    """A results table as markdown with a heading (it becomes a slide as is)."""
+    knob = ["–" if pd.isna(t) else f"{t:.3g}" for t in summary.threshold_mean]
     rows = pd.DataFrame(
         {
-            "Task": summary.task,
             "Method": summary.method,
             "Policy": summary.policy,
-            "Metric": summary.metric,
-            "Final exit (test)": [
-                _mean_std(m, s, 100)
-                for m, s in zip(
-                    summary.test_score_full_mean, summary.test_score_full_std, strict=True
-                )
-            ],
-            "Early exit (test)": [
-                _mean_std(m, s, 100)
-                for m, s in zip(summary.test_score_mean, summary.test_score_std, strict=True)
-            ],
-            "Speed-up (test)": [
-                _mean_std(m, s, digits=2) + "×"
-                for m, s in zip(summary.test_speedup_mean, summary.test_speedup_std, strict=True)
-            ],
-            "Threshold": [f"{t:.3f}" for t in summary.threshold_mean],
+            f"Full model ({summary.metric.iloc[0]})": _column(summary, "test_score_full", 100),
+            "Early exit": _column(summary, "test_score", 100),
+            "Speed-up": _column(summary, "test_speedup", digits=2, suffix="×"),
+            "GFLOPs/example": _column(summary, "test_flops", 1e-9, digits=2),
+            "Knob": knob,
             "Seeds": summary.seeds,
         }
     )
     note = (
-        f"Threshold chosen on dev: the fastest whose dev score is within "
-        f"{max_drop * 100:g} percentage points of the final exit's. Scores ×100."
+        f"Test split. Knob (threshold or patience) chosen on dev: the fastest whose dev score "
+        f"is within {max_drop * 100:g} points of the same model's full-model score; "
+        f"scores ×100, mean ± std over seeds."
     )
     return f"# {title}\n\n{rows.to_markdown(index=False)}\n\n{note}\n"
 

@@ -68,6 +68,28 @@ def load_pretrained(
     return encoder, tokenizer
 
 
+FORMATS = ("hf", "elasticbert")
+
+
+def load_backbone(spec: dict) -> tuple[PreTrainedModel, object, dict[int, nn.Linear]]:
+    """Encoder, tokenizer and per-layer pre-trained poolers for a config `backbone` entry.
+
+    `format: hf` (default) is anything `AutoModel` loads; `format: elasticbert` is a
+    checkpoint in the fnlp/elasticbert-base layout (one pooler per layer).
+    """
+    fmt = spec.get("format", "hf")
+    if fmt == "elasticbert":
+        from early_exit.elasticbert_io import load_elastic_backbone
+
+        return load_elastic_backbone(spec["name"], spec.get("revision"))
+    if fmt != "hf":
+        raise ConfigError(f"backbone.format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    encoder, tokenizer = load_pretrained(
+        spec["name"], spec.get("revision"), spec.get("trust_remote_code", False)
+    )
+    return encoder, tokenizer, {}
+
+
 class LayerStack:
     """Uniform per-layer access to a BERT-family encoder (a view, not a module)."""
 

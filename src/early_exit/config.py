@@ -20,7 +20,7 @@ from early_exit.data.registry import resolve_task
 from early_exit.errors import ConfigError
 from early_exit.metrics import check_metric
 from early_exit.model import resolve_exit_layers
-from early_exit.policies import get_policy
+from early_exit.policies import check_policy
 from early_exit.recipes import get_recipe
 
 
@@ -43,8 +43,43 @@ def schema_errors(config: dict, schema_path: str | Path) -> None:
 def training_settings(config: dict, method: str) -> dict:
     """Global training settings with the method's overrides on top."""
     merged = copy.deepcopy(config["training"])
-    merged.update(config["methods"][method].get("training", {}))
+    merged.update(method_instances(config)[method].get("training", {}))
     return merged
+
+
+def method_instances(config: dict) -> dict[str, dict]:
+    """Methods as the workflow runs them: a `static` entry with `layers: [k, ...]`
+    becomes one method per k (`static-k`, exits at layer k), the points of the
+    static reference curve."""
+    instances = {}
+    for name, spec in config["methods"].items():
+        if spec.get("layers"):
+            for k in spec["layers"]:
+                instance = {key: v for key, v in spec.items() if key != "layers"}
+                instances[f"{name}-{k}"] = {**instance, "exit_layers": [k], "family": name}
+        else:
+            instances[name] = {**spec, "family": name}
+    return instances
+
+
+def method_backbone(config: dict, method: dict) -> dict:
+    """The backbone a method starts from: its own `backbone` entry over the global one."""
+    return {**config["backbone"], **method.get("backbone", {})}
+
+
+def task_policies(config: dict, task: str) -> dict:
+    """The sweep policies for a task: the global ones, or the subset the task names."""
+    policies = config["sweep"]["policies"]
+    chosen = config["tasks"][task].get("policies")
+    if chosen is None:
+        return policies
+    missing = [p for p in chosen if p not in policies]
+    if missing:
+        raise ConfigError(
+            f"tasks.{task}.policies: {missing} not configured under sweep.policies "
+            f"(configured: {', '.join(policies)})"
+        )
+    return {p: policies[p] for p in chosen}
 
 
 def backbone_num_layers(backbone: dict) -> int | None:
@@ -70,19 +105,40 @@ def _check_local_paths(name: str, source: dict) -> None:
             )
 
 
+def _check_method(name: str, method: dict, config: dict) -> int | None:
+    """Check one method instance; return its number of exits when knowable offline."""
+    recipe = get_recipe(method["recipe"])
+    if method.get("pretrain") and method["recipe"] != "elasticbert":
+        raise ConfigError("pretrain: elastic pre-training is only for recipe elasticbert")
+    if method.get("backbone", {}).get("format") == "elasticbert" and method.get("pretrain"):
+        raise ConfigError("pretrain: the backbone is already an ElasticBERT checkpoint")
+    backbone = method_backbone(config, method)
+    num_layers = backbone_num_layers(backbone) if backbone.get("format", "hf") == "hf" else None
+    if num_layers is None:
+        return None
+    exits = resolve_exit_layers(method.get("exit_layers", recipe.default_exits), num_layers)
+    recipe.check(exits, num_layers)
+    return len(exits)
+
+
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the first key that cannot work."""
-    num_layers = backbone_num_layers(config["backbone"])
-    for name, spec in config["tasks"].items():
-        task = resolve_task(name, spec)
+    tasks = {name: resolve_task(name, spec) for name, spec in config["tasks"].items()}
+    for name, task in tasks.items():
         check_metric(task.metric)
         _check_local_paths(name, task.source)
-    for name, method in config["methods"].items():
+    exits = {}
+    for name, method in method_instances(config).items():
         try:
-            get_recipe(method["recipe"])
-            if num_layers is not None:
-                resolve_exit_layers(method.get("exit_layers", "all"), num_layers)
+            exits[name] = _check_method(name, method, config)
         except ConfigError as err:
-            raise ConfigError(f"methods.{name}.{err}") from None
-    for policy in config.get("sweep", {}).get("policies", {}):
-        get_policy(policy)
+            raise ConfigError(f"methods.{method['family']}.{err}") from None
+    for name, task in tasks.items():
+        for policy, cfg in task_policies(config, name).items():
+            for method, n_exits in exits.items():
+                try:
+                    check_policy(policy, task.task_type, n_exits if n_exits != 1 else None, cfg)
+                except ConfigError as err:
+                    raise ConfigError(
+                        f"sweep.policies.{policy} for task {name} / method {method}: {err}"
+                    ) from None

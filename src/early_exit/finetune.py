@@ -7,12 +7,14 @@ import json
 import logging
 from pathlib import Path
 
-from early_exit.backbone import load_pretrained
+import torch
+
+from early_exit.backbone import load_backbone
 from early_exit.batching import Collator, encode
 from early_exit.checkpoint import save_model_dir
 from early_exit.data.prepared import load_manifest, load_split
 from early_exit.model import ExitConfig, MultiExitModel
-from early_exit.recipes import get_recipe
+from early_exit.recipes import RecipeContext, get_recipe
 from early_exit.runtime import pick_device, seed_everything
 from early_exit.train import discard_state, fit
 
@@ -20,19 +22,25 @@ log = logging.getLogger(__name__)
 
 
 def build_model(backbone: dict, method: dict, num_labels: int):
-    """Pre-trained encoder + fresh exit heads as the method's recipe wants them."""
+    """Pre-trained encoder + fresh exit heads shaped as the method's recipe wants them."""
     recipe = get_recipe(method["recipe"])
-    encoder, tokenizer = load_pretrained(
-        backbone["name"], backbone.get("revision"), backbone.get("trust_remote_code", False)
-    )
+    encoder, tokenizer, pooler_init = load_backbone(backbone)
     cfg = ExitConfig(
         num_labels=num_labels,
-        exit_layers=method.get("exit_layers", "all"),
+        exit_layers=method.get("exit_layers", recipe.default_exits),
         pooling=backbone.get("pooling", "cls"),
-        head=method.get("head") or recipe.HEAD,
+        head=method.get("head") or recipe.head,
+        gradient_equilibrium=recipe.gradient_equilibrium,
         extra={"recipe": method["recipe"]},
     )
-    return MultiExitModel(encoder, cfg), tokenizer, recipe
+    model = MultiExitModel(encoder, cfg, pooler_init)
+    recipe.check(model.exit_layers, model.num_layers)
+    return model, tokenizer, recipe
+
+
+def run_fingerprint(*parts) -> str:
+    """Identifies a training run, so a stale resume state is never continued."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def finetune(
@@ -50,34 +58,41 @@ def finetune(
     """Train and write `out_dir` (a self-contained model directory) atomically."""
     manifest = load_manifest(data_dir)
     train_examples = load_split(data_dir, "train")
+    task_type = manifest.get("task_type", "classification")
+    num_labels = 1 if task_type == "regression" else len(manifest["label_names"])
     seed_everything(seed, threads)
-    model, tokenizer, recipe = build_model(backbone, method, len(manifest["label_names"]))
+    model, tokenizer, recipe = build_model(backbone, method, num_labels)
     data = encode(train_examples, tokenizer, manifest["max_length"])
+    ctx = RecipeContext(task_type, tuple(model.exit_layers), model.num_layers)
     dev = pick_device(device)
     log.info(
-        "training %s on %s (%d examples) on %s", method["recipe"], manifest["task"], len(data), dev
+        "training %s on %s (%d examples, exits %s) on %s",
+        recipe.name,
+        manifest["task"],
+        len(data),
+        model.exit_layers,
+        dev,
     )
-    run_id = {
-        "backbone": backbone,
-        "method": method,
-        "training": training,
-        "seed": seed,
-        "train_sha256": manifest["splits"]["train"]["sha256"],
-    }
+    label_dtype = torch.float32 if task_type == "regression" else torch.long
+    collate = Collator(tokenizer, data, label_dtype)
+    fingerprint = run_fingerprint(
+        backbone, method, training, seed, manifest["splits"]["train"]["sha256"]
+    )
     progress = fit(
         model,
         data,
-        Collator(tokenizer, data),
-        recipe.stages(training),
+        collate,
+        recipe.stages(training, ctx),
         training,
         seed,
         dev,
         Path(state_dir),
         on_step=on_step,
-        fingerprint=hashlib.sha256(json.dumps(run_id, sort_keys=True).encode()).hexdigest(),
+        fingerprint=fingerprint,
     )
     meta = {
         "task": manifest["task"],
+        "task_type": task_type,
         "label_names": manifest["label_names"],
         "max_length": manifest["max_length"],
         "backbone": backbone,

@@ -38,6 +38,9 @@ def job_log(path: str | Path | None) -> Iterator[None]:
         except EarlyExitError as err:
             logging.getLogger("early_exit").error("%s", err)
             message = f"error: {err}"
+        except BaseException:
+            logging.getLogger("early_exit").exception("job failed")  # traceback into the log
+            raise
     if message:
         print(message, file=sys.stderr)
         raise SystemExit(1)

@@ -1,4 +1,8 @@
-"""Task metrics by name (scikit-learn / scipy), so tables say which metric they report."""
+"""Task metrics by name (scikit-learn / scipy), so tables say which metric they report.
+
+Names follow the papers: accuracy, f1 (MRPC/QQP), mcc (CoLA), acc_and_f1 (mean of
+accuracy and F1), pearson / spearman / corr (STS-B); macro_f1 for multi-class.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ def _acc_and_f1(y, p):
     return (accuracy_score(y, p) + f1_score(y, p)) / 2
 
 
+def _corr(y, p):
+    return (pearsonr(y, p).statistic + spearmanr(y, p).statistic) / 2
+
+
 METRICS = {
     "accuracy": accuracy_score,
     "macro_f1": lambda y, p: f1_score(y, p, average="macro"),
@@ -21,6 +29,7 @@ METRICS = {
     "acc_and_f1": _acc_and_f1,
     "pearson": lambda y, p: pearsonr(y, p).statistic,
     "spearman": lambda y, p: spearmanr(y, p).statistic,
+    "corr": _corr,  # ElasticBERT's STS-B selection metric: mean of Pearson and Spearman
 }
 
 

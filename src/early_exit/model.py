@@ -2,16 +2,23 @@
 
 Exit heads sit after a configurable set of layers (1-based layer numbers, as in
 the papers). One forward pass returns every exit's logits, shape
-[batch, n_exits, n_labels]; exit *policies* decide afterwards which exit answers.
+[batch, n_exits, n_labels] (n_labels = 1 for regression); exit *policies* decide
+afterwards which exit answers. The forward pass stops at the last exit's layer.
 
 Head shapes (the recipes choose one):
 - "pooler": a pooler (dense+tanh) per exit, initialised from the pre-trained
-  pooler when the backbone has one (DeeBERT highways, ElasticBERT).
+  pooler of that layer (ElasticBERT) or of the model (DeeBERT highways).
 - "shared_pooler": one pooler for every exit (PABEE).
+- "layer_mix": Sledgehammer: one shared pooler applied to every layer; exit i
+  classifies a learned, L2-normalised weighted sum of layers 1..i.
 - "linear": dropout -> linear on the pooled vector.
 Pooling is "cls" (token 0, as in the papers) or "mean" over non-padding tokens
 (needed for sentence-embedding models such as MiniLM, whose [CLS] vector is nearly
 constant in the lower layers).
+
+Gradient equilibrium (ElasticBERT, after Li et al. 2019) rescales gradients in the
+backward pass only: the hidden state entering an exit is scaled by 1/n and the path
+onward by (n - 1), n being the number of exits from this one to the last.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from early_exit.backbone import LayerStack
 from early_exit.errors import ConfigError
 
 Pooling = Literal["cls", "mean"]
-HeadKind = Literal["pooler", "shared_pooler", "linear"]
+HeadKind = Literal["pooler", "shared_pooler", "layer_mix", "linear"]
+HEADS = ("pooler", "shared_pooler", "layer_mix", "linear")
 
 
 @dataclass
@@ -40,6 +48,7 @@ class ExitConfig:
     pooling: Pooling = "cls"
     head: HeadKind = "pooler"
     dropout: float | None = None  # None: the backbone's hidden_dropout_prob
+    gradient_equilibrium: bool = False
     extra: dict = field(default_factory=dict)  # recipe-specific settings, kept for the record
 
     def to_dict(self) -> dict:
@@ -47,11 +56,13 @@ class ExitConfig:
 
 
 def resolve_exit_layers(spec: str | list[int], num_layers: int) -> list[int]:
-    """`"all"` or a list of 1-based layer numbers -> sorted, validated list."""
+    """`"all"`, `"last"` or a list of 1-based layer numbers -> sorted, validated list."""
     if spec == "all":
         return list(range(1, num_layers + 1))
+    if spec == "last":
+        return [num_layers]
     if not isinstance(spec, list) or not spec:
-        raise ConfigError(f"exit_layers: expected 'all' or a non-empty list, got {spec!r}")
+        raise ConfigError(f"exit_layers: expected 'all', 'last' or a non-empty list, got {spec!r}")
     bad = [x for x in spec if not isinstance(x, int) or not 1 <= x <= num_layers]
     if bad:
         raise ConfigError(
@@ -83,6 +94,36 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: Pooling) -> to
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
+class _GradientRescale(torch.autograd.Function):
+    """Identity in the forward pass; multiplies the gradient by `scale` in the backward pass."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale, None
+
+
+def rescale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    return _GradientRescale.apply(x, scale)
+
+
+def equilibrium_scales(exit_layers: list[int]) -> dict[int, tuple[float, float]]:
+    """Layer -> (scale into the exit, scale onward) for gradient equilibrium.
+
+    With exits at every layer of an L-layer model this is ElasticBERT's
+    1/(L-i) and (L-i-1) for 0-based layer i; with a subset of exits, n counts the
+    exits still ahead (including this one).
+    """
+    n_exits = len(exit_layers)
+    return {
+        layer: (1.0 / (n_exits - k), float(n_exits - k - 1)) for k, layer in enumerate(exit_layers)
+    }
+
+
 @dataclass
 class MultiExitOutput:
     logits: torch.Tensor  # [batch, n_exits_run, n_labels]
@@ -92,14 +133,26 @@ class MultiExitOutput:
 class MultiExitModel(nn.Module):
     """Encoder + exit heads; `forward` returns the logits of every exit."""
 
-    def __init__(self, encoder: PreTrainedModel, cfg: ExitConfig):
+    def __init__(
+        self,
+        encoder: PreTrainedModel,
+        cfg: ExitConfig,
+        pooler_init: dict[int, nn.Linear] | None = None,
+    ):
+        """`pooler_init` maps a layer number to the pre-trained pooler of that layer
+        (ElasticBERT checkpoints have one per layer); other exits start from the
+        encoder's own pooler, when it has one."""
         super().__init__()
+        if cfg.head not in HEADS:
+            raise ConfigError(f"head: unknown head {cfg.head!r}; allowed: {', '.join(HEADS)}")
+        if cfg.pooling not in ("cls", "mean"):
+            raise ConfigError(f"pooling: unknown pooling {cfg.pooling!r}; allowed: cls, mean")
         self.encoder = encoder
         self.stack = LayerStack(encoder)
         self.cfg = cfg
         self.exit_layers = resolve_exit_layers(cfg.exit_layers, self.stack.num_layers)
         cfg.exit_layers = list(self.exit_layers)
-        self.poolers = self._build_poolers()
+        self.poolers = self._build_poolers(pooler_init or {})
         # The encoder's own pooler is replaced by the exit poolers (copied above).
         if getattr(encoder, "pooler", None) is not None:
             encoder.pooler = None
@@ -109,27 +162,42 @@ class MultiExitModel(nn.Module):
         self.classifiers = nn.ModuleList(
             nn.Linear(hidden, cfg.num_labels) for _ in self.exit_layers
         )
-
-    def _build_poolers(self) -> nn.ModuleList:
-        if self.cfg.head not in ("pooler", "shared_pooler", "linear"):
-            raise ConfigError(
-                f"head: unknown head {self.cfg.head!r}; allowed: pooler, shared_pooler, linear"
+        if cfg.head == "layer_mix":  # Sledgehammer: randn init, as in the original
+            self.mix = nn.ParameterList(
+                nn.Parameter(torch.randn(layer)) for layer in self.exit_layers
             )
-        if self.cfg.pooling not in ("cls", "mean"):
-            raise ConfigError(f"pooling: unknown pooling {self.cfg.pooling!r}; allowed: cls, mean")
-        n = {"pooler": len(self.exit_layers), "shared_pooler": 1, "linear": 0}[self.cfg.head]
+        self._exit_index = {layer: i for i, layer in enumerate(self.exit_layers)}
+        self._scales = equilibrium_scales(self.exit_layers)
+
+    def _build_poolers(self, pooler_init: dict[int, nn.Linear]) -> nn.ModuleList:
         pretrained = self.stack.pretrained_pooler()
-        init = copy.deepcopy(pretrained) if pretrained is not None else None
-        return nn.ModuleList(Pooler(self.stack.hidden_size, init) for _ in range(n))
+        if self.cfg.head == "pooler":
+            sources = [pooler_init.get(layer, pretrained) for layer in self.exit_layers]
+        elif self.cfg.head in ("shared_pooler", "layer_mix"):
+            sources = [pretrained]
+        else:
+            sources = []
+        return nn.ModuleList(
+            Pooler(self.stack.hidden_size, copy.deepcopy(src) if src is not None else None)
+            for src in sources
+        )
 
     @property
     def num_layers(self) -> int:
         return self.stack.num_layers
 
-    def exit_logits(
-        self, exit_index: int, hidden: torch.Tensor, attention_mask: torch.Tensor
+    def _head(
+        self,
+        exit_index: int,
+        hidden: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mixed: list[torch.Tensor],
     ) -> torch.Tensor:
-        """Logits of exit `exit_index` (its position in `exit_layers`) from its hidden states."""
+        """Logits of one exit from its layer's hidden states (or the layer mix)."""
+        if self.cfg.head == "layer_mix":
+            weights = self.mix[exit_index]
+            stacked = torch.stack(mixed[: len(weights)], dim=-1)  # [batch, hidden, layers]
+            return self.classifiers[exit_index](stacked @ (weights / weights.norm()))
         pooled = pool(hidden, attention_mask, self.cfg.pooling)
         if self.poolers:
             pooled = self.poolers[min(exit_index, len(self.poolers) - 1)](pooled)
@@ -142,14 +210,26 @@ class MultiExitModel(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         up_to_layer: int | None = None,
     ) -> MultiExitOutput:
-        """Run the encoder up to `up_to_layer` (default: all layers), collecting each exit."""
-        last = self.num_layers if up_to_layer is None else up_to_layer
+        """Run the encoder up to the last exit (or `up_to_layer`), collecting each exit."""
+        last = self.exit_layers[-1] if up_to_layer is None else up_to_layer
+        if last < self.exit_layers[0]:
+            raise ValueError(f"up_to_layer={last} is below the first exit {self.exit_layers[0]}")
+        equilibrium = self.cfg.gradient_equilibrium and self.training
         hidden, mask = self.stack.embed(input_ids, attention_mask, token_type_ids)
-        logits, layers = [], []
-        exit_at = {layer: i for i, layer in enumerate(self.exit_layers)}
+        logits, layers, mixed = [], [], []
         for index in range(last):
             hidden = self.stack.layer(index, hidden, mask)
-            if index + 1 in exit_at:
-                logits.append(self.exit_logits(exit_at[index + 1], hidden, attention_mask))
-                layers.append(index + 1)
+            layer = index + 1
+            if self.cfg.head == "layer_mix":
+                pooled = self.poolers[0](pool(hidden, attention_mask, self.cfg.pooling))
+                mixed.append(self.dropout(pooled))
+            if layer not in self._exit_index:
+                continue
+            into_exit, onward = self._scales[layer]
+            if equilibrium:
+                hidden = rescale_gradient(hidden, into_exit)
+            logits.append(self._head(self._exit_index[layer], hidden, attention_mask, mixed))
+            layers.append(layer)
+            if equilibrium:
+                hidden = rescale_gradient(hidden, onward)
         return MultiExitOutput(logits=torch.stack(logits, dim=1), exit_layers=layers)

@@ -8,9 +8,11 @@ import matplotlib.figure
 import pandas as pd
 import seaborn as sns
 
+from early_exit.analysis import select_criteria
 from early_exit.atomic import atomic_path
 
 CONTEXT = "talk"  # legible at slide size
+X_LABELS = {"speedup": "speed-up (L / avg. exit layer)", "avg_flops": "GFLOPs per example"}
 
 
 def method_palette(methods: list[str]) -> dict[str, tuple]:
@@ -20,58 +22,94 @@ def method_palette(methods: list[str]) -> dict[str, tuple]:
 
 
 def curve_points(sweeps: pd.DataFrame, split: str) -> pd.DataFrame:
-    """Mean speed-up and score per threshold over seeds, in threshold order."""
+    """Mean speed-up, FLOPs and score per knob value over seeds, in knob order."""
     data = sweeps[sweeps.split == split]
     keys = ["task", "method", "policy", "metric", "threshold"]
-    return data.groupby(keys, sort=True)[["speedup", "score"]].mean().reset_index()
+    cols = ["speedup", "avg_flops", "score"]
+    return data.groupby(keys, sort=True, dropna=False)[cols].mean().reset_index()
 
 
 def tradeoff_figure(
-    sweeps: pd.DataFrame, split: str, points: pd.DataFrame | None = None
+    sweeps: pd.DataFrame,
+    split: str,
+    criteria: dict[str, str],
+    static_methods: list[str],
+    x: str = "speedup",
+    points: pd.DataFrame | None = None,
 ) -> matplotlib.figure.Figure:
-    """Task metric against speed-up, one panel per task, one line per method.
+    """Task metric against speed-up (or FLOPs): one panel per task.
 
-    `points` (operating points) are marked with a star when given.
+    Each early-exit method is drawn under its own criterion; the static baselines form
+    the black reference curve; the oracle is a cross per method. `points`
+    (operating points on test) are marked with stars when given.
     """
     curves = curve_points(sweeps, split)
-    palette = method_palette(curves.method.tolist())
+    if x == "avg_flops":
+        curves["avg_flops"] = curves.avg_flops / 1e9
+    dynamic = select_criteria(curves[~curves.method.isin(static_methods)], criteria, False)
+    palette = method_palette(sweeps.method[~sweeps.method.isin(static_methods)].tolist())
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = sns.relplot(
-            data=curves,
-            x="speedup",
+            data=dynamic,
+            x=x,
             y="score",
             hue="method",
-            style="policy",
             col="task",
             kind="line",
             sort=False,
             marker="o",
             markersize=5,
             palette=palette,
-            height=4.5,
-            aspect=1.2,
-            facet_kws={"sharey": False},
+            height=4.8,
+            aspect=1.15,
+            facet_kws={"sharey": False, "sharex": False},
         )
+        for task, ax in grid.axes_dict.items():
+            _static_curve(ax, curves[(curves.task == task) & curves.method.isin(static_methods)], x)
+            _oracle(ax, curves[(curves.task == task) & (curves.policy == "oracle")], x, palette)
         if points is not None:
-            _mark_points(grid, points, palette)
+            _mark_points(grid, select_criteria(points, criteria, False), x, palette)
         metric = ", ".join(sorted(curves.metric.unique()))
-        grid.set_axis_labels("speed-up (L / avg. exit layer)", f"{metric} ({split})")
+        grid.set_axis_labels(X_LABELS[x], f"{metric} ({split})")
         grid.set_titles("{col_name}")
     return grid.figure
 
 
-def _mark_points(grid, points: pd.DataFrame, palette: dict) -> None:
-    mean = points.groupby(["task", "method"])[["test_speedup", "test_score"]].mean()
+def _static_curve(ax, static: pd.DataFrame, x: str) -> None:
+    if static.empty:
+        return
+    ordered = static.sort_values(x)
+    (line,) = ax.plot(ordered[x], ordered.score, "k--", marker="s", markersize=5)
+    ax.legend(handles=[line], labels=["static k layers"], loc="lower left", fontsize="x-small")
+
+
+def _oracle(ax, oracle: pd.DataFrame, x: str, palette: dict) -> None:
+    for row in oracle.itertuples():
+        ax.scatter(
+            getattr(row, x),
+            row.score,
+            marker="X",
+            s=90,
+            color=palette.get(row.method),
+            edgecolor="black",
+            zorder=5,
+        )
+
+
+def _mark_points(grid, points: pd.DataFrame, x: str, palette: dict) -> None:
+    column = {"speedup": "test_speedup", "avg_flops": "test_flops"}[x]
+    scale = 1e-9 if x == "avg_flops" else 1.0
+    mean = points.groupby(["task", "method"])[[column, "test_score"]].mean()
     for (task, method), row in mean.iterrows():
-        if task in grid.axes_dict:
+        if task in grid.axes_dict and method in palette:
             grid.axes_dict[task].scatter(
-                row.test_speedup,
+                row[column] * scale,
                 row.test_score,
                 marker="*",
                 s=300,
                 color=palette[method],
                 edgecolor="black",
-                zorder=5,
+                zorder=6,
             )
 
 

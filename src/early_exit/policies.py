@@ -1,16 +1,42 @@
 """Exit policies as pure, vectorised functions over stored logits.
 
-Each policy maps logits [N, E, C] (N examples, E exits) and a grid of K knob
-values to the exit each example takes under each value: an index array [K, N]
-into the exits. The last exit always answers when no earlier one fires.
+Each policy maps the stored outputs of one split (logits [N, E, C] for N examples
+and E exits) and a grid of K knob values to the exit each example takes under each
+value: an index array [K, N] into the exits. The last exit answers whenever no
+earlier exit fires. Every policy is checked against a per-example loop in the tests.
+
+| policy     | knob | fires at exit i when                          | from        |
+|------------|------|-----------------------------------------------|-------------|
+| entropy    | S    | H(softmax(z_i)) < S                           | DeeBERT     |
+| patience   | t    | t consecutive exits agree on the argmax       | PABEE       |
+|            |      | (regression: |z_i - z_{i-1}| < tau, t times)  |             |
+| confidence | c    | max softmax(z_i / T_i) >= c, T fitted on dev  | Sledgehammer|
+| oracle     | -    | exit i is correct (the upper bound)           |             |
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import log_softmax
 
 from early_exit.errors import ConfigError
+
+
+@dataclass
+class Outputs:
+    """What policies see of one split: stored logits, labels and calibration."""
+
+    logits: np.ndarray  # [N, E, C]
+    labels: np.ndarray  # [N]
+    task_type: str = "classification"
+    temperatures: np.ndarray | None = None  # [E], from calibration on dev
+
+    @property
+    def n_exits(self) -> int:
+        return self.logits.shape[1]
 
 
 def entropy(logits: np.ndarray) -> np.ndarray:
@@ -26,25 +52,138 @@ def first_true(fires: np.ndarray) -> np.ndarray:
     return fires.argmax(-1)
 
 
-def entropy_exits(logits: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+def entropy_exits(out: Outputs, thresholds: np.ndarray) -> np.ndarray:
     """DeeBERT: exit at the first exit whose prediction entropy is below S.
 
     The check is strict (H < S), so S = 0 never exits early; for C classes,
     S > ln C makes every example leave at the first exit.
     """
-    ent = entropy(logits)  # [N, E]
+    ent = entropy(out.logits)  # [N, E]
     return first_true(ent[None, :, :] < np.asarray(thresholds)[:, None, None])
 
 
-def entropy_grid(num_labels: int, num: int) -> np.ndarray:
-    """`num` thresholds from 0 (never exit early) to just above ln C (always exit first)."""
-    return np.linspace(0.0, np.log(num_labels) * 1.001, num)
+def _streaks(same: np.ndarray) -> np.ndarray:
+    """Length of the run of consecutive True values ending at each position (last axis)."""
+    streak = np.zeros(same.shape, dtype=np.int64)
+    run = np.zeros(same.shape[:-1], dtype=np.int64)
+    for i in range(same.shape[-1]):
+        run = np.where(same[..., i], run + 1, 0)
+        streak[..., i] = run
+    return streak
 
 
-POLICIES = {"entropy": (entropy_exits, entropy_grid)}
+def patience_exits(out: Outputs, patience: np.ndarray, tau: float = 0.1) -> np.ndarray:
+    """PABEE: exit at the first exit where the counter of agreeing exits reaches t.
+
+    Classification: the counter grows when exit i's argmax equals exit i-1's and
+    resets otherwise. Regression: it grows when |z_i - z_{i-1}| < tau. So the
+    earliest possible exit is index t (layer t+1 with exits at every layer).
+    """
+    z = out.logits
+    if out.task_type == "regression":
+        same = np.abs(np.diff(z[..., 0], axis=1)) < tau  # [N, E-1]
+    else:
+        pred = z.argmax(-1)
+        same = pred[:, 1:] == pred[:, :-1]
+    counter = np.concatenate([np.zeros((len(z), 1), np.int64), _streaks(same)], axis=1)
+    return first_true(counter[None, :, :] >= np.asarray(patience)[:, None, None])
 
 
-def get_policy(name: str):
+def confidence(out: Outputs) -> np.ndarray:
+    """Calibrated confidence max softmax(z_i / T_i), shape [N, E]."""
+    temps = np.ones(out.n_exits) if out.temperatures is None else np.asarray(out.temperatures)
+    logp = log_softmax(out.logits.astype(np.float64) / temps[None, :, None], axis=-1)
+    return np.exp(logp.max(-1))
+
+
+def confidence_exits(out: Outputs, thresholds: np.ndarray) -> np.ndarray:
+    """Sledgehammer: exit at the first exit whose calibrated confidence reaches c."""
+    return first_true(confidence(out)[None] >= np.asarray(thresholds)[:, None, None])
+
+
+def oracle_exits(out: Outputs, grid: np.ndarray) -> np.ndarray:
+    """Exit at the first exit that is correct (the last one when none is): an upper bound."""
+    correct = out.logits.argmax(-1) == out.labels[:, None]
+    return np.broadcast_to(first_true(correct), (len(grid), len(out.labels))).copy()
+
+
+# ----------------------------------------------------------------------------- grids
+
+
+def entropy_grid(out: Outputs, cfg: dict) -> np.ndarray:
+    """From 0 (never exit early) to just above ln C (always exit first)."""
+    return np.linspace(0.0, np.log(out.logits.shape[-1]) * 1.001, cfg["num_thresholds"])
+
+
+def patience_grid(out: Outputs, cfg: dict) -> np.ndarray:
+    """Patience values 1..E-1 (E-1 = the full model), or the configured list."""
+    values = cfg.get("values", "all")
+    if values == "all":
+        return np.arange(1, out.n_exits)
+    return np.asarray(values)
+
+
+def confidence_grid(out: Outputs, cfg: dict) -> np.ndarray:
+    """From 1/C (always exit first) to just above 1 (never exit early)."""
+    low = 1.0 / out.logits.shape[-1]
+    return np.append(np.linspace(low, 1.0, cfg["num_thresholds"] - 1), np.nextafter(1.0, 2.0))
+
+
+def oracle_grid(out: Outputs, cfg: dict) -> np.ndarray:
+    return np.zeros(1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    exits: Callable[..., np.ndarray]  # (outputs, grid, **options) -> [K, N] exit indices
+    grid: Callable[[Outputs, dict], np.ndarray]
+    task_types: tuple[str, ...]
+    options: tuple[str, ...] = ()  # config keys passed on to `exits`
+
+    def decide(self, out: Outputs, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+        """The knob grid and the exit index of every example under every knob value."""
+        grid = self.grid(out, cfg)
+        options = {key: cfg[key] for key in self.options if key in cfg}
+        return grid, self.exits(out, grid, **options)
+
+
+POLICIES = {
+    "entropy": Policy("entropy", entropy_exits, entropy_grid, ("classification",)),
+    "patience": Policy(
+        "patience",
+        patience_exits,
+        patience_grid,
+        ("classification", "regression"),
+        options=("tau",),
+    ),
+    "confidence": Policy("confidence", confidence_exits, confidence_grid, ("classification",)),
+    "oracle": Policy("oracle", oracle_exits, oracle_grid, ("classification",)),
+}
+
+
+def get_policy(name: str) -> Policy:
     if name not in POLICIES:
-        raise ConfigError(f"sweep.policies: unknown policy {name!r}; allowed: {sorted(POLICIES)}")
+        raise ConfigError(
+            f"policy: unknown policy {name!r}; allowed: {', '.join(sorted(POLICIES))}"
+        )
     return POLICIES[name]
+
+
+def check_policy(
+    name: str, task_type: str, n_exits: int | None = None, cfg: dict | None = None
+) -> None:
+    """Raise ConfigError when a policy cannot work for a task or a model."""
+    policy = get_policy(name)
+    if task_type not in policy.task_types:
+        allowed = [p for p, pol in POLICIES.items() if task_type in pol.task_types]
+        raise ConfigError(
+            f"policy {name!r} does not apply to {task_type} tasks; allowed: {', '.join(allowed)}"
+        )
+    values = (cfg or {}).get("values", "all")
+    if name == "patience" and n_exits is not None and values != "all":
+        bad = [t for t in values if not 1 <= t <= n_exits - 1]
+        if bad:
+            raise ConfigError(
+                f"patience {bad} impossible with {n_exits} exits; allowed: 1..{n_exits - 1}"
+            )

@@ -7,7 +7,8 @@ threshold sweeps work from the stored arrays: no re-inference per threshold.
 File layout (`exit_logits.npz`, no pickled objects):
   exit_layers [E], num_layers [], label_names [C], task_type [], metric [],
   {split}_logits [N, E, C] float32, {split}_labels [N], {split}_lengths [N]
-  (unpadded token count), {split}_ids [N].
+  (unpadded token count), {split}_ids [N], {split}_flops [N, E] (FLOPs spent when
+  the example exits at each exit, at its real length: `early_exit.flops`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from early_exit.batching import Collator, encode, sorted_batches
 from early_exit.checkpoint import load_model_dir
 from early_exit.data.prepared import load_manifest, load_split
 from early_exit.errors import DataError
+from early_exit.flops import evaluate, exit_flops_polynomial
 from early_exit.runtime import pick_device
 
 
@@ -69,6 +71,7 @@ def predict(
         "metric": np.array(manifest.get("metric", "accuracy")),
     }
     dev = pick_device(device)
+    flops = exit_flops_polynomial(model)  # [E, 3]: FLOPs = c0 + c1 s + c2 s^2
     for split in splits:
         data = encode(load_split(data_dir, split), tokenizer, manifest["max_length"])
         arrays[f"{split}_logits"] = all_exit_logits(
@@ -77,15 +80,7 @@ def predict(
         arrays[f"{split}_labels"] = data.labels
         arrays[f"{split}_lengths"] = data.lengths
         arrays[f"{split}_ids"] = np.array(data.ids, dtype=str)
+        arrays[f"{split}_flops"] = evaluate(flops, data.lengths)
     with atomic_path(out_path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     return {k: v.shape for k, v in arrays.items()}
-
-
-def load_exit_logits(path: Path) -> dict[str, np.ndarray]:
-    """Read a stored exit-logits file (never unpickles)."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot read stored exit logits ({err}); rerun predict") from err

@@ -52,12 +52,20 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def train_step(model, batch, stage: Stage, optimizer, scheduler, settings, device) -> float:
+def stage_loss(model, batch: dict, stage: Stage, step: int) -> torch.Tensor:
+    """The stage's loss on one batch (already on the device)."""
+    if stage.step_loss is not None:
+        return stage.step_loss(model, batch, step)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    return stage.loss(model(**inputs).logits.float(), batch["labels"])
+
+
+def train_step(
+    model, batch, stage: Stage, optimizer, scheduler, settings, device, step: int = 0
+) -> float:
     batch = {k: v.to(device) for k, v in batch.items()}
-    labels = batch.pop("labels")
     with _autocast(device, settings.get("precision", "fp32")):
-        logits = model(**batch).logits
-    loss = stage.loss(logits.float(), labels)
+        loss = stage_loss(model, batch, stage, step)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -133,7 +141,14 @@ def fit(
             )
             for b in range(progress["batch"], len(batches)):
                 loss = train_step(
-                    model, collate(batches[b]), stage, optimizer, scheduler, settings, device
+                    model,
+                    collate(batches[b]),
+                    stage,
+                    optimizer,
+                    scheduler,
+                    settings,
+                    device,
+                    progress["step"],
                 )
                 progress.update(
                     batch=b + 1, step=progress["step"] + 1, loss_sum=progress["loss_sum"] + loss

@@ -7,7 +7,7 @@ from datasets import ClassLabel, Features, Value
 import early_exit.data.prepare as prepare_module
 from early_exit.data import load_manifest, load_split, prepare_task
 from early_exit.data.registry import SPLITS
-from early_exit.errors import ConfigError
+from early_exit.errors import ConfigError, DataError
 
 
 def bbc(corpus, **extra):
@@ -161,3 +161,144 @@ def test_real_bbc_tasks(tmp_path):
     assert sizes["bbc-news"] == sizes["bbc-headlines"] == [1488, 212, 425]
     for split in SPLITS:
         assert ids(tmp_path / "bbc-news", split) == ids(tmp_path / "bbc-headlines", split)
+
+
+# --- regression -----------------------------------------------------------------------
+
+
+def sts_scores(n, seed=0):
+    """Scores in [0, 5] with two decimals, skewed towards low similarity."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [round(float(min(s, 5.0)), 2) for s in rng.exponential(1.5, size=n)]
+
+
+def write_sts_tsv(path, scores, start=0):
+    lines = ["sentence1\tsentence2\tscore"]
+    lines += [f"first {i}\tsecond {i}\t{s}" for i, s in enumerate(scores, start=start)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def sts_spec(source, **extra):
+    spec = {"source": source, "type": "regression", "text_fields": ["sentence1", "sentence2"]}
+    return {**spec, "label_field": "score", **extra}
+
+
+def expected_stats(labels):
+    import numpy as np
+
+    values = np.array(labels)
+    return {"mean": values.mean(), "std": values.std(), "min": values.min(), "max": values.max()}
+
+
+def test_regression_files_tsv_manifest_and_float_labels(tmp_path):
+    scores = sts_scores(200)
+    train = write_sts_tsv(tmp_path / "train.tsv", scores)
+    with train.open("a", encoding="utf-8") as fh:  # same pair, other score: conflicting
+        fh.write("first 0\tsecond 0\t4.75\nfirst 1\tsecond  1\t" + str(scores[1]) + "\n")
+    spec = sts_spec({"type": "files", "format": "tsv", "train": str(train)})
+    out = tmp_path / "o"
+    manifest = prepare_task("sts", spec, out, seed=13)
+    assert manifest == load_manifest(out)
+    assert manifest["task_type"] == "regression" and manifest["metric"] == "pearson"
+    assert manifest["label_names"] == []
+    assert manifest["text_fields"] == ["text", "text_pair"]
+    assert manifest["dropped_duplicates"] == 3  # both copies of pair 0, the copy of pair 1
+    assert [manifest["splits"][s]["size"] for s in SPLITS] == [139, 20, 40]  # 199 left
+    pool_mean = sum(scores[1:]) / 199
+    for split in SPLITS:
+        info = manifest["splits"][split]
+        assert set(info) == {"size", "sha256", "label_stats"}
+        labels = [r["label"] for r in load_split(out, split)]
+        assert all(type(v) is float for v in labels)
+        assert info["label_stats"] == pytest.approx(expected_stats(labels), abs=1e-12)
+        assert abs(info["label_stats"]["mean"] - pool_mean) < 0.15
+    by_id = {r["id"]: r["label"] for s in SPLITS for r in load_split(out, s)}
+    assert "train-0" not in by_id
+    assert by_id == {f"train-{i}": scores[i] for i in range(1, 200)}  # labels round-trip
+    for split in SPLITS:  # written as JSON floats (5.0, not 5), as the contract says
+        for line in (out / f"{split}.jsonl").read_text().splitlines():
+            assert isinstance(json.loads(line)["label"], float)
+            assert "." in line.rsplit('"label": ', 1)[1]
+
+
+def test_regression_same_seed_byte_identical(tmp_path):
+    train = write_sts_tsv(tmp_path / "train.tsv", sts_scores(100))
+    spec = sts_spec({"type": "files", "format": "tsv", "train": str(train)})
+    for name, seed in [("a", 5), ("b", 5), ("c", 6)]:
+        prepare_task("sts", spec, tmp_path / name, seed=seed)
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert ids(tmp_path / "a", "test") != ids(tmp_path / "c", "test")
+
+
+def test_regression_jsonl_all_splits_and_max_examples(tmp_path):
+    source = {"type": "files", "format": "jsonl"}
+    for split, n in [("train", 60), ("dev", 10), ("test", 10)]:
+        rows = [{"text": f"{split} {i}", "label": s} for i, s in enumerate(sts_scores(n, seed=n))]
+        path = tmp_path / f"{split}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        source[split] = str(path)
+    spec = {"source": source, "type": "regression", "metric": "spearman"}
+    spec["max_examples"] = {"train": 20}
+    manifest = prepare_task("scores", spec, tmp_path / "o", seed=0)
+    assert manifest["metric"] == "spearman"
+    assert [manifest["splits"][s]["size"] for s in SPLITS] == [20, 10, 10]
+    train = [r["label"] for r in load_split(tmp_path / "o", "train")]
+    stats = manifest["splits"]["train"]["label_stats"]
+    assert stats["min"] == min(train) and stats["max"] == max(train)
+    pool = sts_scores(60, seed=60)
+    assert abs(stats["mean"] - sum(pool) / 60) < 0.25  # binned subsample keeps the level
+    first = {"id": "dev-0", "text": "dev 0", "label": sts_scores(10, seed=10)[0]}
+    assert load_split(tmp_path / "o", "dev")[0] == first
+
+
+STS_FEATURES = Features(
+    {"sentence1": Value("string"), "sentence2": Value("string"), "label": Value("float32")}
+)
+
+
+def test_regression_hf_stsb_like(hub_dataset, tmp_path):
+    def columns(scores, prefix):
+        return {
+            "sentence1": [f"{prefix} a{i}" for i in range(len(scores))],
+            "sentence2": [f"{prefix} b{i}" for i in range(len(scores))],
+            "label": scores,
+        }
+
+    root = hub_dataset(
+        {
+            "train": columns(sts_scores(50), "tr"),
+            "validation": columns([3.8, 0.2, 4.6], "va"),
+            "test": columns([-1.0] * 3, "te"),
+        },
+        STS_FEATURES,
+    )
+    glue_like = {"type": "hf", "path": str(root), "splits": {"train": "train", "test": "test"}}
+    spec = sts_spec(glue_like, label_field="label")
+    with pytest.raises(DataError, match="no labels"):
+        prepare_task("stsb", spec, tmp_path / "o", seed=0)
+    spec["source"]["splits"]["test"] = "validation"
+    manifest = prepare_task("stsb", spec, tmp_path / "o", seed=0)
+    assert [manifest["splits"][s]["size"] for s in SPLITS] == [45, 5, 3]  # dev carved
+    assert manifest["label_names"] == [] and manifest["task_type"] == "regression"
+    assert [r["label"] for r in load_split(tmp_path / "o", "test")] == [3.8, 0.2, 4.6]
+    assert manifest["splits"]["test"]["label_stats"] == pytest.approx(
+        {"mean": 8.6 / 3, "std": expected_stats([3.8, 0.2, 4.6])["std"], "min": 0.2, "max": 4.6}
+    )
+    assert '"label": 3.8}' in (tmp_path / "o" / "test.jsonl").read_text()
+
+
+def test_classification_manifest_has_no_regression_fields(fake_bbc, tmp_path):
+    manifest = prepare_task("bbc-news", bbc(fake_bbc), tmp_path / "o", seed=0)
+    for split in SPLITS:
+        assert set(manifest["splits"][split]) == {"size", "sha256", "label_counts"}
+    assert manifest["metric"] == "accuracy"
+
+
+def test_regression_on_builtin_is_rejected(fake_bbc, tmp_path):
+    with pytest.raises(ConfigError, match="builtin"):
+        prepare_task("bbc-news", bbc(fake_bbc, type="regression"), tmp_path / "o", seed=0)
+    assert not (tmp_path / "o").exists()

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from early_exit.data import load_manifest, load_split, prepare_task
+from early_exit.data import SPLITS, load_manifest, load_split, prepare_task
 from early_exit.errors import DataError
 
 
@@ -57,3 +57,59 @@ def test_missing_or_invalid_manifest(prepared):
 def test_unknown_split_name(prepared):
     with pytest.raises(ValueError, match="unknown split"):
         load_split(prepared, "validation")
+
+
+@pytest.fixture
+def prepared_regression(tmp_path):
+    rows = [{"text": f"t{i}", "label": i / 4} for i in range(40)]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = {"source": {"type": "files", "format": "jsonl", "train": str(train)}}
+    out = tmp_path / "sts"
+    prepare_task("sts", {**spec, "type": "regression"}, out, seed=0)
+    return out
+
+
+def rewrite_with_checksum(prepared, split, text):
+    from early_exit.atomic import sha256_file
+
+    path = prepared / f"{split}.jsonl"
+    path.write_text(text)
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    manifest["splits"][split]["sha256"] = sha256_file(path)
+    (prepared / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+def test_regression_round_trip_gives_floats(prepared_regression):
+    records = [r for s in SPLITS for r in load_split(prepared_regression, s)]
+    assert len(records) == 40
+    assert all(type(r["label"]) is float for r in records)
+    assert {r["text"]: r["label"] for r in records}["t4"] == 1.0
+    assert '"label": 1.0}' in "".join(
+        (prepared_regression / f"{s}.jsonl").read_text() for s in SPLITS
+    )
+
+
+def test_regression_integer_label_read_back_as_float(prepared_regression):
+    rewrite_with_checksum(prepared_regression, "dev", '{"id": "x", "text": "t", "label": 4}\n')
+    assert load_split(prepared_regression, "dev") == [{"id": "x", "text": "t", "label": 4.0}]
+    assert type(load_split(prepared_regression, "dev")[0]["label"]) is float
+
+
+def test_regression_non_numeric_label_in_prepared_file(prepared_regression):
+    path = rewrite_with_checksum(
+        prepared_regression,
+        "dev",
+        '{"id": "x", "text": "t", "label": 1.0}\n{"id": "y", "text": "u", "label": "high"}\n',
+    )
+    with pytest.raises(DataError, match=rf"{path}:2: regression label 'high'"):
+        load_split(prepared_regression, "dev")
+
+
+def test_manifest_with_unknown_task_type_is_rejected(prepared_regression):
+    manifest = json.loads((prepared_regression / "manifest.json").read_text())
+    manifest["task_type"] = "ranking"
+    (prepared_regression / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="not a prepared-data manifest"):
+        load_manifest(prepared_regression)

@@ -94,3 +94,61 @@ def test_text_fields_must_be_one_or_two():
     src = {"type": "files", "format": "csv", "train": "a.csv"}
     with pytest.raises(ConfigError, match="text_fields"):
         resolve_task("t", {"source": src, "text_fields": ["a", "b", "c"]})
+
+
+# --- regression tasks -----------------------------------------------------------------
+
+FILES = {"type": "files", "format": "tsv", "train": "a.tsv"}
+
+
+def test_regression_defaults_to_pearson_and_keeps_a_given_metric():
+    task = resolve_task("sts", {"source": FILES, "type": "regression"})
+    assert task.task_type == "regression" and task.metric == "pearson"
+    assert task.label_names is None
+    for metric in ("spearman", "corr"):
+        spec = {"source": FILES, "type": "regression", "metric": metric}
+        assert resolve_task("sts", spec).metric == metric
+    assert resolve_task("c", {"source": FILES, "metric": "mcc"}).metric == "mcc"
+
+
+@pytest.mark.parametrize(
+    ("task_type", "metric", "allowed"),
+    [
+        ("regression", "accuracy", "pearson, spearman, corr"),
+        ("regression", "acc_and_f1", "pearson, spearman, corr"),
+        ("classification", "pearson", "accuracy, macro_f1, f1, mcc, acc_and_f1"),
+        ("classification", "corr", "accuracy, macro_f1, f1, mcc, acc_and_f1"),
+    ],
+)
+def test_metric_of_the_other_task_type_is_rejected(task_type, metric, allowed):
+    with pytest.raises(ConfigError) as err:
+        resolve_task("my-task", {"source": FILES, "type": task_type, "metric": metric})
+    message = str(err.value)
+    assert "'my-task'" in message and f"{metric!r}" in message and allowed in message
+
+
+def test_unknown_metric_is_left_to_metrics_module():
+    assert resolve_task("t", {"source": FILES, "metric": "bleu"}).metric == "bleu"
+
+
+def test_regression_rejects_label_names():
+    spec = {"source": FILES, "type": "regression", "label_names": ["low", "high"]}
+    with pytest.raises(ConfigError, match="`label_names`.*regression"):
+        resolve_task("sts", spec)
+    # an explicit null (e.g. filled in by a schema) is no label_names at all
+    assert resolve_task("sts", {**spec, "label_names": None}).label_names is None
+
+
+@pytest.mark.parametrize("name", builtin_task_names())
+def test_builtin_cannot_become_regression(name):
+    with pytest.raises(ConfigError, match="builtin") as err:
+        resolve_task(name, {"type": "regression"})
+    assert "'regression'" in str(err.value)
+    assert resolve_task(name, {"type": "classification"}).task_type == "classification"
+    with pytest.raises(ConfigError, match="'pearson'"):
+        resolve_task(name, {"metric": "pearson"})
+
+
+def test_unknown_type_lists_supported_types():
+    with pytest.raises(ConfigError, match="supported: classification, regression"):
+        resolve_task("t", {"source": FILES, "type": "ranking"})

@@ -201,3 +201,128 @@ def test_missing_file_names_key_and_cwd(tmp_path, monkeypatch):
     message = str(err.value)
     assert "source.dev" in message and "data/dev.tsv" in message
     assert "current working directory" in message and str(tmp_path) in message
+
+
+# --- regression ---------------------------------------------------------------------
+
+STS_FEATURES = Features(
+    {"sentence1": Value("string"), "sentence2": Value("string"), "label": Value("float32")}
+)
+
+
+def sts_task(source, **extra):
+    spec = {"source": source, "type": "regression", "text_fields": ["sentence1", "sentence2"]}
+    return resolve_task("sts", {**spec, **extra})
+
+
+def sts_columns(scores, prefix="s"):
+    n = len(scores)
+    return {
+        "sentence1": [f"{prefix}{i} a" for i in range(n)],
+        "sentence2": [f"{prefix}{i} b" for i in range(n)],
+        "label": scores,
+    }
+
+
+def test_hf_float_labels_keep_their_decimal(hub_dataset):
+    root = hub_dataset(
+        {"train": sts_columns([3.8, 0.0, 5.0, -1.0]), "validation": sts_columns([2.6])},
+        STS_FEATURES,
+    )
+    data = load_source(
+        sts_task({"type": "hf", "path": str(root), "splits": {"test": "validation"}})
+    )
+    assert data.label_names == []
+    # float32 3.8 is written as 3.8, not 3.799999952316284; a lone -1 is a valid score
+    assert [e.label for e in data.splits["train"]] == [3.8, 0.0, 5.0, -1.0]
+    assert all(type(e.label) is float for e in data.splits["train"])
+    assert data.splits["test"][0].to_json() == {
+        "id": "test-0",
+        "text": "s0 a",
+        "text_pair": "s0 b",
+        "label": 2.6,
+    }
+
+
+def test_hf_regression_hidden_test_split_raises(hub_dataset):
+    root = hub_dataset(
+        {"train": sts_columns([1.0, 2.0]), "test": sts_columns([-1.0, -1.0])}, STS_FEATURES
+    )
+    splits = {"train": "train", "test": "test"}
+    with pytest.raises(DataError, match="no labels") as err:
+        load_source(sts_task({"type": "hf", "path": str(root), "splits": splits}))
+    assert "'test'" in str(err.value) and "validation" in str(err.value)
+
+
+def test_hf_regression_nan_label_names_row(hub_dataset):
+    root = hub_dataset({"train": sts_columns([1.0, float("nan"), 2.0])}, STS_FEATURES)
+    with pytest.raises(DataError, match=r"split 'train' row 1: label nan is not a finite"):
+        load_source(sts_task({"type": "hf", "path": str(root)}))
+
+
+def test_hf_regression_on_classlabel_is_a_config_error(hub_dataset):
+    root = hub_dataset({"train": {"sentence": ["a", "b"], "label": [0, 1]}}, SST_FEATURES)
+    task = resolve_task(
+        "t",
+        {
+            "source": {"type": "hf", "path": str(root)},
+            "type": "regression",
+            "text_fields": ["sentence"],
+        },
+    )
+    with pytest.raises(ConfigError, match="ClassLabel"):
+        load_source(task)
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
+def test_files_regression_labels_are_floats(tmp_path, fmt):
+    rows = [("a", "b", "3.8"), ("c", "d", " 0 "), ("e", "f", "5.000"), ("g", "h", "-0.25")]
+    header = ["sentence1", "sentence2", "label"]
+    train = write_rows(tmp_path / f"train.{fmt}", fmt, header, rows)
+    data = load_source(sts_task({"type": "files", "format": fmt, "train": str(train)}))
+    assert data.label_names == []
+    assert [e.label for e in data.splits["train"]] == [3.8, 0.0, 5.0, -0.25]
+    assert data.splits["train"][0].to_json()["label"] == 3.8
+
+
+def test_jsonl_regression_accepts_numbers(tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"text": "a", "label": 4}\n{"text": "b", "label": 0.5}\n')
+    task = resolve_task(
+        "t",
+        {"source": {"type": "files", "format": "jsonl", "train": str(train)}, "type": "regression"},
+    )
+    labels = [e.label for e in load_source(task).splits["train"]]
+    assert labels == [4.0, 0.5] and all(type(v) is float for v in labels)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "line", "match"),
+    [
+        ("tsv", "text\tlabel\ngood\t1.5\nfine\thigh\n", 3, "label 'high' is not a number"),
+        ("csv", "text,label\ngood,1.5\nfine,nan\n", 3, "label 'nan' is not a finite number"),
+        ("csv", "text,label\ngood,-inf\n", 2, "not a finite number"),
+        ("tsv", "text\tlabel\ngood\t1,5\n", 2, "not a number"),
+        ("jsonl", '{"text": "a", "label": 1.5}\n{"text": "b", "label": NaN}\n', 2, "finite"),
+        ("jsonl", '{"text": "a", "label": Infinity}\n', 1, "finite"),
+        ("jsonl", '{"text": "a", "label": "x"}\n', 1, "not a number"),
+        ("jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": true}\n', 2, "a number"),
+        ("jsonl", '{"text": "a", "label": [1.0]}\n', 1, "must be a number"),
+    ],
+)
+def test_regression_bad_label_names_file_and_line(tmp_path, fmt, content, line, match):
+    path = tmp_path / f"train.{fmt}"
+    path.write_text(content, encoding="utf-8")
+    task = resolve_task(
+        "t", {"source": {"type": "files", "format": fmt, "train": str(path)}, "type": "regression"}
+    )
+    with pytest.raises(DataError, match=match) as err:
+        load_source(task)
+    assert f"{path}:{line}:" in str(err.value)
+
+
+def test_classification_jsonl_still_rejects_float_labels(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "a", "label": 0.5}\n')
+    with pytest.raises(DataError, match=rf"{path}:1: label must be a string or an integer"):
+        load_source(files_task("jsonl", train=path))

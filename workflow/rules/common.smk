@@ -1,12 +1,21 @@
 # Config validation and the input functions every stage shares.
+import json
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from early_exit.config import check_config, schema_errors, training_settings
+from early_exit.config import (
+    check_config,
+    method_backbone,
+    method_instances,
+    schema_errors,
+    task_policies,
+    training_settings,
+)
 from early_exit.errors import ConfigError
+from early_exit.recipes import get_recipe
 
 SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 try:
@@ -25,7 +34,8 @@ NOTEBOOKS = REPO / "notebooks"
 DECK_SRC = REPO / "slides"
 
 TASKS = list(config["tasks"])
-METHODS = list(config["methods"])
+METHOD_SPECS = method_instances(config)  # static baselines expanded to one method per k
+METHODS = list(METHOD_SPECS)
 SEEDS = config["seeds"]
 EVAL_SPLITS = ["dev", "test"]
 
@@ -39,6 +49,35 @@ def run_dir(wc):
     return f"results/{wc.task}/{wc.method}/seed{wc.seed}"
 
 
+def pretrained_backbone(wc):
+    """Where the elastic pre-training output of a run lives (None: no pre-training)."""
+    if METHOD_SPECS[wc.method].get("pretrain"):
+        return f"{run_dir(wc)}/elastic_backbone"
+    return None
+
+
+def train_backbone(wc):
+    """The backbone fine-tuning starts from: the method's, or its elastic pre-training output."""
+    backbone = method_backbone(config, METHOD_SPECS[wc.method])
+    pretrained = pretrained_backbone(wc)
+    if pretrained:
+        backbone = {**backbone, "name": pretrained, "format": "elasticbert"}
+    return backbone
+
+
+def methods_info():
+    """Per method: recipe, reported criterion, and whether it is a static baseline."""
+    info = {}
+    for name, spec in METHOD_SPECS.items():
+        recipe = get_recipe(spec["recipe"])
+        info[name] = {
+            "recipe": recipe.name,
+            "criterion": spec.get("criterion", recipe.criterion),
+            "static": recipe.name in ("static", "finetune"),
+        }
+    return info
+
+
 def all_runs(pattern):
     """`pattern` expanded over every task x method x seed."""
     return expand(pattern, task=TASKS, method=METHODS, seed=SEEDS)
@@ -46,7 +85,7 @@ def all_runs(pattern):
 
 def final_outputs():
     outputs = all_runs("results/{task}/{method}/seed{seed}/sweep.tsv")
-    outputs += ["results/analysis/tradeoff.png", "results/analysis/results_table.md"]
+    outputs += rules.tradeoff_notebook.output
     if config["deck"]["enabled"]:
         outputs.append("results/slides/deck.pdf")
     return outputs

@@ -1,6 +1,29 @@
-rule train:
+rule elastic_pretrain:
     input:
         rules.prepare_data.output,
+    output:
+        backbone=directory("results/{task}/{method}/seed{seed}/elastic_backbone"),
+    log:
+        "results/logs/pretrain/{task}/{method}/seed{seed}.log",
+    params:
+        data_dir="data/{task}",
+        state_dir=lambda wc: f"{run_dir(wc)}/pretrain_state",
+        backbone=lambda wc: method_backbone(config, METHOD_SPECS[wc.method]),
+        pretrain=lambda wc: METHOD_SPECS[wc.method]["pretrain"],
+        training=lambda wc: training_settings(config, wc.method),
+        device=config["device"],
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    script:
+        "../scripts/elastic_pretrain.py"
+
+
+rule train:
+    input:
+        data=rules.prepare_data.output,
+        backbone=lambda wc: pretrained_backbone(wc) or [],
     output:
         model=directory("results/{task}/{method}/seed{seed}/model"),
     log:
@@ -9,8 +32,8 @@ rule train:
         data_dir="data/{task}",
         # not an output: Snakemake must not delete it, it is what a rerun resumes from
         state_dir=lambda wc: f"{run_dir(wc)}/train_state",
-        backbone=config["backbone"],
-        method=lambda wc: config["methods"][wc.method],
+        backbone=train_backbone,
+        method=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
     threads: 8

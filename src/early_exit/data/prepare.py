@@ -3,12 +3,14 @@
 Outputs are written one file at a time through `atomic.write_text`, the manifest last
 and any old manifest removed first: a run that dies midway leaves no manifest, so
 neither a rerun nor `load_split` can take half-written data for complete data.
+The manifest's fields are described in `prepared` (the module that reads them back).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -44,8 +46,9 @@ def build_splits(
 
     Splits the source provides are used as they are (benchmark splits stay comparable);
     missing ones are carved from the deduplicated train pool, with `task.split` giving
-    their fractions of that pool.
+    their fractions of that pool. Regression labels are stratified on quantile bins.
     """
+    continuous = task.task_type == "regression"
     splits = dict(data.splits)
     carve = {role: task.split[role] for role in ("dev", "test") if role not in splits}
     dropped = 0
@@ -61,12 +64,13 @@ def build_splits(
             )
         log.info("task %s: dropped %d duplicate examples before splitting", task.name, dropped)
         pool = [pool[i] for i in dedup.keep]
-        parts = carve_splits([e.label for e in pool], carve, seed)
+        parts = carve_splits([e.label for e in pool], carve, seed, continuous)
         splits.update({role: [pool[i] for i in idx] for role, idx in parts.items()})
     for role in SPLITS:
         limit = task.max_examples.get(role)
         if limit is not None:
-            picked = stratified_subsample([e.label for e in splits[role]], limit, seed)
+            labels = [e.label for e in splits[role]]
+            picked = stratified_subsample(labels, limit, seed, continuous)
             splits[role] = [splits[role][i] for i in picked]
         if not splits[role]:
             raise DataError(f"task {task.name!r}: the {role} split is empty")
@@ -91,12 +95,15 @@ def write_prepared(
         path = split_path(out_dir, role)
         lines = (json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in splits[role])
         write_text(path, "".join(lines))
-        counts = Counter(e.label for e in splits[role])
-        split_info[role] = {
-            "size": len(splits[role]),
-            "sha256": sha256_file(path),
-            "label_counts": {n: counts.get(i, 0) for i, n in enumerate(data.label_names)},
-        }
+        split_info[role] = {"size": len(splits[role]), "sha256": sha256_file(path)}
+        labels = [e.label for e in splits[role]]
+        if task.task_type == "regression":
+            split_info[role]["label_stats"] = label_stats(labels)
+        else:
+            counts = Counter(labels)
+            split_info[role]["label_counts"] = {
+                n: counts.get(i, 0) for i, n in enumerate(data.label_names)
+            }
     manifest = {
         "task": task.name,
         "task_type": task.task_type,
@@ -119,3 +126,18 @@ def write_prepared(
         out_dir,
     )
     return manifest
+
+
+def label_stats(labels: list[float]) -> dict[str, float]:
+    """Mean, population std, min and max of a split's regression labels.
+
+    What `label_counts` is for a classifier: enough to see at a glance that the splits
+    look alike, and the std is the scale a regression error should be read against.
+    `math.fsum` makes the values exact sums, so manifests do not depend on summation order.
+    """
+    if not labels:
+        raise ValueError("label_stats of an empty split")
+    n = len(labels)
+    mean = math.fsum(labels) / n
+    std = math.sqrt(math.fsum((x - mean) ** 2 for x in labels) / n)
+    return {"mean": mean, "std": std, "min": min(labels), "max": max(labels)}

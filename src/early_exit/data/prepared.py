@@ -4,16 +4,30 @@ Layout of `data/<task>/` (written by `prepare.prepare_task`): `train.jsonl`,
 `dev.jsonl`, `test.jsonl` (one `{"id", "text", ["text_pair",] "label"}` object per
 line) and `manifest.json`, which is written last: its presence means the task is
 complete, and it records each split's sha256.
+
+`label` is an integer class id for a classification task and a JSON float (e.g. 3.8)
+for a regression task. The manifest holds:
+
+- `task`, `task_type` (`classification` or `regression`), `metric`, `max_length`, `seed`;
+- `text_fields`: `["text"]` or `["text", "text_pair"]`, the keys of the records;
+- `label_names`: the class names in id order; empty for regression (no classes: the
+  model has one output);
+- `splits.<split>`: `size`, `sha256`, and `label_counts` (`{name: count}`, classification)
+  or `label_stats` (`{"mean", "std", "min", "max"}` of the labels, regression; std is
+  the population std);
+- `source` (the resolved source, with file checksums), `dropped_duplicates`,
+  `decoding_fallbacks`, `early_exit_version`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from early_exit.atomic import sha256_file
-from early_exit.data.registry import SPLITS
+from early_exit.data.registry import SPLITS, TASK_TYPES
 from early_exit.errors import DataError
 
 MANIFEST_NAME = "manifest.json"
@@ -43,14 +57,20 @@ def load_manifest(data_dir: str | Path) -> dict[str, Any]:
         not isinstance(splits, dict)
         or any(not isinstance(splits.get(s), dict) or "sha256" not in splits[s] for s in SPLITS)
         or not isinstance(manifest.get("label_names"), list)
+        or manifest.get("task_type", "classification") not in TASK_TYPES
     ):
         raise DataError(f"{path} is not a prepared-data manifest; {RERUN_HINT}")
     return manifest
 
 
 def load_split(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
-    """Records of one prepared split, after checking the file against the manifest's sha256."""
+    """Records of one prepared split, after checking the file against the manifest's sha256.
+
+    Labels of a regression task are returned as floats (JSON would give an int for a
+    label written as `4`), so callers can build a float tensor without looking.
+    """
     manifest = load_manifest(data_dir)
+    regression = manifest.get("task_type") == "regression"
     path = split_path(data_dir, split)
     if not path.is_file():
         raise DataError(f"{path} not found although the manifest lists it; {RERUN_HINT}")
@@ -68,5 +88,13 @@ def load_split(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
                 raise DataError(f"{path}:{number}: invalid JSON ({err.msg}); {RERUN_HINT}") from err
             if not isinstance(record, dict) or not {"id", "text", "label"} <= record.keys():
                 raise DataError(f"{path}:{number}: expected an object with id, text and label")
+            if regression:
+                record["label"] = _float_label(record["label"], f"{path}:{number}")
             records.append(record)
     return records
+
+
+def _float_label(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DataError(f"{where}: regression label {value!r} is not a finite number; {RERUN_HINT}")
+    return float(value)

@@ -3,6 +3,11 @@
 The workflow config is defaults-filled by a JSON schema, but this module applies the
 same defaults itself (`.get`), so `prepare_task` behaves the same when called directly
 from a notebook or a test with a hand-written dict.
+
+A task has a `type`: `classification` (integer label ids into `label_names`, default
+metric `accuracy`) or `regression` (one float label per example, e.g. STS-B similarity,
+no `label_names`, default metric `pearson`). Metrics are checked against the type here,
+where the task is named; whether a metric name exists at all is `metrics.py`'s business.
 """
 
 from __future__ import annotations
@@ -15,11 +20,20 @@ from typing import Any
 from early_exit.errors import ConfigError
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
-TASK_TYPES: tuple[str, ...] = ("classification",)
+TASK_TYPES: tuple[str, ...] = ("classification", "regression")
 SOURCE_TYPES: tuple[str, ...] = ("bbc", "hf", "files")
 FILE_FORMATS: tuple[str, ...] = ("tsv", "csv", "jsonl")
 
-DEFAULT_METRIC = "accuracy"
+DEFAULT_METRIC = "accuracy"  # of a classification task
+# The metrics that make sense for each task type: scoring a regression task with
+# accuracy (or a classifier with pearson) gives a number, just a meaningless one, so the
+# mismatch is caught when the config is read rather than after training. Kept here, not
+# imported from `metrics.py`, so the data stage does not depend on scoring code.
+METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "macro_f1", "f1", "mcc", "acc_and_f1"),
+    "regression": ("pearson", "spearman", "corr"),
+}
+DEFAULT_METRICS: dict[str, str] = {"classification": DEFAULT_METRIC, "regression": "pearson"}
 DEFAULT_MAX_LENGTH = 128
 DEFAULT_SPLIT: dict[str, float] = {"dev": 0.1, "test": 0.2}
 DEFAULT_TEXT_FIELDS: list[str] = ["text"]
@@ -87,26 +101,18 @@ def resolve_task(name: str, spec: dict[str, Any] | None) -> TaskSpec:
     else:
         builtin = False
 
-    task_type = spec.get("type", "classification")
-    if task_type not in TASK_TYPES:
-        supported = ", ".join(TASK_TYPES)
-        raise ConfigError(
-            f"task {name!r}: type {task_type!r} is not supported (supported: {supported})"
-        )
-    metric = spec.get("metric", DEFAULT_METRIC)
-    if not isinstance(metric, str) or not metric:
-        raise ConfigError(f"task {name!r}: `metric` must be a non-empty string")
+    task_type = _check_task_type(name, spec.get("type"), builtin)
     return TaskSpec(
         name=name,
         source=_check_source(name, spec["source"]),
         task_type=task_type,
-        metric=metric,
+        metric=_check_metric(name, task_type, spec.get("metric")),
         max_length=_check_max_length(name, spec.get("max_length", DEFAULT_MAX_LENGTH)),
         split=_check_split(name, spec.get("split")),
         max_examples=_check_max_examples(name, spec.get("max_examples")),
         text_fields=_check_text_fields(name, spec.get("text_fields", DEFAULT_TEXT_FIELDS)),
         label_field=_check_name(name, "label_field", spec.get("label_field", DEFAULT_LABEL_FIELD)),
-        label_names=_check_label_names(name, spec.get("label_names")),
+        label_names=_check_label_names(name, task_type, spec.get("label_names")),
         builtin=builtin,
     )
 
@@ -191,6 +197,42 @@ def _check_source(name: str, source: Any) -> dict[str, Any]:
     return source
 
 
+def _check_task_type(name: str, value: Any, builtin: bool) -> str:
+    """The task type; a builtin task keeps its own (its labels are classes by construction)."""
+    task_type = "classification" if value is None else value
+    if task_type not in TASK_TYPES:
+        supported = ", ".join(TASK_TYPES)
+        raise ConfigError(
+            f"task {name!r}: type {task_type!r} is not supported (supported: {supported})"
+        )
+    if builtin and task_type != "classification":
+        raise ConfigError(
+            f"task {name!r} is builtin and a classification task; type {task_type!r} is not "
+            "supported for it (define a new task name with its own source instead)"
+        )
+    return task_type
+
+
+def _check_metric(name: str, task_type: str, value: Any) -> str:
+    """The metric (default by task type), rejecting one meant for the other task type.
+
+    Names that belong to neither type are left to `metrics.check_metric`, which knows
+    every metric the package can compute.
+    """
+    if value is None:
+        return DEFAULT_METRICS[task_type]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"task {name!r}: `metric` must be a non-empty string")
+    for other, metrics in METRICS_BY_TYPE.items():
+        if other != task_type and value in metrics:
+            allowed = ", ".join(METRICS_BY_TYPE[task_type])
+            raise ConfigError(
+                f"task {name!r}: metric {value!r} is for {other} tasks, but the task has "
+                f"type {task_type}; allowed metrics for {task_type}: {allowed}"
+            )
+    return value
+
+
 def _check_max_length(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"task {name!r}: `max_length` must be a positive integer, got {value!r}")
@@ -231,9 +273,15 @@ def _check_text_fields(name: str, value: Any) -> list[str]:
     return [_check_name(name, "text_fields", v) for v in value]
 
 
-def _check_label_names(name: str, value: Any) -> list[str] | None:
+def _check_label_names(name: str, task_type: str, value: Any) -> list[str] | None:
     if value is None:
         return None
+    if task_type == "regression":
+        # Silently ignoring them would hide a config that was meant for a classifier.
+        raise ConfigError(
+            f"task {name!r}: `label_names` is only for classification tasks; a regression "
+            "task has one float label and no classes (remove label_names)"
+        )
     if not isinstance(value, list) or not value:
         raise ConfigError(f"task {name!r}: `label_names` must be a non-empty list")
     names = [_check_name(name, "label_names", str(v)) for v in value]

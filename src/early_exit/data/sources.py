@@ -3,6 +3,11 @@
 Each source returns the splits it provides (at least `train`); `prepare` carves any
 missing split out of train. Local files are parsed with `csv`/`json` line by line so a
 broken row is reported as `file:line`, which a dataframe reader would not tell you.
+
+Labels become class ids (classification) or finite floats (regression: a number, or a
+string that parses as one, as in a TSV file). A label that is not a number, NaN or
+infinite is reported with the same `file:line` (or dataset row), since one such value
+would turn every loss and correlation downstream into NaN.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Hashable
+import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +33,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled example; `dedup_key` decides which examples count as duplicates."""
+    """One labelled example; `dedup_key` decides which examples count as duplicates.
+
+    `label` is a class id for classification, a float for regression.
+    """
 
     id: str
     text: str
-    label: int
+    label: int | float
     text_pair: str | None = None
     dedup_key: Hashable = field(default=None, compare=False)
 
@@ -47,7 +56,7 @@ class Example:
 @dataclass(frozen=True)
 class SourceData:
     splits: dict[str, list[Example]]  # the roles the source provides; always has "train"
-    label_names: list[str]
+    label_names: list[str]  # empty for a regression task
     source: dict[str, Any]  # the resolved source, recorded in the manifest
     decoding_fallbacks: list[str] = field(default_factory=list)
 
@@ -106,18 +115,14 @@ def _load_hf(task: TaskSpec) -> SourceData:
         if missing:
             raise DataError(f"{where} has no column(s) {missing}; columns: {ds.column_names}")
         feature = ds.features[task.label_field]
-        if isinstance(feature, datasets.ClassLabel):
+        labels = list(ds[task.label_field])
+        if task.task_type == "regression":
+            labels = _hf_regression_labels(task, where, feature, labels)
+        elif isinstance(feature, datasets.ClassLabel):
             if class_names is not None and class_names != feature.names:
                 raise DataError(f"{where}: label names {feature.names} differ from {class_names}")
             class_names = list(feature.names)
-        labels = list(ds[task.label_field])
-        unlabelled = sum(1 for v in labels if v == -1)
-        if unlabelled:
-            raise DataError(
-                f"{where} has no labels ({unlabelled} of {len(labels)} rows have label -1, as "
-                f"in GLUE's hidden test sets); map source.splits.{role} to a labelled split, "
-                "e.g. `test: validation`"
-            )
+        _check_hf_labelled(task, where, role, labels)
         columns = [list(ds[f]) for f in task.text_fields]
         raw[role] = [
             _RawRow(f"{where} row {i}", [col[i] for col in columns], label)
@@ -130,7 +135,45 @@ def _load_hf(task: TaskSpec) -> SourceData:
         )
     names = class_names if class_names is not None else task.label_names
     source = {**src, "text_fields": task.text_fields, "label_field": task.label_field}
-    return _encode(raw, names, source)
+    return _encode(task, raw, names, source)
+
+
+def _hf_regression_labels(task: TaskSpec, where: str, feature: Any, labels: list) -> list:
+    """Labels of a regression task's split, float32 values written as their short decimal.
+
+    A ClassLabel column holds class ids, not quantities: regressing on them is a config
+    mistake. Hub datasets store scores as float32 (STS-B's 3.8 is 3.799999952...); writing
+    the shortest decimal that is the same float32 loses nothing, keeps the prepared files
+    readable, and gives the values a TSV copy of the same data would give.
+    """
+    import datasets
+    import numpy as np
+
+    if isinstance(feature, datasets.ClassLabel):
+        raise ConfigError(
+            f"task {task.name!r} is a regression task but {where} column "
+            f"{task.label_field!r} is a ClassLabel {feature.names}; use type: classification"
+        )
+    if isinstance(feature, datasets.Value) and feature.dtype in ("float16", "float32"):
+        short = {"float16": np.float16, "float32": np.float32}[feature.dtype]
+        return [v if v is None else float(str(short(v))) for v in labels]
+    return labels
+
+
+def _check_hf_labelled(task: TaskSpec, where: str, role: str, labels: list) -> None:
+    """Refuse a hidden test split (label -1, as in GLUE) instead of training on -1s.
+
+    For classification one -1 already means "no label". A regression score can be -1
+    legitimately, so there only a split whose every label is -1 (STS-B test) counts.
+    """
+    unlabelled = sum(1 for v in labels if v == -1)
+    hidden = unlabelled == len(labels) if task.task_type == "regression" else unlabelled > 0
+    if labels and hidden:
+        raise DataError(
+            f"{where} has no labels ({unlabelled} of {len(labels)} rows have label -1, as "
+            f"in GLUE's hidden test sets); map source.splits.{role} to a labelled split, "
+            "e.g. `test: validation`"
+        )
 
 
 def _load_files(task: TaskSpec) -> SourceData:
@@ -149,14 +192,14 @@ def _load_files(task: TaskSpec) -> SourceData:
             )
         fields = [*task.text_fields, task.label_field]
         if src["format"] == "jsonl":
-            rows = _read_jsonl(path, fields)
+            rows = _read_jsonl(path, fields, numeric=task.task_type == "regression")
         else:
             rows = _read_table(path, fields, tsv=src["format"] == "tsv")
         raw[role] = [_RawRow(where, values[:-1], values[-1]) for where, values in rows]
         resolved[role] = str(path.resolve())
         resolved["sha256"][role] = sha256_file(path)
     resolved.update(text_fields=task.text_fields, label_field=task.label_field)
-    return _encode(raw, task.label_names, resolved)
+    return _encode(task, raw, task.label_names, resolved)
 
 
 def _decode_utf8(path: Path) -> str:
@@ -200,8 +243,16 @@ def _read_table(path: Path, fields: list[str], tsv: bool) -> list[tuple[str, lis
     return rows
 
 
-def _read_jsonl(path: Path, fields: list[str]) -> list[tuple[str, list[Any]]]:
-    """Records of a JSON Lines file, as (`file:line`, values of `fields`)."""
+def _read_jsonl(
+    path: Path, fields: list[str], numeric: bool = False
+) -> list[tuple[str, list[Any]]]:
+    """Records of a JSON Lines file, as (`file:line`, values of `fields`).
+
+    Labels must be strings or integers (class names or ids), or with `numeric`
+    (regression) also floats; whether a value is a valid number is checked in `_encode`.
+    """
+    kinds: tuple[type, ...] = (str, int, float) if numeric else (str, int)
+    expected = "a number" if numeric else "a string or an integer"
     rows: list[tuple[str, list[Any]]] = []
     # split on "\n" only: str.splitlines would also break inside strings at U+2028 etc.
     for number, line in enumerate(_decode_utf8(path).split("\n"), start=1):
@@ -219,8 +270,8 @@ def _read_jsonl(path: Path, fields: list[str]) -> list[tuple[str, list[Any]]]:
             raise DataError(f"{where}: missing field(s) {missing}")
         values = [record[f] for f in fields]
         label = values[-1].strip() if isinstance(values[-1], str) else values[-1]
-        if isinstance(label, bool) or not isinstance(label, (str, int)) or label == "":
-            raise DataError(f"{where}: label must be a string or an integer, got {label!r}")
+        if isinstance(label, bool) or not isinstance(label, kinds) or label == "":
+            raise DataError(f"{where}: label must be {expected}, got {label!r}")
         rows.append((where, [*values[:-1], label]))
     return rows
 
@@ -234,32 +285,60 @@ def _check_texts(where: str, names: list[str], values: list[Any]) -> None:
 
 
 def _encode(
-    raw: dict[str, list[_RawRow]], label_names: list[str] | None, source: dict[str, Any]
+    task: TaskSpec,
+    raw: dict[str, list[_RawRow]],
+    label_names: list[str] | None,
+    source: dict[str, Any],
 ) -> SourceData:
-    """Map raw labels to ids and build examples with ids `<split>-<row index>`.
+    """Check texts and labels and build examples with ids `<split>-<row index>`.
 
-    String labels are names; integer labels are ids into `label_names` when it is given
-    (ClassLabel, or the config), else they are named by their sorted unique values.
+    Classification: string labels are names; integer labels are ids into `label_names`
+    when it is given (ClassLabel, or the config), else they are named by their sorted
+    unique values. Regression: labels become finite floats and there are no names.
     """
     rows = [row for role_rows in raw.values() for row in role_rows]
     for row in rows:
         _check_texts(row.where, source["text_fields"], row.texts)
         if row.label is None:
             raise DataError(f"{row.where}: missing label")
+    if task.task_type == "regression":
+        return SourceData(_build_examples(raw, _float_label), [], source)
     if label_names is None:
         label_names, by_value = _names_from_values(rows)
     else:
         by_value = {name: i for i, name in enumerate(label_names)}
+    names = list(label_names)
+    splits = _build_examples(raw, lambda row: _label_id(row, names, by_value))
+    return SourceData(splits, names, source)
+
+
+def _build_examples(
+    raw: dict[str, list[_RawRow]], label_of: Callable[[_RawRow], int | float]
+) -> dict[str, list[Example]]:
     splits: dict[str, list[Example]] = {}
     for role, role_rows in raw.items():
         examples = []
         for index, row in enumerate(role_rows):
-            label = _label_id(row, label_names, by_value)
             pair = row.texts[1] if len(row.texts) > 1 else None
             key = tuple(normalise_whitespace(t) for t in row.texts)
-            examples.append(Example(f"{role}-{index}", row.texts[0], label, pair, key))
+            examples.append(Example(f"{role}-{index}", row.texts[0], label_of(row), pair, key))
         splits[role] = examples
-    return SourceData(splits, list(label_names), source)
+    return splits
+
+
+def _float_label(row: _RawRow) -> float:
+    """A regression label as a finite float; strings (TSV/CSV cells) are parsed."""
+    value = row.label
+    not_a_number = DataError(f"{row.where}: label {value!r} is not a number")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise not_a_number
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        raise not_a_number from None
+    if not math.isfinite(number):
+        raise DataError(f"{row.where}: label {value!r} is not a finite number")
+    return number
 
 
 def _names_from_values(rows: list[_RawRow]) -> tuple[list[str], dict[Any, int]]:

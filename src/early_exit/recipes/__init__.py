@@ -1,24 +1,62 @@
-"""Training recipes: how each paper trains its exits.
+"""Training recipes: how each paper trains its exits, one module per paper.
 
-A recipe module provides `HEAD` (the exit-head shape it uses) and
-`stages(training) -> list[Stage]`. Stages run in order, each with its own
-optimizer and schedule, so two-stage methods (DeeBERT) need no special casing.
+A recipe module provides `HEAD` (the exit-head shape), `stages(training, ctx)`,
+and optionally `CRITERION` (its paper's exit policy), `GRADIENT_EQUILIBRIUM` and
+`check(exit_layers, num_layers)`. Stages run in order, each with its own optimizer and schedule, so
+two-stage methods (DeeBERT) need no special casing in the training loop.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import ModuleType
 
 from early_exit.errors import ConfigError
-from early_exit.recipes import joint
-from early_exit.recipes.stage import Stage
+from early_exit.recipes import baselines, deebert, elasticbert, joint, pabee, sledgehammer
+from early_exit.recipes.stage import RecipeContext, Stage
 
-RECIPES: dict[str, ModuleType] = {"joint": joint}
-
-__all__ = ["RECIPES", "Stage", "get_recipe"]
+__all__ = ["RECIPES", "Recipe", "RecipeContext", "Stage", "get_recipe"]
 
 
-def get_recipe(name: str) -> ModuleType:
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    module: ModuleType
+    default_exits: str = "all"  # "all" layers, or "last" (plain fine-tuning)
+
+    @property
+    def head(self) -> str:
+        return self.module.HEAD
+
+    @property
+    def criterion(self) -> str | None:
+        """The exit policy of the method's paper (None for single-exit baselines)."""
+        return getattr(self.module, "CRITERION", None)
+
+    @property
+    def gradient_equilibrium(self) -> bool:
+        return getattr(self.module, "GRADIENT_EQUILIBRIUM", False)
+
+    def check(self, exit_layers: list[int], num_layers: int) -> None:
+        if hasattr(self.module, "check"):
+            self.module.check(exit_layers, num_layers)
+
+    def stages(self, training: dict, ctx: RecipeContext) -> list[Stage]:
+        return self.module.stages(training, ctx)
+
+
+RECIPES: dict[str, Recipe] = {
+    "joint": Recipe("joint", joint),
+    "deebert": Recipe("deebert", deebert),
+    "pabee": Recipe("pabee", pabee),
+    "sledgehammer": Recipe("sledgehammer", sledgehammer),
+    "elasticbert": Recipe("elasticbert", elasticbert),
+    "finetune": Recipe("finetune", baselines, default_exits="last"),
+    "static": Recipe("static", baselines, default_exits="last"),
+}
+
+
+def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
-        raise ConfigError(f"recipe: unknown recipe {name!r}; allowed: {sorted(RECIPES)}")
+        raise ConfigError(f"recipe: unknown recipe {name!r}; allowed: {', '.join(sorted(RECIPES))}")
     return RECIPES[name]

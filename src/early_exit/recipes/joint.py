@@ -1,24 +1,19 @@
 """Joint training: every exit's loss summed with equal weight, one stage.
 
-The simplest multi-exit recipe (the common core of Sledgehammer and ElasticBERT
-fine-tuning, without their extras): L = sum_i CE(z_i, y).
+L = sum_i L_i. The common core of Sledgehammer and ElasticBERT fine-tuning,
+without their extras; a useful reference recipe.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
 
-from early_exit.recipes.stage import Stage
-
+CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
 
 
-def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Unweighted sum over exits of the mean cross-entropy."""
-    n_exits = logits.shape[1]
-    return sum(F.cross_entropy(logits[:, i], labels) for i in range(n_exits))
+def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+    def loss(logits, labels):
+        return exit_losses(logits, labels, ctx.task_type).sum()
 
-
-def stages(training: dict) -> list[Stage]:
     return [Stage("joint", loss, training["epochs"], training["learning_rate"])]

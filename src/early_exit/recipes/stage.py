@@ -1,4 +1,4 @@
-"""One training stage: what is trained, with which loss, for how long."""
+"""What a recipe hands to the training loop: stages, and the context they are built for."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 # loss(logits [batch, n_exits, n_labels], labels [batch]) -> scalar
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -17,8 +18,45 @@ def everything(name: str) -> bool:
 
 @dataclass
 class Stage:
+    """One training stage: its loss, what it trains (by parameter name), how long, how fast.
+
+    `step_loss(model, batch, step)`, when set, replaces the default
+    `loss(model(**inputs).logits, labels)` (pre-training stages need more than logits).
+    """
+
     name: str
-    loss: LossFn
+    loss: LossFn | None
     epochs: int
     learning_rate: float
-    trainable: Callable[[str], bool] = everything  # parameter name -> is it optimised?
+    trainable: Callable[[str], bool] = everything
+    step_loss: Callable | None = None
+
+
+@dataclass(frozen=True)
+class RecipeContext:
+    """What a recipe's losses depend on besides the logits."""
+
+    task_type: str  # classification | regression
+    exit_layers: tuple[int, ...]
+    num_layers: int
+
+
+def exit_losses(logits: torch.Tensor, labels: torch.Tensor, task_type: str) -> torch.Tensor:
+    """Mean loss of every exit, shape [n_exits]: cross-entropy, or MSE for regression."""
+    if task_type == "regression":
+        return ((logits[..., 0] - labels.to(logits.dtype)[:, None]) ** 2).mean(0)
+    n_exits = logits.shape[1]
+    per_example = F.cross_entropy(
+        logits.transpose(1, 2), labels[:, None].expand(-1, n_exits), reduction="none"
+    )  # [batch, n_exits]
+    return per_example.mean(0)
+
+
+def head_params(exit_indices: set[int]) -> Callable[[str], bool]:
+    """Predicate selecting the exit-head parameters (pooler, classifier, mix) of some exits."""
+
+    def selected(name: str) -> bool:
+        parts = name.split(".")
+        return parts[0] in ("poolers", "classifiers", "mix") and int(parts[1]) in exit_indices
+
+    return selected

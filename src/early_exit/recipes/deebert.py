@@ -1,0 +1,59 @@
+"""DeeBERT (Xin et al., ACL 2020): two-stage training, entropy exits.
+
+Stage 1 fine-tunes the backbone and the final classifier (the exit at the last
+layer) on the final classifier's loss alone. Stage 2 trains only the internal exit
+heads ("highways": pooler -> dropout -> linear, poolers initialised from the
+pre-trained pooler) with the unweighted sum of their losses, L = sum_{i<L} L_i;
+backbone and final head are frozen. Both stages use the same learning rate and
+number of epochs (castorini/DeeBERT, `run_highway_glue.py`). Exit criterion:
+entropy of the softmax below S; the last layer always answers.
+
+Deviations from the released code, on purpose:
+- Freezing is real here (`requires_grad=False`, not in the optimizer), and gradient
+  clipping sees only the trainable parameters. The original leaves the backbone's
+  `requires_grad` on and clips the global norm *including* backbone gradients, which
+  shrinks the highway updates by an amount that depends on backbone gradients it
+  never applies.
+- The original also entropy-checks a 12th highway that stage 2 never trains; here
+  the final exit is the stage-1 classifier, and the last layer always answers.
+"""
+
+from __future__ import annotations
+
+from early_exit.errors import ConfigError
+from early_exit.recipes.stage import RecipeContext, Stage, exit_losses, head_params
+
+CRITERION = "entropy"  # the exit policy the paper uses
+HEAD = "pooler"
+
+
+def check(exit_layers: list[int], num_layers: int) -> None:
+    if exit_layers[-1] != num_layers or len(exit_layers) < 2:
+        raise ConfigError(
+            f"exit_layers: DeeBERT needs internal exits and the final classifier at the last "
+            f"layer ({num_layers}); got {exit_layers}"
+        )
+
+
+def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+    final = len(ctx.exit_layers) - 1
+    final_head = head_params({final})
+    highways = head_params(set(range(final)))
+
+    def final_loss(logits, labels):
+        return exit_losses(logits, labels, ctx.task_type)[final]
+
+    def highway_loss(logits, labels):
+        return exit_losses(logits, labels, ctx.task_type)[:final].sum()
+
+    epochs, lr = training["epochs"], training["learning_rate"]
+    return [
+        Stage(
+            "deebert-1-backbone",
+            final_loss,
+            epochs,
+            lr,
+            trainable=lambda name: name.startswith("encoder.") or final_head(name),
+        ),
+        Stage("deebert-2-highways", highway_loss, epochs, lr, trainable=highways),
+    ]

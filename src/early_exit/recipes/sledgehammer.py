@@ -1,0 +1,29 @@
+"""Sledgehammer, "The Right Tool for the Job" (Schwartz et al., ACL 2020).
+
+Exits at a chosen subset of layers (the paper: 4 exits on BERT-large; the README
+example `0_3_5_11` on BERT-base, 0-based). Each exit classifies a weighted sum of
+the pooled [CLS] representations of all layers up to its own (one shared pooler ->
+dropout -> weighted sum -> linear). Joint training with the unweighted sum of exit
+losses; afterwards one temperature per exit is fitted on dev by minimising NLL
+(`early_exit.calibration`), and an example exits at the first exit whose
+calibrated confidence max softmax(z_i / T_i) reaches c.
+
+Deviation from the released code, on purpose: allennlp_overrides' multiloss BERT
+re-wraps the layer-mixing weights in new `nn.Parameter`s after every forward pass,
+so the optimizer never updates them (they stay at their random, L2-normalised
+init). Here the weights are ordinary parameters and are learned.
+"""
+
+from __future__ import annotations
+
+from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
+
+CRITERION = "confidence"  # the exit policy the paper uses
+HEAD = "layer_mix"
+
+
+def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+    def loss(logits, labels):
+        return exit_losses(logits, labels, ctx.task_type).sum()
+
+    return [Stage("sledgehammer", loss, training["epochs"], training["learning_rate"])]
