@@ -28,6 +28,19 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/deck.smk"
 
 
+# Light steps run where Snakemake runs (the login node on a cluster): data preparation
+# may download from the hub (compute nodes are often offline), calibration, sweeps and
+# notebooks take seconds, and the deck needs chromium and Slidev (see README).
+localrules:
+    all,
+    prepare_data,
+    calibrate,
+    sweep,
+    notebook_to_ipynb,
+    tradeoff_notebook,
+    deck,
+
+
 rule all:
     input:
         final_outputs(),

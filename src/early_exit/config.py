@@ -15,11 +15,11 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from early_exit.backbone import resolve_backbone
+from early_exit.backbone_source import resolve_backbone
 from early_exit.data.registry import resolve_task
 from early_exit.errors import ConfigError
+from early_exit.exit_layers import resolve_exit_layers
 from early_exit.metrics import check_metric
-from early_exit.model import resolve_exit_layers
 from early_exit.policies import check_policy
 from early_exit.recipes import get_recipe
 

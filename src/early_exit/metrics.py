@@ -2,42 +2,52 @@
 
 Names follow the papers: accuracy, f1 (MRPC/QQP), mcc (CoLA), acc_and_f1 (mean of
 accuracy and F1), pearson / spearman / corr (STS-B); macro_f1 for multi-class.
+scikit-learn and scipy are imported on first use: checking a config needs the names only.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from early_exit.errors import ConfigError
 
-
-def _acc_and_f1(y, p):
-    return (accuracy_score(y, p) + f1_score(y, p)) / 2
+METRIC_NAMES = ("accuracy", "macro_f1", "f1", "mcc", "acc_and_f1", "pearson", "spearman", "corr")
 
 
-def _corr(y, p):
-    return (pearsonr(y, p).statistic + spearmanr(y, p).statistic) / 2
+@functools.cache
+def _functions() -> dict:
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-
-METRICS = {
-    "accuracy": accuracy_score,
-    "macro_f1": lambda y, p: f1_score(y, p, average="macro"),
-    "f1": f1_score,
-    "mcc": matthews_corrcoef,
-    "acc_and_f1": _acc_and_f1,
-    "pearson": lambda y, p: pearsonr(y, p).statistic,
-    "spearman": lambda y, p: spearmanr(y, p).statistic,
-    "corr": _corr,  # ElasticBERT's STS-B selection metric: mean of Pearson and Spearman
-}
+    return {
+        "accuracy": accuracy_score,
+        "macro_f1": lambda y, p: f1_score(y, p, average="macro"),
+        "f1": f1_score,
+        "mcc": matthews_corrcoef,
+        "acc_and_f1": lambda y, p: (accuracy_score(y, p) + f1_score(y, p)) / 2,
+        "pearson": lambda y, p: pearsonr(y, p).statistic,
+        "spearman": lambda y, p: spearmanr(y, p).statistic,
+        # ElasticBERT's STS-B selection metric: mean of Pearson and Spearman
+        "corr": lambda y, p: (pearsonr(y, p).statistic + spearmanr(y, p).statistic) / 2,
+    }
 
 
 def check_metric(name: str) -> None:
-    if name not in METRICS:
-        raise ConfigError(f"metric: unknown metric {name!r}; allowed: {sorted(METRICS)}")
+    if name not in METRIC_NAMES:
+        raise ConfigError(f"metric: unknown metric {name!r}; allowed: {', '.join(METRIC_NAMES)}")
 
 
 def score(name: str, labels: np.ndarray, predictions: np.ndarray) -> float:
     check_metric(name)
-    return float(METRICS[name](labels, predictions))
+    return float(_functions()[name](labels, predictions))
+
+
+def score_rows(name: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """The metric of each row of predictions [K, N]; accuracy is vectorised (sweeps are
+    mostly accuracy, and K can be hundreds)."""
+    check_metric(name)
+    if name == "accuracy":
+        return (predictions == labels[None, :]).mean(1)
+    return np.array([_functions()[name](labels, p) for p in predictions])

@@ -21,7 +21,7 @@ import pandas as pd
 
 from early_exit.atomic import atomic_path
 from early_exit.errors import DataError
-from early_exit.metrics import score
+from early_exit.metrics import score_rows
 from early_exit.policies import Outputs, check_policy, get_policy
 from early_exit.stored import load_exit_logits
 
@@ -57,7 +57,7 @@ def rows(
             "policy": policy,
             "threshold": grid,
             "metric": metric,
-            "score": [score(metric, out.labels, p) for p in preds],
+            "score": score_rows(metric, out.labels, preds),
             "accuracy": accuracy,
             "avg_exit_layer": avg_layer,
             "layer_fraction_used": avg_layer / num_layers,

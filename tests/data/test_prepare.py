@@ -5,7 +5,8 @@ import pytest
 from datasets import ClassLabel, Features, Value
 
 import early_exit.data.prepare as prepare_module
-from early_exit.data import load_manifest, load_split, prepare_task
+from early_exit.data.prepare import prepare_task
+from early_exit.data.prepared import load_manifest, load_split
 from early_exit.data.registry import SPLITS
 from early_exit.errors import ConfigError, DataError
 

@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from early_exit.data import SPLITS, load_manifest, load_split, prepare_task
+from early_exit.data.prepare import prepare_task
+from early_exit.data.prepared import load_manifest, load_split
+from early_exit.data.registry import SPLITS
 from early_exit.errors import DataError
 
 

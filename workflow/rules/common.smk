@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from early_exit.cluster import check_slurm_workflow
 from early_exit.config import (
     check_config,
     method_backbone,
@@ -89,3 +90,8 @@ def final_outputs():
     if config["deck"]["enabled"]:
         outputs.append("results/slides/deck.pdf")
     return outputs
+
+
+onstart:
+    # impossible SLURM requests (partition, CPUs, memory, GPUs) stop here, not in sbatch
+    check_slurm_workflow(workflow)
