@@ -50,3 +50,26 @@ def hub_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         return root
 
     return make
+
+
+@pytest.fixture
+def saved_dataset(tmp_path: Path) -> Callable[..., Path]:
+    """Factory writing a `DatasetDict` with `save_to_disk`, as the download step does.
+
+    Takes the same arguments as `hub_dataset`, so one dict of columns can be written both
+    ways and read through `source.local_copy` and through `load_dataset`.
+    """
+    import datasets
+
+    def make(splits: dict[str, dict[str, list]], features=None, name: str = "saved-copy") -> Path:
+        root = tmp_path / name
+        dataset = datasets.DatasetDict(
+            {
+                split: datasets.Dataset.from_dict(columns, features=features)
+                for split, columns in splits.items()
+            }
+        )
+        dataset.save_to_disk(str(root))
+        return root
+
+    return make

@@ -5,12 +5,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from early_exit.analysis import operating_points, results_markdown, summary_table
 from early_exit.batching import bucketed_batches
 from early_exit.checkpoint import load_model_dir
 from early_exit.data.prepare import prepare_task
 from early_exit.finetune import finetune
 from early_exit.predict import predict
 from early_exit.stored import load_exit_logits
+from early_exit.sweep import sweep_file
 from tiny import make_examples, make_tiny_bert
 
 TRAINING = {
@@ -29,7 +31,8 @@ TRAINING = {
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     backbone = {"name": str(make_tiny_bert(root / "bert")), "pooling": "mean"}
-    for split, n, seed in (("train", 60, 0), ("dev", 30, 1), ("test", 30, 2)):
+    splits = (("train", 60, 0), ("dev", 30, 1), ("test", 30, 2), ("test_mismatched", 20, 3))
+    for split, n, seed in splits:
         lines = [json.dumps(ex) for ex in make_examples(n, seed=seed)]
         (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
     spec = {
@@ -39,6 +42,7 @@ def setup(tmp_path_factory):
             "train": str(root / "train.jsonl"),
             "dev": str(root / "dev.jsonl"),
             "test": str(root / "test.jsonl"),
+            "test_mismatched": str(root / "test_mismatched.jsonl"),
         },
         "max_length": 16,
     }
@@ -115,8 +119,10 @@ def test_saved_model_reloads_and_predicts_what_it_computed(setup, reference, tmp
     root = setup[0]
     model, tokenizer, meta = load_model_dir(root / "a" / "model")
     assert len(meta["label_names"]) == 3
-    predict(root / "a" / "model", root / "data", tmp_path / "l.npz", ["dev", "test"], 7, "cpu")
+    predict(root / "a" / "model", root / "data", tmp_path / "l.npz", batch_size=7, device="cpu")
     stored = load_exit_logits(tmp_path / "l.npz")
+    assert stored["splits"].tolist() == ["dev", "test", "test_mismatched"]  # from the manifest
+    assert stored["test_mismatched_logits"].shape == (20, 3, 3)
     assert stored["dev_logits"].shape == (30, 3, 3)
     assert stored["exit_layers"].tolist() == [1, 2, 3]
     # logits stored in example order equal a one-example-at-a-time forward pass
@@ -158,3 +164,21 @@ def test_a_saved_state_from_other_settings_is_not_resumed(setup, reference):
     run(setup, "stale", on_step=lambda p: steps.append(p["step"]))
     assert steps[0] == 1  # started over rather than continuing the other run's state
     assert_same_weights(weights(setup, "stale"), weights(setup, "a"))
+
+
+def test_extra_test_splits_are_swept_and_reported_apart(setup, reference, tmp_path):
+    root = setup[0]
+    predict(root / "a" / "model", root / "data", tmp_path / "l.npz", batch_size=16, device="cpu")
+    table = sweep_file(
+        tmp_path / "l.npz",
+        tmp_path / "s.tsv",
+        {"entropy": {"num_thresholds": 5}},
+        None,
+        {"task": "tiny", "method": "joint", "seed": 0},
+    )
+    assert sorted(table.split.unique()) == ["dev", "test", "test_mismatched"]
+    points = operating_points(table, 0.01)
+    assert points.test_split.tolist() == ["test", "test_mismatched"]
+    assert points.threshold.nunique() == 1  # one knob, chosen on dev, reported on both
+    text = results_markdown(summary_table(points), 0.01, "tiny")
+    assert "| Split " in text and "test_mismatched" in text

@@ -43,37 +43,40 @@ def _choose(dev: pd.DataFrame, max_drop: float) -> int:
 
 
 def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
-    """One row per (task, method, seed, policy): the knob chosen on dev, measured on test.
-
-    Dev and test rows of a run share the same knob grid, row for row.
+    """One row per (task, method, seed, policy, test split): the knob chosen on dev,
+    measured on that test split (most tasks have one, `test`; MNLI also has
+    `test_mismatched`, reported apart). Dev and test rows share the knob grid, row for row.
     """
     rows = []
     for key, run in sweeps.groupby(KEYS, sort=True):
         dev = run[run.split == "dev"].reset_index(drop=True)
-        test = run[run.split == "test"].reset_index(drop=True)
-        if not np.array_equal(dev.threshold, test.threshold, equal_nan=True):
-            raise DataError(f"{key}: dev and test sweeps use different knob grids")
-        chosen, full = _choose(dev, max_drop), test.avg_exit_layer.idxmax()
-        rows.append(
-            dict(zip(KEYS, key, strict=True))
-            | {
-                "metric": dev.metric[chosen],
-                "threshold": dev.threshold[chosen],
-                "dev_score": dev.score[chosen],
-                "test_score_full": test.score[full],
-                "test_score": test.score[chosen],
-                "test_speedup": test.speedup[chosen],
-                "test_flops": test.avg_flops[chosen],
-                "test_flops_full": test.avg_flops[full],
-            }
-        )
+        chosen = _choose(dev, max_drop)
+        for test_split in sorted(s for s in run.split.unique() if s.startswith("test")):
+            test = run[run.split == test_split].reset_index(drop=True)
+            if not np.array_equal(dev.threshold, test.threshold, equal_nan=True):
+                raise DataError(f"{key}: dev and {test_split} sweeps use different knob grids")
+            full = test.avg_exit_layer.idxmax()
+            rows.append(
+                dict(zip(KEYS, key, strict=True))
+                | {
+                    "test_split": test_split,
+                    "metric": dev.metric[chosen],
+                    "threshold": dev.threshold[chosen],
+                    "dev_score": dev.score[chosen],
+                    "test_score_full": test.score[full],
+                    "test_score": test.score[chosen],
+                    "test_speedup": test.speedup[chosen],
+                    "test_flops": test.avg_flops[chosen],
+                    "test_flops_full": test.avg_flops[full],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def summary_table(points: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each (method, policy) operating point."""
     cols = ["test_score_full", "test_score", "test_speedup", "test_flops", "threshold"]
-    grouped = points.groupby(["task", "method", "policy", "metric"], sort=True)
+    grouped = points.groupby(["task", "method", "policy", "metric", "test_split"], sort=True)
     table = grouped[cols].agg(["mean", "std"])
     table.columns = [f"{c}_{stat}" for c, stat in table.columns]
     table["seeds"] = grouped.size()
@@ -107,10 +110,12 @@ def _column(
 def results_markdown(summary: pd.DataFrame, max_drop: float, title: str) -> str:
     """A results table as markdown with a heading (it becomes a slide as is)."""
     knob = ["–" if pd.isna(t) else f"{t:.3g}" for t in summary.threshold_mean]
+    columns = {"Method": summary.method, "Policy": summary.policy}
+    if summary.test_split.nunique() > 1:  # e.g. MNLI matched and mismatched, kept apart
+        columns["Split"] = summary.test_split
     rows = pd.DataFrame(
-        {
-            "Method": summary.method,
-            "Policy": summary.policy,
+        columns
+        | {
             f"Full model ({summary.metric.iloc[0]})": _column(summary, "test_score_full", 100),
             "Early exit": _column(summary, "test_score", 100),
             "Speed-up": _column(summary, "test_speedup", digits=2, suffix="×"),

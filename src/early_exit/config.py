@@ -17,6 +17,7 @@ import yaml
 
 from early_exit.backbone_source import resolve_backbone
 from early_exit.data.registry import resolve_task
+from early_exit.download import cache_name, dataset_dir, model_dir
 from early_exit.errors import ConfigError
 from early_exit.exit_layers import resolve_exit_layers
 from early_exit.metrics import check_metric
@@ -82,6 +83,66 @@ def task_policies(config: dict, task: str) -> dict:
     return {p: policies[p] for p in chosen}
 
 
+def is_hub_id(name: str) -> bool:
+    """A hub repository id rather than a packaged model or a local directory."""
+    return (
+        resolve_backbone(name) == name
+        and not name.startswith((".", "/", "~"))
+        and not Path(name).exists()
+    )
+
+
+def _backbones(config: dict) -> list[dict]:
+    specs = [config["backbone"]]
+    specs += [method_backbone(config, m) for m in method_instances(config).values()]
+    return specs
+
+
+def hub_models(config: dict) -> dict[str, dict]:
+    """Hub models the config uses, by cache directory name (empty without `hub_cache`)."""
+    if not config.get("hub_cache"):
+        return {}
+    return {
+        cache_name(b["name"]): {"repo": b["name"], "revision": b.get("revision")}
+        for b in _backbones(config)
+        if is_hub_id(b["name"])
+    }
+
+
+def hub_datasets(config: dict) -> dict[str, dict]:
+    """Hub datasets the config's tasks use, by cache directory name (empty without `hub_cache`)."""
+    if not config.get("hub_cache"):
+        return {}
+    found = {}
+    for spec in config["tasks"].values():
+        source = spec.get("source") or {}
+        if source.get("type") == "hf" and not Path(source["path"]).exists():
+            found[cache_name(source["path"], source.get("name"))] = {
+                "path": source["path"],
+                "name": source.get("name"),
+                "revision": source.get("revision"),
+            }
+    return found
+
+
+def cached_backbone(config: dict, backbone: dict) -> dict:
+    """The backbone entry with a hub id replaced by its copy in `hub_cache`, if one is used."""
+    if config.get("hub_cache") and is_hub_id(backbone["name"]):
+        return {**backbone, "name": str(model_dir(config["hub_cache"], backbone["name"]))}
+    return backbone
+
+
+def cached_task(config: dict, task: str) -> dict:
+    """The task entry reading its hub dataset from `hub_cache` (`source.local_copy`)."""
+    spec = copy.deepcopy(config["tasks"][task])
+    source = spec.get("source") or {}
+    if config.get("hub_cache") and source.get("type") == "hf" and not Path(source["path"]).exists():
+        source["local_copy"] = str(
+            dataset_dir(config["hub_cache"], source["path"], source.get("name"))
+        )
+    return spec
+
+
 def backbone_num_layers(backbone: dict) -> int | None:
     """Layer count read from a local config.json (None for hub ids: not knowable offline)."""
     source = Path(resolve_backbone(backbone["name"]))
@@ -96,7 +157,10 @@ LOCAL_PATH_KEYS = {"bbc": ["corpus_dir"], "files": ["train", "dev", "test"], "hf
 
 
 def _check_local_paths(name: str, source: dict) -> None:
-    for key in LOCAL_PATH_KEYS[source["type"]]:
+    keys = LOCAL_PATH_KEYS[source["type"]]
+    if source["type"] == "files":  # plus extra evaluation splits such as test_mismatched
+        keys = keys + [k for k in source if k.startswith("test_")]
+    for key in keys:
         value = source.get(key)
         if value is not None and not Path(value).exists():
             raise ConfigError(
@@ -106,14 +170,15 @@ def _check_local_paths(name: str, source: dict) -> None:
 
 
 def _check_method(name: str, method: dict, config: dict) -> int | None:
-    """Check one method instance; return its number of exits when knowable offline."""
+    """Check one method instance; return its number of exits when knowable offline
+    (a local or packaged backbone, or a hub model already in `hub_cache`)."""
     recipe = get_recipe(method["recipe"])
     if method.get("pretrain") and method["recipe"] != "elasticbert":
         raise ConfigError("pretrain: elastic pre-training is only for recipe elasticbert")
     if method.get("backbone", {}).get("format") == "elasticbert" and method.get("pretrain"):
         raise ConfigError("pretrain: the backbone is already an ElasticBERT checkpoint")
-    backbone = method_backbone(config, method)
-    num_layers = backbone_num_layers(backbone) if backbone.get("format", "hf") == "hf" else None
+    backbone = cached_backbone(config, method_backbone(config, method))
+    num_layers = backbone_num_layers(backbone)
     if num_layers is None:
         return None
     exits = resolve_exit_layers(method.get("exit_layers", recipe.default_exits), num_layers)

@@ -5,7 +5,7 @@ per-exit logits, so each evaluation split is run once with all exits and the
 threshold sweeps work from the stored arrays: no re-inference per threshold.
 
 File layout (`exit_logits.npz`, no pickled objects):
-  exit_layers [E], num_layers [], label_names [C], task_type [], metric [],
+  exit_layers [E], num_layers [], label_names [C], task_type [], metric [], splits [S],
   {split}_logits [N, E, C] float32, {split}_labels [N], {split}_lengths [N]
   (unpadded token count), {split}_ids [N], {split}_flops [N, E] (FLOPs spent when
   the example exits at each exit, at its real length: `early_exit.flops`).
@@ -48,12 +48,13 @@ def predict(
     model_dir: Path,
     data_dir: Path,
     out_path: Path,
-    splits: list[str],
+    splits: list[str] | None = None,
     batch_size: int = 64,
     device: str = "auto",
     threads: int | None = None,
 ) -> dict:
-    """Run `splits` through the model once and write `out_path` atomically."""
+    """Run `splits` (default: the task's evaluation splits, dev and every test split)
+    through the model once and write `out_path` atomically."""
     if threads:
         torch.set_num_threads(threads)
     model, tokenizer, meta = load_model_dir(model_dir)
@@ -70,6 +71,8 @@ def predict(
         "task_type": np.array(manifest.get("task_type", "classification")),
         "metric": np.array(manifest.get("metric", "accuracy")),
     }
+    splits = splits or manifest.get("eval_splits", ["dev", "test"])
+    arrays["splits"] = np.array(splits)
     dev = pick_device(device)
     flops = exit_flops_polynomial(model)  # [E, 3]: FLOPs = c0 + c1 s + c2 s^2
     for split in splits:

@@ -100,12 +100,15 @@ def sweep_file(
     logits_path: Path,
     out_path: Path,
     policies: dict,
-    splits: list[str],
+    splits: list[str] | None,
     labels: dict[str, str | int],
     calibration_path: Path | None = None,
 ) -> pd.DataFrame:
-    """Sweep and write the table; `labels` (task, method, seed) become its first columns."""
+    """Sweep and write the table; `labels` (task, method, seed) become its first columns.
+
+    `splits` defaults to every split stored (dev and each test split)."""
     stored = load_exit_logits(logits_path)
+    splits = splits or [str(s) for s in stored.get("splits", ["dev", "test"])]
     table = sweep_stored(stored, policies, splits, load_temperatures(calibration_path))
     for i, (key, value) in enumerate(labels.items()):
         table.insert(i, key, value)

@@ -303,3 +303,182 @@ def test_regression_on_builtin_is_rejected(fake_bbc, tmp_path):
     with pytest.raises(ConfigError, match="builtin"):
         prepare_task("bbc-news", bbc(fake_bbc, type="regression"), tmp_path / "o", seed=0)
     assert not (tmp_path / "o").exists()
+
+
+# --- extra evaluation splits, skip_unlabeled, local_copy ------------------------------
+
+NLI_FEATURES = Features(
+    {
+        "premise": Value("string"),
+        "hypothesis": Value("string"),
+        "label": ClassLabel(names=["entailment", "neutral", "contradiction"]),
+    }
+)
+
+
+def nli_columns(labels, prefix):
+    return {
+        "premise": [f"{prefix} p{i}" for i in range(len(labels))],
+        "hypothesis": [f"{prefix} h{i}" for i in range(len(labels))],
+        "label": labels,
+    }
+
+
+def mnli_like():
+    """Columns of a small MNLI: train, matched and mismatched dev sets."""
+    return {
+        "train": nli_columns([i % 3 for i in range(60)], "tr"),
+        "validation_matched": nli_columns([i % 3 for i in range(9)], "m"),
+        "validation_mismatched": nli_columns([(i + 1) % 3 for i in range(12)], "mm"),
+    }
+
+
+MNLI_SPLITS = {
+    "train": "train",
+    "test": "validation_matched",
+    "test_mismatched": "validation_mismatched",
+}
+ALL_MNLI = (*SPLITS, "test_mismatched")
+
+
+def nli_spec(source, **extra):
+    return {"source": source, "text_fields": ["premise", "hypothesis"], **extra}
+
+
+def test_hf_extra_split_is_prepared_and_listed(hub_dataset, tmp_path):
+    root = hub_dataset(mnli_like(), NLI_FEATURES)
+    out = tmp_path / "o"
+    spec = nli_spec({"type": "hf", "path": str(root), "splits": MNLI_SPLITS})
+    manifest = prepare_task("mnli", spec, out, seed=0)
+    assert manifest == load_manifest(out)
+    assert manifest["eval_splits"] == ["dev", "test", "test_mismatched"]
+    assert list(manifest["splits"]) == list(ALL_MNLI)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "dev.jsonl",
+        "manifest.json",
+        "test.jsonl",
+        "test_mismatched.jsonl",
+        "train.jsonl",
+    ]
+    assert [manifest["splits"][s]["size"] for s in ALL_MNLI] == [54, 6, 9, 12]  # dev carved
+    info = manifest["splits"]["test_mismatched"]
+    assert set(info) == {"size", "sha256", "label_counts"}
+    assert info["label_counts"] == {"entailment": 4, "neutral": 4, "contradiction": 4}
+    records = load_split(out, "test_mismatched")
+    assert records[0] == {
+        "id": "test_mismatched-0",
+        "text": "mm p0",
+        "text_pair": "mm h0",
+        "label": 1,
+    }
+    assert all(r["id"].startswith("train-") for r in load_split(out, "dev"))  # never mm
+    assert "dropped_unlabeled" not in manifest
+
+
+def test_extra_split_respects_max_examples(hub_dataset, tmp_path):
+    root = hub_dataset(mnli_like(), NLI_FEATURES)
+    source = {"type": "hf", "path": str(root), "splits": MNLI_SPLITS}
+    spec = nli_spec(source, max_examples={"test_mismatched": 6, "test": None})
+    manifest = prepare_task("mnli", spec, tmp_path / "o", seed=0)
+    assert manifest["splits"]["test_mismatched"]["size"] == 6
+    assert set(manifest["splits"]["test_mismatched"]["label_counts"].values()) == {2}
+    assert manifest["splits"]["test"]["size"] == 9
+    assert len(load_split(tmp_path / "o", "test_mismatched")) == 6
+
+
+def test_files_extra_split_with_carved_dev_and_test(tmp_path):
+    def write(path, n, prefix):
+        lines = ["text\tlabel"] + [f"{prefix} {i}\t{'yes' if i % 2 else 'no'}" for i in range(n)]
+        path.write_text("\n".join(lines) + "\n")
+        return str(path)
+
+    source = {"type": "files", "format": "tsv", "train": write(tmp_path / "train.tsv", 40, "t")}
+    source["test_hard"] = write(tmp_path / "hard.tsv", 4, "h")
+    spec = {"source": source, "max_examples": {"test_hard": 2}}
+    manifest = prepare_task("files", spec, tmp_path / "o", seed=0)
+    assert manifest["eval_splits"] == ["dev", "test", "test_hard"]
+    sizes = {s: manifest["splits"][s]["size"] for s in manifest["splits"]}
+    assert sizes == {"train": 28, "dev": 4, "test": 8, "test_hard": 2}  # 70/10/20 of 40
+    assert manifest["source"]["test_hard"] == str((tmp_path / "hard.tsv").resolve())
+    assert {r["text"] for r in load_split(tmp_path / "o", "test_hard")} <= {
+        f"h {i}" for i in range(4)
+    }
+
+
+def test_manifest_of_a_plain_task_lists_dev_and_test(fake_bbc, tmp_path):
+    manifest = prepare_task("bbc-news", bbc(fake_bbc), tmp_path / "o", seed=0)
+    assert manifest["eval_splits"] == ["dev", "test"]
+    assert list(manifest["splits"]) == list(SPLITS)
+    assert "dropped_unlabeled" not in manifest
+
+
+def snli_like():
+    return {
+        "train": nli_columns([-1 if i % 10 == 9 else i % 3 for i in range(60)], "tr"),
+        "validation": nli_columns([0, 1, 2, -1, 0, 1, 2], "va"),
+        "test": nli_columns([0, 1, 2, 0, 1, 2], "te"),
+    }
+
+
+SNLI_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
+
+
+def test_skip_unlabeled_records_dropped_counts(hub_dataset, tmp_path):
+    root = hub_dataset(snli_like(), NLI_FEATURES)
+    source = {"type": "hf", "path": str(root), "splits": SNLI_SPLITS}
+    with pytest.raises(DataError, match="skip_unlabeled"):
+        prepare_task("snli", nli_spec(source), tmp_path / "o", seed=0)
+    manifest = prepare_task("snli", nli_spec({**source, "skip_unlabeled": True}), tmp_path / "o", 0)
+    assert manifest["dropped_unlabeled"] == {"train": 6, "dev": 1, "test": 0}
+    assert manifest["source"]["skip_unlabeled"] is True
+    assert [manifest["splits"][s]["size"] for s in SPLITS] == [54, 6, 6]
+    labels = [r["label"] for s in SPLITS for r in load_split(tmp_path / "o", s)]
+    assert -1 not in labels and set(labels) == {0, 1, 2}
+    assert "dev-3" not in {r["id"] for r in load_split(tmp_path / "o", "dev")}
+
+
+def test_skip_unlabeled_counts_only_source_splits(hub_dataset, tmp_path):
+    root = hub_dataset(snli_like(), NLI_FEATURES)
+    source = {"type": "hf", "path": str(root), "splits": {"train": "train", "test": "test"}}
+    spec = nli_spec({**source, "skip_unlabeled": True})
+    manifest = prepare_task("snli", spec, tmp_path / "o", seed=0)
+    assert manifest["dropped_unlabeled"] == {"train": 6, "test": 0}  # dev carved from train
+
+
+def test_local_copy_prepares_the_same_files_as_load_dataset(hub_dataset, saved_dataset, tmp_path):
+    columns = mnli_like()
+    columns["validation_mismatched"]["label"][3] = -1
+    hub = hub_dataset(columns, NLI_FEATURES)
+    saved = saved_dataset(columns, NLI_FEATURES)
+    source = {"type": "hf", "path": "nyu-mll/multi_nli", "splits": MNLI_SPLITS}
+    source["skip_unlabeled"] = True
+    limits = {"train": 30, "test_mismatched": 8}
+    from_copy = prepare_task(
+        "mnli",
+        nli_spec({**source, "local_copy": str(saved)}, max_examples=limits),
+        tmp_path / "copy",
+        seed=3,
+    )
+    from_hub = prepare_task(
+        "mnli", nli_spec({**source, "path": str(hub)}, max_examples=limits), tmp_path / "hub", 3
+    )
+    for split in ALL_MNLI:
+        name = f"{split}.jsonl"
+        assert (tmp_path / "copy" / name).read_bytes() == (tmp_path / "hub" / name).read_bytes()
+    assert from_copy["splits"] == from_hub["splits"]
+    assert from_copy["eval_splits"] == ["dev", "test", "test_mismatched"]
+    assert from_copy["dropped_unlabeled"] == {"train": 0, "test": 0, "test_mismatched": 1}
+    assert from_copy["source"]["local_copy"] == str(saved.resolve())
+    assert from_copy["source"]["path"] == "nyu-mll/multi_nli"
+    assert "local_copy" not in from_hub["source"]
+    assert load_split(tmp_path / "copy", "test_mismatched") == load_split(
+        tmp_path / "hub", "test_mismatched"
+    )
+
+
+def test_missing_local_copy_stops_before_writing(tmp_path):
+    source = {"type": "hf", "path": "glue", "name": "mnli", "splits": MNLI_SPLITS}
+    source["local_copy"] = str(tmp_path / "hub" / "datasets" / "glue--mnli")
+    with pytest.raises(DataError, match="is missing: run the download step first"):
+        prepare_task("mnli", nli_spec(source), tmp_path / "o", seed=0)
+    assert not (tmp_path / "o").exists()

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from early_exit.data.prepare import prepare_task
-from early_exit.data.prepared import load_manifest, load_split
+from early_exit.data.prepared import eval_splits, load_manifest, load_split
 from early_exit.data.registry import SPLITS
 from early_exit.errors import DataError
 
@@ -115,3 +115,65 @@ def test_manifest_with_unknown_task_type_is_rejected(prepared_regression):
     (prepared_regression / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="not a prepared-data manifest"):
         load_manifest(prepared_regression)
+
+
+# --- extra evaluation splits ----------------------------------------------------------
+
+
+@pytest.fixture
+def prepared_extra(tmp_path):
+    def write(name, rows):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
+        return str(path)
+
+    source = {"type": "files", "format": "jsonl"}
+    source["train"] = write("train.jsonl", [(f"t{i}", i % 2) for i in range(30)])
+    source["test_mm"] = write("mm.jsonl", [("m0", 0), ("m1", 1)])
+    out = tmp_path / "extra"
+    prepare_task("extra", {"source": source}, out, seed=0)
+    return out
+
+
+def test_extra_split_round_trip(prepared_extra):
+    manifest = load_manifest(prepared_extra)
+    assert eval_splits(manifest) == ["dev", "test", "test_mm"]
+    assert load_split(prepared_extra, "test_mm") == [
+        {"id": "test_mm-0", "text": "m0", "label": 0},
+        {"id": "test_mm-1", "text": "m1", "label": 1},
+    ]
+
+
+def test_extra_split_not_in_manifest(prepared):
+    with pytest.raises(DataError, match=r"lists no split 'test_mm' \(splits: train, dev, test\)"):
+        load_split(prepared, "test_mm")
+    with pytest.raises(ValueError, match="test_<suffix>"):
+        load_split(prepared, "test-mm")
+
+
+def test_edited_extra_split_is_detected(prepared_extra):
+    path = prepared_extra / "test_mm.jsonl"
+    path.write_text(path.read_text().replace('"label": 0', '"label": 1'))
+    with pytest.raises(DataError, match="sha256"):
+        load_split(prepared_extra, "test_mm")
+
+
+def test_manifest_without_eval_splits_means_dev_and_test(prepared):
+    path = prepared / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["eval_splits"]  # written before the key existed
+    path.write_text(json.dumps(manifest))
+    assert eval_splits(load_manifest(prepared)) == ["dev", "test"]
+    assert len(load_split(prepared, "test")) == manifest["splits"]["test"]["size"]
+
+
+@pytest.mark.parametrize(
+    "listed", [["dev", "test", "test_mm"], ["test", "dev"], ["dev", "test", "Test-X"], "dev"]
+)
+def test_manifest_with_bad_eval_splits_is_rejected(prepared, listed):
+    path = prepared / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["eval_splits"] = listed  # test_mm: listed without an entry in `splits`
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="not a prepared-data manifest"):
+        load_manifest(prepared)

@@ -152,3 +152,100 @@ def test_builtin_cannot_become_regression(name):
 def test_unknown_type_lists_supported_types():
     with pytest.raises(ConfigError, match="supported: classification, regression"):
         resolve_task("t", {"source": FILES, "type": "ranking"})
+
+
+# --- extra evaluation splits, skip_unlabeled, local_copy ------------------------------
+
+MNLI_SPLITS = {
+    "train": "train",
+    "test": "validation_matched",
+    "test_mismatched": "validation_mismatched",
+}
+
+
+def test_hf_extra_split_is_an_eval_split():
+    task = resolve_task("mnli", {"source": {"type": "hf", "path": "glue", "splits": MNLI_SPLITS}})
+    assert task.eval_splits == ("dev", "test", "test_mismatched")
+    assert task.splits == ("train", "dev", "test", "test_mismatched")
+    assert task.source["splits"] == {**MNLI_SPLITS, "dev": None}
+    assert list(task.source["splits"]) == ["train", "dev", "test", "test_mismatched"]
+    assert task.max_examples == {"train": None, "dev": None, "test": None, "test_mismatched": None}
+    assert "skip_unlabeled" not in task.source and "local_copy" not in task.source
+
+
+def test_extra_splits_keep_config_order_and_null_ones_do_not_exist():
+    splits = {"test_b": "vb", "test_a2": "va", "test_c": None}
+    task = resolve_task("h", {"source": {"type": "hf", "path": "p", "splits": splits}})
+    assert task.eval_splits == ("dev", "test", "test_b", "test_a2")
+    assert "test_c" not in task.source["splits"]
+    source = {"type": "files", "format": "tsv", "train": "a.tsv", "test_mm": "mm.tsv"}
+    task = resolve_task("f", {"source": {**source, "test_x": None}})
+    assert task.eval_splits == ("dev", "test", "test_mm")
+    assert task.source["test_mm"] == "mm.tsv" and "test_x" not in task.source
+
+
+def test_builtin_and_plain_tasks_have_dev_and_test():
+    assert resolve_task("bbc-news", None).eval_splits == ("dev", "test")
+    assert resolve_task("t", {"source": FILES}).eval_splits == ("dev", "test")
+
+
+@pytest.mark.parametrize(
+    "key", ["validation_mismatched", "test-mm", "Test_MM", "test_", "test_mm!", "testmm"]
+)
+def test_bad_extra_split_name_is_a_config_error(key):
+    with pytest.raises(ConfigError, match="test_<suffix>") as err:
+        resolve_task("t", {"source": {"type": "hf", "path": "p", "splits": {key: "x"}}})
+    assert repr(key) in str(err.value)
+    with pytest.raises(ConfigError, match="test_<suffix>") as err:
+        resolve_task("t", {"source": {**FILES, key: "x.tsv"}})
+    assert f"source.{key}" in str(err.value)
+
+
+def test_hf_extra_split_outside_splits_is_rejected_with_a_hint():
+    with pytest.raises(ConfigError, match=r"source\.test_mm .*under source\.splits"):
+        resolve_task("t", {"source": {"type": "hf", "path": "p", "test_mm": "validation"}})
+
+
+def test_unknown_source_keys_name_the_key():
+    with pytest.raises(ConfigError, match=r"source\.splits for a files source"):
+        resolve_task("t", {"source": {**FILES, "splits": {"test": "x"}}})
+    with pytest.raises(ConfigError, match=r"source\.local_copy for a files source"):
+        resolve_task("t", {"source": {**FILES, "local_copy": "d"}})
+    # a null value (e.g. filled in by a schema) is no value at all
+    assert resolve_task("t", {"source": {**FILES, "corpus_dir": None}}).eval_splits == (
+        "dev",
+        "test",
+    )
+
+
+def test_max_examples_for_an_extra_split():
+    source = {"type": "hf", "path": "glue", "splits": MNLI_SPLITS}
+    task = resolve_task("mnli", {"source": source, "max_examples": {"test_mismatched": 5}})
+    assert task.max_examples["test_mismatched"] == 5
+    with pytest.raises(ConfigError, match=r"max_examples\.test_other .*does not declare"):
+        resolve_task("mnli", {"source": source, "max_examples": {"test_other": 5}})
+    with pytest.raises(ConfigError, match="`max_examples`"):
+        resolve_task("mnli", {"source": source, "max_examples": {"validation": 5}})
+    with pytest.raises(ConfigError, match=r"max_examples\.test_mismatched must be a positive"):
+        resolve_task("mnli", {"source": source, "max_examples": {"test_mismatched": 0}})
+
+
+def test_skip_unlabeled_option():
+    source = {"type": "hf", "path": "snli", "skip_unlabeled": True}
+    assert resolve_task("snli", {"source": source}).source["skip_unlabeled"] is True
+    off = resolve_task("snli", {"source": {**source, "skip_unlabeled": False}})
+    assert "skip_unlabeled" not in off.source  # the same source as without the option
+    with pytest.raises(ConfigError, match="true or false"):
+        resolve_task("snli", {"source": {**source, "skip_unlabeled": "yes"}})
+    with pytest.raises(ConfigError, match="only for classification"):
+        resolve_task("sts", {"source": source, "type": "regression"})
+    with pytest.raises(ConfigError, match=r"source\.skip_unlabeled for a files source"):
+        resolve_task("t", {"source": {**FILES, "skip_unlabeled": True}})
+
+
+def test_local_copy_is_kept_and_not_checked_on_disk():
+    source = {"type": "hf", "path": "glue", "name": "mnli", "local_copy": "data/hub//x/"}
+    task = resolve_task("mnli", {"source": source})
+    assert task.source["local_copy"] == "data/hub/x"  # no existence check: not downloaded yet
+    with pytest.raises(ConfigError, match=r"source\.local_copy"):
+        resolve_task("mnli", {"source": {**source, "local_copy": ""}})

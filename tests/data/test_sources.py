@@ -326,3 +326,199 @@ def test_classification_jsonl_still_rejects_float_labels(tmp_path):
     path.write_text('{"text": "a", "label": 0.5}\n')
     with pytest.raises(DataError, match=rf"{path}:1: label must be a string or an integer"):
         load_source(files_task("jsonl", train=path))
+
+
+# --- extra evaluation splits, skip_unlabeled, local_copy ------------------------------
+
+NLI_FEATURES = Features(
+    {
+        "premise": Value("string"),
+        "hypothesis": Value("string"),
+        "label": ClassLabel(names=["entailment", "neutral", "contradiction"]),
+    }
+)
+
+
+def nli_columns(labels, prefix):
+    return {
+        "premise": [f"{prefix} p{i}" for i in range(len(labels))],
+        "hypothesis": [f"{prefix} h{i}" for i in range(len(labels))],
+        "label": labels,
+    }
+
+
+def nli_task(source, **extra):
+    return resolve_task(
+        "nli", {"source": source, "text_fields": ["premise", "hypothesis"], **extra}
+    )
+
+
+MNLI_SPLITS = {
+    "train": "train",
+    "test": "validation_matched",
+    "test_mismatched": "validation_mismatched",
+}
+
+
+def test_hf_extra_split_is_read_like_test(hub_dataset):
+    root = hub_dataset(
+        {
+            "train": nli_columns([0, 1, 2, 0], "tr"),
+            "validation_matched": nli_columns([1, 2], "m"),
+            "validation_mismatched": nli_columns([2, 0, 1], "mm"),
+        },
+        NLI_FEATURES,
+    )
+    data = load_source(nli_task({"type": "hf", "path": str(root), "splits": MNLI_SPLITS}))
+    assert set(data.splits) == {"train", "test", "test_mismatched"}  # dev is carved later
+    assert [(e.id, e.text, e.text_pair, e.label) for e in data.splits["test_mismatched"]] == [
+        ("test_mismatched-0", "mm p0", "mm h0", 2),
+        ("test_mismatched-1", "mm p1", "mm h1", 0),
+        ("test_mismatched-2", "mm p2", "mm h2", 1),
+    ]
+    assert data.source["splits"]["test_mismatched"] == "validation_mismatched"
+    assert data.dropped_unlabeled is None
+
+
+def test_hf_missing_extra_split_names_its_key(hub_dataset):
+    root = hub_dataset({"train": nli_columns([0, 1], "tr")}, NLI_FEATURES)
+    splits = {"train": "train", "test_mismatched": "validation_mismatched"}
+    with pytest.raises(DataError, match=r"\(source\.splits\.test_mismatched\)"):
+        load_source(nli_task({"type": "hf", "path": str(root), "splits": splits}))
+
+
+def test_files_extra_split(tmp_path):
+    header = ["text", "label"]
+    train = write_rows(tmp_path / "train.tsv", "tsv", header, [("a", "pos"), ("b", "neg")])
+    extra = write_rows(tmp_path / "mm.tsv", "tsv", header, [("c", "neg")])
+    source = {"type": "files", "format": "tsv", "train": str(train), "test_mm": str(extra)}
+    data = load_source(resolve_task("t", {"source": source}))
+    assert set(data.splits) == {"train", "test_mm"}
+    assert [(e.id, e.text, e.label) for e in data.splits["test_mm"]] == [("test_mm-0", "c", 0)]
+    assert data.source["test_mm"] == str(extra.resolve())
+    assert data.source["sha256"].keys() == {"train", "test_mm"}
+    missing = {**source, "test_mm": str(tmp_path / "nope.tsv")}
+    with pytest.raises(DataError, match=r"source\.test_mm file not found"):
+        load_source(resolve_task("t", {"source": missing}))
+
+
+SNLI_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
+
+
+def snli_dataset(make):
+    return make(
+        {
+            "train": nli_columns([0, -1, 1, 2, -1, 0], "tr"),
+            "validation": nli_columns([1, 2, 0], "va"),
+            "test": nli_columns([-1, 2, 1], "te"),
+        },
+        NLI_FEATURES,
+    )
+
+
+def test_skip_unlabeled_drops_minus_one_rows(hub_dataset, caplog):
+    root = snli_dataset(hub_dataset)
+    source = {"type": "hf", "path": str(root), "splits": SNLI_SPLITS, "skip_unlabeled": True}
+    with caplog.at_level("INFO", logger="early_exit.data.sources"):
+        data = load_source(nli_task(source))
+    assert data.dropped_unlabeled == {"train": 2, "dev": 0, "test": 1}
+    # ids keep the row of the source split
+    assert [e.id for e in data.splits["train"]] == ["train-0", "train-2", "train-3", "train-5"]
+    assert [(e.id, e.text, e.label) for e in data.splits["test"]] == [
+        ("test-1", "te p1", 2),
+        ("test-2", "te p2", 1),
+    ]
+    assert all(e.label != -1 for s in data.splits.values() for e in s)
+    assert data.source["skip_unlabeled"] is True
+    assert "dropped 2 of 6 rows" in caplog.text and "dropped 1 of 3 rows" in caplog.text
+
+
+def test_without_skip_unlabeled_minus_one_is_still_an_error(hub_dataset):
+    root = snli_dataset(hub_dataset)
+    with pytest.raises(DataError, match="no labels") as err:
+        load_source(nli_task({"type": "hf", "path": str(root), "splits": SNLI_SPLITS}))
+    assert "split 'train'" in str(err.value) and "skip_unlabeled" in str(err.value)
+
+
+def test_skip_unlabeled_on_a_hidden_split_is_an_error(hub_dataset):
+    root = hub_dataset(
+        {"train": nli_columns([0, 1, 2], "tr"), "test": nli_columns([-1, -1], "te")},
+        NLI_FEATURES,
+    )
+    splits = {"train": "train", "test": "test"}
+    source = {"type": "hf", "path": str(root), "splits": splits, "skip_unlabeled": True}
+    with pytest.raises(DataError, match=r"split 'test' \(source\.splits\.test\) is empty"):
+        load_source(nli_task(source))
+
+
+def test_local_copy_gives_the_same_examples_as_load_dataset(hub_dataset, saved_dataset):
+    splits = {
+        "train": nli_columns([0, 1, 2, -1], "tr"),
+        "validation_matched": nli_columns([1, 2], "m"),
+        "validation_mismatched": nli_columns([2, -1, 0], "mm"),
+    }
+    hub = hub_dataset(splits, NLI_FEATURES)
+    saved = saved_dataset(splits, NLI_FEATURES)
+    source = {"type": "hf", "path": "nyu-mll/multi_nli", "splits": MNLI_SPLITS}
+    source["skip_unlabeled"] = True
+    from_copy = load_source(nli_task({**source, "local_copy": str(saved)}))
+    from_hub = load_source(nli_task({**source, "path": str(hub)}))
+    assert from_copy.splits == from_hub.splits
+    assert [e.id for e in from_copy.splits["test_mismatched"]] == [
+        "test_mismatched-0",
+        "test_mismatched-2",
+    ]
+    assert from_copy.label_names == from_hub.label_names == NLI_FEATURES["label"].names
+    assert from_copy.dropped_unlabeled == from_hub.dropped_unlabeled
+    assert from_copy.dropped_unlabeled == {"train": 1, "test": 0, "test_mismatched": 1}
+    assert from_copy.source["local_copy"] == str(saved.resolve())
+
+
+def test_local_copy_regression_labels_and_hidden_test(saved_dataset):
+    saved = saved_dataset(
+        {"train": sts_columns([3.8, 0.0, 5.0]), "test": sts_columns([-1.0, -1.0])},
+        STS_FEATURES,
+    )
+    source = {"type": "hf", "path": "glue", "name": "stsb", "local_copy": str(saved)}
+    data = load_source(sts_task(source))
+    assert [e.label for e in data.splits["train"]] == [3.8, 0.0, 5.0]
+    with pytest.raises(DataError, match="no labels"):
+        load_source(sts_task({**source, "splits": {"train": "train", "test": "test"}}))
+
+
+def test_missing_local_copy_says_to_download(tmp_path):
+    copy_dir = tmp_path / "hub" / "datasets" / "glue--mnli"
+    source = {"type": "hf", "path": "glue", "name": "mnli", "local_copy": str(copy_dir)}
+    with pytest.raises(DataError) as err:
+        load_source(nli_task(source))
+    assert str(err.value) == (
+        f"task 'nli': the local copy {copy_dir} of Hugging Face dataset glue/mnli is missing: "
+        "run the download step first (`snakemake download --cores 1`, on a machine with internet)"
+    )
+
+
+def test_local_copy_without_the_split_lists_its_splits(saved_dataset):
+    saved = saved_dataset(
+        {"train": nli_columns([0, 1], "tr"), "validation_matched": nli_columns([1], "m")},
+        NLI_FEATURES,
+    )
+    source = {"type": "hf", "path": "glue", "local_copy": str(saved), "splits": MNLI_SPLITS}
+    with pytest.raises(DataError) as err:
+        load_source(nli_task(source))
+    message = str(err.value)
+    assert "has no split 'validation_mismatched' (source.splits.test_mismatched)" in message
+    assert message.endswith("it has: train, validation_matched")
+
+
+def test_local_copy_that_is_not_a_saved_dataset_dict(tmp_path):
+    import datasets
+
+    not_saved = tmp_path / "empty"
+    not_saved.mkdir()
+    source = {"type": "hf", "path": "glue", "local_copy": str(not_saved)}
+    with pytest.raises(DataError, match="cannot be read .*download step again"):
+        load_source(nli_task(source))
+    single = tmp_path / "single"
+    datasets.Dataset.from_dict(nli_columns([0, 1], "tr")).save_to_disk(str(single))
+    with pytest.raises(DataError, match="single Dataset, not a DatasetDict"):
+        load_source(nli_task({**source, "local_copy": str(single)}))

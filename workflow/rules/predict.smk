@@ -8,7 +8,6 @@ rule predict:
         "results/logs/predict/{task}/{method}/seed{seed}.log",
     params:
         data_dir="data/{task}",
-        splits=EVAL_SPLITS,
         batch_size=config["predict"]["batch_size"],
         device=config["device"],
     threads: 8

@@ -23,7 +23,6 @@ rule sweep:
         "results/logs/sweep/{task}/{method}/seed{seed}.log",
     params:
         policies=lambda wc: task_policies(config, wc.task),
-        splits=EVAL_SPLITS,
     threads: 1
     resources:
         mem_mb=2000,

@@ -1,6 +1,7 @@
 rule elastic_pretrain:
     input:
-        rules.prepare_data.output,
+        data=rules.prepare_data.output,
+        backbone=backbone_copy,
     output:
         backbone=directory("results/{task}/{method}/seed{seed}/elastic_backbone"),
     log:
@@ -8,7 +9,7 @@ rule elastic_pretrain:
     params:
         data_dir="data/{task}",
         state_dir=lambda wc: f"{run_dir(wc)}/pretrain_state",
-        backbone=lambda wc: method_backbone(config, METHOD_SPECS[wc.method]),
+        backbone=method_start,
         pretrain=lambda wc: METHOD_SPECS[wc.method]["pretrain"],
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
@@ -23,7 +24,7 @@ rule elastic_pretrain:
 rule train:
     input:
         data=rules.prepare_data.output,
-        backbone=lambda wc: pretrained_backbone(wc) or [],
+        backbone=lambda wc: pretrained_backbone(wc) or backbone_copy(wc),
     output:
         model=directory("results/{task}/{method}/seed{seed}/model"),
     log:

@@ -7,8 +7,7 @@ with job_log(snakemake.log[0]):
         snakemake.input.model,
         p.data_dir,
         snakemake.output.logits,
-        p.splits,
-        p.batch_size,
-        p.device,
-        snakemake.threads,
+        batch_size=p.batch_size,
+        device=p.device,
+        threads=snakemake.threads,
     )

@@ -7,7 +7,7 @@ with job_log(snakemake.log[0]):
         snakemake.input.logits,
         snakemake.output.table,
         snakemake.params.policies,
-        snakemake.params.splits,
+        None,
         {"task": w.task, "method": w.method, "seed": int(w.seed)},
         snakemake.input.calibration,
     )

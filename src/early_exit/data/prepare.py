@@ -1,5 +1,8 @@
 """The data stage: read a task's source, deduplicate, split, and write `data/<task>/`.
 
+Writes `train`, `dev`, `test` and any extra `test_<suffix>` evaluation split the task
+declares (`TaskSpec.eval_splits`), one `<split>.jsonl` each, then `manifest.json`.
+
 Outputs are written one file at a time through `atomic.write_text`, the manifest last
 and any old manifest removed first: a run that dies midway leaves no manifest, so
 neither a rerun nor `load_split` can take half-written data for complete data.
@@ -18,7 +21,7 @@ from typing import Any
 from early_exit import __version__
 from early_exit.atomic import sha256_file, write_json, write_text
 from early_exit.data.prepared import MANIFEST_NAME, split_path
-from early_exit.data.registry import SPLITS, TaskSpec, resolve_task
+from early_exit.data.registry import TaskSpec, resolve_task
 from early_exit.data.sources import Example, SourceData, load_source
 from early_exit.data.splitting import carve_splits, deduplicate, stratified_subsample
 from early_exit.errors import ConfigError, DataError
@@ -45,8 +48,9 @@ def build_splits(
     """Return (examples per split, number of duplicates dropped).
 
     Splits the source provides are used as they are (benchmark splits stay comparable);
-    missing ones are carved from the deduplicated train pool, with `task.split` giving
-    their fractions of that pool. Regression labels are stratified on quantile bins.
+    a missing dev or test split is carved from the deduplicated train pool, with
+    `task.split` giving their fractions of that pool. Extra `test_<suffix>` splits always
+    come from the source. Regression labels are stratified on quantile bins.
     """
     continuous = task.task_type == "regression"
     splits = dict(data.splits)
@@ -66,7 +70,10 @@ def build_splits(
         pool = [pool[i] for i in dedup.keep]
         parts = carve_splits([e.label for e in pool], carve, seed, continuous)
         splits.update({role: [pool[i] for i in idx] for role, idx in parts.items()})
-    for role in SPLITS:
+    missing = [role for role in task.splits if role not in splits]
+    if missing:  # only dev and test can be carved; the registry declares no other
+        raise DataError(f"task {task.name!r}: the source gave no {', '.join(missing)} split")
+    for role in task.splits:
         limit = task.max_examples.get(role)
         if limit is not None:
             labels = [e.label for e in splits[role]]
@@ -91,7 +98,7 @@ def write_prepared(
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
     pairs = any(e.text_pair is not None for examples in splits.values() for e in examples)
     split_info: dict[str, Any] = {}
-    for role in SPLITS:
+    for role in task.splits:
         path = split_path(out_dir, role)
         lines = (json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in splits[role])
         write_text(path, "".join(lines))
@@ -114,15 +121,18 @@ def write_prepared(
         "source": data.source,
         "seed": seed,
         "splits": split_info,
+        "eval_splits": list(task.eval_splits),
         "dropped_duplicates": dropped,
         "decoding_fallbacks": data.decoding_fallbacks,
         "early_exit_version": __version__,
     }
+    if data.dropped_unlabeled is not None:
+        manifest["dropped_unlabeled"] = data.dropped_unlabeled
     write_json(out_dir / MANIFEST_NAME, manifest)
     log.info(
         "task %s: wrote %s to %s",
         task.name,
-        ", ".join(f"{r} {split_info[r]['size']}" for r in SPLITS),
+        ", ".join(f"{r} {split_info[r]['size']}" for r in task.splits),
         out_dir,
     )
     return manifest

@@ -8,18 +8,37 @@ A task has a `type`: `classification` (integer label ids into `label_names`, def
 metric `accuracy`) or `regression` (one float label per example, e.g. STS-B similarity,
 no `label_names`, default metric `pearson`). Metrics are checked against the type here,
 where the task is named; whether a metric name exists at all is `metrics.py`'s business.
+
+Evaluation splits: every task has `dev` and `test` (read from the source, or carved from
+train when the source lacks them). A task may declare more test sets, named
+`test_<suffix>` (lowercase letters, digits, underscores; e.g. `test_mismatched` for
+MNLI's mismatched dev set): for `hf` as keys of `source.splits`, for `files` as keys of
+`source` next to `train`/`dev`/`test`. They are always read from the source (never
+carved from train); one that is not given does not exist. `TaskSpec.eval_splits` lists
+`dev`, `test`, then the extra ones in the order the config gives them.
+
+Hugging Face sources take two more options: `skip_unlabeled: true` (classification
+only) drops rows whose label is -1 instead of refusing them, and `local_copy: <dir>`
+reads every split from a `DatasetDict` saved with `save_to_disk` (by the download step)
+instead of the hub. Neither is checked against the disk here: the config is checked
+before the download step has run.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from early_exit.errors import ConfigError
 
-SPLITS: tuple[str, ...] = ("train", "dev", "test")
+SPLITS: tuple[str, ...] = ("train", "dev", "test")  # the splits every task has
+BASE_EVAL_SPLITS: tuple[str, ...] = ("dev", "test")
+# Extra evaluation splits (read from the source like `test`): `test_<suffix>`.
+EXTRA_SPLIT_PATTERN = re.compile(r"test_[a-z0-9_]+")
+EXTRA_SPLIT_HINT = "test_<suffix> (lowercase letters, digits, underscores) for an extra test set"
 TASK_TYPES: tuple[str, ...] = ("classification", "regression")
 SOURCE_TYPES: tuple[str, ...] = ("bbc", "hf", "files")
 FILE_FORMATS: tuple[str, ...] = ("tsv", "csv", "jsonl")
@@ -75,6 +94,23 @@ class TaskSpec:
     label_field: str = DEFAULT_LABEL_FIELD
     label_names: list[str] | None = None
     builtin: bool = False
+    # dev, test, then the extra `test_<suffix>` splits the source declares (config order)
+    eval_splits: tuple[str, ...] = BASE_EVAL_SPLITS
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """Every split of the prepared task: train, then the evaluation splits."""
+        return ("train", *self.eval_splits)
+
+
+def is_extra_split(split: str) -> bool:
+    """Whether `split` is a valid name for an extra evaluation split (`test_<suffix>`)."""
+    return isinstance(split, str) and EXTRA_SPLIT_PATTERN.fullmatch(split) is not None
+
+
+def is_split_name(split: str) -> bool:
+    """Whether `split` can name a prepared split: train, dev, test or `test_<suffix>`."""
+    return split in SPLITS or is_extra_split(split)
 
 
 def builtin_task_names() -> list[str]:
@@ -102,19 +138,37 @@ def resolve_task(name: str, spec: dict[str, Any] | None) -> TaskSpec:
         builtin = False
 
     task_type = _check_task_type(name, spec.get("type"), builtin)
+    source = _check_source(name, spec["source"])
+    if source.get("skip_unlabeled") and task_type != "classification":
+        # A regression score of -1 is a value, not a missing label.
+        raise ConfigError(
+            f"task {name!r}: source.skip_unlabeled is only for classification tasks (label "
+            f"-1 means 'no gold label' only for class ids); the task has type {task_type}"
+        )
+    eval_splits = (*BASE_EVAL_SPLITS, *_extra_splits(source))
     return TaskSpec(
         name=name,
-        source=_check_source(name, spec["source"]),
+        source=source,
         task_type=task_type,
         metric=_check_metric(name, task_type, spec.get("metric")),
         max_length=_check_max_length(name, spec.get("max_length", DEFAULT_MAX_LENGTH)),
         split=_check_split(name, spec.get("split")),
-        max_examples=_check_max_examples(name, spec.get("max_examples")),
+        max_examples=_check_max_examples(name, spec.get("max_examples"), eval_splits),
         text_fields=_check_text_fields(name, spec.get("text_fields", DEFAULT_TEXT_FIELDS)),
         label_field=_check_name(name, "label_field", spec.get("label_field", DEFAULT_LABEL_FIELD)),
         label_names=_check_label_names(name, task_type, spec.get("label_names")),
         builtin=builtin,
+        eval_splits=eval_splits,
     )
+
+
+def _extra_splits(source: dict[str, Any]) -> list[str]:
+    """The extra evaluation splits a checked source declares, in config order."""
+    if source["type"] == "hf":
+        return [key for key in source["splits"] if is_extra_split(key)]
+    if source["type"] == "files":
+        return [key for key in source if is_extra_split(key)]
+    return []
 
 
 def _merge_builtin(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +211,14 @@ def _builtin_source_override(name: str, builtin: dict[str, Any], value: Any) -> 
     return override
 
 
+# The keys each source type reads; anything else is a typo or belongs to another type.
+SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+    "bbc": ("type", "field", "corpus_dir"),
+    "hf": ("type", "path", "name", "revision", "splits", "skip_unlabeled", "local_copy"),
+    "files": ("type", "format", *SPLITS),
+}
+
+
 def _check_source(name: str, source: Any) -> dict[str, Any]:
     if not isinstance(source, dict):
         raise ConfigError(f"task {name!r}: `source` must be a mapping")
@@ -166,6 +228,7 @@ def _check_source(name: str, source: Any) -> dict[str, Any]:
         raise ConfigError(
             f"task {name!r}: source.type {kind!r} is not one of {', '.join(SOURCE_TYPES)}"
         )
+    _check_source_keys(name, kind, source)
     if kind == "bbc":
         if source.get("field", "article") not in ("article", "headline"):
             raise ConfigError(f"task {name!r}: source.field must be 'article' or 'headline'")
@@ -174,17 +237,21 @@ def _check_source(name: str, source: Any) -> dict[str, Any]:
             source["corpus_dir"] = str(Path(source["corpus_dir"]))
     elif kind == "hf":
         _check_name(name, "source.path", source.get("path"))
-        splits = source.get("splits") or {}
-        if not isinstance(splits, dict):
-            raise ConfigError(f"task {name!r}: source.splits must be a mapping")
-        unknown = set(splits) - set(SPLITS)
-        if unknown:
-            raise ConfigError(f"task {name!r}: unknown source.splits keys {sorted(unknown)}")
-        source["splits"] = {s: splits.get(s) for s in SPLITS}
-        if source["splits"]["train"] is None:
-            source["splits"]["train"] = "train"
+        source["splits"] = _check_hf_splits(name, source.get("splits"))
         source.setdefault("name", None)
         source.setdefault("revision", None)
+        skip = source.pop("skip_unlabeled", None)
+        if skip is not None and not isinstance(skip, bool):
+            raise ConfigError(
+                f"task {name!r}: source.skip_unlabeled must be true or false, got {skip!r}"
+            )
+        if skip:  # recorded only when set, so other tasks' manifests do not change
+            source["skip_unlabeled"] = True
+        if source.get("local_copy") is None:
+            source.pop("local_copy", None)
+        else:
+            copy_dir = _check_name(name, "source.local_copy", source["local_copy"])
+            source["local_copy"] = str(Path(copy_dir))
     else:
         fmt = source.get("format")
         if fmt not in FILE_FORMATS:
@@ -194,7 +261,51 @@ def _check_source(name: str, source: Any) -> dict[str, Any]:
         _check_name(name, "source.train", source.get("train"))
         for split in SPLITS:
             source.setdefault(split, None)
+        for key in [k for k in source if is_extra_split(k)]:
+            if source[key] is None:
+                del source[key]  # an extra split that is not given does not exist
+            else:
+                _check_name(name, f"source.{key}", source[key])
     return source
+
+
+def _check_source_keys(name: str, kind: str, source: dict[str, Any]) -> None:
+    """Reject keys the source type does not read (a null value, e.g. a schema default, is
+    harmless). A files source also takes `test_<suffix>` keys: extra evaluation splits."""
+    allowed = SOURCE_KEYS[kind]
+    for key, value in source.items():
+        if key in allowed or value is None or (kind == "files" and is_extra_split(key)):
+            continue
+        hint = f", or {EXTRA_SPLIT_HINT}" if kind == "files" else ""
+        if kind == "hf" and is_extra_split(key):
+            hint = f"; an extra split goes under source.splits: {{{key}: <hub split name>}}"
+        raise ConfigError(
+            f"task {name!r}: unknown key source.{key} for a {kind} source "
+            f"(allowed: {', '.join(allowed)}{hint})"
+        )
+
+
+def _check_hf_splits(name: str, splits: Any) -> dict[str, str | None]:
+    """`source.splits` with train/dev/test always present (train defaults to `train`) and
+    the extra `test_<suffix>` splits that are given, in config order."""
+    splits = {} if splits is None else splits
+    if not isinstance(splits, dict):
+        raise ConfigError(f"task {name!r}: source.splits must be a mapping")
+    unknown = [key for key in splits if not is_split_name(key)]
+    if unknown:
+        raise ConfigError(
+            f"task {name!r}: unknown source.splits keys {sorted(map(str, unknown))} "
+            f"(allowed: train, dev, test, or {EXTRA_SPLIT_HINT})"
+        )
+    result: dict[str, str | None] = {s: splits.get(s) for s in SPLITS}
+    if result["train"] is None:
+        result["train"] = "train"
+    for key, value in splits.items():
+        if value is not None:
+            result[key] = _check_name(name, f"source.splits.{key}", value)
+        elif is_extra_split(key):
+            result.pop(key, None)  # an extra split that is not given does not exist
+    return result
 
 
 def _check_task_type(name: str, value: Any, builtin: bool) -> str:
@@ -252,12 +363,25 @@ def _check_split(name: str, value: Any) -> dict[str, float]:
     return {key: float(frac) for key, frac in split.items()}
 
 
-def _check_max_examples(name: str, value: Any) -> dict[str, int | None]:
+def _check_max_examples(
+    name: str, value: Any, eval_splits: tuple[str, ...] = BASE_EVAL_SPLITS
+) -> dict[str, int | None]:
+    """Per-split example limits, with a key (None: no limit) for every split of the task."""
     value = {} if value is None else value
-    if not isinstance(value, dict) or set(value) - set(SPLITS):
-        raise ConfigError(f"task {name!r}: `max_examples` must be a mapping with keys {SPLITS}")
+    splits = ("train", *eval_splits)
+    if not isinstance(value, dict) or any(not is_split_name(key) for key in value):
+        raise ConfigError(
+            f"task {name!r}: `max_examples` must be a mapping with keys among "
+            f"{', '.join(splits)} (the task's splits)"
+        )
+    for key in value:
+        if key not in splits and value[key] is not None:
+            raise ConfigError(
+                f"task {name!r}: max_examples.{key} names a split the source does not declare "
+                f"(the task's splits: {', '.join(splits)})"
+            )
     result: dict[str, int | None] = {}
-    for split in SPLITS:
+    for split in splits:
         n = value.get(split)
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ConfigError(f"task {name!r}: max_examples.{split} must be a positive integer")

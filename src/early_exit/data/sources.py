@@ -1,13 +1,20 @@
 """Turning a task's `source` into labelled examples: BBC corpus, Hugging Face datasets, files.
 
-Each source returns the splits it provides (at least `train`); `prepare` carves any
-missing split out of train. Local files are parsed with `csv`/`json` line by line so a
+Each source returns the splits it provides (at least `train`, plus any extra
+`test_<suffix>` evaluation split the task declares); `prepare` carves a missing `dev` or
+`test` out of train. Local files are parsed with `csv`/`json` line by line so a
 broken row is reported as `file:line`, which a dataframe reader would not tell you.
 
 Labels become class ids (classification) or finite floats (regression: a number, or a
 string that parses as one, as in a TSV file). A label that is not a number, NaN or
 infinite is reported with the same `file:line` (or dataset row), since one such value
 would turn every loss and correlation downstream into NaN.
+
+Hugging Face splits are read with `datasets.load_dataset`, or with `source.local_copy`
+from a `DatasetDict` saved by the download step (`datasets.load_from_disk`), which needs
+no network; both give the same examples. Example ids are `<split>-<row>`, the row of the
+source split (for files: the data row, blank lines not counted), so an id still points at
+its source row when `source.skip_unlabeled` has dropped rows before it.
 """
 
 from __future__ import annotations
@@ -18,13 +25,13 @@ import json
 import logging
 import math
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from early_exit.atomic import sha256_file
 from early_exit.data.bbc import read_bbc_corpus
-from early_exit.data.registry import SPLITS, TaskSpec
+from early_exit.data.registry import TaskSpec
 from early_exit.data.splitting import normalise_whitespace
 from early_exit.errors import ConfigError, DataError
 
@@ -59,6 +66,8 @@ class SourceData:
     label_names: list[str]  # empty for a regression task
     source: dict[str, Any]  # the resolved source, recorded in the manifest
     decoding_fallbacks: list[str] = field(default_factory=list)
+    # rows dropped for label -1 per split read from the source (source.skip_unlabeled only)
+    dropped_unlabeled: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class _RawRow:
     where: str  # "file:line" or "dataset split row i", for error messages
     texts: list[str]
     label: Any
+    index: int | None = None  # row of the source split (default: position in the list)
 
 
 def load_source(task: TaskSpec) -> SourceData:
@@ -95,21 +105,16 @@ def _load_hf(task: TaskSpec) -> SourceData:
 
     src = task.source
     desc = src["path"] + (f"/{src['name']}" if src.get("name") else "")
+    load_split = _hf_split_reader(task, desc)
+    skip_unlabeled = bool(src.get("skip_unlabeled"))
     raw: dict[str, list[_RawRow]] = {}
+    dropped: dict[str, int] = {}
     class_names: list[str] | None = None
-    for role in SPLITS:
+    for role in task.splits:
         split_name = src["splits"].get(role)
         if split_name is None:
             continue
-        try:
-            ds = datasets.load_dataset(
-                src["path"], src.get("name"), revision=src.get("revision"), split=split_name
-            )
-        except Exception as err:  # datasets raises many types; all mean "cannot load"
-            raise DataError(
-                f"task {task.name!r}: cannot load Hugging Face dataset {desc!r} split "
-                f"{split_name!r} (source.splits.{role}): {type(err).__name__}: {err}"
-            ) from err
+        ds = load_split(role, split_name)
         where = f"Hugging Face dataset {desc!r} split {split_name!r}"
         missing = [f for f in [*task.text_fields, task.label_field] if f not in ds.column_names]
         if missing:
@@ -122,11 +127,14 @@ def _load_hf(task: TaskSpec) -> SourceData:
             if class_names is not None and class_names != feature.names:
                 raise DataError(f"{where}: label names {feature.names} differ from {class_names}")
             class_names = list(feature.names)
-        _check_hf_labelled(task, where, role, labels)
+        rows = range(len(labels))
+        if skip_unlabeled:
+            rows, dropped[role] = _drop_unlabeled(task, where, role, labels)
+        _check_hf_labelled(task, where, role, [labels[i] for i in rows])
         columns = [list(ds[f]) for f in task.text_fields]
         raw[role] = [
-            _RawRow(f"{where} row {i}", [col[i] for col in columns], label)
-            for i, label in enumerate(labels)
+            _RawRow(f"{where} row {i}", [col[i] for col in columns], labels[i], index=i)
+            for i in rows
         ]
     if class_names is not None and task.label_names not in (None, class_names):
         raise ConfigError(
@@ -135,7 +143,93 @@ def _load_hf(task: TaskSpec) -> SourceData:
         )
     names = class_names if class_names is not None else task.label_names
     source = {**src, "text_fields": task.text_fields, "label_field": task.label_field}
-    return _encode(task, raw, names, source)
+    if src.get("local_copy") is not None:
+        source["local_copy"] = str(Path(src["local_copy"]).resolve())
+    data = _encode(task, raw, names, source)
+    if skip_unlabeled:
+        data = replace(data, dropped_unlabeled=dropped)
+    return data
+
+
+def _hf_split_reader(task: TaskSpec, desc: str) -> Callable[[str, str], Any]:
+    """A function (role, split name) -> `datasets.Dataset`: from the hub (or a hub-like
+    directory) with `load_dataset`, or from `source.local_copy` with `load_from_disk`."""
+    import datasets
+
+    src = task.source
+    if src.get("local_copy") is None:
+
+        def from_hub(role: str, split_name: str) -> Any:
+            try:
+                return datasets.load_dataset(
+                    src["path"], src.get("name"), revision=src.get("revision"), split=split_name
+                )
+            except Exception as err:  # datasets raises many types; all mean "cannot load"
+                raise DataError(
+                    f"task {task.name!r}: cannot load Hugging Face dataset {desc!r} split "
+                    f"{split_name!r} (source.splits.{role}): {type(err).__name__}: {err}"
+                ) from err
+
+        return from_hub
+
+    copy_dir = Path(src["local_copy"])
+    what = f"task {task.name!r}: the local copy {copy_dir} of Hugging Face dataset {desc}"
+    if not copy_dir.is_dir():
+        raise DataError(
+            f"{what} is missing: run the download step first "
+            "(`snakemake download --cores 1`, on a machine with internet)"
+        )
+    try:
+        saved = datasets.load_from_disk(str(copy_dir))
+    except Exception as err:  # not a saved dataset, or a damaged one
+        raise DataError(
+            f"{what} cannot be read ({type(err).__name__}: {err}); delete it and run the "
+            "download step again"
+        ) from err
+    if not isinstance(saved, datasets.DatasetDict):
+        raise DataError(
+            f"{what} is a single {type(saved).__name__}, not a DatasetDict of splits; delete "
+            "it and run the download step again"
+        )
+
+    def from_disk(role: str, split_name: str) -> Any:
+        if split_name not in saved:
+            note = ""
+            if any(c in split_name for c in "[+"):
+                note = " (split expressions such as train[:10%] do not work with local_copy)"
+            raise DataError(
+                f"{what} has no split {split_name!r} (source.splits.{role}){note}; "
+                f"it has: {', '.join(saved)}"
+            )
+        return saved[split_name]
+
+    return from_disk
+
+
+def _drop_unlabeled(task: TaskSpec, where: str, role: str, labels: list) -> tuple[list[int], int]:
+    """Rows of a classification split whose label is not -1, and how many were dropped.
+
+    For `source.skip_unlabeled` (SNLI marks pairs without a gold label with -1). A split
+    with no labelled row left is an error: it would be silently empty.
+    """
+    keep = [i for i, v in enumerate(labels) if v != -1]
+    dropped = len(labels) - len(keep)
+    log.info(
+        "task %s: dropped %d of %d rows of %s without a gold label (label -1; "
+        "source.skip_unlabeled) from the %s split",
+        task.name,
+        dropped,
+        len(labels),
+        where,
+        role,
+    )
+    if labels and not keep:
+        raise DataError(
+            f"{where} (source.splits.{role}) is empty after source.skip_unlabeled: all "
+            f"{len(labels)} rows have label -1 (no labels, as in GLUE's hidden test sets); "
+            "map it to a labelled split, e.g. `test: validation`"
+        )
+    return keep, dropped
 
 
 def _hf_regression_labels(task: TaskSpec, where: str, feature: Any, labels: list) -> list:
@@ -169,10 +263,12 @@ def _check_hf_labelled(task: TaskSpec, where: str, role: str, labels: list) -> N
     unlabelled = sum(1 for v in labels if v == -1)
     hidden = unlabelled == len(labels) if task.task_type == "regression" else unlabelled > 0
     if labels and hidden:
+        some = task.task_type == "classification" and unlabelled < len(labels)
+        hint = " (or, if only some rows lack a label, set source.skip_unlabeled: true)"
         raise DataError(
             f"{where} has no labels ({unlabelled} of {len(labels)} rows have label -1, as "
             f"in GLUE's hidden test sets); map source.splits.{role} to a labelled split, "
-            "e.g. `test: validation`"
+            f"e.g. `test: validation`{hint if some else ''}"
         )
 
 
@@ -180,7 +276,7 @@ def _load_files(task: TaskSpec) -> SourceData:
     src = task.source
     raw: dict[str, list[_RawRow]] = {}
     resolved: dict[str, Any] = {"type": "files", "format": src["format"], "sha256": {}}
-    for role in SPLITS:
+    for role in task.splits:
         if src.get(role) is None:
             resolved[role] = None
             continue
@@ -321,7 +417,8 @@ def _build_examples(
         for index, row in enumerate(role_rows):
             pair = row.texts[1] if len(row.texts) > 1 else None
             key = tuple(normalise_whitespace(t) for t in row.texts)
-            examples.append(Example(f"{role}-{index}", row.texts[0], label_of(row), pair, key))
+            number = index if row.index is None else row.index
+            examples.append(Example(f"{role}-{number}", row.texts[0], label_of(row), pair, key))
         splits[role] = examples
     return splits
 

@@ -9,7 +9,7 @@ ELUE score (ElasticBERT's static use, `num_hidden_layers=k, num_output_layers=1`
 from __future__ import annotations
 
 from early_exit.errors import ConfigError
-from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
+from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
 
 HEAD = "pooler"
 
@@ -20,7 +20,6 @@ def check(exit_layers: list[int], num_layers: int) -> None:
 
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
-    def loss(logits, labels):
-        return exit_losses(logits, labels, ctx.task_type).sum()
-
-    return [Stage("single-exit", loss, training["epochs"], training["learning_rate"])]
+    return [
+        Stage("single-exit", summed_exit_losses(ctx), training["epochs"], training["learning_rate"])
+    ]

@@ -16,7 +16,7 @@ continues masked-LM training of any BERT with a loss at every layer.
 
 from __future__ import annotations
 
-from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
+from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
 
 CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
@@ -24,7 +24,6 @@ GRADIENT_EQUILIBRIUM = True
 
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
-    def loss(logits, labels):
-        return exit_losses(logits, labels, ctx.task_type).sum()
-
-    return [Stage("elasticbert", loss, training["epochs"], training["learning_rate"])]
+    return [
+        Stage("elasticbert", summed_exit_losses(ctx), training["epochs"], training["learning_rate"])
+    ]

@@ -6,14 +6,11 @@ without their extras; a useful reference recipe.
 
 from __future__ import annotations
 
-from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
+from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
 
 CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
 
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
-    def loss(logits, labels):
-        return exit_losses(logits, labels, ctx.task_type).sum()
-
-    return [Stage("joint", loss, training["epochs"], training["learning_rate"])]
+    return [Stage("joint", summed_exit_losses(ctx), training["epochs"], training["learning_rate"])]

@@ -16,14 +16,15 @@ init). Here the weights are ordinary parameters and are learned.
 
 from __future__ import annotations
 
-from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
+from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
 
 CRITERION = "confidence"  # the exit policy the paper uses
 HEAD = "layer_mix"
 
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
-    def loss(logits, labels):
-        return exit_losses(logits, labels, ctx.task_type).sum()
-
-    return [Stage("sledgehammer", loss, training["epochs"], training["learning_rate"])]
+    return [
+        Stage(
+            "sledgehammer", summed_exit_losses(ctx), training["epochs"], training["learning_rate"]
+        )
+    ]

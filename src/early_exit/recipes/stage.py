@@ -60,3 +60,12 @@ def head_params(exit_indices: set[int]) -> Callable[[str], bool]:
         return parts[0] in ("poolers", "classifiers", "mix") and int(parts[1]) in exit_indices
 
     return selected
+
+
+def summed_exit_losses(ctx: RecipeContext) -> LossFn:
+    """L = sum_i L_i: the unweighted joint loss (Sledgehammer, ElasticBERT, baselines)."""
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return exit_losses(logits, labels, ctx.task_type).sum()
+
+    return loss

@@ -1,0 +1,6 @@
+from early_exit.download import download_model
+from early_exit.joblog import job_log
+
+spec = snakemake.params.spec
+with job_log(snakemake.log[0]):
+    download_model(spec["repo"], snakemake.output[0], spec["revision"])
