@@ -112,3 +112,49 @@ def test_backbone_names_resolve_or_fail_clearly(tmp_path):
         resolve_backbone(str(tmp_path))
     with pytest.raises(ConfigError, match="not a model directory"):
         resolve_backbone("./does/not/exist")
+
+
+@pytest.mark.parametrize("family", ["roberta", "albert"])
+def test_other_bert_families_walk_layer_by_layer_like_their_own_forward(tmp_path, family):
+    """RoBERTa and ALBERT (shared layer groups) backbones of the paper config."""
+    from transformers import AlbertConfig, AlbertModel, RobertaConfig, RobertaModel
+
+    torch.manual_seed(0)
+    if family == "roberta":
+        encoder = RobertaModel(
+            RobertaConfig(
+                vocab_size=50,
+                hidden_size=32,
+                num_hidden_layers=3,
+                num_attention_heads=4,
+                intermediate_size=64,
+                max_position_embeddings=40,
+                pad_token_id=1,
+            )
+        )
+    else:
+        encoder = AlbertModel(
+            AlbertConfig(
+                vocab_size=50,
+                embedding_size=16,
+                hidden_size=32,
+                num_hidden_layers=4,
+                num_attention_heads=4,
+                intermediate_size=64,
+                max_position_embeddings=40,
+            )
+        )
+    encoder.eval()
+    ids = torch.tensor([[0, 5, 6, 7, 2], [0, 8, 2, 1, 1]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    stack = LayerStack(encoder)
+    hidden, ext = stack.embed(ids, mask)
+    for i in range(stack.num_layers):
+        hidden = stack.layer(i, hidden, ext)
+    torch.testing.assert_close(
+        hidden, encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    )
+    pretrained = stack.pretrained_pooler().weight.detach().clone()
+    model = MultiExitModel(encoder, ExitConfig(num_labels=2, exit_layers="all")).eval()
+    assert model(ids, mask).logits.shape == (2, stack.num_layers, 2)
+    torch.testing.assert_close(model.poolers[0].dense.weight, pretrained)

@@ -182,3 +182,9 @@ def test_extra_test_splits_are_swept_and_reported_apart(setup, reference, tmp_pa
     assert points.threshold.nunique() == 1  # one knob, chosen on dev, reported on both
     text = results_markdown(summary_table(points), 0.01, "tiny")
     assert "| Split " in text and "test_mismatched" in text
+
+
+def test_bf16_autocast_applies_to_cuda_only(setup, reference):
+    """One code path: `precision: bf16` changes nothing on CPU (autocast is CUDA-only here)."""
+    run(setup, "bf16", training={**TRAINING, "precision": "bf16"})
+    assert_same_weights(weights(setup, "bf16"), weights(setup, "a"))
