@@ -20,6 +20,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
@@ -28,16 +29,24 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/deck.smk"
 
 
-# Light steps run where Snakemake runs (the login node on a cluster): data preparation
-# may download from the hub (compute nodes are often offline), calibration, sweeps and
-# notebooks take seconds, and the deck needs chromium and Slidev (see README).
+# Light steps run where Snakemake runs (the login node on a cluster): downloads need
+# the internet (compute nodes are often offline), data preparation may read the hub,
+# calibration, sweeps and notebooks take seconds, and the deck needs chromium and Slidev.
 localrules:
     all,
+    download,
+    download_model,
+    download_dataset,
     prepare_data,
     calibrate,
     sweep,
     notebook_to_ipynb,
     tradeoff_notebook,
+    exits_notebook,
+    calibration_notebook,
+    difficulty_notebook,
+    seeds_notebook,
+    deck_slides,
     deck,
 
 

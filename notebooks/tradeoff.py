@@ -26,15 +26,12 @@ split = "test"
 max_drop = 0.01
 
 # %%
-import json
 from pathlib import Path
 
 from early_exit import analysis, elue, plots
 
 out = Path(out_dir)
-info = json.loads(methods)
-criteria = {m: i["criterion"] for m, i in info.items() if i["criterion"]}
-static = [m for m, i in info.items() if i["static"]]
+info, criteria, static = analysis.method_roles(methods)
 data = analysis.load_sweeps(sweeps.split(","))
 points = analysis.operating_points(data, max_drop)
 points.to_csv(out / "operating_points.tsv", sep="\t", index=False)

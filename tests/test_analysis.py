@@ -146,3 +146,11 @@ def test_tradeoff_figure_has_one_panel_per_task_and_one_colour_per_method(sweeps
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     curve = plots.curve_points(sweeps, "test")  # averaged over seeds per threshold
     assert curve.score.tolist() == pytest.approx([0.87, 0.86, 0.79, 0.44])
+
+
+def test_method_roles_split_criteria_and_static_baselines():
+    info, criteria, static = analysis.method_roles(
+        '{"d": {"recipe": "deebert", "criterion": "entropy", "static": false},'
+        ' "s-1": {"recipe": "static", "criterion": null, "static": true}}'
+    )
+    assert criteria == {"d": "entropy"} and static == ["s-1"] and set(info) == {"d", "s-1"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -132,10 +133,34 @@ def test_count_follows_src_imports_ranges_and_hidden_slides(tmp_path):
     assert count_slides(entry) == 1 + 2 + 1
 
 
-def test_repo_deck_counts_five_slides(tmp_path):
+def repo_deck_inputs(folder: Path, figure: Path | None = None) -> tuple[list[Path], list[Path]]:
+    """Stand-ins for every figure and generated slide file the repository's deck uses:
+    `figure` (or an empty file) under each figure name, TABLE as the results table and
+    a one-slide file for each other `src:` import."""
+    text = (SLIDES / "slides.md").read_text()
+    figures = []
+    for name in sorted(set(deck.FIGURE_REF.findall(text))):
+        figures.append(folder / name)
+        folder.mkdir(parents=True, exist_ok=True)
+        if figure:
+            shutil.copyfile(figure, folder / name)
+        else:
+            (folder / name).touch()
+    tables = []
+    for name in sorted(set(re.findall(r"src: \./generated/(\S+\.md)", text))):
+        body = TABLE if name == "results_table.md" else f"# Generated {name}\n\nStand-in.\n"
+        tables.append(write(folder / name, body))
+    return figures, tables
+
+
+def test_repo_deck_counts_one_slide_per_entry_and_per_imported_slide(tmp_path):
     shutil.copy(SLIDES / "slides.md", tmp_path / "slides.md")
-    write(tmp_path / "generated" / "results_table.md", TABLE)
-    assert count_slides(tmp_path / "slides.md") == 5
+    _, tables = repo_deck_inputs(tmp_path / "generated")
+    entries = split_slides((SLIDES / "slides.md").read_text())
+    assert len(tables) == sum(1 for s in entries if s.frontmatter.get("src"))
+    assert count_slides(tmp_path / "slides.md") == len(entries)
+    write(tmp_path / "generated" / "methods.md", "# A\n\n---\n\n# B\n")
+    assert count_slides(tmp_path / "slides.md") == len(entries) + 1
 
 
 # --------------------------------------------------------------------------- input checks
@@ -249,19 +274,30 @@ def test_real_build_and_export(tmp_path):
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot([1.0, 1.5, 2.0, 3.0], [0.97, 0.96, 0.94, 0.90], "o-")
     ax.set(xlabel="speed-up", ylabel="accuracy")
-    figure = tmp_path / "inputs" / "tradeoff.png"
-    figure.parent.mkdir()
+    figure = tmp_path / "figure.png"
     fig.savefig(figure, dpi=100)
     plt.close(fig)
-    table = write(tmp_path / "inputs" / "results_table.md", TABLE)
+    figures, tables = repo_deck_inputs(tmp_path / "inputs", figure)
 
     pdf, site = tmp_path / "out" / "deck.pdf", tmp_path / "out" / "site"
-    info = deck.build_deck(SLIDES, [figure], [table], tmp_path / "build", pdf, site)
+    info = deck.build_deck(SLIDES, figures, tables, tmp_path / "build", pdf, site)
 
-    assert info["pages"] == info["slides"] == 5
+    assert info["pages"] == info["slides"] == len(split_slides((SLIDES / "slides.md").read_text()))
     text = "\n".join(page.extract_text() for page in PdfReader(pdf).pages)
     for number in ("0.9731", "0.9652", "1.87"):
         assert number in text
     assert "An error occurred" not in text
     assert (site / "index.html").is_file()
     assert sorted(p.name for p in pdf.parent.iterdir()) == ["deck.pdf", "site"]  # no temp left
+
+
+def test_a_table_too_long_for_one_page_is_split_in_the_build(tmp_path):
+    src = tmp_path / "slides"
+    (src / "node_modules" / ".bin").mkdir(parents=True)
+    (src / "node_modules" / ".bin" / "slidev").touch()
+    write(src / "slides.md", "# One\n\n---\nsrc: ./generated/long.md\n---\n")
+    rows = "".join(f"| m{i} | {i} |\n" for i in range(30))
+    long = write(tmp_path / "results" / "long.md", f"# Long\n\n| a | b |\n|---|---|\n{rows}")
+    deck.prepare_build_dir(src, [], [long], tmp_path / "build")
+    assert count_slides(tmp_path / "build" / "slides.md") == 1 + 3  # 30 rows: 10 per slide
+    assert long.read_text().count("| m") == 30  # the workflow's own file is left as it is

@@ -8,6 +8,7 @@ aggregated as mean and standard deviation.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,15 @@ from early_exit.atomic import write_text
 from early_exit.errors import DataError
 
 KEYS = ["task", "method", "seed", "policy"]
+
+
+def method_roles(methods_json: str) -> tuple[dict, dict[str, str], list[str]]:
+    """From the workflow's method description (JSON: method -> recipe, criterion, static):
+    all of it, each method's criterion, and the static baselines."""
+    info = json.loads(methods_json)
+    criteria = {m: i["criterion"] for m, i in info.items() if i["criterion"]}
+    static = [m for m, i in info.items() if i["static"]]
+    return info, criteria, static
 
 
 def load_sweeps(paths: list[str | Path]) -> pd.DataFrame:

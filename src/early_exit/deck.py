@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from early_exit.atomic import atomic_dir, atomic_path
+from early_exit.deck_slides import split_long_tables
 from early_exit.errors import EarlyExitError
 
 # What Slidev needs from the deck source; node_modules is linked, never copied.
@@ -245,7 +246,8 @@ def prepare_build_dir(
 
     The workflow may run in another directory (`snakemake --directory`), so the
     build never writes into `slides/`. Figures and tables are copied, not linked:
-    Vite refuses to serve files that resolve outside the deck folder.
+    Vite refuses to serve files that resolve outside the deck folder. A table too long
+    for one page is split over several slides on the way (`split_long_tables`).
     """
     deck_src, build_dir = deck_src.resolve(), build_dir.resolve()
     slidev = deck_src / "node_modules" / ".bin" / "slidev"
@@ -261,6 +263,11 @@ def prepare_build_dir(
     _link_node_modules(deck_src, build_dir)
     _copy_all(figures, build_dir / "public" / "figures")
     _copy_all(tables, build_dir / "generated")
+    for table in map(Path, tables):  # a page cuts what overflows it: split long tables
+        copied = build_dir / "generated" / table.name
+        if copied.suffix == ".md":
+            text = copied.read_text(encoding="utf-8")
+            copied.write_text(split_long_tables(text), encoding="utf-8")
 
 
 def _reset_dir(build_dir: Path, deck_src: Path) -> None:

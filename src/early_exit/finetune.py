@@ -13,6 +13,7 @@ from early_exit.backbone import load_backbone
 from early_exit.batching import Collator, encode
 from early_exit.checkpoint import save_model_dir
 from early_exit.data.prepared import load_manifest, load_split
+from early_exit.hardware import describe
 from early_exit.model import ExitConfig, MultiExitModel
 from early_exit.recipes import RecipeContext, get_recipe
 from early_exit.runtime import pick_device, seed_everything
@@ -100,6 +101,7 @@ def finetune(
         "training": training,
         "seed": seed,
         "progress": progress,
+        "hardware": describe(str(dev)),  # the deck's setup slide reports it
     }
     save_model_dir(Path(out_dir), model.cpu(), tokenizer, meta)
     discard_state(Path(state_dir))

@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.figure
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from early_exit.analysis import select_criteria
 from early_exit.atomic import atomic_path
@@ -69,6 +70,9 @@ def tradeoff_figure(
             _oracle(ax, curves[(curves.task == task) & (curves.policy == "oracle")], x, palette)
         if points is not None:
             _mark_points(grid, select_criteria(points, criteria, False), x, palette)
+        if x == "avg_flops":  # few ticks: GFLOPs labels are wide
+            for ax in grid.axes.flat:
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         metric = ", ".join(sorted(curves.metric.unique()))
         grid.set_axis_labels(X_LABELS[x], f"{metric} ({split})")
         grid.set_titles("{col_name}")
@@ -97,6 +101,8 @@ def _oracle(ax, oracle: pd.DataFrame, x: str, palette: dict) -> None:
 
 
 def _mark_points(grid, points: pd.DataFrame, x: str, palette: dict) -> None:
+    if "test_split" in points:  # the curves show `test`; MNLI-mismatched is reported apart
+        points = points[points.test_split == "test"]
     column = {"speedup": "test_speedup", "avg_flops": "test_flops"}[x]
     scale = 1e-9 if x == "avg_flops" else 1.0
     mean = points.groupby(["task", "method"])[[column, "test_score"]].mean()

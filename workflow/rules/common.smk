@@ -8,13 +8,19 @@ from snakemake.utils import validate
 
 from early_exit.cluster import check_slurm_workflow
 from early_exit.config import (
+    cached_backbone,
+    cached_task,
     check_config,
+    hub_datasets,
+    hub_models,
+    is_hub_id,
     method_backbone,
     method_instances,
     schema_errors,
     task_policies,
     training_settings,
 )
+from early_exit.download import dataset_dir, model_dir
 from early_exit.errors import ConfigError
 from early_exit.recipes import get_recipe
 
@@ -37,8 +43,7 @@ DECK_SRC = REPO / "slides"
 TASKS = list(config["tasks"])
 METHOD_SPECS = method_instances(config)  # static baselines expanded to one method per k
 METHODS = list(METHOD_SPECS)
-SEEDS = config["seeds"]
-EVAL_SPLITS = ["dev", "test"]
+SEEDS = config["seeds"] if isinstance(config["seeds"], list) else [config["seeds"]]
 
 wildcard_constraints:
     task="[A-Za-z0-9_.-]+",
@@ -50,6 +55,31 @@ def run_dir(wc):
     return f"results/{wc.task}/{wc.method}/seed{wc.seed}"
 
 
+# Hub models and datasets are read from a local copy when `hub_cache` is set.
+HUB_CACHE = config["hub_cache"] or "data/hub"
+HUB_MODELS = hub_models(config)
+HUB_DATASETS = hub_datasets(config)
+
+
+def dataset_copy(wc):
+    """The task's downloaded dataset, when it comes from the hub through `hub_cache`."""
+    source = cached_task(config, wc.task).get("source") or {}
+    return source.get("local_copy", [])
+
+
+def backbone_copy(wc):
+    """The downloaded model a method starts from, when its backbone is a hub id."""
+    backbone = method_backbone(config, METHOD_SPECS[wc.method])
+    if config["hub_cache"] and is_hub_id(backbone["name"]):
+        return str(model_dir(config["hub_cache"], backbone["name"]))
+    return []
+
+
+def method_start(wc):
+    """The backbone a method's first stage loads (hub ids mapped to their cached copy)."""
+    return cached_backbone(config, method_backbone(config, METHOD_SPECS[wc.method]))
+
+
 def pretrained_backbone(wc):
     """Where the elastic pre-training output of a run lives (None: no pre-training)."""
     if METHOD_SPECS[wc.method].get("pretrain"):
@@ -59,7 +89,7 @@ def pretrained_backbone(wc):
 
 def train_backbone(wc):
     """The backbone fine-tuning starts from: the method's, or its elastic pre-training output."""
-    backbone = method_backbone(config, METHOD_SPECS[wc.method])
+    backbone = method_start(wc)
     pretrained = pretrained_backbone(wc)
     if pretrained:
         backbone = {**backbone, "name": pretrained, "format": "elasticbert"}
@@ -86,7 +116,7 @@ def all_runs(pattern):
 
 def final_outputs():
     outputs = all_runs("results/{task}/{method}/seed{seed}/sweep.tsv")
-    outputs += rules.tradeoff_notebook.output
+    outputs += notebook_outputs()  # analysis.smk
     if config["deck"]["enabled"]:
         outputs.append("results/slides/deck.pdf")
     return outputs

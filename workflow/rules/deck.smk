@@ -1,9 +1,56 @@
+# Figures and tables the deck shows: slides/slides.md references each of them by name.
+DECK_FIGURES = [
+    "results/analysis/tradeoff.png",
+    "results/analysis/tradeoff_flops.png",
+    "results/analysis/exit_scores.png",
+    *expand("results/analysis/exits_{method}.png", method=DYNAMIC),
+    "results/analysis/reliability.png",
+    "results/analysis/ece.png",
+    "results/analysis/difficulty.png",
+    "results/analysis/seeds.png",
+]
+DECK_TABLES = [
+    "results/analysis/results_table.md",
+    "results/analysis/elue.md",
+    "results/analysis/difficulty.md",
+    "results/slides/generated/setup.md",
+    "results/slides/generated/methods.md",
+]
+
+
+rule deck_slides:
+    input:
+        manifests=expand("data/{task}/manifest.json", task=TASKS),
+        models=run_files("model"),
+        sweeps=run_files("sweep.tsv"),
+    output:
+        setup=report(
+            "results/slides/generated/setup.md", caption="../report/setup.rst", category="Deck"
+        ),
+        methods=report(
+            "results/slides/generated/methods.md", caption="../report/methods.rst", category="Deck"
+        ),
+    log:
+        "results/logs/deck_slides.log",
+    params:
+        methods=methods_info(),
+        tasks=TASKS,
+        max_drop=config["analysis"]["max_drop"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/deck_slides.py"
+
+
 rule deck:
     input:
-        figures=["results/analysis/tradeoff.png"],
-        tables=["results/analysis/results_table.md"],
+        figures=DECK_FIGURES,
+        tables=DECK_TABLES,
         # declared so that editing the deck rebuilds it (Slidev ignores a missing src: file)
         slides=DECK_SRC / "slides.md",
+        styles=DECK_SRC / "styles" / "index.css",
     output:
         pdf=report("results/slides/deck.pdf", caption="../report/deck.rst", category="Deck"),
         site=directory("results/slides/site"),

@@ -1,0 +1,61 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Calibration of every exit
+#
+# Sledgehammer divides each exit's logits by a temperature fitted on dev before reading
+# its confidence. Reliability diagrams (test split) before and after that scaling for the
+# methods whose criterion uses it, and the expected calibration error (ECE) per exit for
+# every multi-exit method. Executed by papermill; the next cell holds the parameters.
+
+# %% tags=["parameters"]
+runs = ""  # comma-separated run directories of the multi-exit methods
+methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
+out_dir = "results/analysis"
+split = "test"
+
+# %%
+import json
+from pathlib import Path
+
+from early_exit import analysis, plots, plots_calibration
+from early_exit.runs import load_runs
+
+out = Path(out_dir)
+info = json.loads(methods)
+palette = plots.method_palette([m for m, i in info.items() if not i["static"]])
+stored = load_runs(runs)
+
+# %% [markdown]
+# ## Reliability diagrams
+#
+# Grey: raw softmax; colour: after temperature scaling; dotted: perfect calibration.
+# Marker size grows with the number of examples in the confidence bin.
+
+# %%
+bins = plots_calibration.reliability_frame(stored, split)
+shown = bins[bins.method.isin(plots_calibration.calibrated_methods(info))]
+plots.save_figure(
+    plots_calibration.reliability_figure(shown, palette, split), out / "reliability.png"
+)
+
+# %% [markdown]
+# ## ECE per exit, before and after temperature scaling
+
+# %%
+ece = plots_calibration.ece_frame(stored, split)
+ece.to_csv(out / "ece.tsv", sep="\t", index=False)
+plots.save_figure(plots_calibration.ece_figure(ece, palette, split), out / "ece.png")
+text = plots_calibration.ece_markdown(ece, "Calibration of every exit (ECE)", split)
+analysis.write_markdown(out / "ece.md", text)
+print(text)

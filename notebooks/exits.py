@@ -1,0 +1,69 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Where examples leave the network
+#
+# From the stored exit logits: the score of every exit on its own, and, for each
+# multi-exit method under its own exit criterion, the share of test examples leaving at
+# each layer (correct and incorrect) for a few knob values, including the one chosen on
+# dev. Executed by papermill from the workflow; the next cell holds the parameters.
+
+# %% tags=["parameters"]
+runs = ""  # comma-separated run directories results/{task}/{method}/seed{seed}
+methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
+policies = "{}"  # JSON: the config's sweep.policies (the knob grids)
+out_dir = "results/analysis"
+split = "test"
+max_drop = 0.01
+
+# %%
+import json
+from pathlib import Path
+
+from early_exit import analysis, plots, plots_exits
+from early_exit.runs import load_runs, split_paths
+
+out = Path(out_dir)
+info, criteria, static = analysis.method_roles(methods)
+palette = plots.method_palette([m for m in info if m not in static])
+run_dirs = split_paths(runs)
+stored = load_runs(run_dirs)
+
+# %% [markdown]
+# ## Every exit on its own
+#
+# Lines: multi-exit methods (mean over seeds); black squares: static models truncated to
+# k layers, each fine-tuned on its own.
+
+# %%
+scores = plots_exits.exit_scores(stored, split)
+scores.to_csv(out / "exit_scores.tsv", sep="\t", index=False)
+plots.save_figure(
+    plots_exits.exit_scores_figure(scores, static, palette, split), out / "exit_scores.png"
+)
+
+# %% [markdown]
+# ## Exit layers under each method's own criterion
+#
+# Knob values spread over the sweep's grid plus the one chosen on dev (★); each panel's
+# title gives the accuracy and speed-up it yields.
+
+# %%
+points = analysis.operating_points(
+    analysis.load_sweeps([d / "sweep.tsv" for d in run_dirs]), max_drop
+)
+dist = plots_exits.exit_distributions(stored, criteria, json.loads(policies), points, split)
+dynamic = [m for m in info if m not in static]
+for method, fig in plots_exits.exit_distribution_figures(dist, dynamic, palette, split).items():
+    plots.save_figure(fig, out / f"exits_{method}.png")
+plots_exits.knob_summary(dist).query("chosen_by > 0")

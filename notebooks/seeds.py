@@ -1,0 +1,43 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Spread across seeds
+#
+# Each method under its own criterion at the knob chosen on dev, seed by seed: test score
+# and speed-up, with mean ± standard deviation. With a single seed the figure says so.
+# Executed by papermill; the next cell holds the parameters.
+
+# %% tags=["parameters"]
+sweeps = ""  # comma-separated sweep tables of every run
+methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
+out_dir = "results/analysis"
+max_drop = 0.01
+
+# %%
+from pathlib import Path
+
+from early_exit import analysis, plots, plots_seeds
+
+out = Path(out_dir)
+info, criteria, static = analysis.method_roles(methods)
+palette = plots.method_palette([m for m in info if m not in static])
+points = analysis.operating_points(analysis.load_sweeps(sweeps.split(",")), max_drop)
+chosen = plots_seeds.seed_points(points, criteria)
+
+# %%
+plots.save_figure(plots_seeds.seeds_figure(chosen, palette, static), out / "seeds.png")
+
+# %%
+text = plots_seeds.seeds_markdown(chosen, "Spread across seeds")
+analysis.write_markdown(out / "seeds.md", text)
+print(text)
