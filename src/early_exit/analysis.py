@@ -136,7 +136,7 @@ def results_markdown(summary: pd.DataFrame, max_drop: float, title: str) -> str:
     )
     note = (
         f"Test split. Knob (threshold or patience) chosen on dev: the fastest whose dev score "
-        f"is within {max_drop * 100:g} points of the same model's full-model score; "
+        f"is within {max_drop * 100:g} percentage points of the same model's full-model score; "
         f"scores ×100, mean ± std over seeds."
     )
     return f"# {title}\n\n{rows.to_markdown(index=False)}\n\n{note}\n"

@@ -78,7 +78,8 @@ def elue_markdown(table: pd.DataFrame, title: str) -> str:
     """Methods as rows, tasks as columns, with the average over tasks (as the leaderboard)."""
     wide = table.pivot_table(index=["method", "policy"], columns="task", values="elue")
     wide["Average"] = wide.mean(axis=1)
-    text = wide.round(2).reset_index().to_markdown(index=False, floatfmt=".2f")
+    wide = wide.round(2) + 0.0  # + 0.0 turns -0.00 into 0.00
+    text = wide.reset_index().to_markdown(index=False, floatfmt=".2f")
     note = (
         "ELUE score: mean gap (points ×100) between a method's test (FLOPs, score) "
         "points and the piecewise-linear curve of the static baselines; 0 = on the "
