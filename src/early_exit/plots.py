@@ -22,6 +22,33 @@ def method_palette(methods: list[str]) -> dict[str, tuple]:
     return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
 
 
+def exit_lines(data: pd.DataFrame, y: str, palette: dict, many_seeds: bool, **extra):
+    """A line per method of `y` against the exit layer, one panel per task (a FacetGrid).
+
+    Call inside the plotting context; `extra` adds relplot options (style, facet_kws).
+    """
+    grid = sns.relplot(
+        data=data,
+        x="exit_layer",
+        y=y,
+        hue="method",
+        hue_order=sorted(data.method.unique()),  # legend order as in every figure
+        col="task",
+        kind="line",
+        marker="o",
+        markersize=8,
+        palette=palette,
+        errorbar="sd" if many_seeds else None,  # spread over seeds
+        height=4.8,
+        aspect=1.15,
+        **extra,
+    )
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    grid.set_titles("{col_name}")
+    return grid
+
+
 def curve_points(sweeps: pd.DataFrame, split: str) -> pd.DataFrame:
     """Mean speed-up, FLOPs and score per knob value over seeds, in knob order."""
     data = sweeps[sweeps.split == split]

@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 from scipy.special import log_softmax
 
-from early_exit.plots import CONTEXT
+from early_exit.plots import CONTEXT, exit_lines
 from early_exit.runs import Run
 
 N_BINS = 15  # as early_exit.calibration.ece
@@ -177,29 +176,18 @@ def ece_figure(ece: pd.DataFrame, palette: dict, split: str) -> matplotlib.figur
     """ECE of each exit: dashed before, solid after temperature scaling; one panel per task."""
     many_seeds = ece.groupby(["task", "method"]).seed.nunique().max() > 1
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
-        grid = sns.relplot(
-            data=ece,
-            x="exit_layer",
-            y="ece",
-            hue="method",
-            hue_order=sorted(ece.method.unique()),  # legend order as in every figure
+        grid = exit_lines(
+            ece,
+            "ece",
+            palette,
+            many_seeds,
             style="scaling",
             style_order=list(SCALINGS),
             dashes={"before": (4, 2), "after": ""},
-            col="task",
-            kind="line",
-            marker="o",
-            markersize=8,
-            palette=palette,
-            errorbar="sd" if many_seeds else None,
-            height=4.8,
-            aspect=1.15,
         )
         for ax in grid.axes.flat:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylim(bottom=0)
         grid.set_axis_labels("exit layer", f"ECE ({split})")
-        grid.set_titles("{col_name}")
     return grid.figure
 
 

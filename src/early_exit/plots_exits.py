@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
 
 from early_exit.errors import DataError
-from early_exit.plots import CONTEXT
+from early_exit.plots import CONTEXT, exit_lines
 from early_exit.policies import get_policy
 from early_exit.runs import Run
 from early_exit.sweep import decide
@@ -64,22 +63,7 @@ def exit_scores_figure(
     dynamic = scores[~scores.method.isin(static_methods)]
     many_seeds = scores.groupby(["task", "method"]).seed.nunique().max() > 1
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
-        grid = sns.relplot(
-            data=dynamic,
-            x="exit_layer",
-            y="score",
-            hue="method",
-            hue_order=sorted(dynamic.method.unique()),  # legend order as in every figure
-            col="task",
-            kind="line",
-            marker="o",
-            markersize=8,
-            palette=palette,
-            errorbar="sd" if many_seeds else None,
-            height=4.8,
-            aspect=1.15,
-            facet_kws={"sharey": False},
-        )
+        grid = exit_lines(dynamic, "score", palette, many_seeds, facet_kws={"sharey": False})
         for task, ax in grid.axes_dict.items():
             static = scores[(scores.task == task) & scores.method.isin(static_methods)]
             if not static.empty:
@@ -88,10 +72,8 @@ def exit_scores_figure(
                 ax.legend(
                     handles=[line], labels=["static k layers"], loc="lower right", fontsize="small"
                 )
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         metric = ", ".join(sorted(scores.metric.unique()))
         grid.set_axis_labels("exit layer", f"{metric} ({split})")
-        grid.set_titles("{col_name}")
     return grid.figure
 
 
