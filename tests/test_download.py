@@ -1,9 +1,6 @@
 """Download step: hub models/datasets into `hub_cache`, and the paper config's DAG, offline."""
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -16,6 +13,7 @@ from early_exit.config import cached_backbone, cached_task, hub_datasets, hub_mo
 from early_exit.download import download_dataset, download_model
 from early_exit.errors import DataError
 from tiny import make_tiny_bert
+from workflow_cli import run_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -88,23 +86,8 @@ def test_paper_config_maps_every_hub_id_to_the_cache():
     assert cached_backbone({**config, "hub_cache": None}, config["backbone"]) == config["backbone"]
 
 
-def snakemake(workdir, *args, timeout=300):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        "1",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-        "--configfile",
-        str(REPO / "config/paper.yaml"),
-    ]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+def snakemake(workdir, *args):
+    return run_workflow(workdir, REPO / "config/paper.yaml", *args)
 
 
 def test_paper_config_dag_builds_offline_and_reads_only_the_cache(tmp_path):

@@ -3,9 +3,7 @@
 Real model (MiniLM-L6), real data (BBC headlines subset), real deck. Takes a few minutes.
 """
 
-import os
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import yaml
 from pypdf import PdfReader
 
 from early_exit.deck import count_slides
+from workflow_cli import run_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
@@ -45,23 +44,8 @@ TABLES = ("results_table.md", "policies.md", "elue.md", "ece.md", "difficulty.md
 pytestmark = pytest.mark.e2e
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        "2",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-        "--configfile",
-        str(SMOKE),
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_workflow(workdir, SMOKE, *args, cores=2, timeout=1200)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from early_exit.data.prepare import prepare_task
 from early_exit.data.prepared import load_manifest, load_split
 from early_exit.data.registry import SPLITS
 from early_exit.errors import ConfigError, DataError
+from glue_like import NLI_FEATURES, STS_FEATURES, nli_columns
 
 
 def bbc(corpus, **extra):
@@ -256,11 +257,6 @@ def test_regression_jsonl_all_splits_and_max_examples(tmp_path):
     assert load_split(tmp_path / "o", "dev")[0] == first
 
 
-STS_FEATURES = Features(
-    {"sentence1": Value("string"), "sentence2": Value("string"), "label": Value("float32")}
-)
-
-
 def test_regression_hf_stsb_like(hub_dataset, tmp_path):
     def columns(scores, prefix):
         return {
@@ -306,22 +302,6 @@ def test_regression_on_builtin_is_rejected(fake_bbc, tmp_path):
 
 
 # --- extra evaluation splits, skip_unlabeled, local_copy ------------------------------
-
-NLI_FEATURES = Features(
-    {
-        "premise": Value("string"),
-        "hypothesis": Value("string"),
-        "label": ClassLabel(names=["entailment", "neutral", "contradiction"]),
-    }
-)
-
-
-def nli_columns(labels, prefix):
-    return {
-        "premise": [f"{prefix} p{i}" for i in range(len(labels))],
-        "hypothesis": [f"{prefix} h{i}" for i in range(len(labels))],
-        "label": labels,
-    }
 
 
 def mnli_like():

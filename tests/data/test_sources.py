@@ -6,6 +6,7 @@ from datasets import ClassLabel, Features, Value
 from early_exit.data.registry import resolve_task
 from early_exit.data.sources import load_source
 from early_exit.errors import ConfigError, DataError
+from glue_like import NLI_FEATURES, STS_FEATURES, nli_columns
 
 SST_FEATURES = Features(
     {"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])}
@@ -205,10 +206,6 @@ def test_missing_file_names_key_and_cwd(tmp_path, monkeypatch):
 
 # --- regression ---------------------------------------------------------------------
 
-STS_FEATURES = Features(
-    {"sentence1": Value("string"), "sentence2": Value("string"), "label": Value("float32")}
-)
-
 
 def sts_task(source, **extra):
     spec = {"source": source, "type": "regression", "text_fields": ["sentence1", "sentence2"]}
@@ -329,22 +326,6 @@ def test_classification_jsonl_still_rejects_float_labels(tmp_path):
 
 
 # --- extra evaluation splits, skip_unlabeled, local_copy ------------------------------
-
-NLI_FEATURES = Features(
-    {
-        "premise": Value("string"),
-        "hypothesis": Value("string"),
-        "label": ClassLabel(names=["entailment", "neutral", "contradiction"]),
-    }
-)
-
-
-def nli_columns(labels, prefix):
-    return {
-        "premise": [f"{prefix} p{i}" for i in range(len(labels))],
-        "hypothesis": [f"{prefix} h{i}" for i in range(len(labels))],
-        "label": labels,
-    }
 
 
 def nli_task(source, **extra):
