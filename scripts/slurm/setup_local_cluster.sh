@@ -31,7 +31,6 @@ FAKE_GPUS=0
 SMOKE=1
 FORCE=0
 CLUSTER=early-exit-local
-STATE_DIR=/run/early-exit-slurm   # PID files of the daemons this script started
 MARK="# managed-by: early-exit scripts/slurm/setup_local_cluster.sh"
 
 while (($#)); do
@@ -51,6 +50,8 @@ done
 T0=$(date +%s)
 log() { echo "[setup_local_cluster +$(($(date +%s) - T0))s] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=scripts/slurm/daemons.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemons.sh" # STATE_DIR, pid_of, ours, stop_ours
 
 [[ $EUID -eq 0 ]] || die "must run as root (it installs packages and starts daemons): sudo $0"
 [[ "$FAKE_GPUS" =~ ^[0-9]+$ ]] || die "--fake-gpus needs a number, got '$FAKE_GPUS'"
@@ -79,30 +80,6 @@ getent hosts localhost >/dev/null || die "'localhost' does not resolve (check /e
 
 # ------------------------------------------------------------------------- helpers
 install -d -m 0755 "$STATE_DIR"
-
-# ours NAME: true if $STATE_DIR/NAME.pid names a live process running /usr/sbin/NAME
-ours() {
-  local f="$STATE_DIR/$1.pid" pid exe
-  [[ -s "$f" ]] || return 1
-  pid=$(tr -dc '0-9' <"$f")
-  [[ -n "$pid" ]] || return 1
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  # Debian links /usr/sbin/slurmctld -> slurmctld-wlm: compare the real binaries
-  [[ "${exe% (deleted)}" == "$(readlink -f "/usr/sbin/$1")" ]]
-}
-
-# stop_ours NAME: stop a daemon this script started (found by its PID file only)
-stop_ours() {
-  local pid
-  if ours "$1"; then
-    pid=$(tr -dc '0-9' <"$STATE_DIR/$1.pid")
-    log "stopping $1 (pid $pid) to reload its config"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  fi
-  rm -f "$STATE_DIR/$1.pid"
-}
 
 # wait_for SECONDS CMD...: run CMD every 0.25 s until it succeeds
 wait_for() {
@@ -209,8 +186,8 @@ for name in slurm.conf gres.conf; do
   fi
 done
 if ((changed)); then
-  stop_ours slurmd
-  stop_ours slurmctld
+  stop_ours slurmd "to reload its config"
+  stop_ours slurmctld "to reload its config"
 fi
 
 # ------------------------------------------------------------------------- daemons

@@ -10,7 +10,6 @@
 #   --purge-state  also delete slurmctld's saved state (job ids restart at 1)
 set -uo pipefail
 
-STATE_DIR=/run/early-exit-slurm
 CANCEL=1
 PURGE=0
 for arg in "$@"; do
@@ -22,40 +21,15 @@ for arg in "$@"; do
   esac
 done
 log() { echo "[teardown_local_cluster] $*" >&2; }
+# shellcheck source=scripts/slurm/daemons.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemons.sh" # STATE_DIR, pid_of, stop_ours
 
 [[ $EUID -eq 0 ]] || { log "must run as root: sudo $0"; exit 1; }
 [[ -d "$STATE_DIR" ]] || { log "nothing to do ($STATE_DIR does not exist)"; exit 0; }
 
-# pid_of NAME: print the PID if $STATE_DIR/NAME.pid names a live /usr/sbin/NAME
-pid_of() {
-  local f="$STATE_DIR/$1.pid" pid exe
-  [[ -s "$f" ]] || return 1
-  pid=$(tr -dc '0-9' <"$f")
-  [[ -n "$pid" ]] || return 1
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [[ "${exe% (deleted)}" == "$(readlink -f "/usr/sbin/$1")" ]] || return 1
-  echo "$pid"
-}
-
-stop() {
-  local pid
-  if pid=$(pid_of "$1"); then
-    log "stopping $1 (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$1 still alive after 30 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null
-    fi
-  else
-    log "$1: none of ours is running"
-  fi
-  rm -f "$STATE_DIR/$1.pid"
-}
-
 # Cancel the cluster's jobs through SLURM itself, so no job outlives slurmd
 # (only when the slurmctld answering is ours).
-if ((CANCEL)) && pid_of slurmctld >/dev/null; then
+if ((CANCEL)) && ours slurmctld; then
   jobs=$(timeout 20 squeue -h -t PD,R,CG,S -o %i 2>/dev/null | tr '\n' ' ')
   if [[ -n "${jobs// /}" ]]; then
     log "cancelling jobs $jobs"
@@ -68,9 +42,9 @@ if ((CANCEL)) && pid_of slurmctld >/dev/null; then
   fi
 fi
 
-stop slurmd
-stop slurmctld
-stop munged
+stop_ours slurmd
+stop_ours slurmctld
+stop_ours munged
 
 if ((PURGE)); then
   log "deleting slurmctld and slurmd state"
