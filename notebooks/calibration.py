@@ -25,15 +25,14 @@ out_dir = "results/analysis"
 split = "test"
 
 # %%
-import json
 from pathlib import Path
 
 from early_exit import analysis, plots, plots_calibration
 from early_exit.runs import load_runs
 
 out = Path(out_dir)
-info = json.loads(methods)
-palette = plots.method_palette([m for m, i in info.items() if not i["static"]])
+info, _, static = analysis.method_roles(methods)
+palette = plots.method_palette([m for m in info if m not in static])
 stored = load_runs(runs)
 
 # %% [markdown]

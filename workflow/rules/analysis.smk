@@ -3,13 +3,7 @@
 # that notebook (and the deck), nothing else.
 
 # Methods with exit heads below the last layer (not the static baselines or plain fine-tuning).
-DYNAMIC = [m for m, i in methods_info().items() if not i["static"]]
-
-
-def run_files(name, methods=METHODS):
-    """`name` (a file in each run directory) for every task x method x seed."""
-    pattern = "results/{task}/{method}/seed{seed}/" + name
-    return expand(pattern, task=TASKS, method=methods, seed=SEEDS)
+DYNAMIC = [m for m, i in METHOD_INFO.items() if not i["static"]]
 
 
 def run_dirs(methods):
@@ -75,7 +69,7 @@ rule tradeoff_notebook:
         "results/logs/analysis/tradeoff.log",
     params:
         sweeps=lambda wc, input: ",".join(input.sweeps),
-        methods=json.dumps(methods_info()),
+        methods=json.dumps(METHOD_INFO),
         split=config["analysis"]["split"],
         max_drop=config["analysis"]["max_drop"],
     shell:
@@ -111,7 +105,7 @@ rule exits_notebook:
         "results/logs/analysis/exits.log",
     params:
         runs=run_dirs(METHODS),
-        methods=json.dumps(methods_info()),
+        methods=json.dumps(METHOD_INFO),
         policies=json.dumps(config["sweep"]["policies"]),
         split=config["analysis"]["split"],
         max_drop=config["analysis"]["max_drop"],
@@ -143,7 +137,7 @@ rule calibration_notebook:
         "results/logs/analysis/calibration.log",
     params:
         runs=run_dirs(DYNAMIC),
-        methods=json.dumps(methods_info()),
+        methods=json.dumps(METHOD_INFO),
         split=config["analysis"]["split"],
     shell:
         notebook_shell("calibration", ["runs", "methods", "split"])
@@ -172,7 +166,7 @@ rule difficulty_notebook:
         "results/logs/analysis/difficulty.log",
     params:
         runs=run_dirs(DYNAMIC),
-        methods=json.dumps(methods_info()),
+        methods=json.dumps(METHOD_INFO),
         split=config["analysis"]["split"],
     shell:
         notebook_shell("difficulty", ["runs", "methods", "split"])
@@ -195,7 +189,7 @@ rule seeds_notebook:
         "results/logs/analysis/seeds.log",
     params:
         sweeps=lambda wc, input: ",".join(input.sweeps),
-        methods=json.dumps(methods_info()),
+        methods=json.dumps(METHOD_INFO),
         max_drop=config["analysis"]["max_drop"],
     shell:
         notebook_shell("seeds", ["sweeps", "methods", "max_drop"])

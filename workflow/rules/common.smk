@@ -13,14 +13,12 @@ from early_exit.config import (
     check_config,
     hub_datasets,
     hub_models,
-    is_hub_id,
     method_backbone,
     method_instances,
     schema_errors,
     task_policies,
     training_settings,
 )
-from early_exit.download import dataset_dir, model_dir
 from early_exit.errors import ConfigError
 from early_exit.recipes import get_recipe
 
@@ -67,17 +65,16 @@ def dataset_copy(wc):
     return source.get("local_copy", [])
 
 
-def backbone_copy(wc):
-    """The downloaded model a method starts from, when its backbone is a hub id."""
-    backbone = method_backbone(config, METHOD_SPECS[wc.method])
-    if config["hub_cache"] and is_hub_id(backbone["name"]):
-        return str(model_dir(config["hub_cache"], backbone["name"]))
-    return []
-
-
 def method_start(wc):
     """The backbone a method's first stage loads (hub ids mapped to their cached copy)."""
     return cached_backbone(config, method_backbone(config, METHOD_SPECS[wc.method]))
+
+
+def backbone_copy(wc):
+    """The downloaded model a method starts from (an input), when its backbone is cached."""
+    configured = method_backbone(config, METHOD_SPECS[wc.method])["name"]
+    start = method_start(wc)["name"]
+    return start if start != configured else []
 
 
 def pretrained_backbone(wc):
@@ -109,13 +106,17 @@ def methods_info():
     return info
 
 
-def all_runs(pattern):
-    """`pattern` expanded over every task x method x seed."""
-    return expand(pattern, task=TASKS, method=METHODS, seed=SEEDS)
+METHOD_INFO = methods_info()  # the notebooks and the deck receive it as a parameter
+
+
+def run_files(name, methods=METHODS):
+    """`name` (a file in each run directory) for every task x method x seed."""
+    pattern = "results/{task}/{method}/seed{seed}/" + name
+    return expand(pattern, task=TASKS, method=methods, seed=SEEDS)
 
 
 def final_outputs():
-    outputs = all_runs("results/{task}/{method}/seed{seed}/sweep.tsv")
+    outputs = run_files("sweep.tsv")
     outputs += notebook_outputs()  # analysis.smk
     if config["deck"]["enabled"]:
         outputs.append("results/slides/deck.pdf")

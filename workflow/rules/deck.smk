@@ -33,7 +33,7 @@ rule deck_slides:
     log:
         "results/logs/deck_slides.log",
     params:
-        methods=methods_info(),
+        methods=METHOD_INFO,
         tasks=TASKS,
         max_drop=config["analysis"]["max_drop"],
     threads: 1
