@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from early_exit.config import (
     training_settings,
 )
 from early_exit.errors import ConfigError
+from workflow_cli import run_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -146,25 +146,17 @@ def test_a_broken_config_stops_snakemake_before_any_job(tmp_path):
     config["tasks"]["bbc-headlines"]["max_length"] = "long"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--cores",
-            "1",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(bad),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
-    )
+    result = run_workflow(tmp_path, bad, timeout=120)
     assert result.returncode != 0
     assert "tasks.bbc-headlines.max_length: 'long' is not of type 'integer'" in result.stderr
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_loading_the_workflow_modules_does_not_import_torch():
+    # common.smk imports these at every workflow start and in every cluster job
+    modules = "early_exit.config, early_exit.cluster, early_exit.download, early_exit.recipes"
+    heavy = "('torch', 'transformers')"
+    code = f"import sys, {modules}; print(sorted(m for m in {heavy} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -59,7 +59,7 @@ def losses_by_hand(logits, labels):
 
 
 def ctx(model):
-    return RecipeContext("classification", tuple(model.exit_layers), model.num_layers)
+    return RecipeContext("classification", tuple(model.exit_layers))
 
 
 def forward(model, b):

@@ -64,7 +64,7 @@ def finetune(
     seed_everything(seed, threads)
     model, tokenizer, recipe = build_model(backbone, method, num_labels)
     data = encode(train_examples, tokenizer, manifest["max_length"])
-    ctx = RecipeContext(task_type, tuple(model.exit_layers), model.num_layers)
+    ctx = RecipeContext(task_type, tuple(model.exit_layers))
     dev = pick_device(device)
     log.info(
         "training %s on %s (%d examples, exits %s) on %s",

@@ -9,8 +9,6 @@ layer. Exit criterion: stop once t consecutive exits agree on the argmax
 
 from __future__ import annotations
 
-import torch
-
 from early_exit.errors import ConfigError
 from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
 
@@ -24,6 +22,8 @@ def check(exit_layers: list[int], num_layers: int) -> None:
 
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+    import torch  # not at module level: see early_exit.recipes.stage
+
     weights = torch.tensor(ctx.exit_layers, dtype=torch.float32)
 
     def loss(logits, labels):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+# torch is imported where losses are computed, not here: the workflow imports the recipes
+# to check a config, and that must not cost a torch import at every start and cluster job.
+if TYPE_CHECKING:
+    import torch
 
 # loss(logits [batch, n_exits, n_labels], labels [batch]) -> scalar
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
 def everything(name: str) -> bool:
@@ -38,11 +41,12 @@ class RecipeContext:
 
     task_type: str  # classification | regression
     exit_layers: tuple[int, ...]
-    num_layers: int
 
 
 def exit_losses(logits: torch.Tensor, labels: torch.Tensor, task_type: str) -> torch.Tensor:
     """Mean loss of every exit, shape [n_exits]: cross-entropy, or MSE for regression."""
+    import torch.nn.functional as F
+
     if task_type == "regression":
         return ((logits[..., 0] - labels.to(logits.dtype)[:, None]) ** 2).mean(0)
     n_exits = logits.shape[1]
