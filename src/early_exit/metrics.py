@@ -11,9 +11,10 @@ import functools
 
 import numpy as np
 
+from early_exit.data.registry import METRICS_BY_TYPE
 from early_exit.errors import ConfigError
 
-METRIC_NAMES = ("accuracy", "macro_f1", "f1", "mcc", "acc_and_f1", "pearson", "spearman", "corr")
+METRIC_NAMES = tuple(name for names in METRICS_BY_TYPE.values() for name in names)
 
 
 @functools.cache
@@ -37,11 +38,6 @@ def _functions() -> dict:
 def check_metric(name: str) -> None:
     if name not in METRIC_NAMES:
         raise ConfigError(f"metric: unknown metric {name!r}; allowed: {', '.join(METRIC_NAMES)}")
-
-
-def score(name: str, labels: np.ndarray, predictions: np.ndarray) -> float:
-    check_metric(name)
-    return float(_functions()[name](labels, predictions))
 
 
 def score_rows(name: str, labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

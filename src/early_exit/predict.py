@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from early_exit.atomic import atomic_path
 from early_exit.batching import Collator, encode, sorted_batches
 from early_exit.checkpoint import load_model_dir
-from early_exit.data.prepared import load_manifest, load_split
+from early_exit.data.prepared import eval_splits, load_manifest, load_split
 from early_exit.errors import DataError
 from early_exit.flops import evaluate, exit_flops_polynomial
 from early_exit.runtime import pick_device
@@ -71,7 +71,7 @@ def predict(
         "task_type": np.array(manifest.get("task_type", "classification")),
         "metric": np.array(manifest.get("metric", "accuracy")),
     }
-    splits = splits or manifest.get("eval_splits", ["dev", "test"])
+    splits = splits or eval_splits(manifest)
     arrays["splits"] = np.array(splits)
     dev = pick_device(device)
     flops = exit_flops_polynomial(model)  # [E, 3]: FLOPs = c0 + c1 s + c2 s^2
