@@ -103,7 +103,8 @@ def select_criteria(
     return frame[wanted]
 
 
-def _mean_std(mean: float, std: float, scale: float = 1.0, digits: int = 1) -> str:
+def mean_std(mean: float, std: float, scale: float = 1.0, digits: int = 1) -> str:
+    """`mean ± std` scaled (std NaN: one seed, the mean alone; mean NaN: a dash)."""
     if pd.isna(mean):
         return "–"
     text = f"{mean * scale:.{digits}f}"
@@ -114,7 +115,7 @@ def _column(
     summary: pd.DataFrame, name: str, scale: float = 1.0, digits: int = 1, suffix: str = ""
 ) -> list[str]:
     pairs = zip(summary[f"{name}_mean"], summary[f"{name}_std"], strict=True)
-    return [_mean_std(m, s, scale, digits) + (suffix if not pd.isna(m) else "") for m, s in pairs]
+    return [mean_std(m, s, scale, digits) + (suffix if not pd.isna(m) else "") for m, s in pairs]
 
 
 def results_markdown(summary: pd.DataFrame, max_drop: float, title: str) -> str:

@@ -19,6 +19,7 @@ from early_exit.atomic import write_json
 from early_exit.stored import load_exit_logits
 
 LOG_T_BOUNDS = (-5.0, 5.0)  # T in [0.007, 148]
+N_BINS = 15  # equal-width confidence bins of the ECE and the reliability diagrams
 
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
@@ -38,15 +39,22 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
+def confidence_bins(
+    logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0, n_bins: int = N_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per example: its confidence bin, max softmax(z / T) and whether the argmax is right."""
+    probs = np.exp(log_softmax(logits.astype(np.float64) / temperature, axis=-1))
+    conf, correct = probs.max(-1), probs.argmax(-1) == labels
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)  # right-closed, 1.0 in the top bin
+    return bins, conf, correct
+
+
 def ece(
-    logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0, n_bins: int = 15
+    logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0, n_bins: int = N_BINS
 ) -> float:
     """Expected calibration error: sum over confidence bins of |accuracy - confidence|,
     weighted by the fraction of examples in the bin."""
-    probs = np.exp(log_softmax(logits.astype(np.float64) / temperature, axis=-1))
-    conf, pred = probs.max(-1), probs.argmax(-1)
-    correct = pred == labels
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)  # right-closed, 1.0 in the top bin
+    bins, conf, correct = confidence_bins(logits, labels, temperature, n_bins)
     total = 0.0
     for b in np.unique(bins):
         in_bin = bins == b

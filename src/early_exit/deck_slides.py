@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from early_exit.analysis import select_criteria, summary_table
+from early_exit.analysis import mean_std, select_criteria, summary_table
 from early_exit.atomic import write_text
 
 # What the recipes do (src/early_exit/recipes/), in one line each: no numbers here.
@@ -135,11 +135,6 @@ def _knob(policy: str, mean: float, std: float) -> str:
     return text if pd.isna(std) or std == 0 else f"{text} ± {std:.{digits}f}"
 
 
-def _score(mean: float, std: float) -> str:
-    text = f"{100 * mean:.1f}"
-    return text if pd.isna(std) else f"{text} ± {100 * std:.1f}"
-
-
 # --------------------------------------------------------------------------- methods
 
 
@@ -158,13 +153,14 @@ def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
         f"- **Exit:** {rule}",
     ]
     for row in summary[summary.method == method].itertuples():
-        split = getattr(row, "test_split", "test")
+        split = row.test_split
         where = row.task if split == "test" else f"{row.task} ({split})"
+        early = mean_std(row.test_score_mean, row.test_score_std, 100)
+        full = mean_std(row.test_score_full_mean, row.test_score_full_std, 100)
         lines.append(
             f"- **{where}:** ${symbol}$ = {_knob(policy, row.threshold_mean, row.threshold_std)}"
-            f" chosen on dev → {_score(row.test_score_mean, row.test_score_std)} {row.metric}"
-            f" at {row.test_speedup_mean:.2f}× on {split}"
-            f" (full depth {_score(row.test_score_full_mean, row.test_score_full_std)})"
+            f" chosen on dev → {early} {row.metric} at {row.test_speedup_mean:.2f}× on {split}"
+            f" (full depth {full})"
         )
     figure = exits_figure_name(method)
     lines += [

@@ -22,7 +22,12 @@ def method_palette(methods: list[str]) -> dict[str, tuple]:
     return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
 
 
-def exit_lines(data: pd.DataFrame, y: str, palette: dict, many_seeds: bool, **extra):
+def has_seed_spread(frame: pd.DataFrame) -> bool:
+    """Whether some method has more than one seed on some task (else no spread to show)."""
+    return bool(frame.groupby(["task", "method"]).seed.nunique().max() > 1)
+
+
+def exit_lines(data: pd.DataFrame, y: str, palette: dict, **extra):
     """A line per method of `y` against the exit layer, one panel per task (a FacetGrid).
 
     Call inside the plotting context; `extra` adds relplot options (style, facet_kws).
@@ -38,7 +43,7 @@ def exit_lines(data: pd.DataFrame, y: str, palette: dict, many_seeds: bool, **ex
         marker="o",
         markersize=8,
         palette=palette,
-        errorbar="sd" if many_seeds else None,  # spread over seeds
+        errorbar="sd" if has_seed_spread(data) else None,  # spread over seeds
         height=4.8,
         aspect=1.15,
         **extra,
@@ -128,8 +133,7 @@ def _oracle(ax, oracle: pd.DataFrame, x: str, palette: dict) -> None:
 
 
 def _mark_points(grid, points: pd.DataFrame, x: str, palette: dict) -> None:
-    if "test_split" in points:  # the curves show `test`; MNLI-mismatched is reported apart
-        points = points[points.test_split == "test"]
+    points = points[points.test_split == "test"]  # the curves show `test`; MNLI-mm apart
     column = {"speedup": "test_speedup", "avg_flops": "test_flops"}[x]
     scale = 1e-9 if x == "avg_flops" else 1.0
     mean = points.groupby(["task", "method"])[[column, "test_score"]].mean()

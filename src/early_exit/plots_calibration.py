@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
-from scipy.special import log_softmax
 
+from early_exit.calibration import N_BINS, confidence_bins
 from early_exit.plots import CONTEXT, exit_lines
 from early_exit.runs import Run
 
-N_BINS = 15  # as early_exit.calibration.ece
 BEFORE_COLOUR = "0.55"  # grey: the raw softmax
 SCALINGS = ("before", "after")
 
@@ -35,9 +34,7 @@ def reliability_bins(
     logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0, n_bins: int = N_BINS
 ) -> pd.DataFrame:
     """Per non-empty confidence bin: mean confidence, accuracy and example count."""
-    probs = np.exp(log_softmax(logits.astype(np.float64) / temperature, axis=-1))
-    conf, correct = probs.max(-1), probs.argmax(-1) == labels
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    bins, conf, correct = confidence_bins(logits, labels, temperature, n_bins)
     frame = pd.DataFrame({"bin": bins, "confidence": conf, "correct": correct})
     table = frame.groupby("bin").agg(
         confidence=("confidence", "mean"), accuracy=("correct", "mean"), count=("bin", "size")
@@ -174,13 +171,11 @@ def ece_frame(runs: list[Run], split: str) -> pd.DataFrame:
 
 def ece_figure(ece: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
     """ECE of each exit: dashed before, solid after temperature scaling; one panel per task."""
-    many_seeds = ece.groupby(["task", "method"]).seed.nunique().max() > 1
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = exit_lines(
             ece,
             "ece",
             palette,
-            many_seeds,
             style="scaling",
             style_order=list(SCALINGS),
             dashes={"before": (4, 2), "after": ""},

@@ -61,9 +61,8 @@ def exit_scores_figure(
     the trade-off figures; error bars are the standard deviation over seeds.
     """
     dynamic = scores[~scores.method.isin(static_methods)]
-    many_seeds = scores.groupby(["task", "method"]).seed.nunique().max() > 1
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
-        grid = exit_lines(dynamic, "score", palette, many_seeds, facet_kws={"sharey": False})
+        grid = exit_lines(dynamic, "score", palette, facet_kws={"sharey": False})
         for task, ax in grid.axes_dict.items():
             static = scores[(scores.task == task) & scores.method.isin(static_methods)]
             if not static.empty:

@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis import select_criteria
-from early_exit.plots import CONTEXT
+from early_exit.plots import CONTEXT, has_seed_spread
 
 STATIC_COLOUR = "0.25"  # static baselines are black in every figure
 PANELS = {"score": "test_score", "speed-up": "test_speedup"}
@@ -28,9 +28,8 @@ def seed_points(points: pd.DataFrame, criteria: dict[str, str]) -> pd.DataFrame:
     """
     chosen = select_criteria(points, criteria, include_oracle=False)
     chosen = chosen.assign(test_score=chosen.test_score * 100).reset_index(drop=True)
-    if "test_split" in chosen:
-        several = chosen.groupby("task").test_split.transform("nunique") > 1
-        chosen.loc[several, "task"] = chosen.task + " · " + chosen.test_split
+    several = chosen.groupby("task").test_split.transform("nunique") > 1
+    chosen.loc[several, "task"] = chosen.task + " · " + chosen.test_split
     return chosen
 
 
@@ -42,7 +41,7 @@ def method_order(methods: list[str], static_methods: list[str]) -> list[str]:
 
 def single_seed_note(points: pd.DataFrame) -> str | None:
     """A sentence for figure and table when no method has more than one seed."""
-    if points.groupby(["task", "method"]).seed.nunique().max() > 1:
+    if has_seed_spread(points):
         return None
     return "one seed per method: no spread to show (list more under `seeds:` in the config)"
 
