@@ -27,11 +27,11 @@ split = "test"
 # %%
 from pathlib import Path
 
-from early_exit import analysis, plots, plots_calibration
-from early_exit.runs import load_runs
+from early_exit.analysis import calibration, operating_points, plots
+from early_exit.analysis.runs import load_runs
 
 out = Path(out_dir)
-info, _, static = analysis.method_roles(methods)
+info, _, static = operating_points.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
 stored = load_runs(runs)
 
@@ -42,19 +42,17 @@ stored = load_runs(runs)
 # Marker size grows with the number of examples in the confidence bin.
 
 # %%
-bins = plots_calibration.reliability_frame(stored, split)
-shown = bins[bins.method.isin(plots_calibration.calibrated_methods(info))]
-plots.save_figure(
-    plots_calibration.reliability_figure(shown, palette, split), out / "reliability.png"
-)
+bins = calibration.reliability_frame(stored, split)
+shown = bins[bins.method.isin(calibration.calibrated_methods(info))]
+plots.save_figure(calibration.reliability_figure(shown, palette, split), out / "reliability.png")
 
 # %% [markdown]
 # ## ECE per exit, before and after temperature scaling
 
 # %%
-ece = plots_calibration.ece_frame(stored, split)
+ece = calibration.ece_frame(stored, split)
 ece.to_csv(out / "ece.tsv", sep="\t", index=False)
-plots.save_figure(plots_calibration.ece_figure(ece, palette, split), out / "ece.png")
-text = plots_calibration.ece_markdown(ece, "Calibration of every exit (ECE)", split)
-analysis.write_markdown(out / "ece.md", text)
+plots.save_figure(calibration.ece_figure(ece, palette, split), out / "ece.png")
+text = calibration.ece_markdown(ece, "Calibration of every exit (ECE)", split)
+operating_points.write_markdown(out / "ece.md", text)
 print(text)

@@ -28,20 +28,20 @@ split = "test"
 # %%
 from pathlib import Path
 
-from early_exit import analysis, plots, plots_difficulty
-from early_exit.runs import load_runs
+from early_exit.analysis import difficulty, operating_points, plots
+from early_exit.analysis.runs import load_runs
 
 out = Path(out_dir)
-info, _, static = analysis.method_roles(methods)
+info, _, static = operating_points.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
-frame = plots_difficulty.difficulty_frame(load_runs(runs), split)
+frame = difficulty.difficulty_frame(load_runs(runs), split)
 
 # %%
-plots.save_figure(plots_difficulty.difficulty_figure(frame, palette, split), out / "difficulty.png")
+plots.save_figure(difficulty.difficulty_figure(frame, palette, split), out / "difficulty.png")
 
 # %%
-table = plots_difficulty.spearman_table(frame)
+table = difficulty.spearman_table(frame)
 table.to_csv(out / "difficulty.tsv", sep="\t", index=False)
-text = plots_difficulty.spearman_markdown(table, "Instance difficulty", split)
-analysis.write_markdown(out / "difficulty.md", text)
+text = difficulty.spearman_markdown(table, "Instance difficulty", split)
+operating_points.write_markdown(out / "difficulty.md", text)
 print(text)

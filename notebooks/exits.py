@@ -30,11 +30,11 @@ max_drop = 0.01
 import json
 from pathlib import Path
 
-from early_exit import analysis, plots, plots_exits
-from early_exit.runs import load_runs, split_paths
+from early_exit.analysis import exits, operating_points, plots
+from early_exit.analysis.runs import load_runs, split_paths
 
 out = Path(out_dir)
-info, criteria, static = analysis.method_roles(methods)
+info, criteria, static = operating_points.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
 run_dirs = split_paths(runs)
 stored = load_runs(run_dirs)
@@ -46,11 +46,9 @@ stored = load_runs(run_dirs)
 # k layers, each fine-tuned on its own.
 
 # %%
-scores = plots_exits.exit_scores(stored, split)
+scores = exits.exit_scores(stored, split)
 scores.to_csv(out / "exit_scores.tsv", sep="\t", index=False)
-plots.save_figure(
-    plots_exits.exit_scores_figure(scores, static, palette, split), out / "exit_scores.png"
-)
+plots.save_figure(exits.exit_scores_figure(scores, static, palette, split), out / "exit_scores.png")
 
 # %% [markdown]
 # ## Exit layers under each method's own criterion
@@ -59,11 +57,11 @@ plots.save_figure(
 # title gives the accuracy and speed-up it yields.
 
 # %%
-points = analysis.operating_points(
-    analysis.load_sweeps([d / "sweep.tsv" for d in run_dirs]), max_drop
+points = operating_points.operating_points(
+    operating_points.load_sweeps([d / "sweep.tsv" for d in run_dirs]), max_drop
 )
-dist = plots_exits.exit_distributions(stored, criteria, json.loads(policies), points, split)
+dist = exits.exit_distributions(stored, criteria, json.loads(policies), points, split)
 dynamic = [m for m in info if m not in static]
-for method, fig in plots_exits.exit_distribution_figures(dist, dynamic, palette, split).items():
+for method, fig in exits.exit_distribution_figures(dist, dynamic, palette, split).items():
     plots.save_figure(fig, out / f"exits_{method}.png")
-plots_exits.knob_summary(dist).query("chosen_by > 0")
+exits.knob_summary(dist).query("chosen_by > 0")

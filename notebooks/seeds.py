@@ -26,18 +26,20 @@ max_drop = 0.01
 # %%
 from pathlib import Path
 
-from early_exit import analysis, plots, plots_seeds
+from early_exit.analysis import operating_points, plots, seeds
 
 out = Path(out_dir)
-info, criteria, static = analysis.method_roles(methods)
+info, criteria, static = operating_points.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
-points = analysis.operating_points(analysis.load_sweeps(sweeps.split(",")), max_drop)
-chosen = plots_seeds.seed_points(points, criteria)
+points = operating_points.operating_points(
+    operating_points.load_sweeps(sweeps.split(",")), max_drop
+)
+chosen = seeds.seed_points(points, criteria)
 
 # %%
-plots.save_figure(plots_seeds.seeds_figure(chosen, palette, static), out / "seeds.png")
+plots.save_figure(seeds.seeds_figure(chosen, palette, static), out / "seeds.png")
 
 # %%
-text = plots_seeds.seeds_markdown(chosen, "Spread across seeds")
-analysis.write_markdown(out / "seeds.md", text)
+text = seeds.seeds_markdown(chosen, "Spread across seeds")
+operating_points.write_markdown(out / "seeds.md", text)
 print(text)

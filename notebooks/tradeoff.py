@@ -28,14 +28,14 @@ max_drop = 0.01
 # %%
 from pathlib import Path
 
-from early_exit import analysis, elue, plots
+from early_exit.analysis import elue, operating_points, plots
 
 out = Path(out_dir)
-info, criteria, static = analysis.method_roles(methods)
-data = analysis.load_sweeps(sweeps.split(","))
-points = analysis.operating_points(data, max_drop)
+info, criteria, static = operating_points.method_roles(methods)
+data = operating_points.load_sweeps(sweeps.split(","))
+points = operating_points.operating_points(data, max_drop)
 points.to_csv(out / "operating_points.tsv", sep="\t", index=False)
-summary = analysis.summary_table(points)
+summary = operating_points.summary_table(points)
 
 # %% [markdown]
 # Each line is one method under its own criterion (mean over seeds per knob value);
@@ -55,16 +55,16 @@ fig
 # %%
 slides = []
 for task, rows in summary.groupby("task"):
-    chosen = analysis.select_criteria(rows, criteria, include_oracle=False)
-    text = analysis.results_markdown(chosen, max_drop, f"Results: {task}")
-    analysis.write_markdown(out / f"results_{task}.md", text)
+    chosen = operating_points.select_criteria(rows, criteria, include_oracle=False)
+    text = operating_points.results_markdown(chosen, max_drop, f"Results: {task}")
+    operating_points.write_markdown(out / f"results_{task}.md", text)
     slides.append(text)
     print(text)
 # one slide per task for the deck (Slidev splits an imported file at `---`)
-analysis.write_markdown(out / "results_table.md", "\n---\n\n".join(slides))
-analysis.write_markdown(
+operating_points.write_markdown(out / "results_table.md", "\n---\n\n".join(slides))
+operating_points.write_markdown(
     out / "policies.md",
-    analysis.results_markdown(
+    operating_points.results_markdown(
         summary.assign(method=lambda t: t.task + " / " + t.method),
         max_drop,
         "Every method under every policy",
@@ -77,7 +77,7 @@ analysis.write_markdown(
 # %%
 scores = elue.elue_table(data, static)
 scores.to_csv(out / "elue.tsv", sep="\t", index=False)
-chosen_scores = analysis.select_criteria(scores, criteria, include_oracle=False)
+chosen_scores = operating_points.select_criteria(scores, criteria, include_oracle=False)
 text = elue.elue_markdown(chosen_scores, "ELUE score")
-analysis.write_markdown(out / "elue.md", text)
+operating_points.write_markdown(out / "elue.md", text)
 print(text)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a single-node SLURM cluster on this machine, for tests/test_slurm.py and for
+# Start a single-node SLURM cluster on this machine, for tests/e2e/test_slurm.py and for
 # trying profiles/slurm without a real cluster. Debian/Ubuntu, as root.
 #
 # Installs munge, slurmctld, slurmd and slurm-client with apt-get, writes

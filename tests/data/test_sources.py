@@ -2,11 +2,11 @@ import json
 
 import pytest
 from datasets import ClassLabel, Features, Value
+from glue_like import NLI_FEATURES, STS_FEATURES, nli_columns
 
 from early_exit.data.registry import resolve_task
 from early_exit.data.sources import load_source
 from early_exit.errors import ConfigError, DataError
-from glue_like import NLI_FEATURES, STS_FEATURES, nli_columns
 
 SST_FEATURES = Features(
     {"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])}

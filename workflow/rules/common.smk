@@ -6,8 +6,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from early_exit.cluster import check_slurm_workflow
-from early_exit.config import (
+from early_exit.workflow.cluster import check_slurm_workflow
+from early_exit.workflow.config import (
     cached_backbone,
     cached_task,
     check_config,

@@ -1,5 +1,5 @@
-from early_exit.elastic_pretrain import pretrain
-from early_exit.joblog import job_log
+from early_exit.recipes.elastic_pretrain import pretrain
+from early_exit.workflow.joblog import job_log
 
 p = snakemake.params
 with job_log(snakemake.log[0]):

@@ -1,5 +1,5 @@
-from early_exit.joblog import job_log
-from early_exit.sweep import sweep_file
+from early_exit.exits.sweep import sweep_file
+from early_exit.workflow.joblog import job_log
 
 w = snakemake.wildcards
 with job_log(snakemake.log[0]):

@@ -4,13 +4,13 @@ Fine-tuning (fastnlp/ElasticBERT, `finetune-dynamic/models/modeling_elasticbert_
 a pooler per layer (from the multi-exit pre-trained checkpoint) -> dropout -> a
 linear head per layer; the loss is the plain sum of exit losses; gradient
 equilibrium rescales gradients in the backward pass (the hidden state into exit i
-by 1/(L-i), the path onward by (L-i-1), 0-based i; see `early_exit.model`).
+by 1/(L-i), the path onward by (L-i-1), 0-based i; see `early_exit.modeling.model`).
 Exit criteria: entropy or patience. Static use: truncate to the first k layers
 (`early_exit.recipes.static`).
 
 The backbone is either a released ElasticBERT checkpoint (`backbone.format:
-elasticbert`, e.g. fnlp/elasticbert-base, read by `early_exit.elasticbert_io`) or
-the output of our elastic pre-training stage (`early_exit.elastic_pretrain`), which
+elasticbert`, e.g. fnlp/elasticbert-base, read by `early_exit.modeling.elasticbert_io`) or
+the output of our elastic pre-training stage (`early_exit.recipes.elastic_pretrain`), which
 continues masked-LM training of any BERT with a loss at every layer.
 """
 

@@ -5,7 +5,7 @@ example `0_3_5_11` on BERT-base, 0-based). Each exit classifies a weighted sum o
 the pooled [CLS] representations of all layers up to its own (one shared pooler ->
 dropout -> weighted sum -> linear). Joint training with the unweighted sum of exit
 losses; afterwards one temperature per exit is fitted on dev by minimising NLL
-(`early_exit.calibration`), and an example exits at the first exit whose
+(`early_exit.exits.calibration`), and an example exits at the first exit whose
 calibrated confidence max softmax(z_i / T_i) reaches c.
 
 Deviation from the released code, on purpose: allennlp_overrides' multiloss BERT

@@ -1,0 +1,202 @@
+"""Calibration of each exit before and after temperature scaling (Sledgehammer's step).
+
+Reliability diagrams bin test examples by confidence (max softmax) with the same 15
+equal-width bins as `early_exit.exits.calibration.ece`, so the ECE in a panel title is the
+count-weighted gap between its two curves and the diagonal. ECE per exit comes from
+the calibration reports the workflow wrote (`calibration.json`).
+"""
+
+from __future__ import annotations
+
+import matplotlib.figure
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+
+from early_exit.analysis.plots import CONTEXT, exit_lines
+from early_exit.analysis.runs import Run
+from early_exit.exits.calibration import N_BINS, confidence_bins
+
+BEFORE_COLOUR = "0.55"  # grey: the raw softmax
+SCALINGS = ("before", "after")
+
+
+def calibrated_methods(info: dict[str, dict]) -> list[str]:
+    """Methods whose exit criterion uses the fitted temperatures (Sledgehammer's calibrated
+    confidence); every multi-exit method when none does."""
+    dynamic = [m for m, i in info.items() if not i["static"]]
+    return [m for m in dynamic if info[m]["criterion"] == "confidence"] or dynamic
+
+
+def reliability_bins(
+    logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0, n_bins: int = N_BINS
+) -> pd.DataFrame:
+    """Per non-empty confidence bin: mean confidence, accuracy and example count."""
+    bins, conf, correct = confidence_bins(logits, labels, temperature, n_bins)
+    frame = pd.DataFrame({"bin": bins, "confidence": conf, "correct": correct})
+    table = frame.groupby("bin").agg(
+        confidence=("confidence", "mean"), accuracy=("correct", "mean"), count=("bin", "size")
+    )
+    return table.reset_index()
+
+
+def ece_from_bins(bins: pd.DataFrame) -> float:
+    """Expected calibration error of (pooled) reliability bins."""
+    weights = bins["count"] / bins["count"].sum()
+    return float((weights * (bins.accuracy - bins.confidence).abs()).sum())
+
+
+def reliability_frame(runs: list[Run], split: str) -> pd.DataFrame:
+    """Reliability bins of every exit of every classification run, before and after scaling."""
+    frames = []
+    for run in runs:
+        temps = run.temperatures
+        if run.task_type != "classification" or temps is None:
+            continue
+        logits, labels = run.stored[f"{split}_logits"], run.stored[f"{split}_labels"]
+        for e, layer in enumerate(run.exit_layers):
+            for scaling, temp in zip(SCALINGS, (1.0, temps[e]), strict=True):
+                bins = reliability_bins(logits[:, e], labels, temp)
+                frames.append(
+                    bins.assign(
+                        task=run.task,
+                        method=run.method,
+                        seed=run.seed,
+                        exit_layer=int(layer),
+                        scaling=scaling,
+                        temperature=temp,
+                    )
+                )
+    return pd.concat(frames, ignore_index=True)
+
+
+def pool_seeds(bins: pd.DataFrame) -> pd.DataFrame:
+    """Reliability bins pooled over seeds: count-weighted means per bin."""
+    keys = ["task", "method", "exit_layer", "scaling", "bin"]
+    weighted = bins.assign(
+        conf_sum=bins.confidence * bins["count"], acc_sum=bins.accuracy * bins["count"]
+    )
+    pooled = weighted.groupby(keys)[["conf_sum", "acc_sum", "count"]].sum()
+    pooled["confidence"] = pooled.conf_sum / pooled["count"]
+    pooled["accuracy"] = pooled.acc_sum / pooled["count"]
+    return pooled.drop(columns=["conf_sum", "acc_sum"]).reset_index()
+
+
+def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
+    """Reliability diagrams: one row per (method, task), one panel per exit.
+
+    Grey: the raw softmax; the method's colour: after dividing the logits by the exit's
+    temperature (fitted on dev). Marker area grows with the bin's example count; the
+    title gives both ECEs. Bins are pooled over seeds.
+    """
+    pooled = pool_seeds(bins)
+    rows = pooled[["method", "task"]].drop_duplicates().sort_values(["method", "task"])
+    layers = sorted(pooled.exit_layer.unique())
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(
+            len(rows),
+            len(layers),
+            figsize=(3.0 * len(layers), 3.0 * len(rows) + 0.8),
+            squeeze=False,
+            sharex=True,
+            sharey=True,
+        )
+        for r, (method, task) in enumerate(rows.itertuples(index=False)):
+            for c, layer in enumerate(layers):
+                ax = axes[r, c]
+                cell = pooled[
+                    (pooled.method == method) & (pooled.task == task) & (pooled.exit_layer == layer)
+                ]
+                if cell.empty:
+                    ax.set_visible(False)
+                    continue
+                _reliability_panel(ax, cell, palette.get(method, "C0"))
+                ax.set_xlabel("confidence" if r == len(rows) - 1 else "")
+            axes[r, 0].set_ylabel(f"{method}\n{task}\naccuracy ({split})", fontsize="small")
+        handles = [Line2D([], [], color=BEFORE_COLOUR, marker="o", label="before scaling")]
+        handles += [
+            Line2D([], [], color=palette.get(m, "C0"), marker="o", label=f"after: {m}")
+            for m in rows.method.unique()
+        ]
+        fig.legend(
+            handles=handles, loc="upper center", ncol=len(handles), frameon=False, fontsize="small"
+        )
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the legend
+    return fig
+
+
+def _reliability_panel(ax, cell: pd.DataFrame, colour) -> None:
+    ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle=":")
+    eces = {}
+    for scaling, col in zip(SCALINGS, (BEFORE_COLOUR, colour), strict=True):
+        part = cell[cell.scaling == scaling].sort_values("bin")
+        eces[scaling] = ece_from_bins(part)
+        ax.plot(part.confidence, part.accuracy, color=col, linewidth=2)
+        sizes = 20 + 200 * part["count"] / cell["count"].max()
+        ax.scatter(part.confidence, part.accuracy, s=sizes, color=col, zorder=3)
+    layer = int(cell.exit_layer.iloc[0])
+    ax.set_title(f"layer {layer}\nECE {eces['before']:.3f} → {eces['after']:.3f}", fontsize="small")
+    ax.set_xticks([0, 0.5, 1])
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+
+
+# --------------------------------------------------------------------------- ECE per exit
+
+
+def ece_frame(runs: list[Run], split: str) -> pd.DataFrame:
+    """ECE per exit before and after temperature scaling, from the calibration reports."""
+    rows = []
+    for run in runs:
+        report = run.calibration or {}
+        if not report.get("temperatures"):
+            continue  # regression: not calibrated
+        for e, layer in enumerate(run.exit_layers):
+            for scaling in SCALINGS:
+                rows.append(
+                    {
+                        "task": run.task,
+                        "method": run.method,
+                        "seed": run.seed,
+                        "exit_layer": int(layer),
+                        "temperature": report["temperatures"][e],
+                        "scaling": scaling,
+                        "ece": report[f"{split}_ece_{scaling}"][e],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def ece_figure(ece: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
+    """ECE of each exit: dashed before, solid after temperature scaling; one panel per task."""
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        grid = exit_lines(
+            ece,
+            "ece",
+            palette,
+            style="scaling",
+            style_order=list(SCALINGS),
+            dashes={"before": (4, 2), "after": ""},
+        )
+        for ax in grid.axes.flat:
+            ax.set_ylim(bottom=0)
+        grid.set_axis_labels("exit layer", f"ECE ({split})")
+    return grid.figure
+
+
+def ece_markdown(ece: pd.DataFrame, title: str, split: str) -> str:
+    """ECE before → after scaling, methods as rows and exit layers as columns (means over seeds)."""
+    mean = ece.groupby(["task", "method", "exit_layer", "scaling"]).ece.mean().unstack("scaling")
+    cells = mean.apply(lambda r: f"{r['before']:.3f} → {r['after']:.3f}", axis=1)
+    wide = cells.unstack("exit_layer").fillna("–")
+    wide.columns = [f"layer {c}" for c in wide.columns]
+    text = wide.reset_index().rename(columns=str.capitalize).to_markdown(index=False)
+    seeds = ece.seed.nunique()
+    note = (
+        f"Expected calibration error (15 confidence bins) on {split}, before → after dividing "
+        f"each exit's logits by its temperature fitted on dev; "
+        f"mean over {seeds} seed{'s' if seeds > 1 else ''}; – = no exit at that layer."
+    )
+    return f"# {title}\n\n{text}\n\n{note}\n"

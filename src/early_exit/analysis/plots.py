@@ -1,0 +1,156 @@
+"""Seaborn figures from sweep tables; notebooks call these and stay thin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.figure
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import MaxNLocator
+
+from early_exit.analysis.operating_points import select_criteria
+from early_exit.workflow.atomic import atomic_path
+
+CONTEXT = "talk"  # legible at slide size
+X_LABELS = {"speedup": "speed-up (L / avg. exit layer)", "avg_flops": "GFLOPs per example"}
+
+
+def method_palette(methods: list[str]) -> dict[str, tuple]:
+    """One fixed colour per method, in sorted order, so every figure agrees."""
+    names = sorted(set(methods))
+    return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
+
+
+def has_seed_spread(frame: pd.DataFrame) -> bool:
+    """Whether some method has more than one seed on some task (else no spread to show)."""
+    return bool(frame.groupby(["task", "method"]).seed.nunique().max() > 1)
+
+
+def exit_lines(data: pd.DataFrame, y: str, palette: dict, **extra):
+    """A line per method of `y` against the exit layer, one panel per task (a FacetGrid).
+
+    Call inside the plotting context; `extra` adds relplot options (style, facet_kws).
+    """
+    grid = sns.relplot(
+        data=data,
+        x="exit_layer",
+        y=y,
+        hue="method",
+        hue_order=sorted(data.method.unique()),  # legend order as in every figure
+        col="task",
+        kind="line",
+        marker="o",
+        markersize=8,
+        palette=palette,
+        errorbar="sd" if has_seed_spread(data) else None,  # spread over seeds
+        height=4.8,
+        aspect=1.15,
+        **extra,
+    )
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    grid.set_titles("{col_name}")
+    return grid
+
+
+def curve_points(sweeps: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Mean speed-up, FLOPs and score per knob value over seeds, in knob order."""
+    data = sweeps[sweeps.split == split]
+    keys = ["task", "method", "policy", "metric", "threshold"]
+    cols = ["speedup", "avg_flops", "score"]
+    return data.groupby(keys, sort=True, dropna=False)[cols].mean().reset_index()
+
+
+def tradeoff_figure(
+    sweeps: pd.DataFrame,
+    split: str,
+    criteria: dict[str, str],
+    static_methods: list[str],
+    x: str = "speedup",
+    points: pd.DataFrame | None = None,
+) -> matplotlib.figure.Figure:
+    """Task metric against speed-up (or FLOPs): one panel per task.
+
+    Each early-exit method is drawn under its own criterion; the static baselines form
+    the black reference curve; the oracle is a cross per method. `points`
+    (operating points on test) are marked with stars when given.
+    """
+    curves = curve_points(sweeps, split)
+    if x == "avg_flops":
+        curves["avg_flops"] = curves.avg_flops / 1e9
+    dynamic = select_criteria(curves[~curves.method.isin(static_methods)], criteria, False)
+    palette = method_palette(sweeps.method[~sweeps.method.isin(static_methods)].tolist())
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        grid = sns.relplot(
+            data=dynamic,
+            x=x,
+            y="score",
+            hue="method",
+            col="task",
+            kind="line",
+            sort=False,
+            marker="o",
+            markersize=5,
+            palette=palette,
+            height=4.8,
+            aspect=1.15,
+            facet_kws={"sharey": False, "sharex": False},
+        )
+        for task, ax in grid.axes_dict.items():
+            _static_curve(ax, curves[(curves.task == task) & curves.method.isin(static_methods)], x)
+            _oracle(ax, curves[(curves.task == task) & (curves.policy == "oracle")], x, palette)
+        if points is not None:
+            _mark_points(grid, select_criteria(points, criteria, False), x, palette)
+        if x == "avg_flops":  # few ticks: GFLOPs labels are wide
+            for ax in grid.axes.flat:
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        metric = ", ".join(sorted(curves.metric.unique()))
+        grid.set_axis_labels(X_LABELS[x], f"{metric} ({split})")
+        grid.set_titles("{col_name}")
+    return grid.figure
+
+
+def _static_curve(ax, static: pd.DataFrame, x: str) -> None:
+    if static.empty:
+        return
+    ordered = static.sort_values(x)
+    (line,) = ax.plot(ordered[x], ordered.score, "k--", marker="s", markersize=5)
+    ax.legend(handles=[line], labels=["static k layers"], loc="lower left", fontsize="x-small")
+
+
+def _oracle(ax, oracle: pd.DataFrame, x: str, palette: dict) -> None:
+    for row in oracle.itertuples():
+        ax.scatter(
+            getattr(row, x),
+            row.score,
+            marker="X",
+            s=90,
+            color=palette.get(row.method),
+            edgecolor="black",
+            zorder=5,
+        )
+
+
+def _mark_points(grid, points: pd.DataFrame, x: str, palette: dict) -> None:
+    points = points[points.test_split == "test"]  # the curves show `test`; MNLI-mm apart
+    column = {"speedup": "test_speedup", "avg_flops": "test_flops"}[x]
+    scale = 1e-9 if x == "avg_flops" else 1.0
+    mean = points.groupby(["task", "method"])[[column, "test_score"]].mean()
+    for (task, method), row in mean.iterrows():
+        if task in grid.axes_dict and method in palette:
+            grid.axes_dict[task].scatter(
+                row[column] * scale,
+                row.test_score,
+                marker="*",
+                s=300,
+                color=palette[method],
+                edgecolor="black",
+                zorder=6,
+            )
+
+
+def save_figure(fig: matplotlib.figure.Figure, path: str | Path, dpi: int = 150) -> None:
+    """Save atomically; the format follows the file extension."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=dpi, bbox_inches="tight")

@@ -1,0 +1,1 @@
+"""Exit decisions from stored outputs: policies, calibration, metrics, sweeps."""

@@ -1,0 +1,117 @@
+"""Threshold sweeps from stored logits into a tidy table (the workflow's sweep stage).
+
+For every configured policy and every knob value: the task metric and the cost,
+from the stored logits alone (no model, no re-inference). Cost is reported with
+unambiguous names:
+  avg_exit_layer      mean layer number at which examples exit (1..L)
+  layer_fraction_used avg_exit_layer / L
+  speedup             L / avg_exit_layer   (a ratio, not a saving)
+  avg_flops           mean FLOPs per example at its real length, exit heads included
+A model with a single exit (plain fine-tuning, static truncation) has no knob: it
+gets one row per split with policy "single-exit".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from early_exit.errors import DataError
+from early_exit.exits.metrics import score_rows
+from early_exit.exits.policies import Outputs, check_policy, get_policy
+from early_exit.inference.stored import load_exit_logits
+from early_exit.workflow.atomic import atomic_path
+
+SINGLE_EXIT = "single-exit"
+
+
+def decide(out: Outputs, exit_idx: np.ndarray) -> np.ndarray:
+    """Predictions [K, N] given the exit each example takes under each knob value."""
+    n = np.arange(out.logits.shape[0])
+    chosen = out.logits[n[None, :], exit_idx]  # [K, N, C]
+    return chosen[..., 0] if out.task_type == "regression" else chosen.argmax(-1)
+
+
+def rows(
+    stored: dict, split: str, out: Outputs, policy: str, grid: np.ndarray, exit_idx: np.ndarray
+) -> pd.DataFrame:
+    """One row per knob value: task metric, accuracy and cost."""
+    layers = stored["exit_layers"]
+    num_layers = int(stored["num_layers"])
+    metric = str(stored["metric"])
+    preds = decide(out, exit_idx)
+    avg_layer = layers[exit_idx].mean(1)
+    flops = stored[f"{split}_flops"]
+    n = np.arange(len(out.labels))
+    accuracy = (
+        (preds == out.labels[None, :]).mean(1)
+        if out.task_type == "classification"
+        else np.full(len(grid), np.nan)
+    )
+    return pd.DataFrame(
+        {
+            "split": split,
+            "policy": policy,
+            "threshold": grid,
+            "metric": metric,
+            "score": score_rows(metric, out.labels, preds),
+            "accuracy": accuracy,
+            "avg_exit_layer": avg_layer,
+            "layer_fraction_used": avg_layer / num_layers,
+            "speedup": num_layers / avg_layer,
+            "avg_flops": flops[n[None, :], exit_idx].mean(1),
+        }
+    )
+
+
+def load_temperatures(path: Path | None) -> np.ndarray | None:
+    if path is None:
+        return None
+    try:
+        temps = json.loads(Path(path).read_text())["temperatures"]
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path}: cannot read temperatures ({err}); rerun calibrate") from err
+    return None if temps is None else np.asarray(temps)
+
+
+def sweep_stored(
+    stored: dict, policies: dict, splits: list[str], temperatures: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Every policy over its grid on every split, as one table."""
+    task_type = str(stored["task_type"])
+    frames = []
+    for split in splits:
+        out = Outputs(stored[f"{split}_logits"], stored[f"{split}_labels"], task_type, temperatures)
+        if out.n_exits == 1:
+            only = np.zeros((1, len(out.labels)), dtype=np.int64)
+            frames.append(rows(stored, split, out, SINGLE_EXIT, np.array([np.nan]), only))
+            continue
+        for name, cfg in policies.items():
+            check_policy(name, task_type, out.n_exits, cfg)
+            grid, exit_idx = get_policy(name).decide(out, cfg)
+            frames.append(rows(stored, split, out, name, grid, exit_idx))
+    return pd.concat(frames, ignore_index=True)
+
+
+def sweep_file(
+    logits_path: Path,
+    out_path: Path,
+    policies: dict,
+    splits: list[str] | None,
+    labels: dict[str, str | int],
+    calibration_path: Path | None = None,
+) -> pd.DataFrame:
+    """Sweep and write the table; `labels` (task, method, seed) become its first columns.
+
+    `splits` defaults to every split stored (dev and each test split)."""
+    stored = load_exit_logits(logits_path)
+    splits = splits or [str(s) for s in stored.get("splits", ["dev", "test"])]
+    table = sweep_stored(stored, policies, splits, load_temperatures(calibration_path))
+    for i, (key, value) in enumerate(labels.items()):
+        table.insert(i, key, value)
+    with atomic_path(out_path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    return table

@@ -1,0 +1,1 @@
+"""Inference: the predict pass and the stored exit outputs it writes."""

@@ -1,0 +1,1 @@
+"""The model: backbone walk, multi-exit model, checkpoint formats, FLOPs."""

@@ -1,0 +1,119 @@
+"""Checkpoints as safetensors + JSON: nothing is ever unpickled.
+
+Two kinds:
+- a *model* directory (the training output): weights, the exit config, the encoder
+  config and the tokenizer, enough to rebuild the model with no network;
+- a *training state* directory (for resuming an interrupted run): weights,
+  optimizer and scheduler state, RNG state and progress counters.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from early_exit.errors import DataError
+from early_exit.modeling.model import ExitConfig, MultiExitModel
+from early_exit.workflow.atomic import atomic_dir, existing_dir, write_json
+
+WEIGHTS = "model.safetensors"
+EXIT_CONFIG = "exit_config.json"
+
+
+def save_model_dir(out_dir: Path, model: MultiExitModel, tokenizer, meta: dict) -> None:
+    """Write a self-contained model directory atomically."""
+    with atomic_dir(out_dir) as tmp:
+        save_model(model, str(tmp / WEIGHTS))
+        model.encoder.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / EXIT_CONFIG, {"exit": model.cfg.to_dict(), **meta})
+
+
+def load_model_dir(model_dir: Path) -> tuple[MultiExitModel, Any, dict]:
+    """Rebuild a saved multi-exit model (architecture from JSON, weights from safetensors)."""
+    model_dir = Path(model_dir)
+    meta_path = model_dir / EXIT_CONFIG
+    if not meta_path.is_file() or not (model_dir / WEIGHTS).is_file():
+        raise DataError(f"{model_dir}: not a trained model directory (rerun the train stage)")
+    meta = json.loads(meta_path.read_text())
+    encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir))
+    model = MultiExitModel(encoder, ExitConfig(**meta["exit"]))
+    load_model(model, str(model_dir / WEIGHTS), strict=True)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return model, tokenizer, meta
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, plain = {}, {"param_groups": state["param_groups"], "state": {}}
+    for pid, slots in state["state"].items():
+        for key, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                plain["state"].setdefault(str(pid), {})[key] = value
+    return tensors, plain
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
+    state: dict[int, dict] = {int(k): dict(v) for k, v in plain["state"].items()}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = value
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def save_training_state(
+    state_dir: Path, model: torch.nn.Module, optimizer, scheduler, progress: dict
+) -> None:
+    """Everything needed to continue training exactly where it stopped."""
+    opt_tensors, opt_plain = _flatten_optimizer(optimizer.state_dict())
+    rng = {"rng.cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    with atomic_dir(state_dir) as tmp:
+        save_model(model, str(tmp / WEIGHTS))
+        save_file({**opt_tensors, **rng}, str(tmp / "state.safetensors"))
+        sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
+        write_json(
+            tmp / "state.json", {"progress": progress, "optimizer": opt_plain, "scheduler": sched}
+        )
+
+
+def load_progress(state_dir: Path) -> dict | None:
+    """Progress counters of a saved training state, or None when there is none."""
+    found = existing_dir(state_dir)
+    if found is None or not (found / "state.json").is_file():
+        return None
+    return json.loads((found / "state.json").read_text())["progress"]
+
+
+def restore_training_state(
+    state_dir: Path, model: torch.nn.Module, optimizer=None, scheduler=None
+) -> dict:
+    """Load weights and RNG state, plus optimizer and scheduler state when given.
+
+    At a stage boundary the saved optimizer belongs to the finished stage, so the
+    caller passes None and the new stage starts a fresh optimizer.
+    """
+    found = existing_dir(state_dir)
+    if found is None:
+        raise DataError(f"{state_dir}: no training state to resume from")
+    meta = json.loads((found / "state.json").read_text())
+    tensors = load_file(str(found / "state.safetensors"))
+    load_model(model, str(found / WEIGHTS), strict=True)
+    if optimizer is not None:
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+    if scheduler is not None:
+        scheduler.load_state_dict({**scheduler.state_dict(), **meta["scheduler"]})
+    torch.set_rng_state(tensors["rng.cpu"])
+    n_cuda = sum(k.startswith("rng.cuda.") for k in tensors)
+    cuda = [tensors[f"rng.cuda.{i}"] for i in range(n_cuda)]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    return meta["progress"]

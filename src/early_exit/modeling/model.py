@@ -1,0 +1,218 @@
+"""A multi-exit classifier around any BERT-family encoder.
+
+Exit heads sit after a configurable set of layers (1-based layer numbers, as in
+the papers). One forward pass returns every exit's logits, shape
+[batch, n_exits, n_labels] (n_labels = 1 for regression); exit *policies* decide
+afterwards which exit answers. The forward pass stops at the last exit's layer.
+
+Head shapes (the recipes choose one):
+- "pooler": a pooler (dense+tanh) per exit, initialised from the pre-trained
+  pooler of that layer (ElasticBERT) or of the model (DeeBERT highways).
+- "shared_pooler": one pooler for every exit (PABEE).
+- "layer_mix": Sledgehammer: one shared pooler applied to every layer; exit i
+  classifies a learned, L2-normalised weighted sum of layers 1..i.
+- "linear": dropout -> linear on the pooled vector.
+Pooling is "cls" (token 0, as in the papers) or "mean" over non-padding tokens
+(needed for sentence-embedding models such as MiniLM, whose [CLS] vector is nearly
+constant in the lower layers).
+
+Gradient equilibrium (ElasticBERT, after Li et al. 2019) rescales gradients in the
+backward pass only: the hidden state entering an exit is scaled by 1/n and the path
+onward by (n - 1), n being the number of exits from this one to the last.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from early_exit.errors import ConfigError
+from early_exit.modeling.backbone import LayerStack
+from early_exit.modeling.exit_layers import resolve_exit_layers
+
+Pooling = Literal["cls", "mean"]
+HeadKind = Literal["pooler", "shared_pooler", "layer_mix", "linear"]
+HEADS = ("pooler", "shared_pooler", "layer_mix", "linear")
+
+
+@dataclass
+class ExitConfig:
+    """Everything about the exits that changes the forward pass (saved with checkpoints)."""
+
+    num_labels: int
+    exit_layers: list[int]
+    pooling: Pooling = "cls"
+    head: HeadKind = "pooler"
+    dropout: float | None = None  # None: the backbone's hidden_dropout_prob
+    gradient_equilibrium: bool = False
+    extra: dict = field(default_factory=dict)  # recipe-specific settings, kept for the record
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Pooler(nn.Module):
+    """BERT-style pooler: dense + tanh on an already pooled vector."""
+
+    def __init__(self, hidden_size: int, init_from: nn.Linear | None = None):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        if init_from is not None:
+            self.dense.load_state_dict(init_from.state_dict())
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(pooled))
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: Pooling) -> torch.Tensor:
+    """Reduce [batch, seq, hidden] to [batch, hidden]."""
+    if how == "cls":
+        return hidden[:, 0]
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class _GradientRescale(torch.autograd.Function):
+    """Identity in the forward pass; multiplies the gradient by `scale` in the backward pass."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale, None
+
+
+def rescale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    return _GradientRescale.apply(x, scale)
+
+
+def equilibrium_scales(exit_layers: list[int]) -> dict[int, tuple[float, float]]:
+    """Layer -> (scale into the exit, scale onward) for gradient equilibrium.
+
+    With exits at every layer of an L-layer model this is ElasticBERT's
+    1/(L-i) and (L-i-1) for 0-based layer i; with a subset of exits, n counts the
+    exits still ahead (including this one).
+    """
+    n_exits = len(exit_layers)
+    return {
+        layer: (1.0 / (n_exits - k), float(n_exits - k - 1)) for k, layer in enumerate(exit_layers)
+    }
+
+
+@dataclass
+class MultiExitOutput:
+    logits: torch.Tensor  # [batch, n_exits_run, n_labels]
+    exit_layers: list[int]  # the layer number of each returned exit
+
+
+class MultiExitModel(nn.Module):
+    """Encoder + exit heads; `forward` returns the logits of every exit."""
+
+    def __init__(
+        self,
+        encoder: PreTrainedModel,
+        cfg: ExitConfig,
+        pooler_init: dict[int, nn.Linear] | None = None,
+    ):
+        """`pooler_init` maps a layer number to the pre-trained pooler of that layer
+        (ElasticBERT checkpoints have one per layer); other exits start from the
+        encoder's own pooler, when it has one."""
+        super().__init__()
+        if cfg.head not in HEADS:
+            raise ConfigError(f"head: unknown head {cfg.head!r}; allowed: {', '.join(HEADS)}")
+        if cfg.pooling not in ("cls", "mean"):
+            raise ConfigError(f"pooling: unknown pooling {cfg.pooling!r}; allowed: cls, mean")
+        self.encoder = encoder
+        self.stack = LayerStack(encoder)
+        self.cfg = cfg
+        self.exit_layers = resolve_exit_layers(cfg.exit_layers, self.stack.num_layers)
+        cfg.exit_layers = list(self.exit_layers)
+        self.poolers = self._build_poolers(pooler_init or {})
+        # The encoder's own pooler is replaced by the exit poolers (copied above).
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None
+        dropout = cfg.dropout if cfg.dropout is not None else encoder.config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        hidden = self.stack.hidden_size
+        self.classifiers = nn.ModuleList(
+            nn.Linear(hidden, cfg.num_labels) for _ in self.exit_layers
+        )
+        if cfg.head == "layer_mix":  # Sledgehammer: randn init, as in the original
+            self.mix = nn.ParameterList(
+                nn.Parameter(torch.randn(layer)) for layer in self.exit_layers
+            )
+        self._exit_index = {layer: i for i, layer in enumerate(self.exit_layers)}
+        self._scales = equilibrium_scales(self.exit_layers)
+
+    def _build_poolers(self, pooler_init: dict[int, nn.Linear]) -> nn.ModuleList:
+        pretrained = self.stack.pretrained_pooler()
+        if self.cfg.head == "pooler":
+            sources = [pooler_init.get(layer, pretrained) for layer in self.exit_layers]
+        elif self.cfg.head in ("shared_pooler", "layer_mix"):
+            sources = [pretrained]
+        else:
+            sources = []
+        return nn.ModuleList(
+            Pooler(self.stack.hidden_size, copy.deepcopy(src) if src is not None else None)
+            for src in sources
+        )
+
+    @property
+    def num_layers(self) -> int:
+        return self.stack.num_layers
+
+    def _head(
+        self,
+        exit_index: int,
+        hidden: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mixed: list[torch.Tensor],
+    ) -> torch.Tensor:
+        """Logits of one exit from its layer's hidden states (or the layer mix)."""
+        if self.cfg.head == "layer_mix":
+            weights = self.mix[exit_index]
+            stacked = torch.stack(mixed[: len(weights)], dim=-1)  # [batch, hidden, layers]
+            return self.classifiers[exit_index](stacked @ (weights / weights.norm()))
+        pooled = pool(hidden, attention_mask, self.cfg.pooling)
+        if self.poolers:
+            pooled = self.poolers[min(exit_index, len(self.poolers) - 1)](pooled)
+        return self.classifiers[exit_index](self.dropout(pooled))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        up_to_layer: int | None = None,
+    ) -> MultiExitOutput:
+        """Run the encoder up to the last exit (or `up_to_layer`), collecting each exit."""
+        last = self.exit_layers[-1] if up_to_layer is None else up_to_layer
+        if last < self.exit_layers[0]:
+            raise ValueError(f"up_to_layer={last} is below the first exit {self.exit_layers[0]}")
+        equilibrium = self.cfg.gradient_equilibrium and self.training
+        hidden, mask = self.stack.embed(input_ids, attention_mask, token_type_ids)
+        logits, layers, mixed = [], [], []
+        for index in range(last):
+            hidden = self.stack.layer(index, hidden, mask)
+            layer = index + 1
+            if self.cfg.head == "layer_mix":
+                pooled = self.poolers[0](pool(hidden, attention_mask, self.cfg.pooling))
+                mixed.append(self.dropout(pooled))
+            if layer not in self._exit_index:
+                continue
+            into_exit, onward = self._scales[layer]
+            if equilibrium:
+                hidden = rescale_gradient(hidden, into_exit)
+            logits.append(self._head(self._exit_index[layer], hidden, attention_mask, mixed))
+            layers.append(layer)
+            if equilibrium:
+                hidden = rescale_gradient(hidden, onward)
+        return MultiExitOutput(logits=torch.stack(logits, dim=1), exit_layers=layers)

@@ -1,0 +1,172 @@
+"""Elastic pre-training: continued masked-LM training with a loss at every layer.
+
+ElasticBERT (Liu et al., NAACL 2022) is pre-trained with MLM (and SOP) heads at
+every layer, L = sum_l L_l, with gradient equilibrium and *grouped* exits: the
+exits are split into groups optimised in turn, for 12 layers G1 = {1,3,5,7,9,11,12}
+and G2 = {2,4,6,8,10,12} (odd layers / even layers, the last layer in both). Its
+pre-training code is not released and its weights cannot be fetched here, so this
+stage continues the pre-training of any BERT on a task's unlabeled training text in
+that way, giving a multi-exit backbone that the `elasticbert` recipe fine-tunes.
+
+Choices (not specified by the paper): one MLM head shared by all layers (BERT's
+transform + decoder tied to the word embeddings, newly initialised when the backbone
+ships none, as MiniLM does); MLM only (no SOP: single texts have no sentence order
+to predict), so the per-layer poolers are copies of the backbone's pre-trained pooler;
+the MLM loss is computed on masked positions only, which keeps the vocabulary
+projection cheap. The result is written in the ElasticBERT checkpoint layout.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import DataCollatorForLanguageModeling
+from transformers.activations import ACT2FN
+
+from early_exit.data.prepared import load_manifest, load_split
+from early_exit.modeling.backbone import LayerStack, load_backbone
+from early_exit.modeling.elasticbert_io import save_elastic_backbone
+from early_exit.modeling.model import equilibrium_scales, rescale_gradient
+from early_exit.recipes.stage import Stage
+from early_exit.training.batching import Encoded, encode
+from early_exit.training.finetune import run_fingerprint
+from early_exit.training.loop import discard_state, fit
+from early_exit.training.runtime import pick_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def exit_groups(num_layers: int) -> list[list[int]]:
+    """ElasticBERT's two groups: odd layers and even layers, the last layer in both."""
+    odd = sorted({*range(1, num_layers + 1, 2), num_layers})
+    even = sorted({*range(2, num_layers + 1, 2), num_layers})
+    return [odd, even]
+
+
+class MLMHead(nn.Module):
+    """BERT's MLM head: dense -> activation -> LayerNorm -> decoder tied to the embeddings."""
+
+    def __init__(self, config, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.word_embeddings = word_embeddings
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        nn.init.normal_(self.dense.weight, std=config.initializer_range)
+        nn.init.zeros_(self.dense.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return (
+            self.LayerNorm(self.act(self.dense(hidden))) @ self.word_embeddings.weight.T + self.bias
+        )
+
+
+class ElasticMLM(nn.Module):
+    """An encoder with the shared MLM head applied after every layer."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+        self.stack = LayerStack(encoder)
+        self.head = MLMHead(encoder.config, encoder.embeddings.word_embeddings)
+
+    def layer_losses(self, batch: dict, exits: list[int]) -> torch.Tensor:
+        """MLM loss of each exit in `exits` on the masked positions, shape [len(exits)]."""
+        labels = batch["labels"]
+        masked = labels != -100
+        hidden, mask = self.stack.embed(
+            batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")
+        )
+        scales = equilibrium_scales(exits)
+        losses = []
+        for index in range(exits[-1]):
+            hidden = self.stack.layer(index, hidden, mask)
+            if index + 1 not in scales:
+                continue
+            into_exit, onward = scales[index + 1]
+            hidden = rescale_gradient(hidden, into_exit)
+            logits = self.head(hidden[masked])
+            losses.append(F.cross_entropy(logits, labels[masked]))
+            hidden = rescale_gradient(hidden, onward)
+        return torch.stack(losses)
+
+
+class MLMCollator:
+    """Dynamic padding plus BERT masking (15% of tokens: 80% [MASK], 10% random, 10% kept)."""
+
+    def __init__(self, tokenizer, data: Encoded, mlm_probability: float):
+        self.mask = DataCollatorForLanguageModeling(
+            tokenizer, mlm_probability=mlm_probability, return_tensors="pt"
+        )
+        self.data = data
+
+    def __call__(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        features = [{k: v for k, v in self.data.features[i].items()} for i in indices]
+        return dict(self.mask(features))
+
+
+def mlm_stage(cfg: dict, num_layers: int) -> Stage:
+    groups = exit_groups(num_layers)
+
+    def step_loss(model: ElasticMLM, batch: dict, step: int) -> torch.Tensor:
+        return model.layer_losses(batch, groups[step % len(groups)]).sum()
+
+    return Stage("elastic-mlm", None, cfg["epochs"], cfg["learning_rate"], step_loss=step_loss)
+
+
+def pretrain(
+    data_dir: Path,
+    out_dir: Path,
+    state_dir: Path,
+    backbone: dict,
+    cfg: dict,
+    training: dict,
+    seed: int,
+    device: str = "auto",
+    threads: int | None = None,
+    on_step=None,
+) -> dict:
+    """Continue pre-training `backbone` on the task's training text; write an ElasticBERT dir."""
+    manifest = load_manifest(data_dir)
+    examples = load_split(data_dir, "train")
+    seed_everything(seed, threads)
+    encoder, tokenizer, pooler_init = load_backbone(backbone)
+    model = ElasticMLM(encoder)
+    data = encode(examples, tokenizer, manifest["max_length"])
+    settings = {**training, **cfg}
+    log.info(
+        "elastic MLM pre-training on %d texts of %s, groups %s",
+        len(data),
+        manifest["task"],
+        exit_groups(model.stack.num_layers),
+    )
+    progress = fit(
+        model,
+        data,
+        MLMCollator(tokenizer, data, cfg["mlm_probability"]),
+        [mlm_stage(cfg, model.stack.num_layers)],
+        settings,
+        seed,
+        pick_device(device),
+        Path(state_dir),
+        on_step=on_step,
+        fingerprint=run_fingerprint(
+            backbone, cfg, training, seed, manifest["splits"]["train"]["sha256"]
+        ),
+    )
+    pretrained = model.stack.pretrained_pooler()
+    layers = range(1, model.stack.num_layers + 1)
+    poolers = {layer: pooler_init.get(layer, pretrained) for layer in layers}
+    if any(p is None for p in poolers.values()):
+        poolers = {}  # no pooler to copy: fine-tuning initialises fresh ones
+    encoder = model.encoder.cpu()
+    encoder.pooler = None
+    save_elastic_backbone(Path(out_dir), encoder, poolers, tokenizer)
+    discard_state(Path(state_dir))
+    return progress

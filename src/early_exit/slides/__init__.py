@@ -1,0 +1,1 @@
+"""The deck: slides generated from the run, Slidev markdown helpers, the build."""

@@ -1,0 +1,378 @@
+"""Build the Slidev deck (static site + PDF) from generated figures and tables.
+
+The deck source (`slides/`) holds only hand-written markdown; every figure and
+table is produced by the workflow and copied in here. Slidev is forgiving in
+ways that hide broken decks (a missing `src:` import is skipped, a slide that
+fails to render still exports with exit code 0), so this module checks the
+inputs before building and the PDF after exporting.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from early_exit.errors import EarlyExitError
+from early_exit.slides.generated import split_long_tables
+from early_exit.workflow.atomic import atomic_dir, atomic_path
+
+# What Slidev needs from the deck source; node_modules is linked, never copied.
+DECK_SOURCES = ("slides.md", "package.json", "public", "styles", "components", "layouts", "setup")
+ENTRY = "slides.md"
+# Marks a directory as ours, so a rebuild may delete it without deleting user files.
+BUILD_MARKER = ".early-exit-deck-build"
+CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium",)
+# Text Slidev renders into a page (e.g. a template that does not compile) instead of failing.
+ERROR_MARKERS = ("An error occurred",)
+FRONTMATTER = re.compile(r"^---.*\n((?:.*\n)*?)---[ \t]*(?:\n|$)")
+FIGURE_REF = re.compile(r"(?<![\w./])/figures/([^\s\"'()<>`]+)")
+SETUP_HINT = "run scripts/setup_deck.sh (or `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in slides/)"
+
+
+class DeckError(EarlyExitError):
+    """The deck cannot be built; the message names the missing file or failing command."""
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass
+class Slide:
+    """One slide as Slidev's parser sees it: optional frontmatter, then markdown."""
+
+    frontmatter: dict = field(default_factory=dict)
+    content: str = ""
+
+
+def split_slides(markdown: str) -> list[Slide]:
+    """Split a Slidev markdown file into slides, mirroring `@slidev/parser`'s `parseSync`.
+
+    A line starting with `---` ends the current slide; if the next line is not blank
+    (and the line is not `----`), it opens a frontmatter block closed by the next
+    `---`, so `---\\nsrc: x\\n---` is one slide, not two. `---` inside fenced code
+    or an HTML comment is content. Counting by hand gets these cases wrong.
+    """
+    lines = re.split(r"\r?\n", markdown)
+    slides: list[Slide] = []
+    start = 0  # first line of the current slide (its opening `---` if it has frontmatter)
+    i = 0
+    in_comment = False
+    while i < len(lines):
+        line = lines[i].rstrip()
+        if in_comment:
+            in_comment = _html_comment_open(lines[i], True)
+        elif line.startswith("---"):
+            if start != i:
+                slides.append(_parse_slide(lines[start:i]))
+            start = i + 1
+            if line[3:4] != "-" and i + 1 < len(lines) and lines[i + 1].strip():
+                start = i
+                i += 1
+                while i < len(lines) and lines[i].rstrip() != "---":
+                    i += 1
+        elif line.lstrip().startswith("```"):
+            i = _skip_fence(lines, i)
+        else:
+            in_comment = _html_comment_open(lines[i], False)
+        i += 1
+    if start <= len(lines) - 1:
+        slides.append(_parse_slide(lines[start:]))
+    return slides
+
+
+def _skip_fence(lines: list[str], i: int) -> int:
+    """Index of the line closing the fence opened at `i` (unchanged if never closed)."""
+    fence = re.match(r"^\s*`+", lines[i]).group(0)
+    for j in range(i + 1, len(lines)):
+        if lines[j].startswith(fence):
+            return j
+    return i
+
+
+def _html_comment_open(line: str, inside: bool) -> bool:
+    """Whether an HTML comment is still open after `line` (Slidev skips `---` inside one)."""
+    cursor = 0
+    while cursor < len(line):
+        if inside:
+            end = line.find("-->", cursor)
+            if end < 0:
+                return True
+            inside, cursor = False, end + 3
+        else:
+            begin = line.find("<!--", cursor)
+            if begin < 0:
+                return False
+            end = line.find("-->", begin + 4)
+            if end < 0:
+                return True
+            cursor = end + 3
+    return inside
+
+
+def _parse_slide(lines: list[str]) -> Slide:
+    text = "\n".join(lines)
+    match = FRONTMATTER.match(text)
+    if not match:
+        return Slide(content=text.strip())
+    try:
+        data = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise DeckError(f"invalid slide frontmatter:\n{match.group(1)}\n{exc}") from exc
+    if not isinstance(data, dict):
+        raise DeckError(f"slide frontmatter is not a mapping:\n{match.group(1)}")
+    return Slide(frontmatter=data, content=text[match.end() :].strip())
+
+
+def iter_slides(entry: Path, root: Path | None = None, _chain: tuple = ()) -> Iterator[Slide]:
+    """Yield the slides Slidev renders from `entry`, following `src:` imports.
+
+    Hidden slides (`hide:`/`disabled:`) are skipped, as Slidev does. A missing
+    import raises: Slidev itself would silently drop the slide.
+    """
+    root = root or entry.parent
+    chain = (*_chain, entry.resolve())
+    for slide in split_slides(entry.read_text(encoding="utf-8")):
+        fm = slide.frontmatter
+        if fm.get("hide") or fm.get("disabled"):
+            continue
+        if not fm.get("src"):
+            yield slide
+            continue
+        target, _, pages = str(fm["src"]).partition("#")
+        path = root / target[1:] if target.startswith("/") else entry.parent / target
+        if not path.is_file():
+            raise DeckError(f"{entry}: slide imports src: {fm['src']}, but {path} does not exist")
+        if path.resolve() in chain:
+            raise DeckError(f"{entry}: circular src: import of {path}")
+        imported = list(iter_slides(path, root, chain))
+        yield from _select(imported, pages)
+
+
+def _select(slides: list[Slide], pages: str) -> list[Slide]:
+    """Apply a `src: file.md#1,3-4` range (1-based), as Slidev does."""
+    if not pages.strip():
+        return slides
+    keep: set[int] = set()
+    for part in pages.split(","):
+        lo, _, hi = part.strip().partition("-")
+        keep.update(range(int(lo), int(hi or lo) + 1))
+    return [s for n, s in enumerate(slides, start=1) if n in keep]
+
+
+def count_slides(entry: Path) -> int:
+    """Number of pages the exported PDF must have (no click steps are exported)."""
+    return sum(1 for _ in iter_slides(entry))
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_references(build_dir: Path) -> None:
+    """Fail before building if a `/figures/...` image or `src:` import is missing.
+
+    Imports are checked by walking the slides (see `iter_slides`); figures by
+    scanning every markdown file of the deck for `/figures/<file>` references.
+    """
+    list(iter_slides(build_dir / ENTRY))
+    for md in sorted(build_dir.glob("*.md")) + sorted(build_dir.glob("generated/**/*.md")):
+        for name in FIGURE_REF.findall(md.read_text(encoding="utf-8")):
+            if not (build_dir / "public" / "figures" / name).is_file():
+                raise DeckError(
+                    f"{md.name} references /figures/{name}, "
+                    f"but no such figure was given to the deck build"
+                )
+
+
+def find_chromium(chromium: str | None = None) -> str:
+    """The browser Slidev's exporter drives: argument, $CHROMIUM_PATH, else Debian's chromium.
+
+    Playwright's own browser download does not work offline, so the export always
+    gets an explicit executable. An explicitly named one must exist: silently
+    falling back to another browser would hide a misconfiguration.
+    """
+    explicit = chromium or os.environ.get("CHROMIUM_PATH")
+    if explicit:
+        if found := shutil.which(explicit):
+            return found
+        raise DeckError(f"chromium not found or not executable: {explicit}")
+    for candidate in (*CHROMIUM_CANDIDATES, "chromium", "chromium-browser"):
+        if found := shutil.which(candidate):
+            return found
+    raise DeckError(
+        "no chromium found for the PDF export: install the Debian package `chromium` "
+        "(scripts/setup_deck.sh does) or set CHROMIUM_PATH"
+    )
+
+
+def check_pdf(pdf: Path, expected: int) -> int:
+    """Count pages and reject broken ones: Slidev exports a broken slide with exit code 0.
+
+    A slide whose template fails to compile shows "An error occurred on this slide";
+    one that throws while rendering comes out blank, so a page without any text is
+    an error too (every slide here has at least a title).
+    """
+    from pypdf import PdfReader
+
+    pages = PdfReader(pdf).pages
+    for number, page in enumerate(pages, start=1):
+        text = page.extract_text() or ""
+        if not text.strip():
+            raise DeckError(f"page {number} of the exported deck is blank (a slide failed?)")
+        for marker in ERROR_MARKERS:
+            if marker in text:
+                raise DeckError(f"page {number} of the exported deck shows an error: {marker!r}")
+    if len(pages) != expected:
+        raise DeckError(
+            f"exported deck has {len(pages)} pages, but slides.md has {expected} slides"
+        )
+    return len(pages)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def prepare_build_dir(
+    deck_src: Path, figures: list[Path], tables: list[Path], build_dir: Path
+) -> None:
+    """Assemble a fresh, self-contained deck folder outside the repository.
+
+    The workflow may run in another directory (`snakemake --directory`), so the
+    build never writes into `slides/`. Figures and tables are copied, not linked:
+    Vite refuses to serve files that resolve outside the deck folder. A table too long
+    for one page is split over several slides on the way (`split_long_tables`).
+    """
+    deck_src, build_dir = deck_src.resolve(), build_dir.resolve()
+    slidev = deck_src / "node_modules" / ".bin" / "slidev"
+    if not slidev.exists():
+        raise DeckError(f"Slidev is not installed ({slidev} is missing): {SETUP_HINT}")
+    _reset_dir(build_dir, deck_src)
+    for name in DECK_SOURCES:
+        src = deck_src / name
+        if src.is_dir():
+            shutil.copytree(src, build_dir / name)
+        elif src.is_file():
+            shutil.copy2(src, build_dir / name)
+    _link_node_modules(deck_src, build_dir)
+    _copy_all(figures, build_dir / "public" / "figures")
+    _copy_all(tables, build_dir / "generated")
+    for table in map(Path, tables):  # a page cuts what overflows it: split long tables
+        copied = build_dir / "generated" / table.name
+        if copied.suffix == ".md":
+            text = copied.read_text(encoding="utf-8")
+            copied.write_text(split_long_tables(text), encoding="utf-8")
+
+
+def _reset_dir(build_dir: Path, deck_src: Path) -> None:
+    """Empty `build_dir`, refusing to delete anything that is not a previous build."""
+    if build_dir == deck_src or build_dir in deck_src.parents:
+        raise DeckError(f"build dir {build_dir} would overwrite the deck source {deck_src}")
+    if build_dir.exists():
+        if any(build_dir.iterdir()) and not (build_dir / BUILD_MARKER).exists():
+            raise DeckError(f"build dir {build_dir} exists and is not a deck build; remove it")
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True)
+    (build_dir / BUILD_MARKER).touch()
+
+
+def _link_node_modules(deck_src: Path, build_dir: Path) -> None:
+    """Share the 540 MB node_modules through a symlink, and tell Vite about it.
+
+    Vite resolves the link to its real path, which lies outside the deck folder:
+    without `server.fs.allow` the export's dev server refuses KaTeX's fonts, and
+    without `cacheDir` Vite writes its dependency cache into the shared
+    `slides/node_modules/.vite`, where parallel builds would race. The CLI must be
+    started through the link (`build_dir/node_modules/.bin/slidev`): Slidev
+    treats a CLI outside the deck folder as a global install and resolves differently.
+    """
+    modules = (deck_src / "node_modules").resolve()
+    (build_dir / "node_modules").symlink_to(modules, target_is_directory=True)
+    (build_dir / "vite.config.mjs").write_text(
+        "// Written by early_exit.slides.build: node_modules is a symlink to the deck source.\n"
+        "export default {\n"
+        f"  cacheDir: {str(build_dir / '.vite')!r},\n"
+        f"  server: {{ fs: {{ allow: [{str(modules)!r}] }} }},\n"
+        "}\n",
+        encoding="utf-8",
+    )
+
+
+def _copy_all(files: list[Path], dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for file in map(Path, files):
+        if not file.is_file():
+            raise DeckError(f"deck input {file} does not exist")
+        shutil.copyfile(file, dest / file.name)
+
+
+def run_slidev(build_dir: Path, args: list[str], timeout: int) -> float:
+    """Run one Slidev command in `build_dir`; raise with the output's tail on failure."""
+    cmd = [str(build_dir / "node_modules" / ".bin" / "slidev"), *args]
+    env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "NO_COLOR": "1"}
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            cmd, cwd=build_dir, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DeckError(f"`slidev {args[0]}` timed out after {timeout} s") from exc
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        raise DeckError(f"`slidev {' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
+    return time.monotonic() - started
+
+
+def build_deck(
+    deck_src: Path,
+    figures: list[Path],
+    tables: list[Path],
+    build_dir: Path,
+    pdf_path: Path,
+    site_dir: Path,
+    chromium: str | None = None,
+    timeout: int = 600,
+) -> dict:
+    """Build the static site and the PDF of the deck; return page and slide counts.
+
+    `timeout` bounds each Slidev command (seconds).
+
+    Both outputs appear atomically: a failed or interrupted build leaves the
+    previous ones (or none) in place, never a half-written PDF Snakemake would trust.
+    """
+    build_dir, pdf_path, site_dir = (Path(p).resolve() for p in (build_dir, pdf_path, site_dir))
+    browser = find_chromium(chromium)
+    prepare_build_dir(Path(deck_src), figures, tables, build_dir)
+    check_references(build_dir)
+    expected = count_slides(build_dir / ENTRY)
+    # Nested, so a bad PDF also discards the new site: both outputs stay consistent.
+    with atomic_dir(site_dir) as site_tmp, atomic_path(pdf_path) as pdf_tmp:
+        build_s = run_slidev(build_dir, ["build", ENTRY, "--out", str(site_tmp)], timeout)
+        export_s = _export_pdf(build_dir, pdf_tmp, browser, timeout)
+        pages = check_pdf(pdf_tmp, expected)
+    return {
+        "pages": pages,
+        "slides": expected,
+        "pdf": str(pdf_path),
+        "site": str(site_dir),
+        "build_seconds": round(build_s, 1),
+        "export_seconds": round(export_s, 1),
+    }
+
+
+def _export_pdf(build_dir: Path, pdf: Path, browser: str, timeout: int) -> float:
+    """Export to `pdf`; Slidev appends ".pdf" to any other name, so go through a sibling."""
+    export_to = pdf.with_name(pdf.name + ".pdf")
+    try:
+        args = ["export", ENTRY, "--output", str(export_to), "--executable-path", browser]
+        seconds = run_slidev(build_dir, args, timeout)
+        os.replace(export_to, pdf)
+    finally:
+        export_to.unlink(missing_ok=True)
+    return seconds

@@ -1,0 +1,288 @@
+"""Slides generated from the config and the runs' metadata (imported by `slides/slides.md`).
+
+Methods come from the config, so their slides cannot be written by hand: this
+module writes `methods.md` (one slide per early-exit method, with its figure from
+the exits notebook and its operating points) and `setup.md` (backbone, tasks, seeds,
+hardware and time taken). Every number on them is read from the workflow's outputs;
+the only hand-written text is what each recipe and criterion does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from early_exit.analysis.operating_points import mean_std, select_criteria, summary_table
+from early_exit.workflow.atomic import write_text
+
+# What the recipes do (src/early_exit/recipes/), in one line each: no numbers here.
+RECIPES = {
+    "deebert": (
+        "DeeBERT",
+        "Xin et al., ACL 2020",
+        "two stages: backbone and final classifier, then the internal exits "
+        "with the backbone frozen",
+    ),
+    "pabee": (
+        "PABEE",
+        "Zhou et al., NeurIPS 2020",
+        "joint training, each exit's loss weighted by its layer index; one shared pooler",
+    ),
+    "sledgehammer": (
+        "Sledgehammer",
+        "Schwartz et al., ACL 2020",
+        "joint training of exits on a subset of layers, each mixing the layers below it; "
+        "one temperature per exit fitted on dev",
+    ),
+    "elasticbert": (
+        "ElasticBERT",
+        "Liu et al., NAACL 2022",
+        "elastic MLM pre-training with a loss at every layer, then joint fine-tuning "
+        "with gradient equilibrium",
+    ),
+    "joint": ("Joint training", "reference recipe", "the sum of every exit's loss"),
+}
+CRITERIA = {
+    "entropy": ("S", "at the first layer $i$ with entropy $H(p_i) < S$"),
+    "patience": ("t", "once $t$ consecutive exits agree on the answer"),
+    "confidence": (
+        "c",
+        "at the first layer $i$ with calibrated confidence "
+        "$\\max_c \\mathrm{softmax}(z_i / T_i)_c \\ge c$",
+    ),
+}
+
+
+MAX_TABLE_ROWS = 12  # body rows of a generated table that fit one 16:9 slide
+
+
+def split_long_tables(markdown: str, max_rows: int = MAX_TABLE_ROWS) -> str:
+    """Split every slide whose markdown table has more than `max_rows` rows into several
+    slides (balanced, each with the table's header; the heading gets "(1/2)", the text
+    after the table stays on the last). Slidev cuts what overflows a page silently.
+
+    Slides are separated by a line `---`, as in the generated files (no frontmatter); a
+    file with no table to split is returned unchanged.
+    """
+    out, split = [], False
+    for slide in re.split(r"(?m)^---[ \t]*$", markdown):
+        lines = slide.strip("\n").splitlines()
+        rows = [i for i, line in enumerate(lines) if line.startswith("|")]
+        if len(rows) - 2 <= max_rows:
+            out.append("\n".join(lines))
+            continue
+        first, last = rows[0], rows[-1]
+        head, body = lines[first : first + 2], lines[first + 2 : last + 1]
+        before, after = lines[:first], lines[last + 1 :]
+        split = True
+        parts = -(-len(body) // max_rows)
+        size = -(-len(body) // parts)
+        for n in range(parts):
+            top = [
+                f"{line} ({n + 1}/{parts})" if line.startswith("# ") else line for line in before
+            ]
+            tail = after if n == parts - 1 else []
+            out.append("\n".join([*top, *head, *body[n * size : (n + 1) * size], *tail]))
+    return "\n\n---\n\n".join(out) + "\n" if split else markdown
+
+
+def exits_figure_name(method: str) -> str:
+    """The exits notebook's per-method figure (one per multi-exit method)."""
+    return f"exits_{method}.png"
+
+
+@dataclass
+class Model:
+    """A trained model's metadata: `exit_config.json` and the backbone's `config.json`."""
+
+    task: str
+    method: str
+    seed: int
+    meta: dict
+    backbone_config: dict
+
+    @classmethod
+    def read(cls, model_dir: str | Path) -> Model:
+        model_dir = Path(model_dir)
+        meta = json.loads((model_dir / "exit_config.json").read_text())
+        config_path = model_dir / "config.json"
+        backbone = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        run = model_dir.parent  # results/{task}/{method}/seed{seed}/model
+        return cls(run.parent.parent.name, run.parent.name, int(meta["seed"]), meta, backbone)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def duration(seconds: float) -> str:
+    """`42.0 s`, `4 min 09 s`, `2 h 03 min`."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _knob(policy: str, mean: float, std: float) -> str:
+    digits = 0 if policy == "patience" else 2
+    text = f"{mean:.{digits}f}"
+    return text if pd.isna(std) or std == 0 else f"{text} ± {std:.{digits}f}"
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
+    """One slide: what the recipe and its criterion do, its operating points, its figure."""
+    name, paper, training = RECIPES.get(info["recipe"], (method, "", f"recipe {info['recipe']}"))
+    policy = info["criterion"]
+    symbol, rule = CRITERIA.get(policy, ("knob", f"exit criterion: {policy}"))
+    title = name if name.lower() == method else f"{name} ({method})"
+    lines = [
+        f"# {title}",
+        "",
+        f'<p class="paper">{paper} · recipe <code>{info["recipe"]}</code></p>' if paper else "",
+        "",
+        f"- **Training:** {training}",
+        f"- **Exit:** {rule}",
+    ]
+    for row in summary[summary.method == method].itertuples():
+        split = row.test_split
+        where = row.task if split == "test" else f"{row.task} ({split})"
+        early = mean_std(row.test_score_mean, row.test_score_std, 100)
+        full = mean_std(row.test_score_full_mean, row.test_score_full_std, 100)
+        lines.append(
+            f"- **{where}:** ${symbol}$ = {_knob(policy, row.threshold_mean, row.threshold_std)}"
+            f" chosen on dev → {early} {row.metric} at {row.test_speedup_mean:.2f}× on {split}"
+            f" (full depth {full})"
+        )
+    figure = exits_figure_name(method)
+    lines += [
+        "",
+        f'<img src="/figures/{figure}" class="method-figure" '
+        f'alt="Share of examples leaving at each exit for {method}" />',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def methods_markdown(info: dict[str, dict], points: pd.DataFrame) -> str:
+    """One slide per multi-exit method (not the static baselines), in config order."""
+    criteria = {m: i["criterion"] for m, i in info.items() if i["criterion"]}
+    summary = select_criteria(summary_table(points), criteria, include_oracle=False)
+    slides = [
+        method_slide(method, i, summary)
+        for method, i in info.items()
+        if not i["static"] and i["criterion"]
+    ]
+    return "\n---\n\n".join(slides)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def _hardware(models: list[Model]) -> list[str]:
+    records = {json.dumps(m.meta.get("hardware"), sort_keys=True) for m in models}
+    lines = []
+    for record in sorted(records):
+        hw = json.loads(record)
+        if hw is None:
+            lines.append("- not recorded in these models' metadata")
+            continue
+        device = f"CUDA: {hw['cuda_device']}" if hw.get("cuda_device") else "no GPU"
+        lines.append(f"- {hw['cpu']}, {hw['cores']} cores · {device}")
+        lines.append(
+            f"- torch {hw['torch']} ({hw['torch_threads']} threads) · device {hw['device']}"
+        )
+    return lines
+
+
+def _training(config: dict, models: list[Model]) -> str:
+    settings = {json.dumps(m.meta.get("training", {}), sort_keys=True) for m in models}
+    train = config["training"]
+    text = (
+        f"{train['epochs']} epoch{'s' if train['epochs'] != 1 else ''} per stage · "
+        f"batch {train['batch_size']} · learning rate {train['learning_rate']:g}"
+    )
+    return text + (" (some methods override)" if len(settings) > 1 else "")
+
+
+def setup_markdown(
+    config: dict, info: dict[str, dict], manifests: dict[str, dict], models: list[Model]
+) -> str:
+    """The setup slide: backbone, tasks with split sizes, seeds, methods, hardware, time."""
+    # an ElasticBERT model's backbone is its own pre-training output: name the starting one
+    backbones = {m.meta["backbone"]["name"] for m in models if not m.meta["method"].get("pretrain")}
+    others = sorted(backbones - {config["backbone"]["name"]})
+    layers = max((m.backbone_config.get("num_hidden_layers", 0) for m in models), default=0)
+    hidden = max((m.backbone_config.get("hidden_size", 0) for m in models), default=0)
+    left = [
+        f"**Backbone** `{config['backbone']['name']}` · {layers} layers · hidden {hidden} · "
+        f"{config['backbone'].get('pooling', 'cls')} pooling",
+        "",
+        "**Tasks** (train / dev / test examples)",
+        "",
+    ]
+    for task, manifest in manifests.items():
+        sizes = " / ".join(f"{manifest['splits'][s]['size']:,}" for s in ("train", "dev", "test"))
+        classes = len(manifest.get("label_names") or [])
+        kind = f"{classes} classes" if classes else manifest.get("task_type", "regression")
+        left.append(
+            f"- {task}: {sizes} · {kind} · ≤ {manifest['max_length']} tokens · {manifest['metric']}"
+        )
+    seeds = config["seeds"]
+    left += [
+        "",
+        f"**Seeds** {', '.join(map(str, seeds))} ({len(seeds)} per method) · "
+        f"data split seed {config['data_seed']}",
+        "",
+        "**Methods** "
+        + ", ".join(f"{m} ({i['criterion']})" if i["criterion"] else m for m, i in info.items()),
+        "",
+        f"**Training** {_training(config, models)}",
+    ]
+    seconds = [(m.meta["progress"]["seconds"], m) for m in models]
+    total = sum(s for s, _ in seconds)
+    longest, slowest = max(seconds, key=lambda x: x[0])
+    right = [
+        "**Hardware** (recorded by the training jobs)",
+        "",
+        *_hardware(models),
+        "",
+        "**Time taken**",
+        "",
+        f"- fine-tuning {len(models)} models: {duration(total)} in total",
+        f"- longest: {slowest.method} on {slowest.task}, seed {slowest.seed}: {duration(longest)}",
+        "- training loops only (from each model's metadata): data preparation, "
+        "elastic pre-training, inference and this deck are not included",
+    ]
+    if others:
+        left[0] += " (some methods: " + ", ".join(f"`{b}`" for b in others) + ")"
+    return (
+        "# Setup\n\n"
+        '<div class="grid grid-cols-2 gap-8 setup">\n<div>\n\n'
+        + "\n".join(left)
+        + "\n\n</div>\n<div>\n\n"
+        + "\n".join(right)
+        + "\n\n</div>\n</div>\n"
+    )
+
+
+def write_slides(
+    config: dict,
+    info: dict[str, dict],
+    manifest_paths: dict[str, str | Path],
+    model_dirs: list[str | Path],
+    points: pd.DataFrame,
+    setup_path: str | Path,
+    methods_path: str | Path,
+) -> None:
+    manifests = {t: json.loads(Path(p).read_text()) for t, p in manifest_paths.items()}
+    models = [Model.read(d) for d in model_dirs]
+    write_text(setup_path, setup_markdown(config, info, manifests, models))
+    write_text(methods_path, methods_markdown(info, points))

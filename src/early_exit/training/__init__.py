@@ -1,0 +1,1 @@
+"""Training: the loop, resume state, batching, device and seeding, fine-tuning a run."""

@@ -1,0 +1,209 @@
+"""Checks of the workflow config that a JSON schema cannot express.
+
+The schema (workflow/schemas/config.schema.yaml) catches missing and mistyped
+keys; this module catches what needs code: unknown tasks, recipes and policies,
+paths that do not exist, exit layers outside the backbone. It runs when the
+Snakefile loads, so a broken config stops before any job starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from early_exit.data.registry import resolve_task
+from early_exit.errors import ConfigError
+from early_exit.exits.metrics import check_metric
+from early_exit.exits.policies import check_policy
+from early_exit.modeling.backbone_source import resolve_backbone
+from early_exit.modeling.exit_layers import resolve_exit_layers
+from early_exit.recipes import get_recipe
+from early_exit.workflow.download import cache_name, dataset_dir, model_dir
+
+
+def schema_errors(config: dict, schema_path: str | Path) -> None:
+    """Raise ConfigError listing each schema violation as `key: problem`, one per line.
+
+    Snakemake's own `validate` (which also fills in defaults) reports the same errors
+    but prints the whole schema; this names the keys and nothing else.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [
+            f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors
+        ]
+        raise ConfigError("\n  ".join(["config does not match the schema:", *lines]))
+
+
+def training_settings(config: dict, method: str) -> dict:
+    """Global training settings with the method's overrides on top."""
+    merged = copy.deepcopy(config["training"])
+    merged.update(method_instances(config)[method].get("training", {}))
+    return merged
+
+
+def method_instances(config: dict) -> dict[str, dict]:
+    """Methods as the workflow runs them: a `static` entry with `layers: [k, ...]`
+    becomes one method per k (`static-k`, exits at layer k), the points of the
+    static reference curve."""
+    instances = {}
+    for name, spec in config["methods"].items():
+        if spec.get("layers"):
+            for k in spec["layers"]:
+                instance = {key: v for key, v in spec.items() if key != "layers"}
+                instances[f"{name}-{k}"] = {**instance, "exit_layers": [k], "family": name}
+        else:
+            instances[name] = {**spec, "family": name}
+    return instances
+
+
+def method_backbone(config: dict, method: dict) -> dict:
+    """The backbone a method starts from: its own `backbone` entry over the global one."""
+    return {**config["backbone"], **method.get("backbone", {})}
+
+
+def task_policies(config: dict, task: str) -> dict:
+    """The sweep policies for a task: the global ones, or the subset the task names."""
+    policies = config["sweep"]["policies"]
+    chosen = config["tasks"][task].get("policies")
+    if chosen is None:
+        return policies
+    missing = [p for p in chosen if p not in policies]
+    if missing:
+        raise ConfigError(
+            f"tasks.{task}.policies: {missing} not configured under sweep.policies "
+            f"(configured: {', '.join(policies)})"
+        )
+    return {p: policies[p] for p in chosen}
+
+
+def is_hub_id(name: str) -> bool:
+    """A hub repository id rather than a packaged model or a local directory."""
+    return (
+        resolve_backbone(name) == name
+        and not name.startswith((".", "/", "~"))
+        and not Path(name).exists()
+    )
+
+
+def _backbones(config: dict) -> list[dict]:
+    specs = [config["backbone"]]
+    specs += [method_backbone(config, m) for m in method_instances(config).values()]
+    return specs
+
+
+def hub_models(config: dict) -> dict[str, dict]:
+    """Hub models the config uses, by cache directory name (empty without `hub_cache`)."""
+    if not config.get("hub_cache"):
+        return {}
+    return {
+        cache_name(b["name"]): {"repo": b["name"], "revision": b.get("revision")}
+        for b in _backbones(config)
+        if is_hub_id(b["name"])
+    }
+
+
+def hub_datasets(config: dict) -> dict[str, dict]:
+    """Hub datasets the config's tasks use, by cache directory name (empty without `hub_cache`)."""
+    if not config.get("hub_cache"):
+        return {}
+    found = {}
+    for spec in config["tasks"].values():
+        source = spec.get("source") or {}
+        if source.get("type") == "hf" and not Path(source["path"]).exists():
+            found[cache_name(source["path"], source.get("name"))] = {
+                "path": source["path"],
+                "name": source.get("name"),
+                "revision": source.get("revision"),
+            }
+    return found
+
+
+def cached_backbone(config: dict, backbone: dict) -> dict:
+    """The backbone entry with a hub id replaced by its copy in `hub_cache`, if one is used."""
+    if config.get("hub_cache") and is_hub_id(backbone["name"]):
+        return {**backbone, "name": str(model_dir(config["hub_cache"], backbone["name"]))}
+    return backbone
+
+
+def cached_task(config: dict, task: str) -> dict:
+    """The task entry reading its hub dataset from `hub_cache` (`source.local_copy`)."""
+    spec = copy.deepcopy(config["tasks"][task])
+    source = spec.get("source") or {}
+    if config.get("hub_cache") and source.get("type") == "hf" and not Path(source["path"]).exists():
+        source["local_copy"] = str(
+            dataset_dir(config["hub_cache"], source["path"], source.get("name"))
+        )
+    return spec
+
+
+def backbone_num_layers(backbone: dict) -> int | None:
+    """Layer count read from a local config.json (None for hub ids: not knowable offline)."""
+    source = Path(resolve_backbone(backbone["name"]))
+    config_file = source / "config.json"
+    if not config_file.is_file():
+        return None
+    return int(json.loads(config_file.read_text())["num_hidden_layers"])
+
+
+# Source keys that name local paths (an hf `path` may be a hub id, so it is not checked).
+LOCAL_PATH_KEYS = {"bbc": ["corpus_dir"], "files": ["train", "dev", "test"], "hf": []}
+
+
+def _check_local_paths(name: str, source: dict) -> None:
+    keys = LOCAL_PATH_KEYS[source["type"]]
+    if source["type"] == "files":  # plus extra evaluation splits such as test_mismatched
+        keys = keys + [k for k in source if k.startswith("test_")]
+    for key in keys:
+        value = source.get(key)
+        if value is not None and not Path(value).exists():
+            raise ConfigError(
+                f"tasks.{name}.source.{key}: path {value!r} does not exist "
+                f"(relative paths are resolved against {Path.cwd()})"
+            )
+
+
+def _check_method(name: str, method: dict, config: dict) -> int | None:
+    """Check one method instance; return its number of exits when knowable offline
+    (a local or packaged backbone, or a hub model already in `hub_cache`)."""
+    recipe = get_recipe(method["recipe"])
+    if method.get("pretrain") and method["recipe"] != "elasticbert":
+        raise ConfigError("pretrain: elastic pre-training is only for recipe elasticbert")
+    if method.get("backbone", {}).get("format") == "elasticbert" and method.get("pretrain"):
+        raise ConfigError("pretrain: the backbone is already an ElasticBERT checkpoint")
+    backbone = cached_backbone(config, method_backbone(config, method))
+    num_layers = backbone_num_layers(backbone)
+    if num_layers is None:
+        return None
+    exits = resolve_exit_layers(method.get("exit_layers", recipe.default_exits), num_layers)
+    recipe.check(exits, num_layers)
+    return len(exits)
+
+
+def check_config(config: dict) -> None:
+    """Raise ConfigError naming the first key that cannot work."""
+    tasks = {name: resolve_task(name, spec) for name, spec in config["tasks"].items()}
+    for name, task in tasks.items():
+        check_metric(task.metric)
+        _check_local_paths(name, task.source)
+    exits = {}
+    for name, method in method_instances(config).items():
+        try:
+            exits[name] = _check_method(name, method, config)
+        except ConfigError as err:
+            raise ConfigError(f"methods.{method['family']}.{err}") from None
+    for name, task in tasks.items():
+        for policy, cfg in task_policies(config, name).items():
+            for method, n_exits in exits.items():
+                try:
+                    check_policy(policy, task.task_type, n_exits if n_exits != 1 else None, cfg)
+                except ConfigError as err:
+                    raise ConfigError(
+                        f"sweep.policies.{policy} for task {name} / method {method}: {err}"
+                    ) from None

@@ -1,0 +1,156 @@
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from early_exit.analysis import elue, operating_points, plots
+from early_exit.errors import DataError
+
+matplotlib.use("Agg")
+
+
+def sweep_rows(task, method, seed, dev, test, policy="entropy", flops_per_layer=1e8):
+    """dev/test: lists of (threshold, score, speedup); 6-layer model."""
+    rows = []
+    for split, points in (("dev", dev), ("test", test)):
+        for threshold, score, speedup in points:
+            rows.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "seed": seed,
+                    "split": split,
+                    "policy": policy,
+                    "threshold": threshold,
+                    "metric": "accuracy",
+                    "score": score,
+                    "accuracy": score,
+                    "avg_exit_layer": 6 / speedup,
+                    "layer_fraction_used": 1 / speedup,
+                    "speedup": speedup,
+                    "avg_flops": flops_per_layer * 6 / speedup,
+                }
+            )
+    return rows
+
+
+DEV = [(0.0, 0.90, 1.0), (0.2, 0.895, 1.5), (0.4, 0.85, 2.0), (0.6, 0.5, 6.0)]
+TEST = [(0.0, 0.88, 1.0), (0.2, 0.87, 1.6), (0.4, 0.80, 2.1), (0.6, 0.45, 6.0)]
+
+
+@pytest.fixture
+def sweeps():
+    rows = sweep_rows("news", "joint", 1, DEV, TEST)
+    rows += sweep_rows("news", "joint", 2, DEV, [(t, s - 0.02, x) for t, s, x in TEST])
+    return pd.DataFrame(rows)
+
+
+def test_operating_point_is_the_fastest_within_the_allowed_dev_drop(sweeps):
+    points = operating_points.operating_points(sweeps, max_drop=0.01)
+    assert len(points) == 2
+    first = points.iloc[0]
+    assert first.threshold == 0.2  # 0.895 >= 0.90 - 0.01; 0.85 is not
+    assert (first.test_score, first.test_speedup, first.test_score_full) == (0.87, 1.6, 0.88)
+    assert first.test_flops == pytest.approx(6e8 / 1.6)
+    loose = operating_points.operating_points(sweeps, max_drop=0.06)
+    assert loose.iloc[0].threshold == 0.4
+
+
+def test_single_exit_runs_have_one_point_and_no_knob():
+    rows = sweep_rows(
+        "news", "static-2", 1, [(np.nan, 0.7, 3.0)], [(np.nan, 0.68, 3.0)], policy="single-exit"
+    )
+    points = operating_points.operating_points(pd.DataFrame(rows), 0.01)
+    assert np.isnan(points.threshold[0]) and points.test_score[0] == 0.68
+
+
+def test_dev_and_test_must_share_the_knob_grid(sweeps):
+    broken = sweeps.copy()
+    broken.loc[broken.split == "test", "threshold"] += 1
+    with pytest.raises(DataError, match="different knob grids"):
+        operating_points.operating_points(broken, 0.01)
+
+
+def test_summary_and_markdown_report_mean_and_spread_over_seeds(sweeps):
+    summary = operating_points.summary_table(operating_points.operating_points(sweeps, 0.01))
+    row = summary.iloc[0]
+    assert row.seeds == 2
+    assert row.test_score_mean == pytest.approx(0.86)
+    text = operating_points.results_markdown(summary, 0.01, "Results")
+    assert text.startswith("# Results\n")
+    assert "86.0 ± 1.4" in text  # (87, 85) x 100: mean 86, sample std 1.41
+    assert "1.60 ± 0.00×" in text
+
+
+def test_criteria_select_each_methods_own_policy_and_the_oracle():
+    frame = pd.DataFrame(
+        {
+            "method": ["a", "a", "a", "b", "s"],
+            "policy": ["entropy", "patience", "oracle", "patience", "single-exit"],
+        }
+    )
+    chosen = operating_points.select_criteria(frame, {"a": "entropy", "b": "patience"})
+    assert chosen.policy.tolist() == ["entropy", "oracle", "patience", "single-exit"]
+
+
+def test_missing_sweep_table_is_named(tmp_path):
+    with pytest.raises(DataError, match="nope.tsv"):
+        operating_points.load_sweeps([tmp_path / "nope.tsv"])
+
+
+def test_elue_score_of_a_hand_made_curve():
+    curve = (np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.7, 0.8]))
+    # on the curve, above it by 5 points at f=3 (ref 0.75), and two points outside the range
+    score, outside = elue.elue_score(np.array([2.0, 3.0]), np.array([0.7, 0.8]), curve)
+    assert score == pytest.approx(2.5) and outside == 0
+    score, outside = elue.elue_score(np.array([0.5, 8.0]), np.array([0.45, 0.9]), curve)
+    assert outside == 2
+    assert score == pytest.approx(100 * ((0.45 - 0.5) + (0.9 - 0.8)) / 2)  # flat extension
+
+
+def test_elue_table_scores_static_models_zero_and_methods_against_them():
+    static = [
+        sweep_rows(
+            "t", f"static-{k}", 1, [(np.nan, s, 6 / k)], [(np.nan, s, 6 / k)], policy="single-exit"
+        )
+        for k, s in ((1, 0.5), (3, 0.7), (6, 0.8))
+    ]
+    dynamic = sweep_rows(
+        "t", "m", 1, [(0, 0.8, 1.0), (1, 0.7, 2.0)], [(0, 0.8, 1.0), (1, 0.7, 2.0)]
+    )
+    data = pd.DataFrame([r for rows in static for r in rows] + dynamic)
+    table = elue.elue_table(data, ["static-1", "static-3", "static-6"]).set_index("method")
+    assert table.loc["static-3", "elue"] == pytest.approx(0.0)
+    # m at 2x speed-up = 3 layers' FLOPs scores 0.7, exactly the static 3-layer model
+    assert table.loc["m", "elue"] == pytest.approx(0.0) and table.loc["m", "points"] == 2
+    assert "| m " in elue.elue_markdown(table.reset_index(), "ELUE")
+
+
+def test_tradeoff_figure_has_one_panel_per_task_and_one_colour_per_method(sweeps, tmp_path):
+    other = sweeps.assign(task="headlines", method="other")
+    static = pd.DataFrame(
+        sweep_rows(
+            "news", "static-3", 1, [(np.nan, 0.7, 2.0)], [(np.nan, 0.7, 2.0)], policy="single-exit"
+        )
+    )
+    data = pd.concat([sweeps, other, sweeps.assign(method="other"), static])
+    points = operating_points.operating_points(data, 0.01)
+    for x in ("speedup", "avg_flops"):
+        fig = plots.tradeoff_figure(
+            data, "test", {"joint": "entropy", "other": "entropy"}, ["static-3"], x=x, points=points
+        )
+        assert sorted(ax.get_title() for ax in fig.axes) == ["headlines", "news"]
+    palette = plots.method_palette(["other", "joint", "other"])
+    assert list(palette) == ["joint", "other"] and palette["joint"] != palette["other"]
+    plots.save_figure(fig, tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    curve = plots.curve_points(sweeps, "test")  # averaged over seeds per threshold
+    assert curve.score.tolist() == pytest.approx([0.87, 0.86, 0.79, 0.44])
+
+
+def test_method_roles_split_criteria_and_static_baselines():
+    info, criteria, static = operating_points.method_roles(
+        '{"d": {"recipe": "deebert", "criterion": "entropy", "static": false},'
+        ' "s-1": {"recipe": "static", "criterion": null, "static": true}}'
+    )
+    assert criteria == {"d": "entropy"} and static == ["s-1"] and set(info) == {"d", "s-1"}

@@ -1,0 +1,138 @@
+import json
+
+import pandas as pd
+import pytest
+
+from early_exit.slides import generated
+from early_exit.slides.build import count_slides, split_slides
+
+INFO = {
+    "deebert": {"recipe": "deebert", "criterion": "entropy", "static": False},
+    "pabee": {"recipe": "pabee", "criterion": "patience", "static": False},
+    "finetune": {"recipe": "finetune", "criterion": None, "static": True},
+}
+
+
+def points():
+    rows = []
+    for method, policy, threshold in (
+        ("deebert", "entropy", 0.25),
+        ("deebert", "patience", 2),
+        ("pabee", "patience", 3),
+        ("finetune", "single-exit", float("nan")),
+    ):
+        for seed, delta in ((1, 0.0), (2, 0.02)):
+            rows.append(
+                {
+                    "task": "news",
+                    "method": method,
+                    "seed": seed,
+                    "policy": policy,
+                    "test_split": "test",
+                    "metric": "accuracy",
+                    "threshold": threshold,
+                    "test_score_full": 0.9,
+                    "test_score": 0.85 + delta,
+                    "test_speedup": 2.0 + 10 * delta,
+                    "test_flops": 1e8,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_one_slide_per_early_exit_method_with_its_figure_and_numbers(tmp_path):
+    text = generated.methods_markdown(INFO, points())
+    slides = split_slides(text)
+    assert [s.content.splitlines()[0] for s in slides] == ["# DeeBERT", "# PABEE"]
+    assert "/figures/exits_deebert.png" in slides[0].content
+    assert "$S$ = 0.25 chosen on dev → 86.0 ± 1.4 accuracy at 2.10× on test" in text
+    assert "(full depth 90.0 ± 0.0)" in text
+    assert "$t$ = 3 chosen on dev" in slides[1].content  # patience is a whole number
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "generated" / "methods.md").write_text(text)
+    (tmp_path / "slides.md").write_text("# Title\n\n---\nsrc: ./generated/methods.md\n---\n")
+    assert count_slides(tmp_path / "slides.md") == 3
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(42.04, "42.0 s"), (249, "4 min 09 s"), (7380, "2 h 03 min")]
+)
+def test_durations_read_like_the_readme(seconds, text):
+    assert generated.duration(seconds) == text
+
+
+def model_dir(root, method, seconds, hardware):
+    path = root / "results" / "news" / method / "seed1" / "model"
+    path.mkdir(parents=True)
+    meta = {
+        "seed": 1,
+        "backbone": {"name": "packaged:minilm-l6"},
+        "method": {"recipe": method},
+        "training": {"epochs": 2},
+        "progress": {"seconds": seconds},
+    }
+    if hardware:
+        meta["hardware"] = hardware
+    (path / "exit_config.json").write_text(json.dumps(meta))
+    (path / "config.json").write_text(json.dumps({"num_hidden_layers": 6, "hidden_size": 384}))
+    return path
+
+
+def test_setup_slide_reports_config_data_hardware_and_time(tmp_path):
+    hardware = {
+        "device": "cpu",
+        "cpu": "AMD EPYC",
+        "cores": 2,
+        "torch_threads": 2,
+        "torch": "2.13.0",
+        "cuda_device": None,
+        "python": "3.11",
+    }
+    dirs = [model_dir(tmp_path, "deebert", 100.0, hardware), model_dir(tmp_path, "pabee", 50, None)]
+    models = [generated.Model.read(d) for d in dirs]
+    assert (models[0].task, models[0].method, models[0].seed) == ("news", "deebert", 1)
+    config = {
+        "backbone": {"name": "packaged:minilm-l6", "pooling": "mean"},
+        "seeds": [1],
+        "data_seed": 13,
+        "training": {"epochs": 2, "batch_size": 32, "learning_rate": 1e-4},
+    }
+    manifest = {
+        "splits": {"train": {"size": 1488}, "dev": {"size": 212}, "test": {"size": 425}},
+        "label_names": ["a", "b", "c", "d", "e"],
+        "max_length": 48,
+        "metric": "accuracy",
+    }
+    text = generated.setup_markdown(config, INFO, {"news": manifest}, models)
+    assert len(split_slides(text)) == 1
+    for expected in (
+        "`packaged:minilm-l6` · 6 layers · hidden 384 · mean pooling",
+        "news: 1,488 / 212 / 425 · 5 classes · ≤ 48 tokens · accuracy",
+        "**Seeds** 1 (1 per method) · data split seed 13",
+        "deebert (entropy), pabee (patience), finetune",
+        "2 epochs per stage · batch 32 · learning rate 0.0001",
+        "AMD EPYC, 2 cores · no GPU",
+        "torch 2.13.0 (2 threads) · device cpu",
+        "not recorded in these models' metadata",
+        "fine-tuning 2 models: 2 min 30 s in total",
+        "longest: deebert on news, seed 1: 1 min 40 s",
+    ):
+        assert expected in text, expected
+
+
+def test_long_tables_are_split_over_slides_with_their_header():
+    rows = "".join(f"| m{i} | {i} |\n" for i in range(13))
+    text = f"# Results: news\n\n| Method | Score |\n|---|---|\n{rows}\nTest split.\n"
+    text += "\n---\n\n# Short\n\n| a |\n|---|\n| 1 |\n"
+    slides = split_slides(generated.split_long_tables(text, max_rows=12))
+    assert [s.content.splitlines()[0] for s in slides] == [
+        "# Results: news (1/2)",
+        "# Results: news (2/2)",
+        "# Short",
+    ]
+    first, second = slides[0].content, slides[1].content
+    assert first.count("| m") == 7 and second.count("| m") == 6  # balanced
+    assert "| Method | Score |" in first and "| Method | Score |" in second
+    assert "Test split." in second and "Test split." not in first
+    untouched = "# A\n\n| a |\n|---|\n| 1 |\n\n---\n\n# B\n"
+    assert generated.split_long_tables(untouched) == untouched

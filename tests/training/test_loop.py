@@ -1,0 +1,190 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny import make_examples, make_tiny_bert
+
+from early_exit.analysis.operating_points import operating_points, results_markdown, summary_table
+from early_exit.data.prepare import prepare_task
+from early_exit.exits.sweep import sweep_file
+from early_exit.inference.predict import predict
+from early_exit.inference.stored import load_exit_logits
+from early_exit.modeling.checkpoint import load_model_dir
+from early_exit.training.batching import bucketed_batches
+from early_exit.training.finetune import finetune
+
+TRAINING = {
+    "epochs": 3,
+    "batch_size": 8,
+    "learning_rate": 1e-2,
+    "weight_decay": 0.01,
+    "warmup_ratio": 0.1,
+    "max_grad_norm": 1.0,
+    "bucket_batches": 2,
+    "checkpoint_every": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    backbone = {"name": str(make_tiny_bert(root / "bert")), "pooling": "mean"}
+    splits = (("train", 60, 0), ("dev", 30, 1), ("test", 30, 2), ("test_mismatched", 20, 3))
+    for split, n, seed in splits:
+        lines = [json.dumps(ex) for ex in make_examples(n, seed=seed)]
+        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    spec = {
+        "source": {
+            "type": "files",
+            "format": "jsonl",
+            "train": str(root / "train.jsonl"),
+            "dev": str(root / "dev.jsonl"),
+            "test": str(root / "test.jsonl"),
+            "test_mismatched": str(root / "test_mismatched.jsonl"),
+        },
+        "max_length": 16,
+    }
+    prepare_task("tiny", spec, root / "data", seed=0)
+    return root, backbone
+
+
+def run(setup, name, seed=0, on_step=None, training=TRAINING):
+    root, backbone = setup
+    method = {"recipe": "joint", "exit_layers": "all"}
+    return finetune(
+        root / "data",
+        root / name / "model",
+        root / name / "state",
+        backbone,
+        method,
+        training,
+        seed,
+        "cpu",
+        1,
+        on_step=on_step,
+    )
+
+
+def weights(setup, name):
+    return load_file(str(setup[0] / name / "model" / "model.safetensors"))
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+@pytest.fixture(scope="module")
+def reference(setup):
+    """One uninterrupted run that other tests compare against."""
+    return run(setup, "a")
+
+
+def test_training_lowers_the_loss_and_is_deterministic(setup, reference):
+    first = reference
+    run(setup, "b")
+    losses = [e["mean_loss"] for e in first["progress"]["epoch_losses"]]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert_same_weights(weights(setup, "a"), weights(setup, "b"))
+    assert not (setup[0] / "a" / "state").exists()  # resume state removed after success
+
+
+def test_a_different_seed_gives_different_weights(setup, reference):
+    run(setup, "seed1", seed=1)
+    a, b = weights(setup, "a"), weights(setup, "seed1")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("stop_at", [6, 8])  # mid-epoch and right at an epoch boundary
+def test_an_interrupted_run_resumes_to_the_same_weights(setup, reference, stop_at):
+    name = f"resumed{stop_at}"
+
+    def interrupt(progress):
+        if progress["step"] == stop_at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(setup, name, on_step=interrupt)
+    assert not (setup[0] / name / "model").exists()  # nothing that looks complete
+    assert (setup[0] / name / "state").exists()
+    resumed = run(setup, name)
+    assert resumed["progress"]["step"] == 24  # 3 epochs x 8 batches, none repeated
+    assert_same_weights(weights(setup, name), weights(setup, "a"))
+
+
+def test_saved_model_reloads_and_predicts_what_it_computed(setup, reference, tmp_path):
+    root = setup[0]
+    model, tokenizer, meta = load_model_dir(root / "a" / "model")
+    assert len(meta["label_names"]) == 3
+    predict(root / "a" / "model", root / "data", tmp_path / "l.npz", batch_size=7, device="cpu")
+    stored = load_exit_logits(tmp_path / "l.npz")
+    assert stored["splits"].tolist() == ["dev", "test", "test_mismatched"]  # from the manifest
+    assert stored["test_mismatched_logits"].shape == (20, 3, 3)
+    assert stored["dev_logits"].shape == (30, 3, 3)
+    assert stored["exit_layers"].tolist() == [1, 2, 3]
+    # logits stored in example order equal a one-example-at-a-time forward pass
+    model.eval()
+    dev = [json.loads(line) for line in (root / "data" / "dev.jsonl").read_text().splitlines()]
+    for i in (0, 7, 29):
+        enc = tokenizer(dev[i]["text"], truncation=True, max_length=16, return_tensors="pt")
+        with torch.no_grad():
+            one = model(**enc).logits[0].numpy()
+        np.testing.assert_allclose(stored["dev_logits"][i], one, atol=1e-5)
+        assert stored["dev_lengths"][i] == enc["input_ids"].shape[1]
+        assert stored["dev_labels"][i] == dev[i]["label"]
+    assert (stored["dev_logits"][:, -1].argmax(-1) == stored["dev_labels"]).mean() > 0.6
+
+
+def test_bucketed_batches_cover_every_example_once_and_repeat_per_seed():
+    lengths = np.random.default_rng(0).integers(1, 50, 103)
+    batches = bucketed_batches(lengths, 8, seed=1, epoch=0, bucket_batches=4)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(103))
+    assert all(len(b) <= 8 for b in batches)
+    again = bucketed_batches(lengths, 8, seed=1, epoch=0, bucket_batches=4)
+    assert all((x == y).all() for x, y in zip(batches, again, strict=True))
+    other = bucketed_batches(lengths, 8, seed=1, epoch=1, bucket_batches=4)
+    assert any((x != y).any() for x, y in zip(batches, other, strict=False))
+    # bucketing keeps padding low: within a batch lengths are close
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < np.ptp(lengths) / 3
+
+
+def test_a_saved_state_from_other_settings_is_not_resumed(setup, reference):
+    def interrupt(progress):
+        if progress["step"] == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(setup, "stale", on_step=interrupt, training={**TRAINING, "learning_rate": 1e-3})
+    steps = []
+    run(setup, "stale", on_step=lambda p: steps.append(p["step"]))
+    assert steps[0] == 1  # started over rather than continuing the other run's state
+    assert_same_weights(weights(setup, "stale"), weights(setup, "a"))
+
+
+def test_extra_test_splits_are_swept_and_reported_apart(setup, reference, tmp_path):
+    root = setup[0]
+    predict(root / "a" / "model", root / "data", tmp_path / "l.npz", batch_size=16, device="cpu")
+    table = sweep_file(
+        tmp_path / "l.npz",
+        tmp_path / "s.tsv",
+        {"entropy": {"num_thresholds": 5}},
+        None,
+        {"task": "tiny", "method": "joint", "seed": 0},
+    )
+    assert sorted(table.split.unique()) == ["dev", "test", "test_mismatched"]
+    points = operating_points(table, 0.01)
+    assert points.test_split.tolist() == ["test", "test_mismatched"]
+    assert points.threshold.nunique() == 1  # one knob, chosen on dev, reported on both
+    text = results_markdown(summary_table(points), 0.01, "tiny")
+    assert "| Split " in text and "test_mismatched" in text
+
+
+def test_bf16_autocast_applies_to_cuda_only(setup, reference):
+    """One code path: `precision: bf16` changes nothing on CPU (autocast is CUDA-only here)."""
+    run(setup, "bf16", training={**TRAINING, "precision": "bf16"})
+    assert_same_weights(weights(setup, "bf16"), weights(setup, "a"))

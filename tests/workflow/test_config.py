@@ -1,0 +1,165 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+from workflow_cli import run_workflow
+
+from early_exit.errors import ConfigError
+from early_exit.workflow.config import (
+    check_config,
+    method_instances,
+    schema_errors,
+    task_policies,
+    training_settings,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def default_config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def validated(config):
+    validate(config, str(SCHEMA))  # fills in the schema defaults, as the workflow does
+    return config
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml"])
+def test_shipped_configs_are_valid(name):
+    config = yaml.safe_load((REPO / "config" / name).read_text())
+    schema_errors(config, SCHEMA)
+    validate(config, str(SCHEMA))
+    check_config(config)
+    assert config["training"]["max_grad_norm"] == 1.0  # defaults filled by the schema
+    assert config["deck"]["enabled"] is True
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["training"].update(epoch=3), "training: .*'epoch' was unexpected"),
+        (lambda c: c.pop("seeds"), "'seeds' is a required property"),
+        (lambda c: c["tasks"]["bbc-news"].update(max_lenght=3), "tasks.bbc-news: .*max_lenght"),
+        (lambda c: c["training"].update(learning_rate="fast"), "training.learning_rate"),
+        (lambda c: c["backbone"].update(pooling="max"), "backbone.pooling"),
+        (lambda c: c.update(device="gpu"), "device"),
+    ],
+)
+def test_schema_errors_name_the_key(edit, message):
+    config = default_config()
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        schema_errors(config, SCHEMA)
+
+
+REGRESSION_TASK = {
+    "source": {"type": "files", "format": "tsv", "train": __file__},
+    "type": "regression",
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["tasks"].update({"bbc-sport": {}}), "task 'bbc-sport' is not a builtin"),
+        (
+            lambda c: c["methods"]["pabee"].update(recipe="deebert2"),
+            "methods.pabee.recipe: unknown recipe 'deebert2'; allowed: deebert, elasticbert",
+        ),
+        (
+            lambda c: c["methods"]["deebert"].update(exit_layers=[2, 7]),
+            r"methods.deebert.exit_layers: \[7\] outside .* allowed 1..6",
+        ),
+        (lambda c: c["methods"]["static"].update(layers=[0]), "methods.static.exit_layers"),
+        (
+            lambda c: c["methods"]["deebert"].update(exit_layers=[1, 3]),
+            "methods.deebert.exit_layers: DeeBERT needs .* final classifier at the last layer",
+        ),
+        (
+            lambda c: c["methods"]["pabee"].update(pretrain={"epochs": 1, "learning_rate": 1e-4}),
+            "methods.pabee.pretrain: elastic pre-training is only for recipe elasticbert",
+        ),
+        (
+            lambda c: c["sweep"]["policies"]["patience"].update(values=[2, 6]),
+            r"patience \[6\] impossible with 6 exits; allowed: 1..5",
+        ),
+        (
+            lambda c: c["tasks"].update(sts=REGRESSION_TASK),
+            "sweep.policies.entropy for task sts .* does not apply to regression tasks; "
+            "allowed: patience",
+        ),
+        (
+            lambda c: c["tasks"].update(sts=REGRESSION_TASK | {"policies": ["oracle"]}),
+            "'oracle' does not apply to regression",
+        ),
+        (
+            lambda c: c["tasks"]["bbc-news"].update(source={"type": "bbc", "corpus_dir": "/nope"}),
+            "tasks.bbc-news.source.corpus_dir: path '/nope' does not exist",
+        ),
+        (
+            lambda c: c["tasks"].update(
+                mine={"source": {"type": "files", "format": "tsv", "train": "missing.tsv"}}
+            ),
+            "tasks.mine.source.train: path 'missing.tsv' does not exist",
+        ),
+        (lambda c: c["backbone"].update(name="./no/such/model"), "backbone.name"),
+    ],
+)
+def test_semantic_errors_name_the_key(edit, message):
+    config = validated(default_config())
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        check_config(config)
+
+
+def test_regression_task_with_patience_only_is_accepted():
+    config = validated(default_config())
+    config["tasks"]["sts"] = REGRESSION_TASK | {"policies": ["patience"]}
+    check_config(config)
+    assert list(task_policies(config, "sts")) == ["patience"]
+
+
+def test_static_layers_expand_into_one_method_per_k():
+    config = validated(default_config())
+    methods = method_instances(config)
+    assert [m for m in methods if m.startswith("static")] == [f"static-{k}" for k in range(1, 6)]
+    assert methods["static-3"]["exit_layers"] == [3]
+    assert methods["static-3"]["family"] == "static"
+
+
+def test_method_training_overrides_global_settings():
+    config = validated(default_config())
+    config["methods"]["pabee"]["training"] = {"epochs": 7}
+    merged = training_settings(config, "pabee")
+    assert merged["epochs"] == 7
+    assert merged["batch_size"] == config["training"]["batch_size"]
+    assert training_settings(config, "deebert")["epochs"] == config["training"]["epochs"]
+
+
+def test_a_broken_config_stops_snakemake_before_any_job(tmp_path):
+    config = default_config()
+    config["tasks"]["bbc-headlines"]["max_length"] = "long"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = run_workflow(tmp_path, bad, timeout=120)
+    assert result.returncode != 0
+    assert "tasks.bbc-headlines.max_length: 'long' is not of type 'integer'" in result.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_loading_the_workflow_modules_does_not_import_torch():
+    # common.smk imports these at every workflow start and in every cluster job
+    modules = (
+        "early_exit.workflow.config, early_exit.workflow.cluster, early_exit.workflow.download,"
+        " early_exit.recipes"
+    )
+    heavy = "('torch', 'transformers')"
+    code = f"import sys, {modules}; print(sorted(m for m in {heavy} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
