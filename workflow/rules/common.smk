@@ -101,7 +101,7 @@ def methods_info():
         info[name] = {
             "recipe": recipe.name,
             "criterion": spec.get("criterion", recipe.criterion),
-            "static": recipe.name in ("static", "finetune"),
+            "static": recipe.static,
         }
     return info
 

@@ -21,7 +21,6 @@ from early_exit.errors import DataError
 from early_exit.exits.policies import get_policy
 from early_exit.exits.sweep import decide
 
-KNOB_SYMBOLS = {"entropy": "S", "patience": "t", "confidence": "c"}
 OUTCOMES = ("correct", "incorrect")
 INCORRECT_ALPHA = 0.35
 
@@ -188,9 +187,8 @@ def knob_summary(dist: pd.DataFrame) -> pd.DataFrame:
 
 
 def _knob_label(policy: str, threshold: float) -> str:
-    symbol = KNOB_SYMBOLS.get(policy, "knob")
-    value = f"{threshold:.0f}" if policy == "patience" else f"{threshold:.2f}"
-    return f"{symbol} = {value}"
+    pol = get_policy(policy)
+    return f"{pol.symbol} = {pol.format_knob(threshold)}"
 
 
 def exit_distribution_figure(

@@ -135,11 +135,20 @@ def oracle_grid(out: Outputs, cfg: dict) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Policy:
+    """One exit policy: how it decides, and how tables, figures and slides name its knob."""
+
     name: str
     exits: Callable[..., np.ndarray]  # (outputs, grid, **options) -> [K, N] exit indices
     grid: Callable[[Outputs, dict], np.ndarray]
     task_types: tuple[str, ...]
     options: tuple[str, ...] = ()  # config keys passed on to `exits`
+    symbol: str = "knob"  # the knob's symbol in the papers (LaTeX, without $)
+    knob: str = "knob"  # the knob's name in words
+    digits: int = 2  # decimals when a knob value is printed
+    rule: str = ""  # when an example exits, in words (markdown + LaTeX)
+
+    def format_knob(self, value: float) -> str:
+        return f"{value:.{self.digits}f}"
 
     def decide(self, out: Outputs, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
         """The knob grid and the exit index of every example under every knob value."""
@@ -149,16 +158,43 @@ class Policy:
 
 
 POLICIES = {
-    "entropy": Policy("entropy", entropy_exits, entropy_grid, ("classification",)),
+    "entropy": Policy(
+        "entropy",
+        entropy_exits,
+        entropy_grid,
+        ("classification",),
+        symbol="S",
+        knob="entropy threshold",
+        rule="at the first layer $i$ with entropy $H(p_i) < S$",
+    ),
     "patience": Policy(
         "patience",
         patience_exits,
         patience_grid,
         ("classification", "regression"),
         options=("tau",),
+        symbol="t",
+        knob="patience",
+        digits=0,
+        rule="once $t$ consecutive exits agree on the answer",
     ),
-    "confidence": Policy("confidence", confidence_exits, confidence_grid, ("classification",)),
-    "oracle": Policy("oracle", oracle_exits, oracle_grid, ("classification",)),
+    "confidence": Policy(
+        "confidence",
+        confidence_exits,
+        confidence_grid,
+        ("classification",),
+        symbol="c",
+        knob="confidence threshold",
+        rule="at the first layer $i$ with calibrated confidence "
+        "$\\max_c \\mathrm{softmax}(z_i / T_i)_c \\ge c$",
+    ),
+    "oracle": Policy(
+        "oracle",
+        oracle_exits,
+        oracle_grid,
+        ("classification",),
+        rule="at the first exit that is correct (an upper bound, not a runtime policy)",
+    ),
 }
 
 

@@ -1,9 +1,12 @@
 """Training recipes: how each paper trains its exits, one module per paper.
 
-A recipe module provides `HEAD` (the exit-head shape), `stages(training, ctx)`,
-and optionally `CRITERION` (its paper's exit policy), `GRADIENT_EQUILIBRIUM` and
-`check(exit_layers, num_layers)`. Stages run in order, each with its own optimizer and schedule, so
-two-stage methods (DeeBERT) need no special casing in the training loop.
+A recipe module is the one place that knows its method. It provides `TITLE`, `PAPER`
+and `SUMMARY` (what the deck and tables say about it), `STATIC` (a single-exit
+baseline with no knob), `HEAD` (the exit-head shape), `stages(training, ctx)`, and
+optionally `CRITERION` (its paper's exit policy), `GRADIENT_EQUILIBRIUM` and
+`check(exit_layers, num_layers)`. Adding a recipe: write its module, add it to
+`RECIPES` below, and use it in a config. Stages run in order, each with its own
+optimizer and schedule, so two-stage methods (DeeBERT) need no special casing in the training loop.
 """
 
 from __future__ import annotations
@@ -12,7 +15,15 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from early_exit.errors import ConfigError
-from early_exit.recipes import baselines, deebert, elasticbert, joint, pabee, sledgehammer
+from early_exit.recipes import (
+    deebert,
+    elasticbert,
+    finetune,
+    joint,
+    pabee,
+    sledgehammer,
+    static,
+)
 from early_exit.recipes.stage import RecipeContext, Stage
 
 __all__ = ["RECIPES", "Recipe", "RecipeContext", "Stage", "get_recipe"]
@@ -27,6 +38,23 @@ class Recipe:
     @property
     def head(self) -> str:
         return self.module.HEAD
+
+    @property
+    def title(self) -> str:
+        return self.module.TITLE
+
+    @property
+    def paper(self) -> str:
+        return self.module.PAPER
+
+    @property
+    def summary(self) -> str:
+        return self.module.SUMMARY
+
+    @property
+    def static(self) -> bool:
+        """A single-exit baseline: no knob, drawn as a reference point."""
+        return self.module.STATIC
 
     @property
     def criterion(self) -> str | None:
@@ -51,8 +79,8 @@ RECIPES: dict[str, Recipe] = {
     "pabee": Recipe("pabee", pabee),
     "sledgehammer": Recipe("sledgehammer", sledgehammer),
     "elasticbert": Recipe("elasticbert", elasticbert),
-    "finetune": Recipe("finetune", baselines, default_exits="last"),
-    "static": Recipe("static", baselines, default_exits="last"),
+    "finetune": Recipe("finetune", finetune, default_exits="last"),
+    "static": Recipe("static", static, default_exits="last"),
 }
 
 

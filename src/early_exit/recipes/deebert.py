@@ -23,6 +23,13 @@ from __future__ import annotations
 from early_exit.errors import ConfigError
 from early_exit.recipes.stage import RecipeContext, Stage, exit_losses, head_params
 
+# What the deck and the tables say about this recipe (one place: read, never copied).
+TITLE = "DeeBERT"
+PAPER = "Xin et al., ACL 2020"
+SUMMARY = (
+    "two stages: backbone and final classifier, then the internal exits with the backbone frozen"
+)
+STATIC = False  # has exits below the last layer
 CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
 

@@ -18,6 +18,14 @@ from __future__ import annotations
 
 from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
 
+# What the deck and the tables say about this recipe (one place: read, never copied).
+TITLE = "ElasticBERT"
+PAPER = "Liu et al., NAACL 2022"
+SUMMARY = (
+    "elastic MLM pre-training with a loss at every layer, then joint fine-tuning "
+    "with gradient equilibrium"
+)
+STATIC = False  # has exits below the last layer
 CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
 GRADIENT_EQUILIBRIUM = True

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
 
+# What the deck and the tables say about this recipe (one place: read, never copied).
+TITLE = "Joint training"
+PAPER = "reference recipe"
+SUMMARY = "the sum of every exit's loss"
+STATIC = False  # has exits below the last layer
 CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
 

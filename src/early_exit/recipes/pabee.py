@@ -12,6 +12,11 @@ from __future__ import annotations
 from early_exit.errors import ConfigError
 from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
 
+# What the deck and the tables say about this recipe (one place: read, never copied).
+TITLE = "PABEE"
+PAPER = "Zhou et al., NeurIPS 2020"
+SUMMARY = "joint training, each exit's loss weighted by its layer index; one shared pooler"
+STATIC = False  # has exits below the last layer
 CRITERION = "patience"  # the exit policy the paper uses
 HEAD = "shared_pooler"
 

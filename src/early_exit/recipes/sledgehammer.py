@@ -18,6 +18,14 @@ from __future__ import annotations
 
 from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
 
+# What the deck and the tables say about this recipe (one place: read, never copied).
+TITLE = "Sledgehammer"
+PAPER = "Schwartz et al., ACL 2020"
+SUMMARY = (
+    "joint training of exits on a subset of layers, each mixing the layers below it; "
+    "one temperature per exit fitted on dev"
+)
+STATIC = False  # has exits below the last layer
 CRITERION = "confidence"  # the exit policy the paper uses
 HEAD = "layer_mix"
 

@@ -17,45 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from early_exit.analysis.operating_points import mean_std, select_criteria, summary_table
+from early_exit.exits.policies import get_policy
+from early_exit.recipes import get_recipe
 from early_exit.workflow.atomic import write_text
-
-# What the recipes do (src/early_exit/recipes/), in one line each: no numbers here.
-RECIPES = {
-    "deebert": (
-        "DeeBERT",
-        "Xin et al., ACL 2020",
-        "two stages: backbone and final classifier, then the internal exits "
-        "with the backbone frozen",
-    ),
-    "pabee": (
-        "PABEE",
-        "Zhou et al., NeurIPS 2020",
-        "joint training, each exit's loss weighted by its layer index; one shared pooler",
-    ),
-    "sledgehammer": (
-        "Sledgehammer",
-        "Schwartz et al., ACL 2020",
-        "joint training of exits on a subset of layers, each mixing the layers below it; "
-        "one temperature per exit fitted on dev",
-    ),
-    "elasticbert": (
-        "ElasticBERT",
-        "Liu et al., NAACL 2022",
-        "elastic MLM pre-training with a loss at every layer, then joint fine-tuning "
-        "with gradient equilibrium",
-    ),
-    "joint": ("Joint training", "reference recipe", "the sum of every exit's loss"),
-}
-CRITERIA = {
-    "entropy": ("S", "at the first layer $i$ with entropy $H(p_i) < S$"),
-    "patience": ("t", "once $t$ consecutive exits agree on the answer"),
-    "confidence": (
-        "c",
-        "at the first layer $i$ with calibrated confidence "
-        "$\\max_c \\mathrm{softmax}(z_i / T_i)_c \\ge c$",
-    ),
-}
-
 
 MAX_TABLE_ROWS = 12  # body rows of a generated table that fit one 16:9 slide
 
@@ -130,9 +94,9 @@ def duration(seconds: float) -> str:
 
 
 def _knob(policy: str, mean: float, std: float) -> str:
-    digits = 0 if policy == "patience" else 2
-    text = f"{mean:.{digits}f}"
-    return text if pd.isna(std) or std == 0 else f"{text} ± {std:.{digits}f}"
+    fmt = get_policy(policy).format_knob
+    text = fmt(mean)
+    return text if pd.isna(std) or std == 0 else f"{text} ± {fmt(std)}"
 
 
 # --------------------------------------------------------------------------- methods
@@ -140,9 +104,10 @@ def _knob(policy: str, mean: float, std: float) -> str:
 
 def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
     """One slide: what the recipe and its criterion do, its operating points, its figure."""
-    name, paper, training = RECIPES.get(info["recipe"], (method, "", f"recipe {info['recipe']}"))
-    policy = info["criterion"]
-    symbol, rule = CRITERIA.get(policy, ("knob", f"exit criterion: {policy}"))
+    recipe = get_recipe(info["recipe"])
+    name, paper, training = recipe.title, recipe.paper, recipe.summary
+    policy = get_policy(info["criterion"])
+    symbol, rule = policy.symbol, policy.rule
     title = name if name.lower() == method else f"{name} ({method})"
     lines = [
         f"# {title}",
@@ -158,7 +123,8 @@ def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
         early = mean_std(row.test_score_mean, row.test_score_std, 100)
         full = mean_std(row.test_score_full_mean, row.test_score_full_std, 100)
         lines.append(
-            f"- **{where}:** ${symbol}$ = {_knob(policy, row.threshold_mean, row.threshold_std)}"
+            f"- **{where}:** ${symbol}$ = "
+            f"{_knob(policy.name, row.threshold_mean, row.threshold_std)}"
             f" chosen on dev → {early} {row.metric} at {row.test_speedup_mean:.2f}× on {split}"
             f" (full depth {full})"
         )
