@@ -4,11 +4,7 @@ Every exit policy (entropy, patience, confidence, oracle) depends only on the
 per-exit logits, so each evaluation split is run once with all exits and the
 threshold sweeps work from the stored arrays: no re-inference per threshold.
 
-File layout (`exit_logits.npz`, no pickled objects):
-  exit_layers [E], num_layers [], label_names [C], task_type [], metric [], splits [S],
-  {split}_logits [N, E, C] float32, {split}_labels [N], {split}_lengths [N]
-  (unpadded token count), {split}_ids [N], {split}_flops [N, E] (FLOPs spent when
-  the example exits at each exit, at its real length: `early_exit.modeling.flops`).
+The file's layout is described in `early_exit.inference.stored`, which writes it.
 """
 
 from __future__ import annotations
@@ -21,11 +17,11 @@ from tqdm.auto import tqdm
 
 from early_exit.data.prepared import eval_splits, load_manifest, load_split
 from early_exit.errors import DataError
+from early_exit.inference.stored import write_exit_outputs
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.training.batching import Collator, encode, sorted_batches
 from early_exit.training.runtime import pick_device
-from early_exit.workflow.atomic import atomic_path
 
 
 @torch.no_grad()
@@ -84,6 +80,5 @@ def predict(
         arrays[f"{split}_lengths"] = data.lengths
         arrays[f"{split}_ids"] = np.array(data.ids, dtype=str)
         arrays[f"{split}_flops"] = evaluate(flops, data.lengths)
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    write_exit_outputs(out_path, arrays)
     return {k: v.shape for k, v in arrays.items()}

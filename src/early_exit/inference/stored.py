@@ -1,7 +1,14 @@
-"""Reading stored exit logits (`exit_logits.npz`) without importing torch.
+"""The stored exit outputs (`exit_logits.npz`): the one place that writes and reads them.
 
-Calibration, sweeps and analysis work from these arrays alone; keeping this module
-free of the model stack makes those jobs start in a fraction of a second.
+The predict pass writes every exit's logits once; calibration, sweeps and analysis
+work from these arrays alone. This module imports no torch, so those jobs start in
+a fraction of a second.
+
+File layout (no pickled objects):
+  exit_layers [E], num_layers [], label_names [C], task_type [], metric [], splits [S],
+  {split}_logits [N, E, C] float32, {split}_labels [N], {split}_lengths [N]
+  (unpadded token count), {split}_ids [N], {split}_flops [N, E] (FLOPs spent when
+  the example exits at each exit, at its real length: `early_exit.modeling.flops`).
 """
 
 from __future__ import annotations
@@ -11,6 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from early_exit.errors import DataError
+from early_exit.workflow.atomic import atomic_path
+
+
+def write_exit_outputs(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the stored outputs atomically (a partial file never takes the final name)."""
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def load_exit_logits(path: Path) -> dict[str, np.ndarray]:
