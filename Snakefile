@@ -40,6 +40,7 @@ localrules:
     prepare_data,
     calibrate,
     sweep,
+    operating_points,
     notebook_to_ipynb,
     tradeoff_notebook,
     exits_notebook,

@@ -20,24 +20,23 @@
 
 # %% tags=["parameters"]
 runs = ""  # comma-separated run directories results/{task}/{method}/seed{seed}
+points = "results/analysis/operating_points.tsv"  # written by rule operating_points
 methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
 policies = "{}"  # JSON: the config's sweep.policies (the knob grids)
 out_dir = "results/analysis"
 split = "test"
-max_drop = 0.01
 
 # %%
 import json
 from pathlib import Path
 
 from early_exit.analysis import exits, operating_points, plots
-from early_exit.analysis.runs import load_runs, split_paths
+from early_exit.analysis.runs import load_runs
 
 out = Path(out_dir)
 info, criteria, static = operating_points.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
-run_dirs = split_paths(runs)
-stored = load_runs(run_dirs)
+stored = load_runs(runs)
 
 # %% [markdown]
 # ## Every exit on its own
@@ -57,9 +56,7 @@ plots.save_figure(exits.exit_scores_figure(scores, static, palette, split), out 
 # title gives the accuracy and speed-up it yields.
 
 # %%
-points = operating_points.operating_points(
-    operating_points.load_sweeps([d / "sweep.tsv" for d in run_dirs]), max_drop
-)
+points = operating_points.load_operating_points(points)
 dist = exits.exit_distributions(stored, criteria, json.loads(policies), points, split)
 dynamic = [m for m in info if m not in static]
 for method, fig in exits.exit_distribution_figures(dist, dynamic, palette, split).items():

@@ -18,10 +18,9 @@
 # Executed by papermill; the next cell holds the parameters.
 
 # %% tags=["parameters"]
-sweeps = ""  # comma-separated sweep tables of every run
+points = "results/analysis/operating_points.tsv"  # written by rule operating_points
 methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
 out_dir = "results/analysis"
-max_drop = 0.01
 
 # %%
 from pathlib import Path
@@ -31,9 +30,7 @@ from early_exit.analysis import operating_points, plots, seeds
 out = Path(out_dir)
 info, criteria, static = operating_points.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
-points = operating_points.operating_points(
-    operating_points.load_sweeps(sweeps.split(",")), max_drop
-)
+points = operating_points.load_operating_points(points)
 chosen = seeds.seed_points(points, criteria)
 
 # %%

@@ -20,6 +20,7 @@
 
 # %% tags=["parameters"]
 sweeps = ""  # comma-separated sweep tables
+points = "results/analysis/operating_points.tsv"  # written by rule operating_points
 methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
 out_dir = "results/analysis"
 split = "test"
@@ -33,8 +34,7 @@ from early_exit.analysis import elue, operating_points, plots
 out = Path(out_dir)
 info, criteria, static = operating_points.method_roles(methods)
 data = operating_points.load_sweeps(sweeps.split(","))
-points = operating_points.operating_points(data, max_drop)
-points.to_csv(out / "operating_points.tsv", sep="\t", index=False)
+points = operating_points.load_operating_points(points)
 summary = operating_points.summary_table(points)
 
 # %% [markdown]

@@ -26,6 +26,27 @@ def notebook_shell(name, parameters):
     )
 
 
+rule operating_points:
+    input:
+        sweeps=run_files("sweep.tsv"),
+    output:
+        points=report(
+            "results/analysis/operating_points.tsv",
+            caption="../report/operating_points.rst",
+            category="Results",
+        ),
+    log:
+        "results/logs/analysis/operating_points.log",
+    params:
+        max_drop=config["analysis"]["max_drop"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/operating_points.py"
+
+
 rule notebook_to_ipynb:
     input:
         NOTEBOOKS / "{notebook}.py",
@@ -41,6 +62,7 @@ rule tradeoff_notebook:
     input:
         notebook="results/analysis/tradeoff.source.ipynb",
         sweeps=run_files("sweep.tsv"),
+        points=rules.operating_points.output.points,
     output:
         figure=report(
             "results/analysis/tradeoff.png",
@@ -62,18 +84,18 @@ rule tradeoff_notebook:
             "results/analysis/policies.md", caption="../report/policies.rst", category="Results"
         ),
         elue=report("results/analysis/elue.md", caption="../report/elue.rst", category="Results"),
-        points="results/analysis/operating_points.tsv",
         notebook="results/analysis/tradeoff.ipynb",
         html="results/analysis/tradeoff.html",
     log:
         "results/logs/analysis/tradeoff.log",
     params:
         sweeps=lambda wc, input: ",".join(input.sweeps),
+        points=lambda wc, input: input.points,
         methods=json.dumps(METHOD_INFO),
         split=config["analysis"]["split"],
         max_drop=config["analysis"]["max_drop"],
     shell:
-        notebook_shell("tradeoff", ["sweeps", "methods", "split", "max_drop"])
+        notebook_shell("tradeoff", ["sweeps", "points", "methods", "split", "max_drop"])
 
 
 rule exits_notebook:
@@ -81,7 +103,7 @@ rule exits_notebook:
         notebook="results/analysis/exits.source.ipynb",
         logits=run_files("exit_logits.npz"),
         calibration=run_files("calibration.json"),  # temperatures (confidence policy)
-        sweeps=run_files("sweep.tsv"),  # the knob chosen on dev
+        points=rules.operating_points.output.points,  # the knob chosen on dev
     output:
         figure=report(
             "results/analysis/exit_scores.png",
@@ -105,12 +127,12 @@ rule exits_notebook:
         "results/logs/analysis/exits.log",
     params:
         runs=run_dirs(METHODS),
+        points=lambda wc, input: input.points,
         methods=json.dumps(METHOD_INFO),
         policies=json.dumps(config["sweep"]["policies"]),
         split=config["analysis"]["split"],
-        max_drop=config["analysis"]["max_drop"],
     shell:
-        notebook_shell("exits", ["runs", "methods", "policies", "split", "max_drop"])
+        notebook_shell("exits", ["runs", "points", "methods", "policies", "split"])
 
 
 rule calibration_notebook:
@@ -175,7 +197,7 @@ rule difficulty_notebook:
 rule seeds_notebook:
     input:
         notebook="results/analysis/seeds.source.ipynb",
-        sweeps=run_files("sweep.tsv"),
+        points=rules.operating_points.output.points,
     output:
         figure=report(
             "results/analysis/seeds.png", caption="../report/seeds.rst", category="Seeds"
@@ -188,15 +210,15 @@ rule seeds_notebook:
     log:
         "results/logs/analysis/seeds.log",
     params:
-        sweeps=lambda wc, input: ",".join(input.sweeps),
+        points=lambda wc, input: input.points,
         methods=json.dumps(METHOD_INFO),
-        max_drop=config["analysis"]["max_drop"],
     shell:
-        notebook_shell("seeds", ["sweeps", "methods", "max_drop"])
+        notebook_shell("seeds", ["points", "methods"])
 
 
 def notebook_outputs():
     """Every notebook's outputs (figures, tables, executed notebooks, HTML)."""
-    rules_ = (rules.tradeoff_notebook, rules.exits_notebook, rules.calibration_notebook)
+    rules_ = (rules.operating_points, rules.tradeoff_notebook, rules.exits_notebook)
+    rules_ += (rules.calibration_notebook,)
     rules_ += (rules.difficulty_notebook, rules.seeds_notebook)
     return [path for rule_ in rules_ for path in rule_.output]

@@ -22,7 +22,7 @@ rule deck_slides:
     input:
         manifests=expand("data/{task}/manifest.json", task=TASKS),
         models=run_files("model"),
-        sweeps=run_files("sweep.tsv"),
+        points=rules.operating_points.output.points,
     output:
         setup=report(
             "results/slides/generated/setup.md", caption="../report/setup.rst", category="Deck"
@@ -35,7 +35,6 @@ rule deck_slides:
     params:
         methods=METHOD_INFO,
         tasks=TASKS,
-        max_drop=config["analysis"]["max_drop"],
     threads: 1
     resources:
         mem_mb=2000,

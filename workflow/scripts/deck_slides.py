@@ -1,4 +1,4 @@
-from early_exit.analysis.operating_points import load_sweeps, operating_points
+from early_exit.analysis.operating_points import load_operating_points
 from early_exit.slides.generated import write_slides
 from early_exit.workflow.joblog import job_log
 
@@ -9,7 +9,7 @@ with job_log(snakemake.log[0]):
         p.methods,
         dict(zip(p.tasks, snakemake.input.manifests, strict=True)),
         list(snakemake.input.models),
-        operating_points(load_sweeps(list(snakemake.input.sweeps)), p.max_drop),
+        load_operating_points(snakemake.input.points),
         snakemake.output.setup,
         snakemake.output.methods,
     )

@@ -1,9 +1,12 @@
-"""Reading sweep tables and choosing operating points (picked on dev, reported on test).
+"""Operating points: the knob chosen on dev, reported on test (computed once, by one rule).
 
 Protocol: for every run (task, method, seed) and policy, the knob value is chosen on
 **dev** (the fastest whose dev score is within `max_drop` of the same model's
 final-exit dev score) and the **test** numbers at that value are reported; seeds are
-aggregated as mean and standard deviation.
+aggregated as mean and standard deviation. The workflow's `operating_points` rule
+writes them to `results/analysis/operating_points.tsv` (`write_operating_points`);
+the notebooks, the slides and the latency stage read that file
+(`load_operating_points`) instead of choosing again.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
                     "metric": dev.metric[chosen],
                     "threshold": dev.threshold[chosen],
                     "dev_score": dev.score[chosen],
+                    "dev_score_full": dev.score[dev.avg_exit_layer.idxmax()],
+                    "dev_speedup": dev.speedup[chosen],
                     "test_score_full": test.score[full],
                     "test_score": test.score[chosen],
                     "test_speedup": test.speedup[chosen],
@@ -81,6 +86,22 @@ def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def write_operating_points(sweep_paths: list[str | Path], max_drop: float, out: Path) -> None:
+    """The workflow's `operating_points` rule: every run's operating points, one TSV."""
+    points = operating_points(load_sweeps(sweep_paths), max_drop)
+    write_text(out, points.to_csv(sep="\t", index=False))
+
+
+def load_operating_points(path: str | Path) -> pd.DataFrame:
+    """Read `operating_points.tsv`, naming a missing or empty file."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: operating points missing (rerun rule operating_points)")
+    points = pd.read_csv(path, sep="\t")
+    if points.empty:
+        raise DataError(f"{path}: operating points table is empty")
+    return points
 
 
 def summary_table(points: pd.DataFrame) -> pd.DataFrame:
