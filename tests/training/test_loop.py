@@ -8,12 +8,15 @@ from tiny import make_examples, make_tiny_bert
 
 from early_exit.analysis.operating_points import operating_points, results_markdown, summary_table
 from early_exit.data.prepare import prepare_task
+from early_exit.errors import DataError
 from early_exit.exits.sweep import sweep_file
 from early_exit.inference.predict import predict
 from early_exit.inference.stored import load_exit_logits
 from early_exit.modeling.checkpoint import load_model_dir
+from early_exit.recipes.stage import Stage
 from early_exit.training.batching import bucketed_batches
 from early_exit.training.finetune import finetune
+from early_exit.training.loop import make_optimizer
 
 TRAINING = {
     "epochs": 3,
@@ -103,7 +106,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(setup, reference, stop_a
     name = f"resumed{stop_at}"
 
     def interrupt(progress):
-        if progress["step"] == stop_at:
+        if progress.step == stop_at:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -155,13 +158,13 @@ def test_bucketed_batches_cover_every_example_once_and_repeat_per_seed():
 
 def test_a_saved_state_from_other_settings_is_not_resumed(setup, reference):
     def interrupt(progress):
-        if progress["step"] == 6:
+        if progress.step == 6:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         run(setup, "stale", on_step=interrupt, training={**TRAINING, "learning_rate": 1e-3})
     steps = []
-    run(setup, "stale", on_step=lambda p: steps.append(p["step"]))
+    run(setup, "stale", on_step=lambda p: steps.append(p.step))
     assert steps[0] == 1  # started over rather than continuing the other run's state
     assert_same_weights(weights(setup, "stale"), weights(setup, "a"))
 
@@ -188,3 +191,56 @@ def test_bf16_autocast_applies_to_cuda_only(setup, reference):
     """One code path: `precision: bf16` changes nothing on CPU (autocast is CUDA-only here)."""
     run(setup, "bf16", training={**TRAINING, "precision": "bf16"})
     assert_same_weights(weights(setup, "bf16"), weights(setup, "a"))
+
+
+def test_deebert_second_stage_starts_from_the_finetune_run(setup, reference):
+    root, backbone = setup
+    args = (root / "data",)
+    donor = finetune(
+        *args, root / "ft" / "model", root / "ft" / "state", backbone,
+        {"recipe": "finetune"}, TRAINING, 0, "cpu", 1,
+    )  # fmt: skip
+    deebert = finetune(
+        *args, root / "dee" / "model", root / "dee" / "state", backbone,
+        {"recipe": "deebert", "exit_layers": "all"}, TRAINING, 0, "cpu", 1,
+        first_stage=root / "ft" / "model",
+    )  # fmt: skip
+    assert donor["progress"]["epoch_losses"][0]["stage"] == "single-exit"
+    assert {e["stage"] for e in deebert["progress"]["epoch_losses"]} == {"deebert-2-highways"}
+    assert deebert["first_stage_from"] == str(root / "ft" / "model")
+    ft, dee = weights(setup, "ft"), weights(setup, "dee")
+    encoder = [k for k in ft if k.startswith("encoder.")]
+    assert encoder and all(torch.equal(ft[k], dee[k]) for k in encoder)  # frozen, bit for bit
+    for part in ("poolers", "classifiers"):  # the final head is the donor's only head
+        for name in ("dense.weight", "weight"):
+            if f"{part}.0.{name}" in ft:
+                assert torch.equal(ft[f"{part}.0.{name}"], dee[f"{part}.2.{name}"])
+    # the highways were trained: the internal exits now beat chance on the training data
+    assert deebert["progress"]["epoch_losses"][-1]["mean_loss"] < np.log(3) * 2
+
+
+def test_a_first_stage_from_a_multi_exit_run_is_refused(setup, reference):
+    root, backbone = setup
+    with pytest.raises(DataError, match="a first stage needs one pooler exit at layer 3"):
+        finetune(
+            root / "data", root / "bad" / "model", root / "bad" / "state", backbone,
+            {"recipe": "deebert", "exit_layers": "all"}, TRAINING, 0, "cpu", 1,
+            first_stage=root / "a" / "model",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("schedule", ["linear", "constant"])
+def test_the_schedule_is_a_training_setting(schedule):
+    model = torch.nn.Linear(2, 2)
+    stage = Stage("s", None, epochs=1, learning_rate=0.1)
+    settings = {"weight_decay": 0.0, "warmup_ratio": 0.1, "schedule": schedule}
+    optimizer, scheduler = make_optimizer(model, stage, settings, total_steps=10)
+    lrs = []
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    if schedule == "constant":  # Sledgehammer: no warmup, no decay
+        assert lrs == [0.1] * 10
+    else:  # warmup over 1 step, then linear decay to 0
+        assert lrs[0] == pytest.approx(0.1) and lrs[-1] == 0.0 and lrs == sorted(lrs, reverse=True)

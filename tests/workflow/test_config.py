@@ -10,6 +10,7 @@ from workflow_cli import run_workflow
 from early_exit.errors import ConfigError
 from early_exit.workflow.config import (
     check_config,
+    first_stage_source,
     method_instances,
     schema_errors,
     task_policies,
@@ -108,6 +109,10 @@ REGRESSION_TASK = {
             "tasks.mine.source.train: path 'missing.tsv' does not exist",
         ),
         (lambda c: c["backbone"].update(name="./no/such/model"), "backbone.name"),
+        (
+            lambda c: c["methods"]["pabee"].update(criterion="patiense"),
+            "methods.pabee.criterion: .*unknown policy 'patiense'",
+        ),
     ],
 )
 def test_semantic_errors_name_the_key(edit, message):
@@ -163,3 +168,29 @@ def test_loading_the_workflow_modules_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_recipes_carry_their_papers_training_defaults_under_config_overrides():
+    config = validated(default_config())
+    assert training_settings(config, "sledgehammer")["schedule"] == "constant"  # the paper's
+    assert "schedule" not in training_settings(config, "pabee")  # the loop's default: linear
+    config["methods"]["sledgehammer"]["training"] = {"schedule": "linear"}
+    assert training_settings(config, "sledgehammer")["schedule"] == "linear"
+    config["training"]["schedule"] = "linear"
+    del config["methods"]["sledgehammer"]["training"]
+    assert training_settings(config, "sledgehammer")["schedule"] == "linear"
+
+
+def test_deebert_shares_its_first_stage_only_with_an_identical_finetune_run():
+    config = validated(default_config())
+    assert first_stage_source(config, "deebert") == "finetune"
+    assert first_stage_source(config, "pabee") is None  # one-stage recipe
+    other = validated(default_config())
+    other["methods"]["finetune"]["training"] = {"learning_rate": 3e-5}  # another stage 1
+    assert first_stage_source(other, "deebert") is None
+    other = validated(default_config())
+    other["methods"]["deebert"]["share_first_stage"] = False
+    assert first_stage_source(other, "deebert") is None
+    other = validated(default_config())
+    del other["methods"]["finetune"]
+    assert first_stage_source(other, "deebert") is None

@@ -11,6 +11,7 @@ from early_exit.workflow.config import (
     cached_backbone,
     cached_task,
     check_config,
+    first_stage_source,
     hub_datasets,
     hub_models,
     method_backbone,
@@ -82,6 +83,13 @@ def pretrained_backbone(wc):
     if METHOD_SPECS[wc.method].get("pretrain"):
         return f"{run_dir(wc)}/elastic_backbone"
     return None
+
+
+def first_stage_model(wc):
+    """The model of the run that already trained this run's first stage (DeeBERT's stage 1
+    is the `finetune` run of the same seed), or [] when the run trains every stage."""
+    source = first_stage_source(config, wc.method)
+    return f"results/{wc.task}/{source}/seed{wc.seed}/model" if source else []
 
 
 def train_backbone(wc):

@@ -25,6 +25,7 @@ rule train:
     input:
         data=rules.prepare_data.output,
         backbone=lambda wc: pretrained_backbone(wc) or backbone_copy(wc),
+        first_stage=first_stage_model,
     output:
         model=directory("results/{task}/{method}/seed{seed}/model"),
     log:
@@ -36,6 +37,7 @@ rule train:
         backbone=train_backbone,
         method=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: training_settings(config, wc.method),
+        first_stage=lambda wc: first_stage_model(wc) or None,
         device=config["device"],
     threads: 8
     resources:

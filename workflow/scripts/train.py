@@ -13,4 +13,5 @@ with job_log(snakemake.log[0]):
         int(snakemake.wildcards.seed),
         p.device,
         snakemake.threads,
+        first_stage=p.first_stage,
     )

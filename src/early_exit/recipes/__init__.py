@@ -3,7 +3,9 @@
 A recipe module is the one place that knows its method. It provides `TITLE`, `PAPER`
 and `SUMMARY` (what the deck and tables say about it), `STATIC` (a single-exit
 baseline with no knob), `HEAD` (the exit-head shape), `stages(training, ctx)`, and
-optionally `CRITERION` (its paper's exit policy), `GRADIENT_EQUILIBRIUM` and
+optionally `CRITERION` (its paper's exit policy), `GRADIENT_EQUILIBRIUM`, `TRAINING`
+(the paper's settings where they differ from the global ones, e.g. the schedule),
+`FIRST_STAGE` (a recipe whose run is this one's first stage) and
 `check(exit_layers, num_layers)`. Adding a recipe: write its module, add it to
 `RECIPES` below, and use it in a config. Stages run in order, each with its own
 optimizer and schedule, so two-stage methods (DeeBERT) need no special casing in the training loop.
@@ -50,6 +52,16 @@ class Recipe:
     @property
     def summary(self) -> str:
         return self.module.SUMMARY
+
+    @property
+    def first_stage(self) -> str | None:
+        """A recipe whose training equals this one's first stage (trained once, shared)."""
+        return getattr(self.module, "FIRST_STAGE", None)
+
+    @property
+    def training_defaults(self) -> dict:
+        """The paper's training settings that differ from the global defaults."""
+        return dict(getattr(self.module, "TRAINING", {}))
 
     @property
     def static(self) -> bool:

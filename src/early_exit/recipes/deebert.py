@@ -5,7 +5,15 @@ layer) on the final classifier's loss alone. Stage 2 trains only the internal ex
 heads ("highways": pooler -> dropout -> linear, poolers initialised from the
 pre-trained pooler) with the unweighted sum of their losses, L = sum_{i<L} L_i;
 backbone and final head are frozen. Both stages use the same learning rate and
-number of epochs (castorini/DeeBERT, `run_highway_glue.py`). Exit criterion:
+number of epochs (castorini/DeeBERT, `run_highway_glue.py`).
+
+Stage 1 is exactly plain fine-tuning (the `finetune` recipe: pooler -> dropout ->
+linear on the last layer, the same loss, data, seed and settings), so when the config
+also has a `finetune` method with the same backbone and training settings, the workflow
+trains it once: DeeBERT's run loads that run's backbone and final head and trains
+stage 2 only (`FIRST_STAGE`; `share_first_stage: false` trains both stages here). Its
+weights then differ from a two-stage run only by random draws (head initialisation
+order, dropout masks), not by procedure. Exit criterion:
 entropy of the softmax below S; the last layer always answers.
 
 Deviations from the released code, on purpose:
@@ -30,6 +38,7 @@ SUMMARY = (
     "two stages: backbone and final classifier, then the internal exits with the backbone frozen"
 )
 STATIC = False  # has exits below the last layer
+FIRST_STAGE = "finetune"  # stage 1 is this recipe's training: the workflow shares that run
 CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
 

@@ -28,15 +28,12 @@ from torch import nn
 from transformers import DataCollatorForLanguageModeling
 from transformers.activations import ACT2FN
 
-from early_exit.data.prepared import load_manifest, load_split
 from early_exit.modeling.backbone import LayerStack, load_backbone
 from early_exit.modeling.elasticbert_io import save_elastic_backbone
 from early_exit.modeling.model import equilibrium_scales, rescale_gradient
 from early_exit.recipes.stage import Stage
-from early_exit.training.batching import Encoded, encode
-from early_exit.training.finetune import run_fingerprint
-from early_exit.training.loop import discard_state, fit
-from early_exit.training.runtime import pick_device, seed_everything
+from early_exit.training.batching import Encoded
+from early_exit.training.run import TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -133,32 +130,21 @@ def pretrain(
     on_step=None,
 ) -> dict:
     """Continue pre-training `backbone` on the task's training text; write an ElasticBERT dir."""
-    manifest = load_manifest(data_dir)
-    examples = load_split(data_dir, "train")
-    seed_everything(seed, threads)
+    run = TrainingRun.start(data_dir, state_dir, seed, device, threads)
     encoder, tokenizer, pooler_init = load_backbone(backbone)
     model = ElasticMLM(encoder)
-    data = encode(examples, tokenizer, manifest["max_length"])
-    settings = {**training, **cfg}
+    data = run.encode(tokenizer)
     log.info(
         "elastic MLM pre-training on %d texts of %s, groups %s",
         len(data),
-        manifest["task"],
+        run.manifest["task"],
         exit_groups(model.stack.num_layers),
     )
-    progress = fit(
-        model,
-        data,
-        MLMCollator(tokenizer, data, cfg["mlm_probability"]),
-        [mlm_stage(cfg, model.stack.num_layers)],
-        settings,
-        seed,
-        pick_device(device),
-        Path(state_dir),
-        on_step=on_step,
-        fingerprint=run_fingerprint(
-            backbone, cfg, training, seed, manifest["splits"]["train"]["sha256"]
-        ),
+    collate = MLMCollator(tokenizer, data, cfg["mlm_probability"])
+    stages = [mlm_stage(cfg, model.stack.num_layers)]
+    settings = {**training, **cfg}
+    progress = run.fit(
+        model, data, collate, stages, settings, backbone, cfg, training, on_step=on_step
     )
     pretrained = model.stack.pretrained_pooler()
     layers = range(1, model.stack.num_layers + 1)
@@ -168,5 +154,5 @@ def pretrain(
     encoder = model.encoder.cpu()
     encoder.pooler = None
     save_elastic_backbone(Path(out_dir), encoder, poolers, tokenizer)
-    discard_state(Path(state_dir))
+    run.finish()
     return progress

@@ -6,7 +6,9 @@ the pooled [CLS] representations of all layers up to its own (one shared pooler 
 dropout -> weighted sum -> linear). Joint training with the unweighted sum of exit
 losses; afterwards one temperature per exit is fitted on dev by minimising NLL
 (`early_exit.exits.calibration`), and an example exits at the first exit whose
-calibrated confidence max softmax(z_i / T_i) reaches c.
+calibrated confidence max softmax(z_i / T_i) reaches c. The released training config
+uses Adam with a constant learning rate (no warmup, no decay), so this recipe's
+default schedule is constant (`TRAINING`; `training: {schedule: linear}` overrides it).
 
 Deviation from the released code, on purpose: allennlp_overrides' multiloss BERT
 re-wraps the layer-mixing weights in new `nn.Parameter`s after every forward pass,
@@ -26,6 +28,7 @@ SUMMARY = (
     "one temperature per exit fitted on dev"
 )
 STATIC = False  # has exits below the last layer
+TRAINING = {"schedule": "constant"}  # allenai/sledgehammer: Adam, no schedule
 CRITERION = "confidence"  # the exit policy the paper uses
 HEAD = "layer_mix"
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
 import torch
 
-from early_exit.data.prepared import load_manifest, load_split
+from early_exit.errors import DataError
 from early_exit.modeling.backbone import load_backbone
-from early_exit.modeling.checkpoint import save_model_dir
+from early_exit.modeling.checkpoint import WEIGHTS, load_model_dir, save_model_dir
 from early_exit.modeling.model import ExitConfig, MultiExitModel
 from early_exit.recipes import RecipeContext, get_recipe
-from early_exit.training.batching import Collator, encode
+from early_exit.training.batching import Collator
 from early_exit.training.hardware import describe
-from early_exit.training.loop import discard_state, fit
-from early_exit.training.runtime import pick_device, seed_everything
+from early_exit.training.run import TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +37,34 @@ def build_model(backbone: dict, method: dict, num_labels: int):
     return model, tokenizer, recipe
 
 
-def run_fingerprint(*parts) -> str:
-    """Identifies a training run, so a stale resume state is never continued."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+def take_first_stage(model: MultiExitModel, first_stage_dir: Path) -> str:
+    """Load the backbone and final head trained by a single-exit run whose training is this
+    recipe's first stage (DeeBERT's stage 1 is plain fine-tuning: same backbone, data,
+    seed and settings), so that stage is not trained twice. Returns the weights' sha256,
+    which identifies the starting point in the run's fingerprint."""
+    donor, _, meta = load_model_dir(first_stage_dir)
+    if donor.exit_layers != [model.num_layers] or donor.cfg.head != model.cfg.head:
+        raise DataError(
+            f"{first_stage_dir}: has exits {donor.exit_layers} ({donor.cfg.head} heads); a "
+            f"first stage needs one {model.cfg.head} exit at layer {model.num_layers}"
+        )
+    final = len(model.exit_layers) - 1
+    weights = {}
+    for name, tensor in donor.state_dict().items():
+        head, _, rest = name.partition(".0.")  # the donor's only exit is exit 0
+        weights[f"{head}.{final}.{rest}" if head in ("poolers", "classifiers") else name] = tensor
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    untouched = [k for k in missing if k.startswith("encoder.")]
+    if unexpected or untouched:
+        raise DataError(f"{first_stage_dir}: weights do not fit this model ({unexpected})")
+    log.info(
+        "first stage taken from %s (%s, seed %s)", first_stage_dir, meta["method"], meta["seed"]
+    )
+    digest = hashlib.sha256()
+    with open(Path(first_stage_dir) / WEIGHTS, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def finetune(
@@ -55,54 +78,46 @@ def finetune(
     device: str = "auto",
     threads: int | None = None,
     on_step=None,
+    first_stage: Path | None = None,
 ) -> dict:
-    """Train and write `out_dir` (a self-contained model directory) atomically."""
-    manifest = load_manifest(data_dir)
-    train_examples = load_split(data_dir, "train")
-    task_type = manifest.get("task_type", "classification")
-    num_labels = 1 if task_type == "regression" else len(manifest["label_names"])
-    seed_everything(seed, threads)
-    model, tokenizer, recipe = build_model(backbone, method, num_labels)
-    data = encode(train_examples, tokenizer, manifest["max_length"])
-    ctx = RecipeContext(task_type, tuple(model.exit_layers))
-    dev = pick_device(device)
+    """Train and write `out_dir` (a self-contained model directory) atomically.
+
+    `first_stage`: the model directory of a run that already trained this recipe's first
+    stage (see `take_first_stage`); training then starts at the second stage.
+    """
+    run = TrainingRun.start(data_dir, state_dir, seed, device, threads)
+    model, tokenizer, recipe = build_model(backbone, method, run.num_labels)
+    stages = recipe.stages(training, RecipeContext(run.task_type, tuple(model.exit_layers)))
+    start = None
+    if first_stage is not None:
+        start = take_first_stage(model, Path(first_stage))
+        stages = stages[1:]
+    data = run.encode(tokenizer)
     log.info(
         "training %s on %s (%d examples, exits %s) on %s",
         recipe.name,
-        manifest["task"],
+        run.manifest["task"],
         len(data),
         model.exit_layers,
-        dev,
+        run.device,
     )
-    label_dtype = torch.float32 if task_type == "regression" else torch.long
+    label_dtype = torch.float32 if run.task_type == "regression" else torch.long
     collate = Collator(tokenizer, data, label_dtype)
-    fingerprint = run_fingerprint(
-        backbone, method, training, seed, manifest["splits"]["train"]["sha256"]
-    )
-    progress = fit(
-        model,
-        data,
-        collate,
-        recipe.stages(training, ctx),
-        training,
-        seed,
-        dev,
-        Path(state_dir),
-        on_step=on_step,
-        fingerprint=fingerprint,
-    )
+    identity = (backbone, method, training, start)  # with the seed and data: the run's id
+    progress = run.fit(model, data, collate, stages, training, *identity, on_step=on_step)
     meta = {
-        "task": manifest["task"],
-        "task_type": task_type,
-        "label_names": manifest["label_names"],
-        "max_length": manifest["max_length"],
+        "task": run.manifest["task"],
+        "task_type": run.task_type,
+        "label_names": run.manifest["label_names"],
+        "max_length": run.manifest["max_length"],
         "backbone": backbone,
         "method": method,
         "training": training,
         "seed": seed,
         "progress": progress,
-        "hardware": describe(str(dev)),  # the deck's setup slide reports it
+        "first_stage_from": str(first_stage) if first_stage else None,
+        "hardware": describe(str(run.device)),  # the deck's setup slide reports it
     }
     save_model_dir(Path(out_dir), model.cpu(), tokenizer, meta)
-    discard_state(Path(state_dir))
+    run.finish()
     return meta

@@ -1,10 +1,11 @@
-"""The training loop: AdamW, linear warmup/decay, gradient clipping, resumable.
+"""The training loop: AdamW, a learning-rate schedule, gradient clipping, resumable.
 
 Readable top to bottom on purpose. A recipe supplies the stages (loss, what is
 trainable, epochs, learning rate); everything else is shared. Batches are a pure
 function of (seed, stage, epoch), and the training state (weights, optimizer,
-scheduler, RNG) is saved every `checkpoint_every` steps, so a resumed run
-continues exactly where the interrupted one stopped.
+scheduler, RNG and a `ResumeState`) is saved every `checkpoint_every` steps and at
+epoch and stage ends, so a resumed run continues exactly where the interrupted one
+stopped.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
+from transformers import get_constant_schedule, get_linear_schedule_with_warmup
 
 from early_exit.modeling.checkpoint import (
     load_progress,
@@ -32,10 +35,40 @@ from early_exit.training.batching import Collator, Encoded, bucketed_batches
 log = logging.getLogger(__name__)
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "LayerNorm.bias")
+SCHEDULES = ("linear", "constant")  # linear: warmup then decay to 0 (BERT); constant: none
+
+
+@dataclass
+class ResumeState:
+    """Where training stands; saved with every checkpoint, so a rerun continues from it."""
+
+    fingerprint: str = ""  # which run saved it: another run's state is discarded
+    stage: int = 0
+    epoch: int = 0
+    batch: int = 0  # batches done in the current epoch
+    step: int = 0  # optimizer steps done in all stages
+    seconds: float = 0.0
+    loss_sum: float = 0.0  # over the current epoch
+    epoch_losses: list[dict] = field(default_factory=list)
+    last_loss: float = float("nan")
+
+    def step_done(self, loss: float) -> None:
+        self.batch, self.step, self.loss_sum = self.batch + 1, self.step + 1, self.loss_sum + loss
+        self.last_loss = loss
+
+    def end_epoch(self, stage: str, n_batches: int) -> None:
+        self.epoch_losses.append(
+            {"stage": stage, "epoch": self.epoch + 1, "mean_loss": self.loss_sum / n_batches}
+        )
+        self.epoch, self.batch, self.loss_sum = self.epoch + 1, 0, 0.0
+
+    def end_stage(self) -> None:
+        self.stage, self.epoch, self.batch = self.stage + 1, 0, 0
 
 
 def make_optimizer(model: torch.nn.Module, stage: Stage, settings: dict, total_steps: int):
-    """AdamW over the stage's trainable parameters (no decay on biases and LayerNorm)."""
+    """AdamW over the stage's trainable parameters (no decay on biases and LayerNorm), with
+    the configured schedule (`settings["schedule"]`, linear warmup and decay by default)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         param.requires_grad_(stage.trainable(name))
@@ -46,9 +79,10 @@ def make_optimizer(model: torch.nn.Module, stage: Stage, settings: dict, total_s
         {"params": no_decay, "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=stage.learning_rate, eps=1e-8)
+    if settings.get("schedule", "linear") == "constant":
+        return optimizer, get_constant_schedule(optimizer)
     warmup = int(round(settings["warmup_ratio"] * total_steps))
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
-    return optimizer, scheduler
+    return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
 def _autocast(device: torch.device, precision: str):
@@ -88,7 +122,7 @@ def fit(
     seed: int,
     device: torch.device,
     state_dir: Path,
-    on_step: Callable[[dict], None] | None = None,
+    on_step: Callable[[ResumeState], None] | None = None,
     fingerprint: str = "",
 ) -> dict:
     """Train through all stages; resume from `state_dir` when it holds a saved state.
@@ -97,38 +131,21 @@ def fit(
     fingerprint belongs to a different run and is discarded instead of resumed.
     Returns the progress record (per-epoch mean losses, steps, seconds).
     """
-    progress = load_progress(state_dir)
-    if progress is not None and progress.get("fingerprint") != fingerprint:
-        log.warning("discarding %s: saved by a run with different settings or data", state_dir)
-        discard_state(state_dir)
-        progress = None
-    progress = progress or {
-        "fingerprint": fingerprint,
-        "stage": 0,
-        "epoch": 0,
-        "batch": 0,
-        "step": 0,
-        "seconds": 0.0,
-        "loss_sum": 0.0,
-        "epoch_losses": [],
-    }
-    if progress["step"]:
-        log.info("resuming from %s at step %d", state_dir, progress["step"])
+    state = resume_state(state_dir, fingerprint)
+    resuming = state.step > 0
     model.to(device)
     model.train()
     every = settings.get("checkpoint_every") or 0
-    for s, stage in enumerate(stages):
-        if s < progress["stage"]:
-            continue
-        n_batches = math.ceil(len(data) / settings["batch_size"])
+    n_batches = math.ceil(len(data) / settings["batch_size"])
+    for s, stage in enumerate(stages[state.stage :], start=state.stage):
         optimizer, scheduler = make_optimizer(model, stage, settings, stage.epochs * n_batches)
-        if progress["step"]:
-            mid_stage = (progress["epoch"], progress["batch"]) != (0, 0)
-            restore_training_state(
-                state_dir, model, optimizer if mid_stage else None, scheduler if mid_stage else None
-            )
-        for epoch in range(progress["epoch"], stage.epochs):
-            start = time.perf_counter()
+        if resuming:  # weights and RNG; mid-stage also the optimizer and schedule
+            mid_stage = (state.epoch, state.batch) != (0, 0)
+            kept = (optimizer, scheduler) if mid_stage else (None, None)
+            restore_training_state(state_dir, model, *kept)
+            resuming = False
+        save = partial(save_training_state, state_dir, model, optimizer, scheduler)
+        for epoch in range(state.epoch, stage.epochs):
             batches = bucketed_batches(
                 data.lengths,
                 settings["batch_size"],
@@ -136,49 +153,48 @@ def fit(
                 epoch,
                 settings.get("bucket_batches", 20),
             )
-            bar = tqdm(
-                total=len(batches),
-                initial=progress["batch"],
-                file=sys.stderr,
-                desc=f"{stage.name} {epoch + 1}/{stage.epochs}",
-                mininterval=5,
-            )
-            for b in range(progress["batch"], len(batches)):
+            for batch in remaining(batches, state, f"{stage.name} {epoch + 1}/{stage.epochs}"):
                 loss = train_step(
-                    model,
-                    collate(batches[b]),
-                    stage,
-                    optimizer,
-                    scheduler,
-                    settings,
-                    device,
-                    progress["step"],
+                    model, collate(batch), stage, optimizer, scheduler, settings, device, state.step
                 )
-                progress.update(
-                    batch=b + 1, step=progress["step"] + 1, loss_sum=progress["loss_sum"] + loss
-                )
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-                if every and progress["step"] % every == 0 and b + 1 < len(batches):
-                    save_training_state(state_dir, model, optimizer, scheduler, progress)
+                state.step_done(loss)
+                if every and state.step % every == 0 and state.batch < len(batches):
+                    save(asdict(state))
                 if on_step:
-                    on_step(progress)
-            bar.close()
-            progress["seconds"] += time.perf_counter() - start
-            progress["epoch_losses"].append(
-                {
-                    "stage": stage.name,
-                    "epoch": epoch + 1,
-                    "mean_loss": progress["loss_sum"] / len(batches),
-                }
-            )
-            progress.update(epoch=epoch + 1, batch=0, loss_sum=0.0)
+                    on_step(state)
+            state.end_epoch(stage.name, len(batches))
             if epoch + 1 < stage.epochs:
-                save_training_state(state_dir, model, optimizer, scheduler, progress)
-        progress.update(stage=s + 1, epoch=0, batch=0)
+                save(asdict(state))
+        state.end_stage()
         if s + 1 < len(stages):
-            save_training_state(state_dir, model, optimizer, scheduler, progress)
-    return progress
+            save(asdict(state))
+    return asdict(state)
+
+
+def remaining(batches: list, state: ResumeState, desc: str) -> Iterator:
+    """The batches of an epoch not done yet, with a progress bar; adds the time taken."""
+    start = time.perf_counter()
+    bar = tqdm(total=len(batches), initial=state.batch, file=sys.stderr, desc=desc, mininterval=5)
+    for batch in batches[state.batch :]:
+        yield batch
+        bar.update(1)
+        bar.set_postfix(loss=f"{state.last_loss:.3f}", refresh=False)
+    bar.close()
+    state.seconds += time.perf_counter() - start
+
+
+def resume_state(state_dir: Path, fingerprint: str) -> ResumeState:
+    """The saved state of this run, or a fresh one (a state saved by another run is removed)."""
+    saved = load_progress(state_dir)
+    if saved is not None and saved.get("fingerprint") != fingerprint:
+        log.warning("discarding %s: saved by a run with different settings or data", state_dir)
+        discard_state(state_dir)
+        saved = None
+    if saved is None:
+        return ResumeState(fingerprint=fingerprint)
+    state = ResumeState(**saved)
+    log.info("resuming from %s at step %d", state_dir, state.step)
+    return state
 
 
 def discard_state(state_dir: Path) -> None:

@@ -18,7 +18,7 @@ import yaml
 from early_exit.data.registry import resolve_task
 from early_exit.errors import ConfigError
 from early_exit.exits.metrics import check_metric
-from early_exit.exits.policies import check_policy
+from early_exit.exits.policies import check_policy, get_policy
 from early_exit.modeling.backbone_source import resolve_backbone
 from early_exit.modeling.exit_layers import resolve_exit_layers
 from early_exit.recipes import get_recipe
@@ -42,10 +42,33 @@ def schema_errors(config: dict, schema_path: str | Path) -> None:
 
 
 def training_settings(config: dict, method: str) -> dict:
-    """Global training settings with the method's overrides on top."""
-    merged = copy.deepcopy(config["training"])
-    merged.update(method_instances(config)[method].get("training", {}))
+    """The recipe's paper defaults (e.g. Sledgehammer's constant learning rate), the global
+    training settings over them, and the method's own overrides on top."""
+    spec = method_instances(config)[method]
+    merged = copy.deepcopy(get_recipe(spec["recipe"]).training_defaults)
+    merged.update(config["training"])
+    merged.update(spec.get("training", {}))
     return merged
+
+
+def first_stage_source(config: dict, method: str) -> str | None:
+    """The method whose run already trains `method`'s first stage (DeeBERT's stage 1 is
+    plain fine-tuning): same recipe as that stage, backbone and training settings; the
+    same seed is matched by the rule. None: `method` trains all its stages itself."""
+    methods = method_instances(config)
+    spec = methods[method]
+    wanted = get_recipe(spec["recipe"]).first_stage
+    if wanted is None or not spec.get("share_first_stage", True):
+        return None
+    for name, other in methods.items():
+        if (
+            other["recipe"] == wanted
+            and not other.get("exit_layers")
+            and method_backbone(config, other) == method_backbone(config, spec)
+            and training_settings(config, name) == training_settings(config, method)
+        ):
+            return name
+    return None
 
 
 def method_instances(config: dict) -> dict[str, dict]:
@@ -173,6 +196,11 @@ def _check_method(name: str, method: dict, config: dict) -> int | None:
     """Check one method instance; return its number of exits when knowable offline
     (a local or packaged backbone, or a hub model already in `hub_cache`)."""
     recipe = get_recipe(method["recipe"])
+    if method.get("criterion"):
+        try:
+            get_policy(method["criterion"])
+        except ConfigError as err:
+            raise ConfigError(f"criterion: {err}") from None
     if method.get("pretrain") and method["recipe"] != "elasticbert":
         raise ConfigError("pretrain: elastic pre-training is only for recipe elasticbert")
     if method.get("backbone", {}).get("format") == "elasticbert" and method.get("pretrain"):

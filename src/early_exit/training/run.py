@@ -1,0 +1,90 @@
+"""What every training job shares: the task's training split, seeding, and a resumable fit.
+
+Fine-tuning (`early_exit.training.finetune`) and elastic pre-training
+(`early_exit.recipes.elastic_pretrain`) differ in their model and batches, not in how
+a run is set up, identified for resuming, trained and cleaned up: that lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from early_exit.data.prepared import load_manifest, load_split
+from early_exit.recipes.stage import Stage
+from early_exit.training.batching import Encoded, encode
+from early_exit.training.loop import discard_state, fit
+from early_exit.training.runtime import pick_device, seed_everything
+
+
+def run_fingerprint(*parts) -> str:
+    """Identifies a training run, so a stale resume state is never continued."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class TrainingRun:
+    """One training job on one prepared task: its data, seed, device and resume state."""
+
+    manifest: dict
+    examples: list[dict]
+    seed: int
+    device: torch.device
+    state_dir: Path
+
+    @classmethod
+    def start(
+        cls, data_dir: Path, state_dir: Path, seed: int, device: str, threads: int | None
+    ) -> TrainingRun:
+        """Read the training split and seed every RNG (before any model is built)."""
+        manifest = load_manifest(data_dir)
+        examples = load_split(data_dir, "train")
+        seed_everything(seed, threads)
+        return cls(manifest, examples, seed, pick_device(device), Path(state_dir))
+
+    @property
+    def task_type(self) -> str:
+        return self.manifest.get("task_type", "classification")
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.task_type == "regression" else len(self.manifest["label_names"])
+
+    def encode(self, tokenizer) -> Encoded:
+        return encode(self.examples, tokenizer, self.manifest["max_length"])
+
+    def fit(
+        self,
+        model,
+        data: Encoded,
+        collate,
+        stages: list[Stage],
+        settings: dict,
+        *identity,
+        on_step=None,
+    ) -> dict:
+        """Train (resuming this run's saved state if any); `identity` (backbone, method,
+        settings...) and the training data's checksum tell this run from any other."""
+        fingerprint = run_fingerprint(
+            *identity, self.seed, self.manifest["splits"]["train"]["sha256"]
+        )
+        return fit(
+            model,
+            data,
+            collate,
+            stages,
+            settings,
+            self.seed,
+            self.device,
+            self.state_dir,
+            on_step=on_step,
+            fingerprint=fingerprint,
+        )
+
+    def finish(self) -> None:
+        """Remove the resume state once the final output is safely written."""
+        discard_state(self.state_dir)
