@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from early_exit.analysis import elue, operating_points, plots
+from early_exit.analysis import operating_points, plots
 from early_exit.errors import DataError
 
 matplotlib.use("Agg")
@@ -96,34 +96,6 @@ def test_criteria_select_each_methods_own_policy_and_the_oracle():
 def test_missing_sweep_table_is_named(tmp_path):
     with pytest.raises(DataError, match="nope.tsv"):
         operating_points.load_sweeps([tmp_path / "nope.tsv"])
-
-
-def test_elue_score_of_a_hand_made_curve():
-    curve = (np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.7, 0.8]))
-    # on the curve, above it by 5 points at f=3 (ref 0.75), and two points outside the range
-    score, outside = elue.elue_score(np.array([2.0, 3.0]), np.array([0.7, 0.8]), curve)
-    assert score == pytest.approx(2.5) and outside == 0
-    score, outside = elue.elue_score(np.array([0.5, 8.0]), np.array([0.45, 0.9]), curve)
-    assert outside == 2
-    assert score == pytest.approx(100 * ((0.45 - 0.5) + (0.9 - 0.8)) / 2)  # flat extension
-
-
-def test_elue_table_scores_static_models_zero_and_methods_against_them():
-    static = [
-        sweep_rows(
-            "t", f"static-{k}", 1, [(np.nan, s, 6 / k)], [(np.nan, s, 6 / k)], policy="single-exit"
-        )
-        for k, s in ((1, 0.5), (3, 0.7), (6, 0.8))
-    ]
-    dynamic = sweep_rows(
-        "t", "m", 1, [(0, 0.8, 1.0), (1, 0.7, 2.0)], [(0, 0.8, 1.0), (1, 0.7, 2.0)]
-    )
-    data = pd.DataFrame([r for rows in static for r in rows] + dynamic)
-    table = elue.elue_table(data, ["static-1", "static-3", "static-6"]).set_index("method")
-    assert table.loc["static-3", "elue"] == pytest.approx(0.0)
-    # m at 2x speed-up = 3 layers' FLOPs scores 0.7, exactly the static 3-layer model
-    assert table.loc["m", "elue"] == pytest.approx(0.0) and table.loc["m", "points"] == 2
-    assert "| m " in elue.elue_markdown(table.reset_index(), "ELUE")
 
 
 def test_tradeoff_figure_has_one_panel_per_task_and_one_colour_per_method(sweeps, tmp_path):
