@@ -9,10 +9,12 @@ from early_exit.errors import DataError
 matplotlib.use("Agg")
 
 
-def sweep_rows(task, method, seed, dev, test, policy="entropy", flops_per_layer=1e8):
-    """dev/test: lists of (threshold, score, speedup); 6-layer model."""
+def sweep_rows(task, method, seed, dev, test, policy="entropy", flops_per_layer=1e8, full=None):
+    """dev/test: lists of (threshold, score, speedup); 6-layer model. `full`: the
+    full-depth (dev, test) scores; by default the slowest row's."""
     rows = []
-    for split, points in (("dev", dev), ("test", test)):
+    for i, (split, points) in enumerate((("dev", dev), ("test", test))):
+        full_score = full[i] if full else min(points, key=lambda p: p[2])[1]
         for threshold, score, speedup in points:
             rows.append(
                 {
@@ -29,6 +31,8 @@ def sweep_rows(task, method, seed, dev, test, policy="entropy", flops_per_layer=
                     "layer_fraction_used": 1 / speedup,
                     "speedup": speedup,
                     "avg_flops": flops_per_layer * 6 / speedup,
+                    "full_score": full_score,
+                    "full_flops": flops_per_layer * 6,
                 }
             )
     return rows
@@ -54,6 +58,38 @@ def test_operating_point_is_the_fastest_within_the_allowed_dev_drop(sweeps):
     assert first.test_flops == pytest.approx(6e8 / 1.6)
     loose = operating_points.operating_points(sweeps, max_drop=0.06)
     assert loose.iloc[0].threshold == 0.4
+
+
+def test_the_oracles_full_model_column_is_the_full_depth_score_not_the_oracle():
+    rows = sweep_rows("news", "joint", 1, DEV, TEST)
+    rows += sweep_rows(
+        "news", "joint", 1, [(np.nan, 0.97, 2.5)], [(np.nan, 0.96, 2.4)], "oracle", full=(0.9, 0.88)
+    )
+    points = operating_points.operating_points(pd.DataFrame(rows), 0.01).set_index("policy")
+    assert points.loc["oracle", "test_score_full"] == 0.88  # not the oracle's own 0.96
+    assert points.loc["oracle", "test_flops_full"] == pytest.approx(6e8)
+    assert points.loc["oracle", "test_score"] == 0.96
+
+
+def test_a_patience_grid_without_the_last_exit_is_held_to_the_full_depth_score():
+    # t = 1, 2 of 6 exits: neither row is the full model (dev 0.90, test 0.88)
+    dev = [(1, 0.86, 3.0), (2, 0.865, 2.0)]
+    test = [(1, 0.84, 3.0), (2, 0.85, 2.0)]
+    rows = sweep_rows("news", "pabee", 1, dev, test, "patience", full=(0.90, 0.88))
+    point = operating_points.operating_points(pd.DataFrame(rows), 0.01).iloc[0]
+    assert point.test_score_full == 0.88  # not the t = 2 row's 0.85
+    # nothing is within 1 point of 0.90, so the best dev score (t = 2), not the fastest
+    # row within 1 point of t = 2 (t = 1), as when t = 2 was taken for the full model
+    assert point.threshold == 2
+
+
+def test_an_old_sweep_table_without_the_full_model_is_named(tmp_path):
+    path = tmp_path / "old.tsv"
+    pd.DataFrame(sweep_rows("n", "m", 1, DEV, TEST)).drop(columns="full_score").to_csv(
+        path, sep="\t", index=False
+    )
+    with pytest.raises(DataError, match="old.tsv: no full_score column"):
+        operating_points.load_sweeps([path])
 
 
 def test_single_exit_runs_have_one_point_and_no_knob():
