@@ -18,7 +18,8 @@ the encoder alone, has none, so the default workflow starts with a new head) or 
 its weights only in a pickled `pytorch_model.bin`, which is never unpickled. MLM only
 (no SOP: single texts have no sentence order to predict), so the per-layer poolers
 are copies of the backbone's pre-trained pooler; the MLM loss is computed on masked
-positions only, which keeps the vocabulary projection cheap. The result is written in the ElasticBERT checkpoint layout.
+positions only, which keeps the vocabulary projection cheap. The result is written in
+the ElasticBERT checkpoint layout.
 """
 
 from __future__ import annotations
