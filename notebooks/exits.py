@@ -30,7 +30,7 @@ split = "test"
 import json
 from pathlib import Path
 
-from early_exit.analysis import exits, operating_points, plots
+from early_exit.analysis import elue, exits, operating_points, plots
 from early_exit.analysis.runs import load_runs
 
 out = Path(out_dir)
@@ -47,7 +47,8 @@ stored = load_runs(runs)
 # %%
 scores = exits.exit_scores(stored, split)
 scores.to_csv(out / "exit_scores.tsv", sep="\t", index=False)
-plots.save_figure(exits.exit_scores_figure(scores, static, palette, split), out / "exit_scores.png")
+fig = exits.exit_scores_figure(scores, static, palette, split, elue.used_curves(info))
+plots.save_figure(fig, out / "exit_scores.png")
 
 # %% [markdown]
 # ## Exit layers under each method's own criterion

@@ -21,7 +21,9 @@
 # %% tags=["parameters"]
 sweeps = ""  # comma-separated sweep tables
 points = "results/analysis/operating_points.tsv"  # written by rule operating_points
-methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
+methods = (
+    "{}"  # JSON: method -> {"recipe", "criterion", "static", "backbone", "curve", "reference"}
+)
 out_dir = "results/analysis"
 split = "test"
 max_drop = 0.01
@@ -39,13 +41,16 @@ summary = operating_points.summary_table(points)
 
 # %% [markdown]
 # Each line is one method under its own criterion (mean over seeds per knob value);
-# black squares: static models truncated to k layers; crosses: oracle exits; stars:
-# operating points chosen on dev, measured on test.
+# black squares: static models of the reference backbone truncated to k layers; black
+# diamonds: other single-exit baselines (plain fine-tuning); crosses: oracle exits;
+# stars: operating points chosen on dev, measured on test.
 
 # %%
 marks = points if split == "test" else None
 for x, name in (("speedup", "tradeoff.png"), ("avg_flops", "tradeoff_flops.png")):
-    fig = plots.tradeoff_figure(data, split, criteria, static, x=x, points=marks)
+    fig = plots.tradeoff_figure(
+        data, split, criteria, static, x=x, points=marks, curves=elue.used_curves(info)
+    )
     plots.save_figure(fig, out / name)
 fig
 
@@ -73,9 +78,12 @@ operating_points.write_markdown(
 
 # %% [markdown]
 # ## ELUE score against the static curve
+#
+# Each method against the static curve of the backbone named under Curve; the ELUE
+# average covers the six ELUE tasks only.
 
 # %%
-scores = elue.elue_table(data, static)
+scores = elue.elue_table(data, info)
 scores.to_csv(out / "elue.tsv", sep="\t", index=False)
 chosen_scores = operating_points.select_criteria(scores, criteria, include_oracle=False)
 text = elue.elue_markdown(chosen_scores, "ELUE score")

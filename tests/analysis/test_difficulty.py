@@ -57,3 +57,17 @@ def test_figure_has_a_row_per_task_and_a_column_per_proxy():
     fig = difficulty.difficulty_figure(frame, {"m": "C0"}, "test")
     assert [ax.get_title() for ax in fig.axes] == ["a", "a", "b", "b"]
     assert fig.axes[2].get_xlabel() == "input length (tokens)"
+
+
+def test_a_task_truncated_to_one_length_says_so_instead_of_an_empty_axis():
+    # task "a": every input 48 tokens (as bbc-news at max_length 48); task "b" varies
+    runs = [
+        make_run(PREDS, [0, 1, 2], [1, 2, 3], task="a", lengths=[48, 48, 48]),
+        make_run(PREDS, [0, 1, 2], [1, 2, 3], task="b", lengths=[5, 9, 12]),
+    ]
+    fig = difficulty.difficulty_figure(difficulty.difficulty_frame(runs, "test"), {"m": "C0"}, "t")
+    a_length, a_agreement, b_length = fig.axes[:3]
+    assert not a_length.lines and not a_length.collections  # nothing drawn...
+    assert "every input is 48 tokens" in a_length.texts[0].get_text()  # ...and it says why
+    assert a_agreement.lines and b_length.lines
+    assert fig.legends  # the legend comes from the first drawn panel

@@ -88,7 +88,12 @@ def test_figures_have_a_panel_per_task_and_knob():
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 4  # 2 tasks x 2 patience values
     assert "t = 1 ★2/2\n75.0% · 1.20×" in titles
-    scores = exits.exit_scores(runs + [make_run([[0]] * 4, LABELS, [2], method="s")], "test")
-    fig = exits.exit_scores_figure(scores, ["s"], {"m": "C0"}, "test")
+    single = [
+        make_run([[0]] * 4, LABELS, [2], method="s"),
+        make_run([[1]] * 4, LABELS, [3], method="f"),
+    ]
+    scores = exits.exit_scores(runs + single, "test")
+    fig = exits.exit_scores_figure(scores, ["s", "f"], {"m": "C0"}, "test", {"b": ["s"]})
     assert sorted(ax.get_title() for ax in fig.axes) == ["headlines", "news"]
     assert fig.axes[0].lines[-1].get_ydata().tolist() == [0.5]  # the static model: 2 of 4
+    # the fine-tuned "f" (another backbone's full depth) is not on the static line

@@ -2,36 +2,12 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from sweeps import sweep_rows
 
-from early_exit.analysis import elue, operating_points, plots
+from early_exit.analysis import operating_points, plots
 from early_exit.errors import DataError
 
 matplotlib.use("Agg")
-
-
-def sweep_rows(task, method, seed, dev, test, policy="entropy", flops_per_layer=1e8):
-    """dev/test: lists of (threshold, score, speedup); 6-layer model."""
-    rows = []
-    for split, points in (("dev", dev), ("test", test)):
-        for threshold, score, speedup in points:
-            rows.append(
-                {
-                    "task": task,
-                    "method": method,
-                    "seed": seed,
-                    "split": split,
-                    "policy": policy,
-                    "threshold": threshold,
-                    "metric": "accuracy",
-                    "score": score,
-                    "accuracy": score,
-                    "avg_exit_layer": 6 / speedup,
-                    "layer_fraction_used": 1 / speedup,
-                    "speedup": speedup,
-                    "avg_flops": flops_per_layer * 6 / speedup,
-                }
-            )
-    return rows
 
 
 DEV = [(0.0, 0.90, 1.0), (0.2, 0.895, 1.5), (0.4, 0.85, 2.0), (0.6, 0.5, 6.0)]
@@ -54,6 +30,38 @@ def test_operating_point_is_the_fastest_within_the_allowed_dev_drop(sweeps):
     assert first.test_flops == pytest.approx(6e8 / 1.6)
     loose = operating_points.operating_points(sweeps, max_drop=0.06)
     assert loose.iloc[0].threshold == 0.4
+
+
+def test_the_oracles_full_model_column_is_the_full_depth_score_not_the_oracle():
+    rows = sweep_rows("news", "joint", 1, DEV, TEST)
+    rows += sweep_rows(
+        "news", "joint", 1, [(np.nan, 0.97, 2.5)], [(np.nan, 0.96, 2.4)], "oracle", full=(0.9, 0.88)
+    )
+    points = operating_points.operating_points(pd.DataFrame(rows), 0.01).set_index("policy")
+    assert points.loc["oracle", "test_score_full"] == 0.88  # not the oracle's own 0.96
+    assert points.loc["oracle", "test_flops_full"] == pytest.approx(6e8)
+    assert points.loc["oracle", "test_score"] == 0.96
+
+
+def test_a_patience_grid_without_the_last_exit_is_held_to_the_full_depth_score():
+    # t = 1, 2 of 6 exits: neither row is the full model (dev 0.90, test 0.88)
+    dev = [(1, 0.86, 3.0), (2, 0.865, 2.0)]
+    test = [(1, 0.84, 3.0), (2, 0.85, 2.0)]
+    rows = sweep_rows("news", "pabee", 1, dev, test, "patience", full=(0.90, 0.88))
+    point = operating_points.operating_points(pd.DataFrame(rows), 0.01).iloc[0]
+    assert point.test_score_full == 0.88  # not the t = 2 row's 0.85
+    # nothing is within 1 point of 0.90, so the best dev score (t = 2), not the fastest
+    # row within 1 point of t = 2 (t = 1), as when t = 2 was taken for the full model
+    assert point.threshold == 2
+
+
+def test_an_old_sweep_table_without_the_full_model_is_named(tmp_path):
+    path = tmp_path / "old.tsv"
+    pd.DataFrame(sweep_rows("n", "m", 1, DEV, TEST)).drop(columns="full_score").to_csv(
+        path, sep="\t", index=False
+    )
+    with pytest.raises(DataError, match="old.tsv: no full_score column"):
+        operating_points.load_sweeps([path])
 
 
 def test_single_exit_runs_have_one_point_and_no_knob():
@@ -96,34 +104,6 @@ def test_criteria_select_each_methods_own_policy_and_the_oracle():
 def test_missing_sweep_table_is_named(tmp_path):
     with pytest.raises(DataError, match="nope.tsv"):
         operating_points.load_sweeps([tmp_path / "nope.tsv"])
-
-
-def test_elue_score_of_a_hand_made_curve():
-    curve = (np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.7, 0.8]))
-    # on the curve, above it by 5 points at f=3 (ref 0.75), and two points outside the range
-    score, outside = elue.elue_score(np.array([2.0, 3.0]), np.array([0.7, 0.8]), curve)
-    assert score == pytest.approx(2.5) and outside == 0
-    score, outside = elue.elue_score(np.array([0.5, 8.0]), np.array([0.45, 0.9]), curve)
-    assert outside == 2
-    assert score == pytest.approx(100 * ((0.45 - 0.5) + (0.9 - 0.8)) / 2)  # flat extension
-
-
-def test_elue_table_scores_static_models_zero_and_methods_against_them():
-    static = [
-        sweep_rows(
-            "t", f"static-{k}", 1, [(np.nan, s, 6 / k)], [(np.nan, s, 6 / k)], policy="single-exit"
-        )
-        for k, s in ((1, 0.5), (3, 0.7), (6, 0.8))
-    ]
-    dynamic = sweep_rows(
-        "t", "m", 1, [(0, 0.8, 1.0), (1, 0.7, 2.0)], [(0, 0.8, 1.0), (1, 0.7, 2.0)]
-    )
-    data = pd.DataFrame([r for rows in static for r in rows] + dynamic)
-    table = elue.elue_table(data, ["static-1", "static-3", "static-6"]).set_index("method")
-    assert table.loc["static-3", "elue"] == pytest.approx(0.0)
-    # m at 2x speed-up = 3 layers' FLOPs scores 0.7, exactly the static 3-layer model
-    assert table.loc["m", "elue"] == pytest.approx(0.0) and table.loc["m", "points"] == 2
-    assert "| m " in elue.elue_markdown(table.reset_index(), "ELUE")
 
 
 def test_tradeoff_figure_has_one_panel_per_task_and_one_colour_per_method(sweeps, tmp_path):

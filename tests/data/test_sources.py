@@ -165,7 +165,8 @@ def test_jsonl_integer_labels(tmp_path):
         ("csv", 'text,label\ngood,pos\n"a, b",pos\nlonely\n', 4, "expected 2 columns"),
         ("csv", 'text,label\ngood,pos\n"two\nlines",pos,extra\n', 3, "expected 2 columns"),
         ("tsv", "text\tlabel\ngood\tpos\n  \tneg\n", 3, "empty text"),
-        ("tsv", "text\tlabel\ngood\tpos\nfine\tmaybe\n", 3, "unknown label 'maybe'"),
+        ("tsv", "text\tlabel\ngood\tpos\nfine\tmaybe\n", 3, "label 'maybe' is not one of"),
+        ("tsv", "text\tlabel\ngood\t1\nfine\t2\n", 3, r"label '2' is not one of .*id 0..1"),
         ("jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": \n', 2, "invalid JSON"),
         ("jsonl", '{"text": "a", "label": "pos"}\n\n{"label": "neg"}\n', 3, "missing field"),
         ("jsonl", '{"text": "a", "label": "pos"}\n[1, 2]\n', 2, "JSON object"),
@@ -503,3 +504,21 @@ def test_local_copy_that_is_not_a_saved_dataset_dict(tmp_path):
     datasets.Dataset.from_dict(nli_columns([0, 1], "tr")).save_to_disk(str(single))
     with pytest.raises(DataError, match="single Dataset, not a DatasetDict"):
         load_source(nli_task({**source, "local_copy": str(single)}))
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv"])
+def test_a_stray_label_value_is_named_with_file_and_line(tmp_path, fmt):
+    # 0/1 labels with one row saying "positive": not a third class
+    rows = [(f"text {i}", str(i % 2)) for i in range(20)]
+    rows.insert(7, ("a stray row", "positive"))
+    path = write_rows(tmp_path / f"train.{fmt}", fmt, ["text", "label"], rows)
+    with pytest.raises(DataError, match="label 'positive' differs in kind") as err:
+        load_source(files_task(fmt, train=path))
+    assert f"{path}:9:" in str(err.value)  # header + 7 rows before it
+    assert "20 of 21 labels are integers, e.g. '0'" in str(err.value)
+
+
+def test_integer_cells_are_ids_into_declared_label_names(tmp_path):
+    path = write_rows(tmp_path / "train.tsv", "tsv", ["text", "label"], [("a", "1"), ("b", "0")])
+    data = load_source(files_task("tsv", label_names=["neg", "pos"], train=path))
+    assert [e.label for e in data.splits["train"]] == [1, 0]

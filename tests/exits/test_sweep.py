@@ -115,3 +115,17 @@ def test_regression_sweeps_patience_with_the_task_metric_and_rejects_entropy():
 def test_patience_larger_than_the_exits_is_rejected():
     with pytest.raises(ConfigError, match="impossible with 3 exits"):
         sweep_stored(stored_arrays(), {"patience": {"values": [3]}}, ["dev"])
+
+
+def test_every_row_carries_the_full_models_score_whatever_the_grid():
+    arrays = stored_arrays()
+    table = sweep_stored(arrays, {"patience": {"values": [1]}, "oracle": {}}, ["dev", "test"])
+    for split in ("dev", "test"):
+        last = arrays[f"{split}_logits"][:, -1].argmax(-1) == arrays[f"{split}_labels"]
+        rows = table[table.split == split]
+        assert rows.full_score.tolist() == pytest.approx([last.mean()] * len(rows))
+        assert rows.full_flops.tolist() == pytest.approx(
+            [arrays[f"{split}_flops"][:, -1].mean()] * 2
+        )
+        # neither the oracle nor t = 1 (of 3 exits) is the full model
+        assert not np.isclose(rows.score, last.mean()).any()

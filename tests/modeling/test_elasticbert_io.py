@@ -6,13 +6,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from tiny import WORDS, make_examples, make_tiny_bert
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
 
 from early_exit.data.prepare import prepare_task
 from early_exit.errors import DataError
 from early_exit.modeling.backbone import load_backbone, load_pretrained
 from early_exit.modeling.elasticbert_io import load_elastic_backbone, save_elastic_backbone
-from early_exit.recipes.elastic_pretrain import ElasticMLM, exit_groups, pretrain
+from early_exit.recipes.elastic_pretrain import ElasticMLM, exit_groups, mlm_head_weights, pretrain
 from early_exit.training.finetune import build_model
 
 
@@ -146,3 +146,27 @@ def test_pretraining_writes_a_backbone_that_fine_tuning_loads(tmp_path):
     assert sorted(poolers) == [1, 2, 3]  # copies of the pre-trained pooler, one per layer
     assert torch.equal(poolers[1].weight, original.pooler.dense.weight)
     assert not (tmp_path / "state").exists()
+
+
+def test_pretraining_starts_from_a_shipped_mlm_head_and_initialises_one_only_without(tmp_path):
+    bert = make_tiny_bert(tmp_path / "bert")
+    assert mlm_head_weights({"name": str(bert)}) is None  # a BertModel: no head shipped
+    torch.manual_seed(1)
+    with_head = BertForMaskedLM.from_pretrained(str(bert))  # random head, then saved with it
+    with_head.save_pretrained(tmp_path / "mlm")
+    BertTokenizer.from_pretrained(str(bert)).save_pretrained(tmp_path / "mlm")
+    shipped = with_head.cls.predictions
+    weights = mlm_head_weights({"name": str(tmp_path / "mlm")})
+    encoder, _ = load_pretrained(str(tmp_path / "mlm"))
+    head = ElasticMLM(encoder, weights).head
+    assert torch.equal(head.dense.weight, shipped.transform.dense.weight)
+    assert torch.equal(head.LayerNorm.bias, shipped.transform.LayerNorm.bias)
+    assert torch.equal(head.bias, shipped.bias)
+    assert head.word_embeddings is encoder.embeddings.word_embeddings  # still tied
+    fresh = ElasticMLM(load_pretrained(str(bert))[0]).head
+    assert not torch.equal(fresh.dense.weight, shipped.transform.dense.weight)
+
+
+def test_the_packaged_minilm_ships_no_mlm_head():
+    # so the default workflow's elastic pre-training starts with a new head (documented)
+    assert mlm_head_weights({"name": "packaged:minilm-l6"}) is None

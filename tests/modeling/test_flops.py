@@ -32,7 +32,9 @@ def test_counter_matches_the_analytic_formula_at_real_lengths(tiny, head, exits)
                 * h
                 * h
             )  # layer_mix pools every layer
-            assert flops[n, e] == layers + heads + poolers
+            # Sledgehammer's mix: exit j sums its exits[j] pooled layers, 2*h FLOPs per layer
+            mix = sum(2 * h * k for k in exits[: e + 1]) if head == "layer_mix" else 0
+            assert flops[n, e] == layers + heads + poolers + mix
     assert (flops[0] == flops[3]).all() and (np.diff(flops, axis=1) > 0).all()
     assert model.encoder.config._attn_implementation != "eager"  # restored after counting
 

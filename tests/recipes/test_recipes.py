@@ -154,7 +154,31 @@ def test_sledgehammer_exit_classifies_a_normalised_mix_of_layers(tiny):
     )  # [batch, hidden, 3 layers]
     w = model.mix[1] / model.mix[1].norm()
     torch.testing.assert_close(logits[:, 1], model.classifiers[1](pooled @ w))
-    assert model.mix[0].shape == (1,) and model.mix[1].requires_grad
+    assert model.mix[0].shape == (1,)
+
+
+def test_sledgehammer_mix_weights_change_when_the_recipe_trains(tiny, tmp_path):
+    # the released code re-wraps them in new Parameters each forward pass, so the
+    # optimiser (built once) never updates them; here the training loop must
+    model, tok, r = model_for(tiny, "sledgehammer", exit_layers=[1, 3])
+    _, data = batch(tok, 24)
+    before = [w.detach().clone() for w in model.mix]
+    mix_ids = [id(w) for w in model.mix]
+    fit(
+        model,
+        data,
+        Collator(tok, data),
+        r.stages(SETTINGS, ctx(model)),
+        SETTINGS,
+        0,
+        torch.device("cpu"),
+        tmp_path / "state",
+    )
+    assert [id(w) for w in model.mix] == mix_ids  # still the module's own parameters
+    for old, new in zip(before, model.mix, strict=True):
+        if len(old) > 1:  # a 1-layer mix is w/|w| = ±1 whatever w is: only its scale moves
+            assert not torch.allclose(old / old.norm(), new.detach() / new.detach().norm())
+        assert not torch.equal(old, new.detach())
 
 
 def grads(model, b, exit_index):

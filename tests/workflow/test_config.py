@@ -11,6 +11,7 @@ from early_exit.errors import ConfigError
 from early_exit.workflow.config import (
     check_config,
     first_stage_source,
+    method_info,
     method_instances,
     schema_errors,
     task_policies,
@@ -113,6 +114,18 @@ REGRESSION_TASK = {
             lambda c: c["methods"]["pabee"].update(criterion="patiense"),
             "methods.pabee.criterion: .*unknown policy 'patiense'",
         ),
+        (
+            lambda c: c["analysis"].update(elue_reference="bert-base-uncased"),
+            "analysis.elue_reference: no static baselines on backbone 'bert-base-uncased' "
+            r"\(static curves: packaged:minilm-l6\)",
+        ),
+        (
+            lambda c: c["methods"].update(
+                static2={"recipe": "static", "layers": [1], "backbone": {"name": "other/bert"}}
+            ),
+            "analysis.elue_reference: the static baselines use several backbones "
+            r"\(packaged:minilm-l6, other/bert\); name the one",
+        ),
     ],
 )
 def test_semantic_errors_name_the_key(edit, message):
@@ -194,3 +207,36 @@ def test_deebert_shares_its_first_stage_only_with_an_identical_finetune_run():
     other = validated(default_config())
     del other["methods"]["finetune"]
     assert first_stage_source(other, "deebert") is None
+
+
+def test_paper_config_scores_every_backbone_against_elasticberts_static_curve():
+    config = validated(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    check_config(config)
+    info = method_info(config)
+    elastic = "fnlp/elasticbert-base"
+    curve = sorted((m for m, i in info.items() if i["curve"]), key=lambda m: int(m.split("-")[1]))
+    assert curve == [f"static-{k}" for k in range(1, 13)]
+    assert {info[m]["backbone"] for m in curve} == {elastic}
+    for method in ("finetune-bert", "finetune-roberta", "finetune-albert"):  # off the curve
+        assert info[method]["static"] and not info[method]["curve"]
+        assert info[method]["reference"] == elastic
+    assert info["finetune-roberta"]["backbone"] == "FacebookAI/roberta-base"
+    assert {i["reference"] for i in info.values()} == {elastic}
+
+
+def test_per_backbone_scoring_uses_a_methods_own_static_curve_when_there_is_one():
+    config = validated(default_config())
+    config["methods"]["static-other"] = {
+        "recipe": "static",
+        "layers": [1, 2],
+        "backbone": {"name": "other/bert"},
+    }
+    config["methods"]["finetune-other"] = {"recipe": "finetune", "backbone": {"name": "other/bert"}}
+    config["analysis"]["elue_reference"] = "packaged:minilm-l6"
+    info = method_info(config)
+    assert info["finetune-other"]["reference"] == "packaged:minilm-l6"  # the declared curve
+    assert info["static-other-1"]["reference"] == "other/bert"  # a curve point: its own
+    config["analysis"]["elue_per_backbone"] = True
+    info = method_info(config)
+    assert info["finetune-other"]["reference"] == "other/bert"
+    assert info["pabee"]["reference"] == "packaged:minilm-l6"

@@ -15,13 +15,13 @@ from early_exit.workflow.config import (
     hub_datasets,
     hub_models,
     method_backbone,
+    method_info,
     method_instances,
     schema_errors,
     task_policies,
     training_settings,
 )
 from early_exit.errors import ConfigError
-from early_exit.recipes import get_recipe
 
 SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 try:
@@ -101,20 +101,8 @@ def train_backbone(wc):
     return backbone
 
 
-def methods_info():
-    """Per method: recipe, reported criterion, and whether it is a static baseline."""
-    info = {}
-    for name, spec in METHOD_SPECS.items():
-        recipe = get_recipe(spec["recipe"])
-        info[name] = {
-            "recipe": recipe.name,
-            "criterion": spec.get("criterion", recipe.criterion),
-            "static": recipe.static,
-        }
-    return info
-
-
-METHOD_INFO = methods_info()  # the notebooks and the deck receive it as a parameter
+# recipe, criterion, static, backbone, ELUE curve and reference of every method:
+METHOD_INFO = method_info(config)  # the notebooks and the deck receive it as a parameter
 
 
 def run_files(name, methods=METHODS):

@@ -117,7 +117,9 @@ def difficulty_figure(
     (a row of panels, wrapped after `wrap`, so it fits a 16:9 slide).
 
     Lines are means per value with 95% bootstrap intervals (seaborn's default), one per
-    method, pooled over seeds; lengths are binned when there are many distinct ones.
+    method, pooled over seeds; lengths are binned when there are many distinct ones. A
+    proxy with a single value on a task (every input truncated to the same length) has
+    nothing to plot: its panel says so instead of drawing a degenerate axis.
     """
     panels = [(task, m) for task in sorted(frame.task.unique()) for m in MEASURES]
     ncols = min(wrap, len(panels))
@@ -128,27 +130,50 @@ def difficulty_figure(
         )
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
+        legend_ax = None
         for i, ((task, measure), ax) in enumerate(zip(panels, axes.flat, strict=False)):
-            sns.lineplot(
-                data=binned_lengths(frame[frame.task == task]),
-                x=measure,
-                y="confidence",
-                hue="method",
-                hue_order=sorted(frame.method.unique()),  # as in every figure
-                palette=palette,
-                marker="o",
-                ax=ax,
-                legend=i == 0,
-                seed=0,
-            )
+            data = frame[frame.task == task]
+            if data[measure].nunique() < 2:
+                _constant_panel(ax, measure, data[measure].iloc[0])
+            else:
+                sns.lineplot(
+                    data=binned_lengths(data),
+                    x=measure,
+                    y="confidence",
+                    hue="method",
+                    hue_order=sorted(frame.method.unique()),  # as in every figure
+                    palette=palette,
+                    marker="o",
+                    ax=ax,
+                    legend=legend_ax is None,
+                    seed=0,
+                )
+                legend_ax = legend_ax or ax
             ax.set_title(task, fontsize="small")
             ax.set_xlabel(MEASURES[measure], fontsize="small")
             ax.set_ylabel(f"first-exit confidence ({split})" if i % ncols == 0 else "")
-        first = axes.flat[0]
-        handles, labels = first.get_legend_handles_labels()
-        first.get_legend().remove()
-        fig.legend(
-            handles, labels, loc="upper center", ncol=len(labels), frameon=False, fontsize="small"
-        )
+        if legend_ax is not None:
+            handles, labels = legend_ax.get_legend_handles_labels()
+            legend_ax.get_legend().remove()
+            fig.legend(
+                handles,
+                labels,
+                loc="upper center",
+                ncol=len(labels),
+                frameon=False,
+                fontsize="small",
+            )
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the legend
     return fig
+
+
+def _constant_panel(ax, measure: str, value) -> None:
+    """A panel whose proxy has one value: say so, with no axis to read."""
+    if measure == "length":
+        text = f"every input is {int(value)} tokens\n(truncated to one length):\nno spread to plot"
+    else:
+        text = f"agreement is {value:.2f}\nfor every input:\nno spread to plot"
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize="small")
+    ax.set_xticks([])
+    ax.tick_params(axis="y", length=0)
+    ax.grid(False)

@@ -52,24 +52,35 @@ def exit_scores(runs: list[Run], split: str) -> pd.DataFrame:
 
 
 def exit_scores_figure(
-    scores: pd.DataFrame, static_methods: list[str], palette: dict, split: str
+    scores: pd.DataFrame,
+    static_methods: list[str],
+    palette: dict,
+    split: str,
+    curves: dict[str, list[str]] | None = None,
 ) -> matplotlib.figure.Figure:
     """Score of each exit against its layer: a line per multi-exit method, one panel per task.
 
-    Static baselines (one model per depth k) are the black dashed reference, as in
-    the trade-off figures; error bars are the standard deviation over seeds.
+    `curves` (backbone -> its static k-layer models) are the black dashed references,
+    one per backbone as in the trade-off figures (other single-exit baselines are not
+    drawn: they are not one backbone's truncations); error bars are the standard
+    deviation over seeds.
     """
     dynamic = scores[~scores.method.isin(static_methods)]
+    curves = curves or {}
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = exit_lines(dynamic, "score", palette, facet_kws={"sharey": False})
         for task, ax in grid.axes_dict.items():
-            static = scores[(scores.task == task) & scores.method.isin(static_methods)]
-            if not static.empty:
+            handles, labels = [], []
+            for backbone, methods in curves.items():
+                static = scores[(scores.task == task) & scores.method.isin(methods)]
+                if static.empty:
+                    continue
                 mean = static.groupby("exit_layer").score.mean()
                 (line,) = ax.plot(mean.index, mean.values, "k--", marker="s", markersize=6)
-                ax.legend(
-                    handles=[line], labels=["static k layers"], loc="lower right", fontsize="small"
-                )
+                handles.append(line)
+                labels.append("static k layers" + (f" ({backbone})" if len(curves) > 1 else ""))
+            if handles:
+                ax.legend(handles=handles, labels=labels, loc="lower right", fontsize="small")
         metric = ", ".join(sorted(scores.metric.unique()))
         grid.set_axis_labels("exit layer", f"{metric} ({split})")
     return grid.figure

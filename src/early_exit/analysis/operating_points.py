@@ -2,8 +2,9 @@
 
 Protocol: for every run (task, method, seed) and policy, the knob value is chosen on
 **dev** (the fastest whose dev score is within `max_drop` of the same model's
-final-exit dev score) and the **test** numbers at that value are reported; seeds are
-aggregated as mean and standard deviation. The workflow's `operating_points` rule
+full-depth dev score, every example at the last exit; the best dev score when no knob
+value comes that close) and the **test** numbers at that value are reported; seeds
+are aggregated as mean and standard deviation. The workflow's `operating_points` rule
 writes them to `results/analysis/operating_points.tsv` (`write_operating_points`);
 the notebooks, the slides and the latency stage read that file
 (`load_operating_points`) instead of choosing again.
@@ -41,16 +42,29 @@ def load_sweeps(paths: list[str | Path]) -> pd.DataFrame:
         frame = pd.read_csv(path, sep="\t")
         if frame.empty:
             raise DataError(f"{path}: sweep table is empty")
+        if "full_score" not in frame:
+            raise DataError(f"{path}: no full_score column (an older sweep): rerun the sweep stage")
         frames.append(frame)
     if not frames:
         raise DataError("no sweep tables given")
     return pd.concat(frames, ignore_index=True)
 
 
+def full_depth(split: pd.DataFrame) -> tuple[float, float]:
+    """Score and FLOPs of the full model (every example at the last exit) on one split.
+
+    Read from the sweep's `full_score` / `full_flops` columns, computed from the last
+    exit's logits: a policy's own rows need not contain the full model (the oracle has
+    one row; a patience grid without t = E-1 never reaches the last exit for all).
+    """
+    return float(split.full_score.iloc[0]), float(split.full_flops.iloc[0])
+
+
 def _choose(dev: pd.DataFrame, max_drop: float) -> int:
     """Position of the fastest knob value whose dev score is within max_drop of the full model's."""
-    full = dev.avg_exit_layer.idxmax()
-    ok = dev[dev.score >= dev.score[full] - max_drop]
+    ok = dev[dev.score >= full_depth(dev)[0] - max_drop]
+    if ok.empty:  # no knob value comes close (a grid without the full model): the best one
+        ok = dev[dev.score == dev.score.max()]
     fastest = ok[ok.speedup == ok.speedup.max()]
     return int(fastest.score.idxmax())
 
@@ -68,7 +82,7 @@ def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
             test = run[run.split == test_split].reset_index(drop=True)
             if not np.array_equal(dev.threshold, test.threshold, equal_nan=True):
                 raise DataError(f"{key}: dev and {test_split} sweeps use different knob grids")
-            full = test.avg_exit_layer.idxmax()
+            full_score, full_flops = full_depth(test)
             rows.append(
                 dict(zip(KEYS, key, strict=True))
                 | {
@@ -76,13 +90,13 @@ def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
                     "metric": dev.metric[chosen],
                     "threshold": dev.threshold[chosen],
                     "dev_score": dev.score[chosen],
-                    "dev_score_full": dev.score[dev.avg_exit_layer.idxmax()],
+                    "dev_score_full": full_depth(dev)[0],
                     "dev_speedup": dev.speedup[chosen],
-                    "test_score_full": test.score[full],
+                    "test_score_full": full_score,
                     "test_score": test.score[chosen],
                     "test_speedup": test.speedup[chosen],
                     "test_flops": test.avg_flops[chosen],
-                    "test_flops_full": test.avg_flops[full],
+                    "test_flops_full": full_flops,
                 }
             )
     return pd.DataFrame(rows)

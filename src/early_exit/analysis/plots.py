@@ -69,17 +69,24 @@ def tradeoff_figure(
     static_methods: list[str],
     x: str = "speedup",
     points: pd.DataFrame | None = None,
+    curves: dict[str, list[str]] | None = None,
 ) -> matplotlib.figure.Figure:
     """Task metric against speed-up (or FLOPs): one panel per task.
 
-    Each early-exit method is drawn under its own criterion; the static baselines form
-    the black reference curve; the oracle is a cross per method. `points`
-    (operating points on test) are marked with stars when given.
+    Each early-exit method is drawn under its own criterion; `curves` (backbone ->
+    its static k-layer models, see `early_exit.analysis.elue.used_curves`) are the
+    black reference curves, one per backbone, never mixing backbones; any other
+    single-exit baseline (plain fine-tuning) is a labelled black diamond; the oracle is
+    a cross per method. `points` (operating points on test) are stars when given.
     """
-    curves = curve_points(sweeps, split)
+    curves = curves or {}
+    on_curve = {m for methods in curves.values() for m in methods}
+    curves_data = curve_points(sweeps, split)
     if x == "avg_flops":
-        curves["avg_flops"] = curves.avg_flops / 1e9
-    dynamic = select_criteria(curves[~curves.method.isin(static_methods)], criteria, False)
+        curves_data["avg_flops"] = curves_data.avg_flops / 1e9
+    dynamic = select_criteria(
+        curves_data[~curves_data.method.isin(static_methods)], criteria, False
+    )
     palette = method_palette(sweeps.method[~sweeps.method.isin(static_methods)].tolist())
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = sns.relplot(
@@ -98,25 +105,51 @@ def tradeoff_figure(
             facet_kws={"sharey": False, "sharex": False},
         )
         for task, ax in grid.axes_dict.items():
-            _static_curve(ax, curves[(curves.task == task) & curves.method.isin(static_methods)], x)
-            _oracle(ax, curves[(curves.task == task) & (curves.policy == "oracle")], x, palette)
+            here = curves_data[curves_data.task == task]
+            _static_curves(ax, here, curves, x)
+            baselines = [m for m in static_methods if m not in on_curve]
+            _baseline_marks(ax, here[here.method.isin(baselines)], x)
+            _oracle(ax, here[here.policy == "oracle"], x, palette)
         if points is not None:
             _mark_points(grid, select_criteria(points, criteria, False), x, palette)
         if x == "avg_flops":  # few ticks: GFLOPs labels are wide
             for ax in grid.axes.flat:
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
-        metric = ", ".join(sorted(curves.metric.unique()))
+        metric = ", ".join(sorted(curves_data.metric.unique()))
         grid.set_axis_labels(X_LABELS[x], f"{metric} ({split})")
         grid.set_titles("{col_name}")
     return grid.figure
 
 
-def _static_curve(ax, static: pd.DataFrame, x: str) -> None:
-    if static.empty:
-        return
-    ordered = static.sort_values(x)
-    (line,) = ax.plot(ordered[x], ordered.score, "k--", marker="s", markersize=5)
-    ax.legend(handles=[line], labels=["static k layers"], loc="lower left", fontsize="x-small")
+CURVE_STYLES = ("k--", "k:", "k-.")
+
+
+def _static_curves(ax, data: pd.DataFrame, curves: dict[str, list[str]], x: str) -> None:
+    handles, labels = [], []
+    for i, (backbone, methods) in enumerate(curves.items()):
+        style = CURVE_STYLES[i % len(CURVE_STYLES)]
+        static = data[data.method.isin(methods)]
+        if static.empty:
+            continue
+        ordered = static.sort_values(x)
+        (line,) = ax.plot(ordered[x], ordered.score, style, marker="s", markersize=5)
+        handles.append(line)
+        labels.append("static k layers" + (f" ({backbone})" if len(curves) > 1 else ""))
+    if handles:
+        ax.legend(handles=handles, labels=labels, loc="lower left", fontsize="x-small")
+
+
+def _baseline_marks(ax, baselines: pd.DataFrame, x: str) -> None:
+    """Single-exit baselines off the reference curve: a black diamond with the name."""
+    for row in baselines.itertuples():
+        ax.scatter(getattr(row, x), row.score, marker="D", s=50, color="black", zorder=5)
+        ax.annotate(
+            row.method,
+            (getattr(row, x), row.score),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize="xx-small",
+        )
 
 
 def _oracle(ax, oracle: pd.DataFrame, x: str, palette: dict) -> None:

@@ -448,8 +448,35 @@ def _names_from_values(rows: list[_RawRow]) -> tuple[list[str], dict[Any, int]]:
                 f"{row.where}: label {row.label!r} mixes strings and integers with "
                 f"{rows[0].label!r} ({rows[0].where}); set label_names"
             )
+    _check_one_kind(rows)
     values = sorted({row.label for row in rows})
     return [str(v) for v in values], {v: i for i, v in enumerate(values)}
+
+
+def _check_one_kind(rows: list[_RawRow]) -> None:
+    """Inferred classes must be all integers or all names: a TSV whose labels are 0/1
+    with one row saying `positive` would otherwise become a three-class task and fail
+    later in splitting without a line number. The rarer kind's first row is named."""
+    by_kind: dict[bool, list[_RawRow]] = {}
+    for row in rows:
+        by_kind.setdefault(_is_integer(row.label), []).append(row)
+    if len(by_kind) < 2:
+        return
+    stray, usual = sorted(by_kind.values(), key=len)
+    kind = "integers" if _is_integer(usual[0].label) else "names"
+    raise DataError(
+        f"{stray[0].where}: label {stray[0].label!r} differs in kind from the others "
+        f"({len(usual)} of {len(rows)} labels are {kind}, e.g. {usual[0].label!r} at "
+        f"{usual[0].where}); it would become a class of its own: fix the row, or set "
+        "label_names"
+    )
+
+
+def _is_integer(value: Any) -> bool:
+    """An integer label, or a string spelling one (TSV/CSV cells are strings)."""
+    if isinstance(value, str):
+        return value.strip().lstrip("+-").isdigit()
+    return _label_kind(value) is int
 
 
 def _label_kind(value: Any) -> type:
@@ -457,9 +484,13 @@ def _label_kind(value: Any) -> type:
 
 
 def _label_id(row: _RawRow, label_names: list[str], by_value: dict[Any, int]) -> int:
+    """A label name, or an integer (or a TSV/CSV cell spelling one) used as an id."""
     value = row.label
     if value in by_value:
         return by_value[value]
-    if _label_kind(value) is int and 0 <= value < len(label_names):
-        return value
-    raise DataError(f"{row.where}: unknown label {value!r}; label names: {label_names}")
+    if _is_integer(value) and 0 <= int(value) < len(label_names):
+        return int(value)
+    raise DataError(
+        f"{row.where}: label {value!r} is not one of label_names {label_names} "
+        f"(nor an id 0..{len(label_names) - 1})"
+    )

@@ -4,7 +4,8 @@ For each exit separately a scalar T > 0 minimises the negative log-likelihood of
 softmax(z / T) on the dev set. Sledgehammer's script tries Adam/LBFGS with a list of
 learning rates; the problem is one-dimensional and convex in log T, so a bounded
 scalar minimiser on log T finds the same optimum without tuning. Expected
-calibration error (ECE, 15 equal-width confidence bins) is reported before and after.
+calibration error (ECE, 15 equal-width confidence bins, each (lo, hi] as in Guo et al.'s
+and Sledgehammer's code) is reported before and after.
 """
 
 from __future__ import annotations
@@ -45,8 +46,16 @@ def confidence_bins(
     """Per example: its confidence bin, max softmax(z / T) and whether the argmax is right."""
     probs = np.exp(log_softmax(logits.astype(np.float64) / temperature, axis=-1))
     conf, correct = probs.max(-1), probs.argmax(-1) == labels
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)  # right-closed, 1.0 in the top bin
-    return bins, conf, correct
+    return bin_index(conf, n_bins), conf, correct
+
+
+def bin_index(conf: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
+    """Equal-width bins closed on the right, (lo, hi], as Guo et al.'s and Sledgehammer's
+    ECE code (`conf > lo and conf <= hi` over `linspace(0, 1, n_bins + 1)`): a confidence
+    exactly on an edge belongs to the lower bin. Their code drops a confidence of exactly
+    0; a softmax maximum is at least 1/C, so here 0 is simply put in the first bin."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
 
 
 def ece(

@@ -7,6 +7,10 @@ unambiguous names:
   layer_fraction_used avg_exit_layer / L
   speedup             L / avg_exit_layer   (a ratio, not a saving)
   avg_flops           mean FLOPs per example at its real length, exit heads included
+  full_score          the score when every example leaves at the last exit (the full
+                      model), the same on every row of a split: the reference of the
+                      dev-to-test protocol, whatever the policy's grid holds
+  full_flops          mean FLOPs per example of the full model
 A model with a single exit (plain fine-tuning, static truncation) has no knob: it
 gets one row per split with policy "single-exit".
 """
@@ -46,6 +50,8 @@ def rows(
     avg_layer = layers[exit_idx].mean(1)
     flops = stored[f"{split}_flops"]
     n = np.arange(len(out.labels))
+    last = np.full((1, len(n)), out.n_exits - 1)
+    full_score = score_rows(metric, out.labels, decide(out, last))[0]
     accuracy = (
         (preds == out.labels[None, :]).mean(1)
         if out.task_type == "classification"
@@ -63,6 +69,8 @@ def rows(
             "layer_fraction_used": avg_layer / num_layers,
             "speedup": num_layers / avg_layer,
             "avg_flops": flops[n[None, :], exit_idx].mean(1),
+            "full_score": full_score,
+            "full_flops": flops[:, -1].mean(),
         }
     )
 

@@ -4,9 +4,21 @@ Counted with torch's FLOP counter (`torch.utils.flop_counter.FlopCounterMode`,
 2 FLOPs per multiply-add) on forward passes at batch size 1; a hook on each exit's
 classifier reads the running total, so the count for an exit covers every layer and
 exit head executed before it answers. Attention runs in eager mode for the count:
-the counter does not see inside fused CPU SDPA kernels. Embedding lookups, softmax,
-GELU, LayerNorm and pooling are not matrix products and count 0, as in ptflops-style
-counters (ELUE's included).
+the counter does not see inside fused CPU SDPA kernels. Only matrix products count
+(biases, embedding lookups, softmax, GELU, tanh, LayerNorm, mean pooling: 0).
+Sledgehammer's layer mix is written as a matrix product so that it counts too
+(2*H*k per exit mixing k layers).
+
+ELUE's counter (fastnlp/ElasticBERT `FLOPs/flops_counter.py`, ptflops-style forward
+hooks) counts multiply-adds (its 'GFlops' strings are 2 x MACs): nn.Linear
+numel(input) x out_features (no bias), and in its BertSelfAttention hook 3*s*h*h for
+Q, K, V plus, per head, s^2 (scaling) + d*s^2 (Q K^T) + s^2 (softmax) + d*s^2 (A V).
+It also counts the affine LayerNorm (2 x numel) and so the attention softmax and
+scaling; GELU, tanh, dropout and embedding lookups count 0. Our counts therefore equal
+2 x ELUE's MACs minus, per layer, 2 * (2 LayerNorms x 2*s*h + heads x 2*s^2) FLOPs
+(plus 2 x 2*s*h for the embeddings' LayerNorm): for BERT-base at s = 128, 0.08% of
+a layer's FLOPs. We leave them out on purpose: they are not matrix products and
+torch's counter, the field's tool, does not see them; the difference is stated here.
 
 The counter is slow (it intercepts every op), and an encoder's FLOPs are exactly a
 quadratic polynomial in the sequence length s (projections and feed-forward grow

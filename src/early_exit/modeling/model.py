@@ -180,7 +180,10 @@ class MultiExitModel(nn.Module):
         if self.cfg.head == "layer_mix":
             weights = self.mix[exit_index]
             stacked = torch.stack(mixed[: len(weights)], dim=-1)  # [batch, hidden, layers]
-            return self.classifiers[exit_index](stacked @ (weights / weights.norm()))
+            # a matrix product [B*H, k] @ [k, 1] (not a matrix-vector one), which torch's
+            # FLOP counter sees: 2*H*k FLOPs per exit (`early_exit.modeling.flops`)
+            mixed_layers = (stacked @ (weights / weights.norm())[:, None]).squeeze(-1)
+            return self.classifiers[exit_index](mixed_layers)
         pooled = pool(hidden, attention_mask, self.cfg.pooling)
         if self.poolers:
             pooled = self.poolers[min(exit_index, len(self.poolers) - 1)](pooled)

@@ -3,7 +3,8 @@
 A recipe module is the one place that knows its method. It provides `TITLE`, `PAPER`
 and `SUMMARY` (what the deck and tables say about it), `STATIC` (a single-exit
 baseline with no knob), `HEAD` (the exit-head shape), `stages(training, ctx)`, and
-optionally `CRITERION` (its paper's exit policy), `GRADIENT_EQUILIBRIUM`, `TRAINING`
+optionally `CRITERION` (its paper's exit policy), `REFERENCE_CURVE` (its models are the
+points of the ELUE reference curve of their backbone), `GRADIENT_EQUILIBRIUM`, `TRAINING`
 (the paper's settings where they differ from the global ones, e.g. the schedule),
 `FIRST_STAGE` (a recipe whose run is this one's first stage) and
 `check(exit_layers, num_layers)`. Adding a recipe: write its module, add it to
@@ -67,6 +68,11 @@ class Recipe:
     def static(self) -> bool:
         """A single-exit baseline: no knob, drawn as a reference point."""
         return self.module.STATIC
+
+    @property
+    def reference_curve(self) -> bool:
+        """Its models are points of the static reference curve of their backbone (ELUE)."""
+        return getattr(self.module, "REFERENCE_CURVE", False)
 
     @property
     def criterion(self) -> str | None:

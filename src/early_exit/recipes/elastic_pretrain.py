@@ -9,11 +9,17 @@ stage continues the pre-training of any BERT on a task's unlabeled training text
 that way, giving a multi-exit backbone that the `elasticbert` recipe fine-tunes.
 
 Choices (not specified by the paper): one MLM head shared by all layers (BERT's
-transform + decoder tied to the word embeddings, newly initialised when the backbone
-ships none, as MiniLM does); MLM only (no SOP: single texts have no sentence order
-to predict), so the per-layer poolers are copies of the backbone's pre-trained pooler;
-the MLM loss is computed on masked positions only, which keeps the vocabulary
-projection cheap. The result is written in the ElasticBERT checkpoint layout.
+transform + decoder tied to the word embeddings). The head is the checkpoint's
+pre-trained one when its safetensors hold one (BERT `cls.predictions.*`, RoBERTa
+`lm_head.*`: `mlm_head_weights`), since a random head trained at the pre-training
+learning rate would disturb the backbone while it learns; it is newly initialised only
+when the checkpoint has none (the packaged MiniLM, a sentence-transformers export of
+the encoder alone, has none, so the default workflow starts with a new head) or keeps
+its weights only in a pickled `pytorch_model.bin`, which is never unpickled. MLM only
+(no SOP: single texts have no sentence order to predict), so the per-layer poolers
+are copies of the backbone's pre-trained pooler; the MLM loss is computed on masked
+positions only, which keeps the vocabulary projection cheap. The result is written in
+the ElasticBERT checkpoint layout.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from torch import nn
 from transformers import DataCollatorForLanguageModeling
 from transformers.activations import ACT2FN
 
+from early_exit.errors import DataError
 from early_exit.modeling.backbone import LayerStack, load_backbone
+from early_exit.modeling.backbone_source import resolve_backbone
 from early_exit.modeling.elasticbert_io import save_elastic_backbone
 from early_exit.modeling.model import equilibrium_scales, rescale_gradient
 from early_exit.recipes.stage import Stage
@@ -43,6 +52,46 @@ def exit_groups(num_layers: int) -> list[list[int]]:
     odd = sorted({*range(1, num_layers + 1, 2), num_layers})
     even = sorted({*range(2, num_layers + 1, 2), num_layers})
     return [odd, even]
+
+
+# Where checkpoints keep their MLM head: our name -> (BERT key, RoBERTa key).
+HEAD_KEYS = {
+    "dense.weight": ("cls.predictions.transform.dense.weight", "lm_head.dense.weight"),
+    "dense.bias": ("cls.predictions.transform.dense.bias", "lm_head.dense.bias"),
+    "LayerNorm.weight": ("cls.predictions.transform.LayerNorm.weight", "lm_head.layer_norm.weight"),
+    "LayerNorm.bias": ("cls.predictions.transform.LayerNorm.bias", "lm_head.layer_norm.bias"),
+    "bias": ("cls.predictions.bias", "lm_head.bias"),
+}
+
+
+def _safetensors_files(backbone: dict) -> list[Path]:
+    """The backbone's safetensors files: a local or packaged directory, or the hub copy
+    `from_pretrained` has already put in the cache (nothing is downloaded here)."""
+    source = Path(resolve_backbone(backbone["name"]))
+    if source.is_dir():
+        return sorted(source.glob("*.safetensors"))
+    from transformers.utils import cached_file
+
+    found = cached_file(
+        backbone["name"],
+        "model.safetensors",
+        revision=backbone.get("revision"),
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+    )
+    return [Path(found)] if found else []
+
+
+def mlm_head_weights(backbone: dict) -> dict[str, torch.Tensor] | None:
+    """The pre-trained MLM head of a checkpoint (keys as in `MLMHead`), or None if it has none."""
+    for path in _safetensors_files(backbone):
+        with safe_open(str(path), framework="pt") as f:
+            keys = set(f.keys())
+            for layout in (0, 1):  # BERT, RoBERTa
+                wanted = {ours: theirs[layout] for ours, theirs in HEAD_KEYS.items()}
+                if set(wanted.values()) <= keys:
+                    return {ours: f.get_tensor(theirs) for ours, theirs in wanted.items()}
+    return None
 
 
 class MLMHead(nn.Module):
@@ -65,13 +114,19 @@ class MLMHead(nn.Module):
 
 
 class ElasticMLM(nn.Module):
-    """An encoder with the shared MLM head applied after every layer."""
+    """An encoder with the shared MLM head applied after every layer (`head_weights`:
+    a pre-trained head from `mlm_head_weights`; None: a new one)."""
 
-    def __init__(self, encoder):
+    def __init__(self, encoder, head_weights: dict[str, torch.Tensor] | None = None):
         super().__init__()
         self.encoder = encoder
         self.stack = LayerStack(encoder)
         self.head = MLMHead(encoder.config, encoder.embeddings.word_embeddings)
+        if head_weights is not None:
+            # strict: every head tensor must be there (the embeddings are tied, not loaded)
+            missing = self.head.load_state_dict(head_weights, strict=False).missing_keys
+            if missing != ["word_embeddings.weight"]:
+                raise DataError(f"MLM head weights lack {missing}")
 
     def layer_losses(self, batch: dict, exits: list[int]) -> torch.Tensor:
         """MLM loss of each exit in `exits` on the masked positions, shape [len(exits)]."""
@@ -132,7 +187,9 @@ def pretrain(
     """Continue pre-training `backbone` on the task's training text; write an ElasticBERT dir."""
     run = TrainingRun.start(data_dir, state_dir, seed, device, threads)
     encoder, tokenizer, pooler_init = load_backbone(backbone)
-    model = ElasticMLM(encoder)
+    head = mlm_head_weights(backbone)
+    log.info("MLM head: %s", "the checkpoint's pre-trained one" if head else "new (none shipped)")
+    model = ElasticMLM(encoder, head)
     data = run.encode(tokenizer)
     log.info(
         "elastic MLM pre-training on %d texts of %s, groups %s",

@@ -15,7 +15,7 @@ __all__ = ["check", "stages"]
 TITLE = "Fine-tuning"
 PAPER = "Devlin et al., NAACL 2019"
 SUMMARY = "the backbone and one head on the last layer"
-STATIC = True  # a single exit: no knob, a reference point
+STATIC = True  # a single exit: no knob; scored against the ELUE curve, not a point of it
 HEAD = "pooler"
 
 

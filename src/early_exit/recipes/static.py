@@ -14,7 +14,8 @@ from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
 TITLE = "Static k layers"
 PAPER = "Liu et al., NAACL 2022 (ELUE)"
 SUMMARY = "the first k layers and one head on layer k, fine-tuned separately for each k"
-STATIC = True  # a single exit: no knob, a point of the reference curve
+STATIC = True  # a single exit: no knob
+REFERENCE_CURVE = True  # the k = 1..L models of one backbone form its ELUE reference curve
 HEAD = "pooler"
 
 

@@ -106,6 +106,63 @@ def task_policies(config: dict, task: str) -> dict:
     return {p: policies[p] for p in chosen}
 
 
+def curve_backbones(config: dict) -> list[str]:
+    """Backbones that have static reference-curve models (recipe `static`), in config order."""
+    found = []
+    for method in method_instances(config).values():
+        name = method_backbone(config, method)["name"]
+        if get_recipe(method["recipe"]).reference_curve and name not in found:
+            found.append(name)
+    return found
+
+
+def elue_reference(config: dict) -> str | None:
+    """The backbone whose static curve is the ELUE reference (`analysis.elue_reference`,
+    or the one backbone of the static baselines); None without static baselines."""
+    declared = config.get("analysis", {}).get("elue_reference")
+    backbones = curve_backbones(config)
+    key = "analysis.elue_reference"
+    if declared is not None:
+        if declared not in backbones:
+            known = ", ".join(backbones) or "none: no method uses recipe static"
+            raise ConfigError(
+                f"{key}: no static baselines on backbone {declared!r} (static curves: {known})"
+            )
+        return declared
+    if len(backbones) > 1:
+        raise ConfigError(
+            f"{key}: the static baselines use several backbones ({', '.join(backbones)}); "
+            "name the one whose curve is the ELUE reference"
+        )
+    return backbones[0] if backbones else None
+
+
+def method_info(config: dict) -> dict[str, dict]:
+    """Per method instance, what the notebooks and the deck need: recipe, reported
+    criterion, whether it is a single-exit baseline (`static`), its backbone, whether it
+    is a point of its backbone's reference curve (`curve`) and the backbone whose curve
+    it is scored against (`reference`; the declared one, or with
+    `analysis.elue_per_backbone` its own backbone when that has a static curve)."""
+    reference = elue_reference(config)
+    own_curves = set(curve_backbones(config))
+    per_backbone = config.get("analysis", {}).get("elue_per_backbone", False)
+    info = {}
+    for name, spec in method_instances(config).items():
+        recipe = get_recipe(spec["recipe"])
+        backbone = method_backbone(config, spec)["name"]
+        curve = recipe.reference_curve
+        scored = backbone if (curve or per_backbone) and backbone in own_curves else reference
+        info[name] = {
+            "recipe": recipe.name,
+            "criterion": spec.get("criterion", recipe.criterion),
+            "static": recipe.static,
+            "backbone": backbone,
+            "curve": curve,
+            "reference": scored,
+        }
+    return info
+
+
 def is_hub_id(name: str) -> bool:
     """A hub repository id rather than a packaged model or a local directory."""
     return (
@@ -226,6 +283,7 @@ def check_config(config: dict) -> None:
             exits[name] = _check_method(name, method, config)
         except ConfigError as err:
             raise ConfigError(f"methods.{method['family']}.{err}") from None
+    elue_reference(config)
     for name, task in tasks.items():
         for policy, cfg in task_policies(config, name).items():
             for method, n_exits in exits.items():
