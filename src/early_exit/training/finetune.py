@@ -95,6 +95,7 @@ def finetune(
         "task": manifest["task"],
         "task_type": task_type,
         "label_names": manifest["label_names"],
+        "text_fields": manifest.get("text_fields", ["text"]),  # what the engine reads
         "max_length": manifest["max_length"],
         "backbone": backbone,
         "method": method,
