@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from early_exit.errors import ConfigError
-from early_exit.exits.policies import POLICIES, agrees, calibrated_confidence, check_policy, entropy
+from early_exit.exits.policies import agrees, calibrated_confidence, check_policy, entropy
 
 
 def as_numpy(logits) -> np.ndarray:
@@ -98,7 +98,10 @@ class PatiencePolicy(RuntimePolicy):
 
     def keep(self, state, mask):
         previous = state["previous"]
-        return {"score": state["score"][mask], "previous": None if previous is None else previous[mask]}
+        return {
+            "score": state["score"][mask],
+            "previous": None if previous is None else previous[mask],
+        }
 
 
 RUNTIME = {"entropy": EntropyPolicy, "confidence": ConfidencePolicy, "patience": PatiencePolicy}
@@ -112,12 +115,7 @@ def runtime_policy(
     options: dict | None = None,
 ) -> RuntimePolicy:
     """The runtime form of policy `name` at knob value `knob`."""
-    if name == "oracle":
-        raise ConfigError("policy 'oracle' needs the gold labels: it is an upper bound, not a runtime policy")
-    if name not in RUNTIME:
-        known = sorted(RUNTIME) + [p for p in POLICIES if p not in RUNTIME and p != "oracle"]
-        raise ConfigError(f"policy: unknown runtime policy {name!r}; allowed: {', '.join(known)}")
-    check_policy(name, task_type)
+    check_runtime(name, task_type)
     options = options or {}
     if name == "confidence":
         temps = None if temperatures is None else np.asarray(temperatures, dtype=np.float64)
@@ -127,3 +125,15 @@ def runtime_policy(
             raise ConfigError(f"patience: {knob!r} is not a whole number >= 1")
         return PatiencePolicy(int(knob), task_type, float(options.get("tau", 0.1)))
     return RUNTIME[name](float(knob), task_type)
+
+
+def check_runtime(name: str, task_type: str) -> None:
+    """ConfigError unless `name` is a runtime policy that applies to `task_type`."""
+    if name == "oracle":
+        raise ConfigError(
+            "policy 'oracle' needs the gold labels: it is an upper bound, not a runtime policy"
+        )
+    if name not in RUNTIME:
+        allowed = ", ".join(sorted(RUNTIME))
+        raise ConfigError(f"policy: unknown runtime policy {name!r}; allowed: {allowed}")
+    check_policy(name, task_type)

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from early_exit.errors import ConfigError, DataError
-from early_exit.exits.online import RuntimePolicy, as_numpy, runtime_policy
+from early_exit.exits.online import RuntimePolicy, as_numpy, check_runtime, runtime_policy
 from early_exit.modeling.checkpoint import EXIT_CONFIG, WEIGHTS, load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.training.runtime import pick_device
@@ -147,6 +147,7 @@ class EarlyExitEngine:
 
     def policy(self, name: str, threshold: float | str, **options) -> RuntimePolicy:
         """The runtime policy `name` at `threshold` ("auto": the knob chosen on dev)."""
+        check_runtime(name, self.task_type)
         if threshold == "auto":
             threshold = self.operating_point(name, options.pop("max_drop", 0.01))
         return runtime_policy(name, float(threshold), self.task_type, self.temperatures, options)
@@ -261,10 +262,12 @@ class EarlyExitEngine:
     # ------------------------------------------------------------------ answers
 
     def answers(self, decisions: Decisions, features, truncated, score_name: str) -> list[Answer]:
+        """One Answer per example from the raw decisions (FLOPs at its real length)."""
         lengths = np.array([len(f["input_ids"]) for f in features])
-        flops = evaluate(self.flops_polynomial(), lengths)[np.arange(len(lengths)), decisions.exit_index]
+        rows = np.arange(len(lengths))
+        flops = evaluate(self.flops_polynomial(), lengths)[rows, decisions.exit_index]
         result = []
-        for i, e in enumerate(decisions.exit_index):
+        for i, exit_index in enumerate(decisions.exit_index):
             z = decisions.logits[i]
             if self.task_type == "regression":
                 label, name = float(z[0]), None
@@ -272,8 +275,18 @@ class EarlyExitEngine:
                 label = int(z.argmax())
                 name = self.label_names[label]
             score = None if np.isnan(decisions.score[i]) else float(decisions.score[i])
-            layer = self.exit_layers[e]
-            result.append(Answer(label, name, layer, score_name, score, float(flops[i]), int(lengths[i]), bool(truncated[i])))
+            result.append(
+                Answer(
+                    label=label,
+                    label_name=name,
+                    exit_layer=self.exit_layers[exit_index],
+                    score_name=score_name,
+                    score=score,
+                    flops=float(flops[i]),
+                    tokens=int(lengths[i]),
+                    truncated=bool(truncated[i]),
+                )
+            )
         return result
 
     def classify(

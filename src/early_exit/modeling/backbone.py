@@ -83,9 +83,7 @@ class LayerStack:
             hidden = self.encoder.encoder.embedding_hidden_mapping_in(hidden)
         return hidden, mask
 
-    def layer_mask(
-        self, hidden: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor | None:
+    def layer_mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
         """The attention mask [batch, seq] in the form the layers expect (None: no padding,
         with attention kernels that need none)."""
         return create_bidirectional_mask(
