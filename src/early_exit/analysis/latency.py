@@ -117,4 +117,5 @@ def latency_markdown(table: pd.DataFrame, title: str) -> str:
         "depth / time at the knob chosen on dev; Layers = L / mean exit layer; Ratio = "
         "Measured / Layers (1 = every layer skipped is time saved)."
     )
-    return f"# {title}\n\n{rows.to_markdown(index=False)}\n\n{note}\n"
+    table_md = rows.to_markdown(index=False, disable_numparse=True)  # keep "0.90" as written
+    return f"# {title}\n\n{table_md}\n\n{note}\n"
