@@ -42,7 +42,7 @@ def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figu
     chosen on dev is ringed in black; the diagonal is the physical limit."""
     timed = table[table.policy != FULL]
     panels = sorted(timed.groupby(["task", "batch_size"]).groups)
-    with sns.plotting_context(**CONTEXT):
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
             1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False, layout="constrained"
         )
