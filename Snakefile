@@ -25,6 +25,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/latency.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/deck.smk"
 
@@ -47,6 +48,7 @@ localrules:
     calibration_notebook,
     difficulty_notebook,
     seeds_notebook,
+    latency_notebook,
     deck_slides,
     deck,
 

@@ -29,7 +29,7 @@ EXITS = {
     "static-3": [3],
 }
 DYNAMIC = ("deebert", "pabee", "sledgehammer", "elasticbert")
-NOTEBOOKS = ("tradeoff", "exits", "calibration", "difficulty", "seeds")
+NOTEBOOKS = ("tradeoff", "exits", "calibration", "difficulty", "seeds", "latency")
 FIGURES = (
     "tradeoff.png",
     "tradeoff_flops.png",
@@ -39,8 +39,17 @@ FIGURES = (
     "ece.png",
     "difficulty.png",
     "seeds.png",
+    "latency.png",
 )
-TABLES = ("results_table.md", "policies.md", "elue.md", "ece.md", "difficulty.md", "seeds.md")
+TABLES = (
+    "results_table.md",
+    "policies.md",
+    "elue.md",
+    "ece.md",
+    "difficulty.md",
+    "seeds.md",
+    "latency.md",
+)
 pytestmark = pytest.mark.e2e
 
 

@@ -216,9 +216,46 @@ rule seeds_notebook:
         notebook_shell("seeds", ["points", "methods"])
 
 
+def latency_files():
+    """The latency table of every early-exit run whose criterion the task sweeps."""
+    return [
+        path
+        for task in TASKS
+        for method in DYNAMIC
+        if METHOD_INFO[method]["criterion"] in task_policies(config, task)
+        for path in expand(
+            "results/{task}/{method}/seed{seed}/latency.tsv", task=task, method=method, seed=SEEDS
+        )
+    ]
+
+
+rule latency_notebook:
+    input:
+        notebook="results/analysis/latency.source.ipynb",
+        tables=latency_files(),
+    output:
+        figure=report(
+            "results/analysis/latency.png", caption="../report/latency.rst", category="Latency"
+        ),
+        table=report(
+            "results/analysis/latency.md",
+            caption="../report/latency_table.rst",
+            category="Latency",
+        ),
+        notebook="results/analysis/latency.ipynb",
+        html="results/analysis/latency.html",
+    log:
+        "results/logs/analysis/latency.log",
+    params:
+        tables=lambda wc, input: ",".join(input.tables),
+        methods=json.dumps(METHOD_INFO),
+    shell:
+        notebook_shell("latency", ["tables", "methods"])
+
+
 def notebook_outputs():
     """Every notebook's outputs (figures, tables, executed notebooks, HTML)."""
     rules_ = (rules.operating_points, rules.tradeoff_notebook, rules.exits_notebook)
     rules_ += (rules.calibration_notebook,)
-    rules_ += (rules.difficulty_notebook, rules.seeds_notebook)
+    rules_ += (rules.difficulty_notebook, rules.seeds_notebook, rules.latency_notebook)
     return [path for rule_ in rules_ for path in rule_.output]

@@ -8,11 +8,13 @@ DECK_FIGURES = [
     "results/analysis/ece.png",
     "results/analysis/difficulty.png",
     "results/analysis/seeds.png",
+    "results/analysis/latency.png",
 ]
 DECK_TABLES = [
     "results/analysis/results_table.md",
     "results/analysis/elue.md",
     "results/analysis/difficulty.md",
+    "results/analysis/latency.md",
     "results/slides/generated/setup.md",
     "results/slides/generated/methods.md",
 ]

@@ -72,6 +72,14 @@ def _streaks(same: np.ndarray) -> np.ndarray:
     return streak
 
 
+def agrees(previous: np.ndarray, current: np.ndarray, task_type: str, tau: float) -> np.ndarray:
+    """PABEE's agreement of consecutive exits (logits [..., C]): same argmax, or for
+    regression |z_i - z_{i-1}| < tau."""
+    if task_type == "regression":
+        return np.abs(current[..., 0] - previous[..., 0]) < tau
+    return current.argmax(-1) == previous.argmax(-1)
+
+
 def patience_exits(out: Outputs, patience: np.ndarray, tau: float = 0.1) -> np.ndarray:
     """PABEE: exit at the first exit where the counter of agreeing exits reaches t.
 
@@ -80,20 +88,22 @@ def patience_exits(out: Outputs, patience: np.ndarray, tau: float = 0.1) -> np.n
     earliest possible exit is index t (layer t+1 with exits at every layer).
     """
     z = out.logits
-    if out.task_type == "regression":
-        same = np.abs(np.diff(z[..., 0], axis=1)) < tau  # [N, E-1]
-    else:
-        pred = z.argmax(-1)
-        same = pred[:, 1:] == pred[:, :-1]
+    same = agrees(z[:, :-1], z[:, 1:], out.task_type, tau)  # [N, E-1]
     counter = np.concatenate([np.zeros((len(z), 1), np.int64), _streaks(same)], axis=1)
     return first_true(counter[None, :, :] >= np.asarray(patience)[:, None, None])
+
+
+def calibrated_confidence(logits: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
+    """max softmax(z / T) over the last axis; `temperatures` has the shape of logits[..., 0]
+    (or broadcasts to it). The runtime policies call this too, so both agree bit for bit."""
+    scaled = logits.astype(np.float64) / np.asarray(temperatures, dtype=np.float64)[..., None]
+    return np.exp(log_softmax(scaled, axis=-1).max(-1))
 
 
 def confidence(out: Outputs) -> np.ndarray:
     """Calibrated confidence max softmax(z_i / T_i), shape [N, E]."""
     temps = np.ones(out.n_exits) if out.temperatures is None else np.asarray(out.temperatures)
-    logp = log_softmax(out.logits.astype(np.float64) / temps[None, :, None], axis=-1)
-    return np.exp(logp.max(-1))
+    return calibrated_confidence(out.logits, temps)
 
 
 def confidence_exits(out: Outputs, thresholds: np.ndarray) -> np.ndarray:

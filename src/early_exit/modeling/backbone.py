@@ -78,12 +78,17 @@ class LayerStack:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Embeddings plus the attention mask in the form the layers expect."""
         hidden = self.encoder.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        mask = create_bidirectional_mask(
-            config=self.config, inputs_embeds=hidden, attention_mask=attention_mask
-        )
+        mask = self.layer_mask(hidden, attention_mask)
         if self._albert:
             hidden = self.encoder.encoder.embedding_hidden_mapping_in(hidden)
         return hidden, mask
+
+    def layer_mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
+        """The attention mask [batch, seq] in the form the layers expect (None: no padding,
+        with attention kernels that need none)."""
+        return create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden, attention_mask=attention_mask
+        )
 
     def layer(self, index: int, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Apply layer `index` (0-based)."""

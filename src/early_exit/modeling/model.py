@@ -169,14 +169,25 @@ class MultiExitModel(nn.Module):
     def num_layers(self) -> int:
         return self.stack.num_layers
 
-    def _head(
+    def exit_index(self, layer: int) -> int | None:
+        """Position of the exit after `layer` (1-based) among the exits; None if it has none."""
+        return self._exit_index.get(layer)
+
+    def mix_state(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Sledgehammer's per-layer state: the shared pooler on this layer's pooled vector.
+        A layer_mix exit mixes these states of every layer up to its own."""
+        return self.dropout(self.poolers[0](pool(hidden, attention_mask, self.cfg.pooling)))
+
+    def head(
         self,
         exit_index: int,
         hidden: torch.Tensor,
         attention_mask: torch.Tensor,
         mixed: list[torch.Tensor],
     ) -> torch.Tensor:
-        """Logits of one exit from its layer's hidden states (or the layer mix)."""
+        """Logits of one exit from its layer's hidden states (or the layer mix).
+
+        `mixed` holds `mix_state` of every layer so far (layer_mix heads only)."""
         if self.cfg.head == "layer_mix":
             weights = self.mix[exit_index]
             stacked = torch.stack(mixed[: len(weights)], dim=-1)  # [batch, hidden, layers]
@@ -207,14 +218,13 @@ class MultiExitModel(nn.Module):
             hidden = self.stack.layer(index, hidden, mask)
             layer = index + 1
             if self.cfg.head == "layer_mix":
-                pooled = self.poolers[0](pool(hidden, attention_mask, self.cfg.pooling))
-                mixed.append(self.dropout(pooled))
+                mixed.append(self.mix_state(hidden, attention_mask))
             if layer not in self._exit_index:
                 continue
             into_exit, onward = self._scales[layer]
             if equilibrium:
                 hidden = rescale_gradient(hidden, into_exit)
-            logits.append(self._head(self._exit_index[layer], hidden, attention_mask, mixed))
+            logits.append(self.head(self._exit_index[layer], hidden, attention_mask, mixed))
             layers.append(layer)
             if equilibrium:
                 hidden = rescale_gradient(hidden, onward)

@@ -109,6 +109,7 @@ def finetune(
         "task": run.manifest["task"],
         "task_type": run.task_type,
         "label_names": run.manifest["label_names"],
+        "text_fields": run.manifest.get("text_fields", ["text"]),  # what the engine reads
         "max_length": run.manifest["max_length"],
         "backbone": backbone,
         "method": method,

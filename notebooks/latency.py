@@ -1,0 +1,42 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Measured vs. layer speed-up
+#
+# The early-exit engine timed for real (the latency stage): at the knob chosen on dev,
+# two other knob values and full depth, at each batch size. Points on the diagonal turn
+# every layer skipped into time saved. Executed by papermill; the next cell holds the
+# parameters.
+
+# %% tags=["parameters"]
+tables = ""  # comma-separated latency tables of every early-exit run
+methods = "{}"  # JSON: method -> {"recipe", "criterion", "static"}
+out_dir = "results/analysis"
+
+# %%
+from pathlib import Path
+
+from early_exit.analysis import latency, operating_points, plots
+
+out = Path(out_dir)
+info, criteria, static = operating_points.method_roles(methods)
+palette = plots.method_palette([m for m in info if m not in static])
+table = latency.load_latency(tables.split(","))
+
+# %%
+plots.save_figure(latency.speedup_figure(table, palette), out / "latency.png")
+
+# %%
+text = latency.latency_markdown(table, "Measured speed-up")
+operating_points.write_markdown(out / "latency.md", text)
+print(text)

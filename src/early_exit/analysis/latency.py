@@ -1,0 +1,121 @@
+"""Measured vs. layer speed-up: how much of the layers saved is time saved.
+
+Reads the latency tables the latency stage writes (`inference.latency`). The figure
+puts every timed setting at (layer speed-up, measured speed-up), one panel per task
+and batch size: the diagonal is the physical limit (time saved in proportion to the
+layers skipped), points below it lose time to exit heads, per-layer Python overhead
+and batches that shrink. The table gives each method's operating point chosen on dev.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.figure
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from early_exit.analysis.plots import CONTEXT
+from early_exit.errors import DataError
+
+FULL = "full"
+
+
+def load_latency(paths: list[str | Path]) -> pd.DataFrame:
+    """Concatenate latency tables, naming any missing or empty one."""
+    frames = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise DataError(f"{path}: latency table missing (rerun the latency stage)")
+        frame = pd.read_csv(path, sep="\t")
+        if frame.empty:
+            raise DataError(f"{path}: latency table is empty")
+        frames.append(frame)
+    if not frames:
+        raise DataError("no latency tables given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figure:
+    """Measured against layer speed-up, one point per method, knob and seed; the knob
+    chosen on dev is ringed in black; the diagonal is the physical limit."""
+    timed = table[table.policy != FULL]
+    panels = sorted(timed.groupby(["task", "batch_size"]).groups)
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False, layout="constrained"
+        )
+        for ax, (task, batch_size) in zip(axes[0], panels, strict=True):
+            part = timed[(timed.task == task) & (timed.batch_size == batch_size)]
+            top = max(part.layer_speedup.max(), part.measured_speedup.max(), 1.0) * 1.05
+            ax.plot([1, top], [1, top], ls="--", color="0.5", lw=1, label="physical limit")
+            sns.scatterplot(
+                data=part, x="layer_speedup", y="measured_speedup", hue="method",
+                palette=palette, ax=ax, s=50, legend=ax is axes[0][0],
+            )  # fmt: skip
+            chosen = part[part.chosen_on_dev]
+            ax.scatter(
+                chosen.layer_speedup, chosen.measured_speedup, s=140,
+                facecolors="none", edgecolors="black", label="chosen on dev",
+            )  # fmt: skip
+            ax.set(
+                title=f"{task}, batch size {batch_size}",
+                xlabel="layer speed-up (L / avg exit layer)",
+                ylabel="measured speed-up (time, full depth = 1)",
+                xlim=(0.9, top),
+                ylim=(0, top),
+            )
+        axes[0][0].legend(fontsize="small", loc="upper left")
+    return fig
+
+
+def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The knob chosen on dev, per task, method and batch size: mean over seeds."""
+    chosen = table[table.chosen_on_dev]
+    cols = ["knob", "ms_per_example", "measured_speedup", "layer_speedup", "ratio"]
+    grouped = chosen.groupby(["task", "method", "policy", "batch_size"], sort=True)
+    summary = grouped[cols].mean()
+    summary["full_ms"] = (
+        (
+            table[table.policy == FULL]
+            .groupby(["task", "method", "batch_size"])
+            .ms_per_example.mean()
+        )
+        .reindex(summary.index.droplevel("policy"))
+        .to_numpy()
+    )
+    summary["seeds"] = grouped.size()
+    return summary.reset_index()
+
+
+def latency_markdown(table: pd.DataFrame, title: str) -> str:
+    """The chosen operating points' measured speed-ups as a markdown slide."""
+    summary = latency_summary(table)
+    rows = pd.DataFrame(
+        {
+            "Task": summary.task,
+            "Method": summary.method,
+            "Policy": summary.policy,
+            "Knob": [f"{k:.3g}" for k in summary.knob],
+            "Batch": summary.batch_size,
+            "ms/example (full)": [
+                f"{m:.2f} ({f:.2f})"
+                for m, f in zip(summary.ms_per_example, summary.full_ms, strict=True)
+            ],
+            "Measured": [f"{v:.2f}×" for v in summary.measured_speedup],
+            "Layers": [f"{v:.2f}×" for v in summary.layer_speedup],
+            "Ratio": [f"{v:.2f}" for v in summary.ratio],
+        }
+    )
+    devices = ", ".join(
+        f"{d} ({t} threads)" for d, t in table[["device", "threads"]].drop_duplicates().to_numpy()
+    )
+    note = (
+        f"Real early exiting on {devices}: median over {int(table.repeats.iloc[0])} timed passes "
+        f"of the first {int(table.examples.iloc[0])} test examples. Measured = time at full "
+        "depth / time at the knob chosen on dev; Layers = L / mean exit layer; Ratio = "
+        "Measured / Layers (1 = every layer skipped is time saved)."
+    )
+    table_md = rows.to_markdown(index=False, disable_numparse=True)  # keep "0.90" as written
+    return f"# {title}\n\n{table_md}\n\n{note}\n"

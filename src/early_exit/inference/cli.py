@@ -1,0 +1,196 @@
+"""`early-exit predict`: classify new text with a model the workflow trained, exiting early.
+
+    early-exit predict results/bbc-news/deebert/seed13 --policy entropy --threshold auto \
+        < texts.txt > answers.jsonl
+
+Input (a file, or stdin): one text per line, JSONL with the task's text fields
+(`text`, plus `text_pair` for a pair task), or a TSV whose header names them; the
+format follows the file's extension (.jsonl, .tsv) or `--format`. Output: one JSON
+object per input line (its `line` number, label, label name, exit layer, the score
+that decided, FLOPs, tokens, whether it was truncated). Empty lines are skipped and
+reported on stderr with their numbers (output rows carry `line`, so they still join
+with the input). Bad input (not a trained run, unknown policy, pair task given single
+texts, non-UTF-8 bytes) is one line on stderr naming the problem, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from early_exit.errors import ConfigError, DataError
+
+FORMATS = ("auto", "lines", "jsonl", "tsv")
+PROGRESS_FROM = 256  # examples; shorter inputs get no progress bar
+
+
+def decode_lines(raw: bytes, source: str) -> list[str]:
+    """Lines of `raw` as text; a non-UTF-8 line is an error naming it."""
+    lines = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            lines.append(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+        except UnicodeDecodeError as err:
+            reason = f"{err.reason} at byte {err.start}"
+            raise DataError(f"{source}:{number}: not UTF-8 ({reason})") from None
+    return lines
+
+
+def guess_format(path: str, lines: list[str]) -> str:
+    if path.endswith(".jsonl"):
+        return "jsonl"
+    if path.endswith(".tsv"):
+        return "tsv"
+    first = next((line for line in lines if line.strip()), "")
+    return "jsonl" if first.lstrip().startswith("{") else "lines"
+
+
+def parse_records(lines: list[str], fmt: str, fields: list[str], source: str):
+    """(line numbers, texts per field, skipped empty line numbers)."""
+    numbers, records, skipped = [], [], []
+    start = 1
+    if fmt == "tsv":
+        header = lines[0].split("\t") if lines else []
+        missing = [f for f in fields if f not in header]
+        if missing:
+            raise DataError(f"{source}:1: TSV header {header} lacks column(s) {missing}")
+        rows = csv.reader(lines[1:], delimiter="\t", quoting=csv.QUOTE_NONE)
+        lines = [dict(zip(header, row, strict=False)) for row in rows]
+        start = 2
+    for number, line in enumerate(lines, start=start):
+        if fmt == "lines":
+            if not line.strip():
+                skipped.append(number)
+                continue
+            if len(fields) > 1:
+                raise DataError(
+                    f"{source}:{number}: this run classifies pairs ({', '.join(fields)}), but the "
+                    "input has single texts: give JSONL or a TSV with those fields"
+                )
+            record = {"text": line}
+        elif fmt == "jsonl":
+            if not line.strip():
+                skipped.append(number)
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{source}:{number}: invalid JSON ({err.msg})") from None
+        else:
+            record = line
+        if not isinstance(record, dict) or any(not isinstance(record.get(f), str) for f in fields):
+            raise DataError(f"{source}:{number}: expected text field(s) {fields}")
+        if not any(record[f].strip() for f in fields):
+            skipped.append(number)
+            continue
+        numbers.append(number)
+        records.append(record)
+    return numbers, [[r[f] for r in records] for f in fields], skipped
+
+
+def read_input(path: str, fmt: str, fields: list[str]):
+    source = "<stdin>" if path == "-" else path
+    if path == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as err:
+            raise DataError(f"{path}: cannot read input ({err.strerror})") from None
+    lines = decode_lines(raw, source)
+    fmt = guess_format(path, lines) if fmt == "auto" else fmt
+    return parse_records(lines, fmt, fields, source)
+
+
+def threshold_arg(value: str) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a number nor 'auto'") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="early-exit", description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("predict", help="classify texts with a trained run, exiting early")
+    p.add_argument("run_dir", help="results/<task>/<method>/seed<seed> (or its model/ directory)")
+    p.add_argument("input", nargs="?", default="-", help="input file (default: stdin)")
+    p.add_argument("--policy", default="entropy", help="entropy, confidence, patience or full")
+    p.add_argument(
+        "--threshold",
+        type=threshold_arg,
+        default="auto",
+        help="the policy's knob, or auto: the operating point the workflow chose on dev",
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument("--output", default="-", help="output JSONL (default: stdout)")
+    p.add_argument("--keep-order", action="store_true", help="batch in arrival order")
+    p.add_argument("--max-drop", type=float, default=0.01, help="for --threshold auto")
+    p.add_argument("--tau", type=float, default=0.1, help="patience on regression tasks")
+    return top
+
+
+def predict_command(args) -> int:
+    from early_exit.inference.engine import EarlyExitEngine
+
+    engine = EarlyExitEngine.from_run(args.run_dir, device=args.device)
+    options = {"max_drop": args.max_drop}
+    if args.policy == "patience":
+        options["tau"] = args.tau
+    if args.policy != "full":
+        engine.policy(args.policy, args.threshold, **dict(options))  # fail before reading input
+    numbers, texts, skipped = read_input(args.input, args.format, engine.fields)
+    pairs = texts[1] if len(texts) > 1 else None
+    answers = engine.classify(
+        texts[0],
+        args.policy,
+        args.threshold,
+        pairs,
+        args.batch_size,
+        not args.keep_order,
+        progress=len(numbers) >= PROGRESS_FROM,
+        **options,
+    )
+    lines = "".join(
+        json.dumps({"line": n, **a.to_json()}) + "\n" for n, a in zip(numbers, answers, strict=True)
+    )
+    if args.output == "-":
+        sys.stdout.write(lines)
+    else:
+        from early_exit.workflow.atomic import write_text
+
+        write_text(args.output, lines)
+    summarise(answers, skipped, engine.max_length)
+    return 0
+
+
+def summarise(answers, skipped: list[int], max_length: int) -> None:
+    truncated = sum(a.truncated for a in answers)
+    layers = [a.exit_layer for a in answers]
+    mean = sum(layers) / len(layers) if layers else float("nan")
+    print(f"early-exit: {len(answers)} answers, mean exit layer {mean:.2f}", file=sys.stderr)
+    if truncated:
+        print(f"early-exit: {truncated} truncated to {max_length} tokens", file=sys.stderr)
+    if skipped:
+        shown = ", ".join(map(str, skipped[:20])) + (" ..." if len(skipped) > 20 else "")
+        print(f"early-exit: skipped {len(skipped)} empty line(s): {shown}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return predict_command(args)
+    except (ConfigError, DataError) as err:
+        print(f"early-exit: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""Real early exiting: classify text layer by layer and stop each example when its policy fires.
+
+The predict stage runs every example through every layer and stores every exit's
+logits; the sweeps then *simulate* exiting. This engine does it for real:
+
+- it walks the model's own pieces (`LayerStack.embed`, `LayerStack.layer`,
+  `MultiExitModel.head`), so any backbone the model loads runs, whatever the width
+  of each layer (pruned models included);
+- an exit head is evaluated only at exit layers; after each exit the rows whose
+  policy fired leave the batch: they are dropped from the hidden states, the
+  attention mask, the per-layer states a layer-mix head needs and the policy's state
+  (e.g. patience counters), and padding no remaining row needs is trimmed. The batch
+  shrinks instead of waiting for its slowest row; answers go back to input order;
+- batches are built from length-sorted examples (dynamic padding), or in arrival
+  order on request; CPU and CUDA share one code path; no autograd state is kept.
+
+The decisions are those of `exits.policies` on the stored logits of the same model,
+up to floating-point differences between batch shapes (tests/inference/test_engine.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from early_exit.errors import ConfigError, DataError
+from early_exit.exits.online import RuntimePolicy, as_numpy, check_runtime, runtime_policy
+from early_exit.modeling.checkpoint import EXIT_CONFIG, WEIGHTS, load_model_dir
+from early_exit.modeling.flops import evaluate, exit_flops_polynomial
+from early_exit.training.runtime import pick_device
+
+REQUIRED_META = ("task", "task_type", "label_names", "max_length")
+
+
+@dataclass
+class Answer:
+    """One example's answer and what it cost."""
+
+    label: int | float  # class id, or the predicted value for regression
+    label_name: str | None
+    exit_layer: int  # 1-based layer whose exit answered
+    score_name: str  # what decided: entropy, confidence, patience_counter, ...
+    score: float | None
+    flops: float  # spent on this example at its real length, exit heads included
+    tokens: int  # its length after truncation
+    truncated: bool
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Decisions:
+    """Raw per-example results of a run, in input order."""
+
+    exit_index: np.ndarray  # [N] index into the model's exits
+    logits: np.ndarray  # [N, C] logits of the exit that answered
+    score: np.ndarray  # [N] the deciding score (NaN at full depth)
+
+
+def find_model_dir(run_dir: Path) -> tuple[Path, Path]:
+    """(run directory, model directory) for a run directory or a model directory."""
+    run_dir = Path(run_dir)
+    if (run_dir / "model" / EXIT_CONFIG).is_file():
+        return run_dir, run_dir / "model"
+    if (run_dir / EXIT_CONFIG).is_file():
+        return run_dir.parent, run_dir
+    raise DataError(
+        f"{run_dir}: not a trained run (expected {run_dir}/model/{EXIT_CONFIG} and "
+        f"{WEIGHTS}, as the workflow writes under results/<task>/<method>/seed<seed>)"
+    )
+
+
+def text_fields(run_dir: Path, meta: dict) -> list[str]:
+    """The task's text fields: recorded with the model, or in the task's prepared data
+    (runs trained before the field was recorded; results/<task>/<method>/seed<n> layout)."""
+    if "text_fields" in meta:
+        return list(meta["text_fields"])
+    parents = run_dir.resolve().parents
+    manifest = parents[min(3, len(parents) - 1)] / "data" / meta["task"] / "manifest.json"
+    if manifest.is_file():
+        return list(json.loads(manifest.read_text()).get("text_fields", ["text"]))
+    return ["text"]
+
+
+class EarlyExitEngine:
+    """A trained multi-exit model that exits early for real."""
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        meta: dict,
+        temperatures: np.ndarray | None = None,
+        run_dir: Path | None = None,
+        device: str = "auto",
+        fields: list[str] | None = None,
+    ):
+        self.device = pick_device(device)
+        self.model = model.eval().to(self.device)
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self.temperatures = temperatures
+        self.run_dir = run_dir
+        self.fields = fields or ["text"]
+        self.task_type = meta.get("task_type", "classification")
+        self.label_names = list(meta.get("label_names", []))
+        self.max_length = int(meta["max_length"])
+        self.exit_layers = list(model.exit_layers)
+        self._flops = None
+        # padding can be trimmed after rows leave only when it sits on the right
+        self._trim = getattr(tokenizer, "padding_side", "right") == "right"
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "auto") -> EarlyExitEngine:
+        """Load `results/<task>/<method>/seed<seed>` (or its `model` directory) with the
+        temperatures the calibrate stage fitted on dev, when present."""
+        run_dir, model_dir = find_model_dir(Path(run_dir))
+        meta = json.loads((model_dir / EXIT_CONFIG).read_text())
+        missing = [key for key in REQUIRED_META if key not in meta]
+        if missing or "exit" not in meta:
+            raise DataError(
+                f"{model_dir}: a model directory from an older format (no "
+                f"{', '.join(missing or ['exit'])} in {EXIT_CONFIG}); retrain it with this version"
+            )
+        try:
+            model, tokenizer, meta = load_model_dir(model_dir)
+        except (TypeError, KeyError, RuntimeError) as err:
+            raise DataError(
+                f"{model_dir}: cannot rebuild the model ({err}); it is from an older format, "
+                "retrain it with this version"
+            ) from err
+        temps = None
+        calibration = run_dir / "calibration.json"
+        if calibration.is_file():
+            from early_exit.exits.sweep import load_temperatures
+
+            temps = load_temperatures(calibration)
+        return cls(model, tokenizer, meta, temps, run_dir, device, text_fields(run_dir, meta))
+
+    # ------------------------------------------------------------------ policies
+
+    def policy(self, name: str, threshold: float | str, **options) -> RuntimePolicy:
+        """The runtime policy `name` at `threshold` ("auto": the knob chosen on dev)."""
+        check_runtime(name, self.task_type)
+        if threshold == "auto":
+            threshold = self.operating_point(name, options.pop("max_drop", 0.01))
+        return runtime_policy(name, float(threshold), self.task_type, self.temperatures, options)
+
+    def operating_point(self, policy: str, max_drop: float = 0.01) -> float:
+        """The knob value the workflow's protocol chooses on dev (from the run's sweep.tsv)."""
+        from early_exit.analysis.operating_points import load_sweeps, operating_points
+
+        path = None if self.run_dir is None else self.run_dir / "sweep.tsv"
+        if path is None or not path.is_file():
+            raise DataError(
+                f"{path}: no sweep table, so no operating point chosen on dev; run the "
+                "workflow's sweep stage for this run or give a number as threshold"
+            )
+        points = operating_points(load_sweeps([path]), max_drop)
+        points = points[points.policy == policy]
+        if points.empty:
+            raise ConfigError(f"threshold auto: {path} has no sweep of policy {policy!r}")
+        return float(points.threshold.iloc[0])
+
+    # ------------------------------------------------------------------ tokenising
+
+    def encode(self, texts: list, pairs: list | None = None) -> tuple[list[dict], np.ndarray]:
+        """Token features per example and whether each was truncated to the max length."""
+        if pairs is None and len(self.fields) > 1:
+            raise DataError(
+                f"task {self.meta['task']!r} classifies pairs ({', '.join(self.fields)}); "
+                "give both texts of each pair"
+            )
+        full = self.tokenizer(texts, pairs, truncation=False, verbose=False)["input_ids"]
+        tokens = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length)
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokens]
+        features = [{k: tokens[k][i] for k in keys} for i in range(len(texts))]
+        truncated = np.array([len(f) > self.max_length for f in full], dtype=bool)
+        return features, truncated
+
+    # ------------------------------------------------------------------ running
+
+    def flops_polynomial(self) -> np.ndarray:
+        if self._flops is None:
+            self._flops = exit_flops_polynomial(self.model)
+            self.model.to(self.device)
+        return self._flops
+
+    def run(
+        self,
+        features: list[dict],
+        policy: RuntimePolicy | None,
+        batch_size: int = 32,
+        sort_by_length: bool = True,
+        inference_mode: bool = True,
+        progress: bool = False,
+    ) -> Decisions:
+        """Exit every example under `policy` (None: full depth, the last exit only)."""
+        if policy is not None and policy.needs_scores:
+            raise ConfigError(
+                f"policy {type(policy).__name__} needs per-exit scores from the model's exit "
+                "gates; this run has none"
+            )
+        lengths = np.array([len(f["input_ids"]) for f in features])
+        order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(lengths))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        n_labels = len(self.label_names) or 1
+        out = Decisions(
+            np.zeros(len(features), np.int64),
+            np.zeros((len(features), n_labels), np.float32),
+            np.full(len(features), np.nan),
+        )
+        grad = torch.inference_mode() if inference_mode else torch.no_grad()
+        with grad:
+            for idx in tqdm(batches, desc="classify", disable=not progress, mininterval=1):
+                pad = self.tokenizer.pad([features[i] for i in idx], return_tensors="pt")
+                self._run_batch({k: v.to(self.device) for k, v in pad.items()}, idx, policy, out)
+        return out
+
+    def _run_batch(self, batch: dict, rows: np.ndarray, policy, out: Decisions) -> None:
+        """One padded batch through the layers; rows leave as their policy fires."""
+        model, stack = self.model, self.model.stack
+        attn = batch["attention_mask"]
+        hidden, mask = stack.embed(batch["input_ids"], attn, batch.get("token_type_ids"))
+        state = policy.start(len(rows)) if policy is not None else None
+        last = len(self.exit_layers) - 1
+        mixed: list[torch.Tensor] = []
+        for index in range(self.exit_layers[-1]):
+            hidden = stack.layer(index, hidden, mask)
+            if model.cfg.head == "layer_mix":
+                mixed.append(model.mix_state(hidden, attn))
+            exit_index = model.exit_index(index + 1)
+            if exit_index is None or (policy is None and exit_index != last):
+                continue
+            logits = as_numpy(model.head(exit_index, hidden, attn, mixed))
+            fired = np.ones(len(rows), dtype=bool)
+            if policy is not None:
+                fired = policy.fires(exit_index, logits, None, state) | (exit_index == last)
+            done = rows[fired]
+            out.exit_index[done] = exit_index
+            out.logits[done] = logits[fired]
+            if policy is not None:
+                out.score[done] = state["score"][fired]
+            if fired.all():
+                return
+            keep = ~fired
+            rows, state = rows[keep], policy.keep(state, keep)
+            kept = torch.from_numpy(np.flatnonzero(keep)).to(hidden.device)
+            hidden, attn = hidden[kept], attn[kept]
+            mixed = [m[kept] for m in mixed]
+            if self._trim:
+                width = int(attn.sum(1).max())
+                hidden, attn = hidden[:, :width], attn[:, :width]
+            mask = stack.layer_mask(hidden, attn)
+
+    # ------------------------------------------------------------------ answers
+
+    def answers(self, decisions: Decisions, features, truncated, score_name: str) -> list[Answer]:
+        """One Answer per example from the raw decisions (FLOPs at its real length)."""
+        lengths = np.array([len(f["input_ids"]) for f in features])
+        rows = np.arange(len(lengths))
+        flops = evaluate(self.flops_polynomial(), lengths)[rows, decisions.exit_index]
+        result = []
+        for i, exit_index in enumerate(decisions.exit_index):
+            z = decisions.logits[i]
+            if self.task_type == "regression":
+                label, name = float(z[0]), None
+            else:
+                label = int(z.argmax())
+                name = self.label_names[label]
+            score = None if np.isnan(decisions.score[i]) else float(decisions.score[i])
+            result.append(
+                Answer(
+                    label=label,
+                    label_name=name,
+                    exit_layer=self.exit_layers[exit_index],
+                    score_name=score_name,
+                    score=score,
+                    flops=float(flops[i]),
+                    tokens=int(lengths[i]),
+                    truncated=bool(truncated[i]),
+                )
+            )
+        return result
+
+    def classify(
+        self,
+        texts: list[str],
+        policy: str = "entropy",
+        threshold: float | str = "auto",
+        pairs: list[str] | None = None,
+        batch_size: int = 32,
+        sort_by_length: bool = True,
+        progress: bool = False,
+        **options,
+    ) -> list[Answer]:
+        """Classify `texts` (and `pairs`, for a pair task), exiting early under `policy`.
+
+        `policy="full"` runs every layer and answers from the last exit."""
+        rule = None if policy == "full" else self.policy(policy, threshold, **options)
+        features, truncated = self.encode(list(texts), None if pairs is None else list(pairs))
+        decisions = self.run(features, rule, batch_size, sort_by_length, progress=progress)
+        name = "none" if rule is None else rule.score_name
+        return self.answers(decisions, features, truncated, name)
