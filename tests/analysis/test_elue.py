@@ -53,6 +53,16 @@ def test_elue_score_of_a_hand_made_curve():
     assert score == pytest.approx(100 * ((0.45 - 0.5) + (0.9 - 0.8)) / 2)  # flat extension
 
 
+def test_a_static_models_own_point_is_on_its_curve_not_outside_it():
+    # FLOPs not whole numbers: rounding the method's point but not the curve put the
+    # curve's last model just outside its own curve
+    rows = [r for k, s in ((1, 0.5), (2, 0.7)) for r in single("t", f"static-{k}", s, 6 / k)]
+    data = pd.DataFrame(rows).assign(avg_flops=lambda t: t.avg_flops + 0.3)
+    info = {**INFO, "static-2": info_entry("static", "elastic", "elastic")}
+    table = elue.elue_table(data, info).set_index("method")
+    assert (table.outside_range == 0).all() and (table.elue == 0.0).all()
+
+
 def test_elue_table_scores_static_models_zero_and_methods_against_them():
     dynamic = sweep_rows(
         "t", "m", 1, [(0, 0.8, 1.0), (1, 0.7, 2.0)], [(0, 0.8, 1.0), (1, 0.7, 2.0)]
