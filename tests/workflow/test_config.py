@@ -240,3 +240,16 @@ def test_per_backbone_scoring_uses_a_methods_own_static_curve_when_there_is_one(
     info = method_info(config)
     assert info["finetune-other"]["reference"] == "other/bert"
     assert info["pabee"]["reference"] == "packaged:minilm-l6"
+
+
+def test_finetune_is_the_full_depth_point_of_a_static_curve_that_stops_short():
+    config = validated(default_config())  # static 1..5 on the 6-layer MiniLM, same settings
+    info = method_info(config)
+    assert info["finetune"]["curve"] and info["static-5"]["curve"]
+    assert not info["deebert"]["curve"]
+    full = validated(default_config())
+    full["methods"]["static"]["layers"] = [1, 3, 6]  # the curve has its own 6-layer model
+    assert not method_info(full)["finetune"]["curve"]
+    other = validated(default_config())
+    other["methods"]["finetune"]["training"] = {"epochs": 3}  # not the static recipe's training
+    assert not method_info(other)["finetune"]["curve"]

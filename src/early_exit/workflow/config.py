@@ -137,6 +137,30 @@ def elue_reference(config: dict) -> str | None:
     return backbones[0] if backbones else None
 
 
+def full_depth_point(config: dict, name: str) -> bool:
+    """Whether `name` (a `finetune` run) is the full-depth point of its backbone's static
+    curve: the static baselines of that backbone stop short of the last layer and are
+    trained with the same settings, so fine-tuning all L layers with one head on layer L
+    is exactly the missing static-L model, trained once instead of twice."""
+    methods = method_instances(config)
+    spec = methods[name]
+    if spec["recipe"] != "finetune" or spec.get("exit_layers"):
+        return False
+    backbone = method_backbone(config, spec)
+    num_layers = backbone_num_layers(cached_backbone(config, backbone))
+    static = [
+        (m, s)
+        for m, s in methods.items()
+        if get_recipe(s["recipe"]).reference_curve and method_backbone(config, s) == backbone
+    ]
+    return (
+        num_layers is not None
+        and bool(static)
+        and all(s["exit_layers"] != [num_layers] for _, s in static)
+        and all(training_settings(config, m) == training_settings(config, name) for m, _ in static)
+    )
+
+
 def method_info(config: dict) -> dict[str, dict]:
     """Per method instance, what the notebooks and the deck need: recipe, reported
     criterion, whether it is a single-exit baseline (`static`), its backbone, whether it
@@ -150,7 +174,7 @@ def method_info(config: dict) -> dict[str, dict]:
     for name, spec in method_instances(config).items():
         recipe = get_recipe(spec["recipe"])
         backbone = method_backbone(config, spec)["name"]
-        curve = recipe.reference_curve
+        curve = recipe.reference_curve or full_depth_point(config, name)
         scored = backbone if (curve or per_backbone) and backbone in own_curves else reference
         info[name] = {
             "recipe": recipe.name,
