@@ -3,7 +3,8 @@
 A recipe module is the one place that knows its method. It provides `TITLE`, `PAPER`
 and `SUMMARY` (what the deck and tables say about it), `STATIC` (a single-exit
 baseline with no knob), `HEAD` (the exit-head shape), `stages(training, ctx)`, and
-optionally `CRITERION` (its paper's exit policy), `GRADIENT_EQUILIBRIUM` and
+optionally `CRITERION` (its paper's exit policy), `GRADIENT_EQUILIBRIUM`, `EXIT_GATE`
+(a learned exit gate the model carries, e.g. BERxiT's "lte") and
 `check(exit_layers, num_layers)`. Adding a recipe: write its module, add it to
 `RECIPES` below, and use it in a config. Stages run in order, each with its own
 optimizer and schedule, so two-stage methods (DeeBERT) need no special casing in the training loop.
@@ -16,6 +17,7 @@ from types import ModuleType
 
 from early_exit.errors import ConfigError
 from early_exit.recipes import (
+    berxit,
     deebert,
     elasticbert,
     finetune,
@@ -65,6 +67,11 @@ class Recipe:
     def gradient_equilibrium(self) -> bool:
         return getattr(self.module, "GRADIENT_EQUILIBRIUM", False)
 
+    @property
+    def exit_gate(self) -> str | None:
+        """The learned exit gate the recipe trains ("lte": BERxiT), or None."""
+        return getattr(self.module, "EXIT_GATE", None)
+
     def check(self, exit_layers: list[int], num_layers: int) -> None:
         if hasattr(self.module, "check"):
             self.module.check(exit_layers, num_layers)
@@ -77,6 +84,7 @@ RECIPES: dict[str, Recipe] = {
     "joint": Recipe("joint", joint),
     "deebert": Recipe("deebert", deebert),
     "pabee": Recipe("pabee", pabee),
+    "berxit": Recipe("berxit", berxit),
     "sledgehammer": Recipe("sledgehammer", sledgehammer),
     "elasticbert": Recipe("elasticbert", elasticbert),
     "finetune": Recipe("finetune", finetune, default_exits="last"),
