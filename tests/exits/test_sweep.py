@@ -115,3 +115,24 @@ def test_regression_sweeps_patience_with_the_task_metric_and_rejects_entropy():
 def test_patience_larger_than_the_exits_is_rejected():
     with pytest.raises(ConfigError, match="impossible with 3 exits"):
         sweep_stored(stored_arrays(), {"patience": {"values": [3]}}, ["dev"])
+
+
+def test_learned_policy_sweeps_runs_with_gate_scores_and_skips_the_others(tmp_path, caplog):
+    learned = {"learned": {"num_thresholds": 5}, "entropy": {"num_thresholds": 5}}
+    plain = stored_arrays()
+    with caplog.at_level("INFO"):
+        table = sweep_stored(plain, learned, ["dev"])
+    assert set(table.policy) == {"entropy"}
+    assert "policy learned not applicable" in caplog.text
+    gated = stored_arrays()
+    scores = np.random.default_rng(3).uniform(size=(120, 3)).astype(np.float32)
+    gated["dev_scores"] = scores
+    save(tmp_path / "gated.npz", gated)  # the optional slot survives a write and a read
+    table = sweep_file(tmp_path / "gated.npz", tmp_path / "s.tsv", learned, ["dev"], {})
+    rows = table[table.policy == "learned"]
+    assert len(rows) == 5
+    tau = rows.threshold.iloc[2]
+    first = np.where(scores < tau, np.arange(3), 99).min(1)
+    first[first == 99] = 2
+    layers = np.array([1, 2, 4])[first]
+    assert rows.avg_exit_layer.iloc[2] == pytest.approx(layers.mean())

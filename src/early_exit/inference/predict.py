@@ -25,19 +25,32 @@ from early_exit.training.runtime import pick_device
 
 
 @torch.no_grad()
+def all_exit_outputs(
+    model, collate: Collator, lengths: np.ndarray, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits of every exit for every example, in example order: [N, E, C], and the
+    exit gate's scores [N, E] (None for a model without a gate)."""
+    model.eval().to(device)
+    logits = scores = None
+    for idx in tqdm(sorted_batches(lengths, batch_size), desc="predict", mininterval=5):
+        batch = {k: v.to(device) for k, v in collate(idx).items() if k != "labels"}
+        out = model(**batch)
+        z = out.logits.float().cpu().numpy()
+        if logits is None:
+            logits = np.empty((len(lengths),) + z.shape[1:], dtype=np.float32)
+            if out.exit_scores is not None:
+                scores = np.empty((len(lengths), z.shape[1]), dtype=np.float32)
+        logits[idx] = z
+        if scores is not None:
+            scores[idx] = out.exit_scores.float().cpu().numpy()
+    return logits, scores
+
+
 def all_exit_logits(
     model, collate: Collator, lengths: np.ndarray, batch_size: int, device: torch.device
 ) -> np.ndarray:
     """Logits of every exit for every example, in example order: [N, E, C]."""
-    model.eval().to(device)
-    out = None
-    for idx in tqdm(sorted_batches(lengths, batch_size), desc="predict", mininterval=5):
-        batch = {k: v.to(device) for k, v in collate(idx).items() if k != "labels"}
-        logits = model(**batch).logits.float().cpu().numpy()
-        if out is None:
-            out = np.empty((len(lengths),) + logits.shape[1:], dtype=np.float32)
-        out[idx] = logits
-    return out
+    return all_exit_outputs(model, collate, lengths, batch_size, device)[0]
 
 
 def predict(
@@ -73,9 +86,12 @@ def predict(
     flops = exit_flops_polynomial(model)  # [E, 3]: FLOPs = c0 + c1 s + c2 s^2
     for split in splits:
         data = encode(load_split(data_dir, split), tokenizer, manifest["max_length"])
-        arrays[f"{split}_logits"] = all_exit_logits(
+        logits, scores = all_exit_outputs(
             model, Collator(tokenizer, data), data.lengths, batch_size, dev
         )
+        arrays[f"{split}_logits"] = logits
+        if scores is not None:
+            arrays[f"{split}_scores"] = scores
         arrays[f"{split}_labels"] = data.labels
         arrays[f"{split}_lengths"] = data.lengths
         arrays[f"{split}_ids"] = np.array(data.ids, dtype=str)

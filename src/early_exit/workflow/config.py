@@ -18,7 +18,7 @@ import yaml
 from early_exit.data.registry import resolve_task
 from early_exit.errors import ConfigError
 from early_exit.exits.metrics import check_metric
-from early_exit.exits.policies import check_policy
+from early_exit.exits.policies import check_policy, get_policy
 from early_exit.modeling.backbone_source import resolve_backbone
 from early_exit.modeling.exit_layers import resolve_exit_layers
 from early_exit.recipes import get_recipe
@@ -177,6 +177,12 @@ def _check_method(name: str, method: dict, config: dict) -> int | None:
         raise ConfigError("pretrain: elastic pre-training is only for recipe elasticbert")
     if method.get("backbone", {}).get("format") == "elasticbert" and method.get("pretrain"):
         raise ConfigError("pretrain: the backbone is already an ElasticBERT checkpoint")
+    criterion = method.get("criterion", recipe.criterion)
+    if criterion and get_policy(criterion).needs_scores and not recipe.exit_gate:
+        raise ConfigError(
+            f"criterion: {criterion!r} needs a learned exit gate, which recipe "
+            f"{method['recipe']!r} does not train (use recipe berxit)"
+        )
     backbone = cached_backbone(config, method_backbone(config, method))
     num_layers = backbone_num_layers(backbone)
     if num_layers is None:
