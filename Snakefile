@@ -24,6 +24,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/splitee.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/deck.smk"
@@ -46,6 +47,9 @@ localrules:
     calibration_notebook,
     difficulty_notebook,
     seeds_notebook,
+    splitee,
+    splitee_notebook,
+    splitee_slides,
     deck_slides,
     deck,
 

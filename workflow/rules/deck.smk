@@ -8,6 +8,7 @@ DECK_FIGURES = [
     "results/analysis/ece.png",
     "results/analysis/difficulty.png",
     "results/analysis/seeds.png",
+    *(["results/analysis/splitee_tradeoff.png", "results/analysis/splitee_regret.png"] if SPLITEE else []),
 ]
 DECK_TABLES = [
     "results/analysis/results_table.md",
@@ -15,6 +16,7 @@ DECK_TABLES = [
     "results/analysis/difficulty.md",
     "results/slides/generated/setup.md",
     "results/slides/generated/methods.md",
+    "results/slides/generated/splitee.md",
 ]
 
 

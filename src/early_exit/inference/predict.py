@@ -53,6 +53,24 @@ def all_exit_logits(
     return all_exit_outputs(model, collate, lengths, batch_size, device)[0]
 
 
+def transfer_labels(
+    model_labels: list, data_labels: list, label_map: dict | None, key: str
+) -> np.ndarray:
+    """Index of each of the data's labels among the model's labels (cross-task prediction).
+
+    `label_map` maps a data label name to a model label name where they differ; `key`
+    names the config entry holding it, for the error message."""
+    mapped = [str((label_map or {}).get(str(name), name)) for name in data_labels]
+    model_names = [str(name) for name in model_labels]
+    missing = [m for m in mapped if m not in model_names]
+    if missing:
+        raise DataError(
+            f"{key}: labels {missing} of the predicted task are not labels of the model "
+            f"({model_names}); map each of {list(data_labels)} to one of them"
+        )
+    return np.array([model_names.index(m) for m in mapped], dtype=np.int64)
+
+
 def predict(
     model_dir: Path,
     data_dir: Path,
@@ -61,14 +79,25 @@ def predict(
     batch_size: int = 64,
     device: str = "auto",
     threads: int | None = None,
+    label_map: dict | None = None,
+    label_key: str | None = None,
 ) -> dict:
     """Run `splits` (default: the task's evaluation splits, dev and every test split)
-    through the model once and write `out_path` atomically."""
+    through the model once and write `out_path` atomically.
+
+    Cross-task prediction (a model answering another task with the same labels, as in
+    SplitEE) passes `label_key`, the config entry naming the pair: the data's labels are
+    then stored as indices into the model's labels, renamed by `label_map` first."""
     if threads:
         torch.set_num_threads(threads)
     model, tokenizer, meta = load_model_dir(model_dir)
     manifest = load_manifest(data_dir)
-    if manifest["label_names"] != meta["label_names"]:
+    relabel = None
+    if label_key is not None:
+        relabel = transfer_labels(
+            meta["label_names"], manifest["label_names"], label_map, label_key
+        )
+    elif manifest["label_names"] != meta["label_names"]:
         raise DataError(
             f"{model_dir} was trained with labels {meta['label_names']}, "
             f"but {data_dir} has {manifest['label_names']}: rerun training"
@@ -76,7 +105,7 @@ def predict(
     arrays = {
         "exit_layers": np.array(model.exit_layers, dtype=np.int64),
         "num_layers": np.array(model.num_layers, dtype=np.int64),
-        "label_names": np.array(manifest["label_names"], dtype=str),
+        "label_names": np.array(meta["label_names"], dtype=str),
         "task_type": np.array(manifest.get("task_type", "classification")),
         "metric": np.array(manifest.get("metric", "accuracy")),
     }
@@ -92,7 +121,7 @@ def predict(
         arrays[f"{split}_logits"] = logits
         if scores is not None:
             arrays[f"{split}_scores"] = scores
-        arrays[f"{split}_labels"] = data.labels
+        arrays[f"{split}_labels"] = data.labels if relabel is None else relabel[data.labels]
         arrays[f"{split}_lengths"] = data.lengths
         arrays[f"{split}_ids"] = np.array(data.ids, dtype=str)
         arrays[f"{split}_flops"] = evaluate(flops, data.lengths)

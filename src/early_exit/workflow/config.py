@@ -23,6 +23,7 @@ from early_exit.modeling.backbone_source import resolve_backbone
 from early_exit.modeling.exit_layers import resolve_exit_layers
 from early_exit.recipes import get_recipe
 from early_exit.workflow.download import cache_name, dataset_dir, model_dir
+from early_exit.workflow.splitee_config import check_splitee
 
 
 def schema_errors(config: dict, schema_path: str | Path) -> None:
@@ -199,6 +200,7 @@ def check_config(config: dict) -> None:
         check_metric(task.metric)
         _check_local_paths(name, task.source)
     exits = {}
+    check_splitee(config, tasks, method_instances(config))
     for name, method in method_instances(config).items():
         try:
             exits[name] = _check_method(name, method, config)
