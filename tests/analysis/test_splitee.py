@@ -52,3 +52,14 @@ def test_figures_draw(tables):
     table, regret = tables
     assert analysis.regret_figure(regret).axes
     assert analysis.tradeoff_figure(analysis.summary(table)).axes
+
+
+def test_deck_slides_with_and_without_a_splitee_section(tables, tmp_path):
+    text = analysis.splitee_markdown(analysis.summary(tables[0]))
+    (tmp_path / "t.md").write_text(text)
+    analysis.write_deck_slides(tmp_path / "t.md", tmp_path / "slides.md")
+    slides = (tmp_path / "slides.md").read_text()
+    assert slides.count("\n---\n") == 2 and "/figures/splitee_regret.png" in slides
+    assert "| Stream" in slides and "# SplitEE\n" not in slides  # the table's own title dropped
+    analysis.write_deck_slides(None, tmp_path / "none.md")
+    assert "no `splitee:` section" in (tmp_path / "none.md").read_text()
