@@ -102,3 +102,16 @@ def test_predict_stores_the_gate_scores_and_the_engine_rule_matches_the_sweep(ga
         expected = learned_exits(out, np.array([tau]))[0]
         got = engine_loop(LearnedRuntime("learned", tau), live_scores, live_logits)
         np.testing.assert_array_equal(got, expected)
+
+
+def test_cross_task_prediction_stores_labels_as_model_label_indices(gated_run, tmp_path):
+    names = load_exit_logits(gated_run / "exit_logits.npz")["label_names"].tolist()
+    swap = {names[0]: names[1], names[1]: names[0]}  # a target naming two labels the other way
+    out = tmp_path / "transfer.npz"
+    predict(gated_run / "model", gated_run / "data", out, ["test"], 7, "cpu", None, swap, "k")
+    plain = load_exit_logits(gated_run / "exit_logits.npz")
+    moved = load_exit_logits(out)
+    assert moved["splits"].tolist() == ["test"] and "dev_logits" not in moved
+    np.testing.assert_array_equal(moved["test_logits"], plain["test_logits"])
+    expected = np.array([1, 0, *range(2, len(names))])[plain["test_labels"]]
+    np.testing.assert_array_equal(moved["test_labels"], expected)
