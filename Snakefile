@@ -24,6 +24,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/splitee.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/latency.smk"
 include: "workflow/rules/analysis.smk"
@@ -49,6 +50,9 @@ localrules:
     difficulty_notebook,
     seeds_notebook,
     latency_notebook,
+    splitee,
+    splitee_notebook,
+    splitee_slides,
     deck_slides,
     deck,
 

@@ -22,13 +22,14 @@ RUNS = "results/bbc-headlines/{method}/seed1"
 EXITS = {
     "deebert": [1, 2, 3, 4, 5, 6],
     "pabee": [1, 2, 3, 4, 5, 6],
+    "berxit": [1, 2, 3, 4, 5, 6],
     "sledgehammer": [1, 3, 6],
     "elasticbert": [1, 2, 3, 4, 5, 6],
     "finetune": [6],
     "static-1": [1],
     "static-3": [3],
 }
-DYNAMIC = ("deebert", "pabee", "sledgehammer", "elasticbert")
+DYNAMIC = ("deebert", "pabee", "berxit", "sledgehammer", "elasticbert")
 NOTEBOOKS = ("tradeoff", "exits", "calibration", "difficulty", "seeds", "latency")
 FIGURES = (
     "tradeoff.png",

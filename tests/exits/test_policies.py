@@ -123,3 +123,31 @@ def test_bad_policy_settings_say_what_is_allowed():
     with pytest.raises(ConfigError, match="'entropy' does not apply to regression.*allowed: pat"):
         check_policy("entropy", "regression")
     check_policy("patience", "regression", 6, {"values": [1, 5]})
+
+
+def brute_learned(u_exits, tau):
+    for i, u in enumerate(u_exits):
+        if u < tau:
+            return i
+    return len(u_exits) - 1
+
+
+@pytest.mark.parametrize("task_type", ["classification", "regression"])
+def test_learned_policy_agrees_with_its_per_example_loop(outputs, task_type):
+    rng = np.random.default_rng(2)
+    scores = rng.uniform(size=(300, 6)).astype(np.float32)
+    logits = outputs.logits[..., :1] if task_type == "regression" else outputs.logits
+    out = Outputs(logits, outputs.labels, task_type=task_type, scores=scores)
+    grid, exits = get_policy("learned").decide(out, {"num_thresholds": 25})
+    assert grid[0] == 0.0 and grid[-1] > 1.0
+    assert (exits[0] == 5).all() and (exits[-1] == 0).all()  # tau = 0 never fires, > 1 always
+    for k, tau in enumerate(grid):
+        np.testing.assert_array_equal(exits[k], [brute_learned(scores[n], tau) for n in range(300)])
+
+
+def test_learned_policy_is_not_applicable_without_gate_scores(outputs):
+    policy = get_policy("learned")
+    assert not policy.applies(outputs)
+    assert get_policy("entropy").applies(outputs)
+    with pytest.raises(ConfigError, match="stores no gate outputs"):
+        policy.decide(outputs, {"num_thresholds": 5})

@@ -129,3 +129,24 @@ def test_every_row_carries_the_full_models_score_whatever_the_grid():
         )
         # neither the oracle nor t = 1 (of 3 exits) is the full model
         assert not np.isclose(rows.score, last.mean()).any()
+
+
+def test_learned_policy_sweeps_runs_with_gate_scores_and_skips_the_others(tmp_path, caplog):
+    learned = {"learned": {"num_thresholds": 5}, "entropy": {"num_thresholds": 5}}
+    plain = stored_arrays()
+    with caplog.at_level("INFO"):
+        table = sweep_stored(plain, learned, ["dev"])
+    assert set(table.policy) == {"entropy"}
+    assert "policy learned not applicable" in caplog.text
+    gated = stored_arrays()
+    scores = np.random.default_rng(3).uniform(size=(120, 3)).astype(np.float32)
+    gated["dev_scores"] = scores
+    save(tmp_path / "gated.npz", gated)  # the optional slot survives a write and a read
+    table = sweep_file(tmp_path / "gated.npz", tmp_path / "s.tsv", learned, ["dev"], {})
+    rows = table[table.policy == "learned"]
+    assert len(rows) == 5
+    tau = rows.threshold.iloc[2]
+    first = np.where(scores < tau, np.arange(3), 99).min(1)
+    first[first == 99] = 2
+    layers = np.array([1, 2, 4])[first]
+    assert rows.avg_exit_layer.iloc[2] == pytest.approx(layers.mean())

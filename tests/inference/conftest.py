@@ -26,6 +26,7 @@ RUNS = {  # name: (task, method)
     "pabee": ("cls", {"recipe": "pabee", "exit_layers": "all"}),
     "sledgehammer": ("cls", {"recipe": "sledgehammer", "exit_layers": [1, 2, 4]}),
     "pabee-regression": ("reg", {"recipe": "pabee", "exit_layers": "all"}),
+    "berxit": ("cls", {"recipe": "berxit", "exit_layers": "all"}),
 }
 
 

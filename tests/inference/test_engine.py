@@ -26,10 +26,11 @@ GRIDS = {
     "entropy": {"num_thresholds": 11},
     "confidence": {"num_thresholds": 11},
     "patience": {"values": "all", "tau": 0.1},
+    "learned": {"num_thresholds": 11},
 }
 
 
-def near_knob(policy, logits, knob, temps, last, tau=0.1):
+def near_knob(policy, logits, knob, temps, last, tau=0.1, scores=None):
     """[N] whether any exit up to `last` (per example) decides within TOL of the knob,
     or has its top two logits within TOL (an argmax that may flip)."""
     n, n_exits = logits.shape[:2]
@@ -43,6 +44,8 @@ def near_knob(policy, logits, knob, temps, last, tau=0.1):
         close |= np.abs(entropy(logits) - knob) < TOL
     elif policy == "confidence":
         close |= np.abs(calibrated_confidence(logits, temps) - knob) < TOL
+    elif policy == "learned":
+        close |= np.abs(scores - knob) < TOL
     elif logits.shape[-1] == 1:  # regression patience: |z_i - z_{i-1}| against tau
         diffs = np.abs(np.diff(logits[..., 0], axis=1))
         close[:, 1:] |= np.abs(diffs - tau) < TOL
@@ -52,7 +55,10 @@ def near_knob(policy, logits, knob, temps, last, tau=0.1):
 def check_policy_on_split(engine, run, data_dir, split, policy, batch_size):
     stored = load_exit_logits(run / "exit_logits.npz")
     temps = load_temperatures(run / "calibration.json")
-    out = Outputs(stored[f"{split}_logits"], stored[f"{split}_labels"], engine.task_type, temps)
+    scores = stored.get(f"{split}_scores")  # the learned gate's outputs, when the model has one
+    out = Outputs(
+        stored[f"{split}_logits"], stored[f"{split}_labels"], engine.task_type, temps, scores
+    )
     grid, sweep_exits = get_policy(policy).decide(out, GRIDS[policy])
     sweep_preds = decide(out, sweep_exits)
     data = encode(load_split(data_dir, split), engine.tokenizer, engine.max_length)
@@ -67,7 +73,8 @@ def check_policy_on_split(engine, run, data_dir, split, policy, batch_size):
             same_pred = got.logits.argmax(-1) == sweep_preds[k]
         differs = (got.exit_index != sweep_exits[k]) | ~same_pred
         last = np.maximum(got.exit_index, sweep_exits[k])
-        near = near_knob(policy, out.logits, knob, temps if policy == "confidence" else 1, last)
+        temp = temps if policy == "confidence" else 1
+        near = near_knob(policy, out.logits, knob, temp, last, scores=scores)
         assert not (differs & ~near).any(), (
             f"{policy}={knob} split {split} batch {batch_size}: examples "
             f"{np.flatnonzero(differs & ~near)} differ from the sweep although no score is near "
@@ -91,6 +98,8 @@ def check_policy_on_split(engine, run, data_dir, split, policy, batch_size):
         ("sledgehammer", "confidence"),
         ("sledgehammer", "entropy"),
         ("pabee-regression", "patience"),
+        ("berxit", "learned"),
+        ("berxit", "entropy"),
     ],
 )
 def test_engine_exits_where_the_sweep_says(runs, name, policy, batch_size):
@@ -179,3 +188,11 @@ def test_runtime_policies_score_like_the_vectorised_ones():
         expected = get_policy(name).exits(out, np.array([knob]))[0]
         fired[-1] = True
         np.testing.assert_array_equal(fired.argmax(0), expected)
+
+
+def test_the_learned_policy_needs_a_model_with_an_exit_gate(runs):
+    run, data_dir = runs["joint"]  # no gate
+    engine = EarlyExitEngine.from_run(run, device="cpu")
+    data = encode(load_split(data_dir, "dev"), engine.tokenizer, engine.max_length)
+    with pytest.raises(ConfigError, match="needs per-exit scores .* this run has none"):
+        engine.run(data.features, engine.policy("learned", 0.5), batch_size=8)

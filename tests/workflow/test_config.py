@@ -71,7 +71,8 @@ REGRESSION_TASK = {
         (lambda c: c["tasks"].update({"bbc-sport": {}}), "task 'bbc-sport' is not a builtin"),
         (
             lambda c: c["methods"]["pabee"].update(recipe="deebert2"),
-            "methods.pabee.recipe: unknown recipe 'deebert2'; allowed: deebert, elasticbert",
+            "methods.pabee.recipe: unknown recipe 'deebert2'; allowed: berxit, deebert, "
+            "elasticbert",
         ),
         (
             lambda c: c["methods"]["deebert"].update(exit_layers=[2, 7]),

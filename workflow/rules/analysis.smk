@@ -253,9 +253,42 @@ rule latency_notebook:
         notebook_shell("latency", ["tables", "methods"])
 
 
+rule splitee_notebook:
+    input:
+        notebook="results/analysis/splitee.source.ipynb",
+        tables=splitee_outputs(config, SEEDS),
+        regrets=[p.replace("splitee.tsv", "regret.tsv") for p in splitee_outputs(config, SEEDS)],
+    output:
+        regret=report(
+            "results/analysis/splitee_regret.png",
+            caption="../report/splitee_regret.rst",
+            category="SplitEE",
+        ),
+        tradeoff=report(
+            "results/analysis/splitee_tradeoff.png",
+            caption="../report/splitee_tradeoff.rst",
+            category="SplitEE",
+        ),
+        table=report(
+            "results/analysis/splitee.md", caption="../report/splitee_table.rst", category="SplitEE"
+        ),
+        summary="results/analysis/splitee_summary.tsv",
+        notebook="results/analysis/splitee.ipynb",
+        html="results/analysis/splitee.html",
+    log:
+        "results/logs/analysis/splitee.log",
+    params:
+        tables=lambda wc, input: ",".join(input.tables),
+        regrets=lambda wc, input: ",".join(input.regrets),
+    shell:
+        notebook_shell("splitee", ["tables", "regrets"])
+
+
 def notebook_outputs():
     """Every notebook's outputs (figures, tables, executed notebooks, HTML)."""
     rules_ = (rules.operating_points, rules.tradeoff_notebook, rules.exits_notebook)
     rules_ += (rules.calibration_notebook,)
     rules_ += (rules.difficulty_notebook, rules.seeds_notebook, rules.latency_notebook)
+    if SPLITEE is not None:  # only configs with a splitee section
+        rules_ += (rules.splitee_notebook,)
     return [path for rule_ in rules_ for path in rule_.output]

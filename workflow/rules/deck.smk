@@ -9,6 +9,7 @@ DECK_FIGURES = [
     "results/analysis/difficulty.png",
     "results/analysis/seeds.png",
     "results/analysis/latency.png",
+    *(["results/analysis/splitee_tradeoff.png", "results/analysis/splitee_regret.png"] if SPLITEE else []),
 ]
 DECK_TABLES = [
     "results/analysis/results_table.md",
@@ -17,6 +18,7 @@ DECK_TABLES = [
     "results/analysis/latency.md",
     "results/slides/generated/setup.md",
     "results/slides/generated/methods.md",
+    "results/slides/generated/splitee.md",
 ]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from early_exit.errors import DataError
 from early_exit.exits.policies import Outputs
-from early_exit.inference.stored import load_exit_logits
+from early_exit.inference.stored import load_exit_logits, stored_scores
 
 SEED_DIR = re.compile(r"seed(\d+)")
 
@@ -60,6 +60,7 @@ class Run:
             self.stored[f"{split}_labels"],
             self.task_type,
             self.temperatures,
+            stored_scores(self.stored, split),
         )
 
 

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from early_exit.errors import ConfigError
-from early_exit.exits.policies import agrees, calibrated_confidence, check_policy, entropy
+from early_exit.exits.policies import (
+    agrees,
+    calibrated_confidence,
+    check_policy,
+    entropy,
+    gate_fires,
+)
 
 
 def as_numpy(logits) -> np.ndarray:
@@ -104,7 +110,30 @@ class PatiencePolicy(RuntimePolicy):
         }
 
 
-RUNTIME = {"entropy": EntropyPolicy, "confidence": ConfidencePolicy, "patience": PatiencePolicy}
+@dataclass
+class LearnedPolicy(RuntimePolicy):
+    """BERxiT: fires when the learned exit gate's output u_i is below tau. The gate's
+    outputs come from the model (`MultiExitModel.gate_score`), as the predict pass stores
+    them; the rule is the sweep's own (`policies.gate_fires`)."""
+
+    needs_scores = True
+    score_name = "gate"
+
+    def fires(self, exit_index, logits, scores, state):
+        if scores is None:
+            raise ConfigError(
+                "policy learned: the model has no exit gate (train it with recipe berxit)"
+            )
+        state["score"] = as_numpy(scores)
+        return gate_fires(state["score"], self.knob)
+
+
+RUNTIME = {
+    "entropy": EntropyPolicy,
+    "confidence": ConfidencePolicy,
+    "patience": PatiencePolicy,
+    "learned": LearnedPolicy,
+}
 
 
 def runtime_policy(

@@ -4,6 +4,8 @@ Each policy maps the stored outputs of one split (logits [N, E, C] for N example
 and E exits) and a grid of K knob values to the exit each example takes under each
 value: an index array [K, N] into the exits. The last exit answers whenever no
 earlier exit fires. Every policy is checked against a per-example loop in the tests.
+A learned policy reads per-exit scores stored beside the logits (`Outputs.scores`,
+e.g. BERxiT's gate outputs); a run without them has no such policy (`has_scores`).
 
 | policy     | knob | fires at exit i when                          | from        |
 |------------|------|-----------------------------------------------|-------------|
@@ -11,6 +13,7 @@ earlier exit fires. Every policy is checked against a per-example loop in the te
 | patience   | t    | t consecutive exits agree on the argmax       | PABEE       |
 |            |      | (regression: |z_i - z_{i-1}| < tau, t times)  |             |
 | confidence | c    | max softmax(z_i / T_i) >= c, T fitted on dev  | Sledgehammer|
+| learned    | tau  | learned gate u_i < tau (u_i: P(exit i wrong)) | BERxiT      |
 | oracle     | -    | exit i is correct (the upper bound)           |             |
 """
 
@@ -33,6 +36,7 @@ class Outputs:
     labels: np.ndarray  # [N]
     task_type: str = "classification"
     temperatures: np.ndarray | None = None  # [E], from calibration on dev
+    scores: np.ndarray | None = None  # [N, E], a learned gate's per-exit outputs (if any)
 
     @property
     def n_exits(self) -> int:
@@ -111,6 +115,24 @@ def confidence_exits(out: Outputs, thresholds: np.ndarray) -> np.ndarray:
     return first_true(confidence(out)[None] >= np.asarray(thresholds)[:, None, None])
 
 
+def gate_fires(scores: np.ndarray, threshold) -> np.ndarray:
+    """BERxiT's rule, shared by the sweep and the runtime policy: u_i < threshold."""
+    return np.asarray(scores) < threshold
+
+
+def learned_exits(out: Outputs, thresholds: np.ndarray) -> np.ndarray:
+    """BERxiT: exit at the first exit whose learned gate output u_i is below tau.
+
+    The gate predicts whether the exit is wrong, so tau = 0 never exits early and
+    tau above every score exits at the first exit.
+    """
+    if out.scores is None:
+        raise ConfigError(
+            "policy learned: this run stores no gate outputs (a model without a gate)"
+        )
+    return first_true(gate_fires(out.scores[None], np.asarray(thresholds)[:, None, None]))
+
+
 def oracle_exits(out: Outputs, grid: np.ndarray) -> np.ndarray:
     """Exit at the first exit that is correct (the last one when none is): an upper bound."""
     correct = out.logits.argmax(-1) == out.labels[:, None]
@@ -139,6 +161,12 @@ def confidence_grid(out: Outputs, cfg: dict) -> np.ndarray:
     return np.append(np.linspace(low, 1.0, cfg["num_thresholds"] - 1), np.nextafter(1.0, 2.0))
 
 
+def learned_grid(out: Outputs, cfg: dict) -> np.ndarray:
+    """From 0 (never exit early) to just above 1 (always exit first): gate outputs are
+    sigmoids."""
+    return np.append(np.linspace(0.0, 1.0, cfg["num_thresholds"] - 1), np.nextafter(1.0, 2.0))
+
+
 def oracle_grid(out: Outputs, cfg: dict) -> np.ndarray:
     return np.zeros(1)
 
@@ -156,6 +184,11 @@ class Policy:
     knob: str = "knob"  # the knob's name in words
     digits: int = 2  # decimals when a knob value is printed
     rule: str = ""  # when an example exits, in words (markdown + LaTeX)
+    needs_scores: bool = False  # reads a learned gate's stored scores (not applicable without)
+
+    def applies(self, out: Outputs) -> bool:
+        """Whether this run can use the policy (a learned one needs stored gate scores)."""
+        return out.scores is not None or not self.needs_scores
 
     def format_knob(self, value: float) -> str:
         return f"{value:.{self.digits}f}"
@@ -197,6 +230,18 @@ POLICIES = {
         knob="confidence threshold",
         rule="at the first layer $i$ with calibrated confidence "
         "$\\max_c \\mathrm{softmax}(z_i / T_i)_c \\ge c$",
+    ),
+    "learned": Policy(
+        "learned",
+        learned_exits,
+        learned_grid,
+        ("classification", "regression"),
+        symbol="\\tau",
+        knob="gate threshold",
+        digits=3,
+        rule="at the first layer $i$ whose learned gate predicts a correct answer, "
+        "$u_i = \\sigma(w^\\top h_i + b) < \\tau$",
+        needs_scores=True,
     ),
     "oracle": Policy(
         "oracle",

@@ -18,6 +18,7 @@ gets one row per split with policy "single-exit".
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,11 @@ import pandas as pd
 from early_exit.errors import DataError
 from early_exit.exits.metrics import score_rows
 from early_exit.exits.policies import Outputs, check_policy, get_policy
-from early_exit.inference.stored import load_exit_logits
+from early_exit.inference.stored import load_exit_logits, stored_scores
 from early_exit.workflow.atomic import atomic_path
 
 SINGLE_EXIT = "single-exit"
+log = logging.getLogger(__name__)
 
 
 def decide(out: Outputs, exit_idx: np.ndarray) -> np.ndarray:
@@ -92,14 +94,26 @@ def sweep_stored(
     task_type = str(stored["task_type"])
     frames = []
     for split in splits:
-        out = Outputs(stored[f"{split}_logits"], stored[f"{split}_labels"], task_type, temperatures)
+        out = Outputs(
+            stored[f"{split}_logits"],
+            stored[f"{split}_labels"],
+            task_type,
+            temperatures,
+            stored_scores(stored, split),
+        )
         if out.n_exits == 1:
             only = np.zeros((1, len(out.labels)), dtype=np.int64)
             frames.append(rows(stored, split, out, SINGLE_EXIT, np.array([np.nan]), only))
             continue
         for name, cfg in policies.items():
             check_policy(name, task_type, out.n_exits, cfg)
-            grid, exit_idx = get_policy(name).decide(out, cfg)
+            policy = get_policy(name)
+            if not policy.applies(out):
+                log.info(
+                    "policy %s not applicable to %s: the run stores no gate outputs", name, split
+                )
+                continue
+            grid, exit_idx = policy.decide(out, cfg)
             frames.append(rows(stored, split, out, name, grid, exit_idx))
     return pd.concat(frames, ignore_index=True)
 

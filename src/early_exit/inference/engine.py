@@ -202,10 +202,10 @@ class EarlyExitEngine:
         progress: bool = False,
     ) -> Decisions:
         """Exit every example under `policy` (None: full depth, the last exit only)."""
-        if policy is not None and policy.needs_scores:
+        if policy is not None and policy.needs_scores and self.model.cfg.exit_gate is None:
             raise ConfigError(
                 f"policy {type(policy).__name__} needs per-exit scores from the model's exit "
-                "gates; this run has none"
+                "gate (recipe berxit); this run has none"
             )
         lengths = np.array([len(f["input_ids"]) for f in features])
         order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(lengths))
@@ -238,10 +238,11 @@ class EarlyExitEngine:
             exit_index = model.exit_index(index + 1)
             if exit_index is None or (policy is None and exit_index != last):
                 continue
-            logits = as_numpy(model.head(exit_index, hidden, attn, mixed))
+            logits, features = model.head(exit_index, hidden, attn, mixed)
+            logits, scores = as_numpy(logits), model.gate_score(features)  # scores: learned gate
             fired = np.ones(len(rows), dtype=bool)
             if policy is not None:
-                fired = policy.fires(exit_index, logits, None, state) | (exit_index == last)
+                fired = policy.fires(exit_index, logits, scores, state) | (exit_index == last)
             done = rows[fired]
             out.exit_index[done] = exit_index
             out.logits[done] = logits[fired]

@@ -9,6 +9,10 @@ File layout (no pickled objects):
   {split}_logits [N, E, C] float32, {split}_labels [N], {split}_lengths [N]
   (unpadded token count), {split}_ids [N], {split}_flops [N, E] (FLOPs spent when
   the example exits at each exit, at its real length: `early_exit.modeling.flops`).
+Optional:
+  {split}_scores [N, E] float32: per-exit scores that are not logits, written when the
+  model has a learned exit gate (BERxiT's LTE outputs u_i); learned policies read them.
+  Files without them (older runs, models without a gate) load as before.
 """
 
 from __future__ import annotations
@@ -34,3 +38,8 @@ def load_exit_logits(path: Path) -> dict[str, np.ndarray]:
             return {k: npz[k] for k in npz.files}
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: cannot read stored exit logits ({err}); rerun predict") from err
+
+
+def stored_scores(stored: dict, split: str) -> np.ndarray | None:
+    """A split's per-exit gate scores [N, E], or None when the run has none."""
+    return stored.get(f"{split}_scores")

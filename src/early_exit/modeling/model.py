@@ -16,6 +16,10 @@ Pooling is "cls" (token 0, as in the papers) or "mean" over non-padding tokens
 (needed for sentence-embedding models such as MiniLM, whose [CLS] vector is nearly
 constant in the lower layers).
 
+A learned exit gate (BERxiT's learning-to-exit module, `exit_gate: "lte"`) is one
+Linear(hidden, 1) + sigmoid shared by all exits, reading each exit's pooled vector
+(the one its classifier sees); its outputs come back as `exit_scores` [batch, n_exits].
+
 Gradient equilibrium (ElasticBERT, after Li et al. 2019) rescales gradients in the
 backward pass only: the hidden state entering an exit is scaled by 1/n and the path
 onward by (n - 1), n being the number of exits from this one to the last.
@@ -38,6 +42,7 @@ from early_exit.modeling.exit_layers import resolve_exit_layers
 Pooling = Literal["cls", "mean"]
 HeadKind = Literal["pooler", "shared_pooler", "layer_mix", "linear"]
 HEADS = ("pooler", "shared_pooler", "layer_mix", "linear")
+EXIT_GATES = ("lte",)
 
 
 @dataclass
@@ -50,6 +55,7 @@ class ExitConfig:
     head: HeadKind = "pooler"
     dropout: float | None = None  # None: the backbone's hidden_dropout_prob
     gradient_equilibrium: bool = False
+    exit_gate: str | None = None  # "lte": BERxiT's learned exit gate; None: no gate
     extra: dict = field(default_factory=dict)  # recipe-specific settings, kept for the record
 
     def to_dict(self) -> dict:
@@ -111,6 +117,7 @@ def equilibrium_scales(exit_layers: list[int]) -> dict[int, tuple[float, float]]
 class MultiExitOutput:
     logits: torch.Tensor  # [batch, n_exits_run, n_labels]
     exit_layers: list[int]  # the layer number of each returned exit
+    exit_scores: torch.Tensor | None = None  # [batch, n_exits_run], gate outputs (with a gate)
 
 
 class MultiExitModel(nn.Module):
@@ -130,6 +137,8 @@ class MultiExitModel(nn.Module):
             raise ConfigError(f"head: unknown head {cfg.head!r}; allowed: {', '.join(HEADS)}")
         if cfg.pooling not in ("cls", "mean"):
             raise ConfigError(f"pooling: unknown pooling {cfg.pooling!r}; allowed: cls, mean")
+        if cfg.exit_gate not in (None, *EXIT_GATES):
+            raise ConfigError(f"exit_gate: unknown gate {cfg.exit_gate!r}; allowed: lte")
         self.encoder = encoder
         self.stack = LayerStack(encoder)
         self.cfg = cfg
@@ -149,6 +158,8 @@ class MultiExitModel(nn.Module):
             self.mix = nn.ParameterList(
                 nn.Parameter(torch.randn(layer)) for layer in self.exit_layers
             )
+        if cfg.exit_gate == "lte":  # one gate shared by every exit (BERxiT)
+            self.gate = nn.Linear(hidden, 1)
         self._exit_index = {layer: i for i, layer in enumerate(self.exit_layers)}
         self._scales = equilibrium_scales(self.exit_layers)
 
@@ -184,8 +195,9 @@ class MultiExitModel(nn.Module):
         hidden: torch.Tensor,
         attention_mask: torch.Tensor,
         mixed: list[torch.Tensor],
-    ) -> torch.Tensor:
-        """Logits of one exit from its layer's hidden states (or the layer mix).
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of one exit from its layer's hidden states (or the layer mix), and the
+        vector its classifier read (what the exit gate reads too, `gate_score`).
 
         `mixed` holds `mix_state` of every layer so far (layer_mix heads only)."""
         if self.cfg.head == "layer_mix":
@@ -193,12 +205,21 @@ class MultiExitModel(nn.Module):
             stacked = torch.stack(mixed[: len(weights)], dim=-1)  # [batch, hidden, layers]
             # a matrix product [B*H, k] @ [k, 1] (not a matrix-vector one), which torch's
             # FLOP counter sees: 2*H*k FLOPs per exit (`early_exit.modeling.flops`)
-            mixed_layers = (stacked @ (weights / weights.norm())[:, None]).squeeze(-1)
-            return self.classifiers[exit_index](mixed_layers)
+            features = (stacked @ (weights / weights.norm())[:, None]).squeeze(-1)
+            return self.classifiers[exit_index](features), features
         pooled = pool(hidden, attention_mask, self.cfg.pooling)
         if self.poolers:
             pooled = self.poolers[min(exit_index, len(self.poolers) - 1)](pooled)
-        return self.classifiers[exit_index](self.dropout(pooled))
+        features = self.dropout(pooled)
+        return self.classifiers[exit_index](features), features
+
+    def gate_score(self, features: torch.Tensor) -> torch.Tensor | None:
+        """The exit gate's output u_i for one exit's classifier input (BERxiT's LTE:
+        sigmoid(w . h_i + b)), or None for a model without a gate. Not detached: as in
+        BERxiT, the LTE loss also trains what the exit reads."""
+        if self.cfg.exit_gate != "lte":
+            return None
+        return torch.sigmoid(self.gate(features))[:, 0]
 
     def forward(
         self,
@@ -213,7 +234,7 @@ class MultiExitModel(nn.Module):
             raise ValueError(f"up_to_layer={last} is below the first exit {self.exit_layers[0]}")
         equilibrium = self.cfg.gradient_equilibrium and self.training
         hidden, mask = self.stack.embed(input_ids, attention_mask, token_type_ids)
-        logits, layers, mixed = [], [], []
+        logits, layers, mixed, scores = [], [], [], []
         for index in range(last):
             hidden = self.stack.layer(index, hidden, mask)
             layer = index + 1
@@ -224,8 +245,18 @@ class MultiExitModel(nn.Module):
             into_exit, onward = self._scales[layer]
             if equilibrium:
                 hidden = rescale_gradient(hidden, into_exit)
-            logits.append(self.head(self._exit_index[layer], hidden, attention_mask, mixed))
+            exit_logits, features = self.head(
+                self._exit_index[layer], hidden, attention_mask, mixed
+            )
+            logits.append(exit_logits)
+            score = self.gate_score(features)
+            if score is not None:
+                scores.append(score)
             layers.append(layer)
             if equilibrium:
                 hidden = rescale_gradient(hidden, onward)
-        return MultiExitOutput(logits=torch.stack(logits, dim=1), exit_layers=layers)
+        return MultiExitOutput(
+            logits=torch.stack(logits, dim=1),
+            exit_layers=layers,
+            exit_scores=torch.stack(scores, dim=1) if scores else None,
+        )

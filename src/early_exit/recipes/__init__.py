@@ -4,7 +4,8 @@ A recipe module is the one place that knows its method. It provides `TITLE`, `PA
 and `SUMMARY` (what the deck and tables say about it), `STATIC` (a single-exit
 baseline with no knob), `HEAD` (the exit-head shape), `stages(training, ctx)`, and
 optionally `CRITERION` (its paper's exit policy), `REFERENCE_CURVE` (its models are the
-points of the ELUE reference curve of their backbone), `GRADIENT_EQUILIBRIUM`, `TRAINING`
+points of the ELUE reference curve of their backbone), `GRADIENT_EQUILIBRIUM`, `EXIT_GATE`
+(a learned exit gate the model carries, e.g. BERxiT's "lte"), `TRAINING`
 (the paper's settings where they differ from the global ones, e.g. the schedule),
 `FIRST_STAGE` (a recipe whose run is this one's first stage) and
 `check(exit_layers, num_layers)`. Adding a recipe: write its module, add it to
@@ -19,6 +20,7 @@ from types import ModuleType
 
 from early_exit.errors import ConfigError
 from early_exit.recipes import (
+    berxit,
     deebert,
     elasticbert,
     finetune,
@@ -83,6 +85,11 @@ class Recipe:
     def gradient_equilibrium(self) -> bool:
         return getattr(self.module, "GRADIENT_EQUILIBRIUM", False)
 
+    @property
+    def exit_gate(self) -> str | None:
+        """The learned exit gate the recipe trains ("lte": BERxiT), or None."""
+        return getattr(self.module, "EXIT_GATE", None)
+
     def check(self, exit_layers: list[int], num_layers: int) -> None:
         if hasattr(self.module, "check"):
             self.module.check(exit_layers, num_layers)
@@ -95,6 +102,7 @@ RECIPES: dict[str, Recipe] = {
     "joint": Recipe("joint", joint),
     "deebert": Recipe("deebert", deebert),
     "pabee": Recipe("pabee", pabee),
+    "berxit": Recipe("berxit", berxit),
     "sledgehammer": Recipe("sledgehammer", sledgehammer),
     "elasticbert": Recipe("elasticbert", elasticbert),
     "finetune": Recipe("finetune", finetune, default_exits="last"),

@@ -30,6 +30,7 @@ def build_model(backbone: dict, method: dict, num_labels: int):
         pooling=backbone.get("pooling", "cls"),
         head=method.get("head") or recipe.head,
         gradient_equilibrium=recipe.gradient_equilibrium,
+        exit_gate=recipe.exit_gate,
         extra={"recipe": method["recipe"]},
     )
     model = MultiExitModel(encoder, cfg, pooler_init)

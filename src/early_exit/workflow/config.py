@@ -23,6 +23,7 @@ from early_exit.modeling.backbone_source import resolve_backbone
 from early_exit.modeling.exit_layers import resolve_exit_layers
 from early_exit.recipes import get_recipe
 from early_exit.workflow.download import cache_name, dataset_dir, model_dir
+from early_exit.workflow.splitee_config import check_splitee
 
 
 def schema_errors(config: dict, schema_path: str | Path) -> None:
@@ -286,6 +287,12 @@ def _check_method(name: str, method: dict, config: dict) -> int | None:
         raise ConfigError("pretrain: elastic pre-training is only for recipe elasticbert")
     if method.get("backbone", {}).get("format") == "elasticbert" and method.get("pretrain"):
         raise ConfigError("pretrain: the backbone is already an ElasticBERT checkpoint")
+    criterion = method.get("criterion", recipe.criterion)
+    if criterion and get_policy(criterion).needs_scores and not recipe.exit_gate:
+        raise ConfigError(
+            f"criterion: {criterion!r} needs a learned exit gate, which recipe "
+            f"{method['recipe']!r} does not train (use recipe berxit)"
+        )
     backbone = cached_backbone(config, method_backbone(config, method))
     num_layers = backbone_num_layers(backbone)
     if num_layers is None:
@@ -302,6 +309,7 @@ def check_config(config: dict) -> None:
         check_metric(task.metric)
         _check_local_paths(name, task.source)
     exits = {}
+    check_splitee(config, tasks, method_instances(config))
     for name, method in method_instances(config).items():
         try:
             exits[name] = _check_method(name, method, config)

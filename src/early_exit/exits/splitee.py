@@ -1,0 +1,253 @@
+"""SplitEE (Bajpai et al., AIMLSystems 2023): early exit inside split computing, online.
+
+A device runs the first layers of a multi-exit model up to a *split layer* and either
+answers there, when the exit is confident, or offloads the rest to a server, which
+answers with the final layer. The split layer is learned on an unlabelled stream by a
+multi-armed bandit (UCB, c = 1), one arm per exit. The simulation works from stored
+per-exit logits (Div290/SplitEE does the same from a precomputed confidence matrix).
+
+Cost model (the paper's): lambda per layer run on the device, o for offloading.
+At arm a (exit at layer l_a), with confidence conf_a = max softmax of exit a and the
+threshold alpha:
+  conf_a >= alpha:  exit on the device,  reward conf_a - lambda l_a,      cost lambda l_a
+  otherwise:        offload,             reward conf_L - o - lambda l_a,  cost lambda l_a + o
+The last arm never offloads (reward conf_L - lambda L). With exits at every layer,
+l_a = a + 1 as in the released code. Labels only score accuracy; the bandit never sees them.
+
+Decisions where the issue or the released code were silent or disagreed:
+- Cost: `splitee.py` reports 0.8 lambda a + lambda (+ o) while `splitee_s.py` reports
+  lambda (a + 1) (+ o); the paper's text defines the cost as lambda per layer plus o,
+  which is also the reward's cost term, so that is used.
+- Initialisation: each arm is played once on the first E samples of the stream, and
+  those plays count as decisions (cost, accuracy). The released code plays the arms on
+  samples 0..E-1 and then replays the stream from sample 0, seeing those samples twice,
+  which an online stream does not allow.
+- SplitEE-S updates every shallower arm with that sample's reward at that arm, as the
+  released code does; where such an arm would have offloaded, its reward uses conf_L even
+  when the chosen arm answered on the device (the simulation's side information, as in
+  the released code).
+- Final-layer inference (the reference of "cost reduction") runs every layer and
+  answers with the last exit: cost lambda L, the last arm's cost.
+- Regret is against the best fixed split in hindsight: the arm with the largest total
+  reward over the stream (realised rewards, not expectations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import softmax
+
+from early_exit.errors import DataError
+from early_exit.inference.stored import load_exit_logits
+from early_exit.workflow.atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """lambda: on-device cost per layer; offload: o; alpha: confidence threshold."""
+
+    lam: float
+    offload: float
+    alpha: float
+
+
+@dataclass(frozen=True)
+class ArmTable:
+    """Every sample's outcome at every arm, [N, E] each (what a policy picks from)."""
+
+    reward: np.ndarray
+    cost: np.ndarray
+    offloaded: np.ndarray  # bool
+    correct: np.ndarray  # bool: the answer given at that arm is right
+
+
+def confidences(logits: np.ndarray) -> np.ndarray:
+    """Max softmax probability of every exit, [N, E] (uncalibrated, as in the paper)."""
+    return softmax(logits.astype(np.float64), axis=-1).max(-1)
+
+
+def arm_table(
+    conf: np.ndarray, correct_exit: np.ndarray, layers: np.ndarray, cm: CostModel
+) -> ArmTable:
+    """Rewards, costs and outcomes of every (sample, arm) under the paper's cost model.
+
+    conf [N, E]: per-exit confidences; correct_exit [N, E]: whether each exit is right.
+    """
+    layers = np.asarray(layers, dtype=np.float64)[None, :]
+    device = conf >= cm.alpha
+    device[:, -1] = True  # the last arm never offloads
+    final_conf = conf[:, -1:]
+    reward = np.where(device, conf, final_conf - cm.offload) - cm.lam * layers
+    cost = cm.lam * layers + np.where(device, 0.0, cm.offload)
+    correct = np.where(device, correct_exit, correct_exit[:, -1:])
+    return ArmTable(reward, cost, ~device, correct)
+
+
+def ucb_arms(reward: np.ndarray, c: float = 1.0, side_info: bool = False) -> np.ndarray:
+    """The arm UCB plays on each sample of the stream (rewards [N, E] in stream order).
+
+    Each arm is played once on the first E samples; then the arm with the largest
+    mean + c sqrt(ln t / n_a) is played on sample t (1-based count of samples seen,
+    ties to the shallower arm). `side_info` (SplitEE-S): the shallower arms are also
+    updated with the same sample's rewards, since their exits were computed anyway.
+    """
+    n, n_arms = reward.shape
+    total = np.zeros(n_arms)
+    count = np.zeros(n_arms)
+    arms = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        if t < n_arms:
+            arm = t
+        else:
+            ucb = total / count + c * np.sqrt(np.log(t + 1) / count)
+            arm = int(np.argmax(ucb))
+        arms[t] = arm
+        if side_info and t >= n_arms:
+            total[: arm + 1] += reward[t, : arm + 1]
+            count[: arm + 1] += 1
+        else:
+            total[arm] += reward[t, arm]
+            count[arm] += 1
+    return arms
+
+
+def early_exit_choice(conf: np.ndarray, alpha: float) -> np.ndarray:
+    """Plain early exit on the device, no offloading: first exit with conf >= alpha."""
+    fires = conf >= alpha
+    fires[:, -1] = True
+    return fires.argmax(1)
+
+
+def cumulative_regret(reward: np.ndarray, arms: np.ndarray) -> np.ndarray:
+    """Regret after each sample against the best fixed arm in hindsight, [N]."""
+    best = int(reward.sum(0).argmax())
+    n = np.arange(len(arms))
+    return np.cumsum(reward[:, best] - reward[n, arms])
+
+
+def summarise(table: ArmTable, arms: np.ndarray, layers: np.ndarray) -> dict:
+    """Accuracy, mean cost, offloading rate and mean split layer of a sequence of plays."""
+    n = np.arange(len(arms))
+    return {
+        "accuracy": float(table.correct[n, arms].mean()),
+        "avg_cost": float(table.cost[n, arms].mean()),
+        "offload_rate": float(table.offloaded[n, arms].mean()),
+        "avg_split_layer": float(np.asarray(layers)[arms].mean()),
+    }
+
+
+def simulate(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    layers: np.ndarray,
+    cm: CostModel,
+    orders: int,
+    c: float = 1.0,
+    seed: int = 0,
+    regret_points: int = 100,
+) -> tuple[list[dict], list[dict]]:
+    """SplitEE, SplitEE-S and the baselines on `orders` shuffled streams.
+
+    Returns (summary rows, regret-curve rows). Baselines do not depend on the order
+    but are reported per order too, so every policy has the same spread columns.
+    """
+    layers = np.asarray(layers)
+    conf = confidences(logits)
+    correct_exit = logits.argmax(-1) == np.asarray(labels)[:, None]
+    base = arm_table(conf, correct_exit, layers, cm)
+    final_cost = cm.lam * layers[-1]
+    n, n_arms = conf.shape
+    best = int(base.reward.sum(0).argmax())
+    fixed = {f"fixed-{layer}": np.full(n, a) for a, layer in enumerate(layers)}
+    no_offload = early_exit_choice(conf, cm.alpha)
+    rows, curves = [], []
+    for order in range(orders):
+        perm = np.random.default_rng(seed + order).permutation(n)
+        table = ArmTable(
+            *(getattr(base, f)[perm] for f in ("reward", "cost", "offloaded", "correct"))
+        )
+        plays = {
+            "splitee": ucb_arms(table.reward, c),
+            "splitee-s": ucb_arms(table.reward, c, side_info=True),
+            "final-layer": np.full(n, n_arms - 1),
+            "best-fixed": np.full(n, best),
+            **fixed,
+        }
+        for policy, arms in plays.items():
+            regret = cumulative_regret(table.reward, arms)
+            rows.append(
+                {
+                    "order": order,
+                    "policy": policy,
+                    **summarise(table, arms, layers),
+                    "regret": float(regret[-1]),
+                }
+            )
+            if policy in ("splitee", "splitee-s"):
+                steps = np.unique(np.linspace(0, n - 1, min(regret_points, n)).astype(int))
+                curves += [
+                    {
+                        "order": order,
+                        "policy": policy,
+                        "step": int(s) + 1,
+                        "regret": float(regret[s]),
+                    }
+                    for s in steps
+                ]
+        ee = no_offload[perm]
+        idx = np.arange(n)
+        rows.append(
+            {
+                "order": order,
+                "policy": "early-exit",
+                "accuracy": float(correct_exit[perm][idx, ee].mean()),
+                "avg_cost": float((cm.lam * layers[ee]).mean()),
+                "offload_rate": 0.0,
+                "avg_split_layer": float(layers[ee].mean()),
+                "regret": np.nan,
+            }
+        )
+    for row in rows:
+        row["cost_reduction"] = 1.0 - row["avg_cost"] / final_cost
+    return rows, curves
+
+
+def splitee_file(
+    logits_path: Path,
+    table_path: Path,
+    regret_path: Path,
+    settings: dict,
+    alpha: float,
+    split: str,
+    labels: dict,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Simulate every offloading cost of `settings` on a stored transfer prediction and
+    write the summary table and the regret curves (TSV, atomically); `labels` (source,
+    target, method, seed) become their first columns."""
+    stored = load_exit_logits(logits_path)
+    if f"{split}_logits" not in stored:
+        raise DataError(f"{logits_path}: no split {split!r} stored; rerun predict_transfer")
+    rows, curves = [], []
+    for o in settings["offload_costs"]:
+        cm = CostModel(lam=settings["lambda"], offload=o, alpha=alpha)
+        r, c = simulate(
+            stored[f"{split}_logits"],
+            stored[f"{split}_labels"],
+            stored["exit_layers"],
+            cm,
+            settings["orders"],
+            settings["ucb_c"],
+            seed,
+        )
+        rows += [{**labels, "offload_cost": o, "alpha": alpha, **x} for x in r]
+        curves += [{**labels, "offload_cost": o, **x} for x in c]
+    table, regret = pd.DataFrame(rows), pd.DataFrame(curves)
+    for frame, path in ((table, table_path), (regret, regret_path)):
+        with atomic_path(Path(path)) as tmp:
+            frame.to_csv(tmp, sep="\t", index=False)
+    return table

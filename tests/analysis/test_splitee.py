@@ -1,0 +1,65 @@
+"""SplitEE summaries and figures from simulation tables of a tiny synthetic run."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from early_exit.analysis import splitee as analysis
+from early_exit.exits.splitee import splitee_file
+from early_exit.inference.stored import load_exit_logits, write_exit_outputs
+
+SETTINGS = {"offload_costs": [0.1, 0.5], "lambda": 0.1, "orders": 3, "ucb_c": 1.0}
+
+
+@pytest.fixture
+def tables(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    logits = rng.normal(size=(300, 4, 2))
+    logits[np.arange(300), :, labels] += np.array([0.5, 1.0, 2.0, 3.0])
+    write_exit_outputs(
+        tmp_path / "l.npz",
+        {"exit_layers": np.arange(1, 5), "test_logits": logits, "test_labels": labels},
+    )
+    assert load_exit_logits(tmp_path / "l.npz")["test_logits"].shape == (300, 4, 2)
+    labels_ = {"source": "a", "target": "b", "method": "m", "seed": 1}
+    splitee_file(
+        tmp_path / "l.npz", tmp_path / "t.tsv", tmp_path / "r.tsv", SETTINGS, 0.8, "test", labels_
+    )
+    return pd.read_csv(tmp_path / "t.tsv", sep="\t"), pd.read_csv(tmp_path / "r.tsv", sep="\t")
+
+
+def test_table_has_every_policy_order_and_cost(tables):
+    table, regret = tables
+    assert len(table) == 2 * 3 * (2 + 2 + 4 + 1)  # o x orders x (bandits, final, best, fixed, ee)
+    assert set(regret.policy) == {"splitee", "splitee-s"}
+    final = table[table.policy == "final-layer"]
+    assert np.allclose(final.cost_reduction, 0.0) and np.allclose(final.avg_cost, 0.4)
+
+
+def test_summary_drop_is_against_final_layer_of_the_same_order(tables):
+    summ = analysis.summary(tables[0])
+    final = summ[summ.policy == "final-layer"]
+    assert np.allclose(final.accuracy_drop, 0.0) and np.allclose(final.accuracy_std, 0.0)
+    row = summ[(summ.policy == "fixed-1") & (summ.offload_cost == 0.1)].iloc[0]
+    f = final[final.offload_cost == 0.1].iloc[0]
+    assert row.accuracy_drop == pytest.approx(100 * (f.accuracy - row.accuracy))
+    text = analysis.splitee_markdown(summ)
+    assert "o = 0.5" in text and "a → b" in text and "splitee-s" in text
+
+
+def test_figures_draw(tables):
+    table, regret = tables
+    assert analysis.regret_figure(regret).axes
+    assert analysis.tradeoff_figure(analysis.summary(table)).axes
+
+
+def test_deck_slides_with_and_without_a_splitee_section(tables, tmp_path):
+    text = analysis.splitee_markdown(analysis.summary(tables[0]))
+    (tmp_path / "t.md").write_text(text)
+    analysis.write_deck_slides(tmp_path / "t.md", tmp_path / "slides.md")
+    slides = (tmp_path / "slides.md").read_text()
+    assert slides.count("\n---\n") == 2 and "/figures/splitee_regret.png" in slides
+    assert "| Stream" in slides and "# SplitEE\n" not in slides  # the table's own title dropped
+    analysis.write_deck_slides(None, tmp_path / "none.md")
+    assert "no `splitee:` section" in (tmp_path / "none.md").read_text()
