@@ -115,3 +115,10 @@ def test_regression_sweeps_patience_with_the_task_metric_and_rejects_entropy():
 def test_patience_larger_than_the_exits_is_rejected():
     with pytest.raises(ConfigError, match="impossible with 3 exits"):
         sweep_stored(stored_arrays(), {"patience": {"values": [3]}}, ["dev"])
+
+
+def test_parameter_count_is_carried_into_every_row():
+    arrays = stored_arrays()
+    assert sweep_stored(arrays, ALL, ["dev"]).num_parameters.isna().all()  # older files
+    arrays["num_parameters"] = np.array(12345)
+    assert (sweep_stored(arrays, ALL, ["dev", "test"]).num_parameters == 12345).all()

@@ -22,9 +22,9 @@ from early_exit.modeling.pruning import (
     prune_layer_heads,
     prune_layer_neurons,
     prune_to,
-    target_widths,
     taylor_importance,
 )
+from early_exit.modeling.widths import check_slenderize, target_widths
 from early_exit.recipes.stage import exit_losses
 from early_exit.training.batching import Collator, encode
 
@@ -222,3 +222,12 @@ def test_a_target_that_does_not_divide_the_ffn_is_named():
     with pytest.raises(ConfigError, match="5 of 12 heads does not divide the FFN size 1000"):
         target_widths(config, 5, None)
     assert target_widths(config, 6, None) == (6, 500)
+
+
+def test_heads_per_step_and_embedding_rank_are_checked():
+    config = SimpleNamespace(num_attention_heads=12, intermediate_size=1536, hidden_size=384)
+    with pytest.raises(ConfigError, match="heads_per_step: 4 does not divide the 6 heads"):
+        check_slenderize(config, {"heads": 6, "heads_per_step": 4})
+    with pytest.raises(ConfigError, match="embedding_rank: 500 is not in 1..384"):
+        check_slenderize(config, {"heads": 6, "heads_per_step": 3, "embedding_rank": 500})
+    assert check_slenderize(config, {"heads": 6, "heads_per_step": 3}) == (6, 768)

@@ -7,6 +7,7 @@ unambiguous names:
   layer_fraction_used avg_exit_layer / L
   speedup             L / avg_exit_layer   (a ratio, not a saving)
   avg_flops           mean FLOPs per example at its real length, exit heads included
+  num_parameters      the model's parameter count (stored by predict; NaN if not stored)
 A model with a single exit (plain fine-tuning, static truncation) has no knob: it
 gets one row per split with policy "single-exit".
 """
@@ -63,6 +64,7 @@ def rows(
             "layer_fraction_used": avg_layer / num_layers,
             "speedup": num_layers / avg_layer,
             "avg_flops": flops[n[None, :], exit_idx].mean(1),
+            "num_parameters": float(stored.get("num_parameters", np.nan)),
         }
     )
 

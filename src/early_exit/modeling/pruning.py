@@ -76,7 +76,9 @@ def layer_shapes(encoder) -> dict:
     size = head_size(encoder)
     word = encoder.embeddings.word_embeddings
     return {
-        "heads": [layer.attention.self.query.out_features // size for layer in bert_layers(encoder)],
+        "heads": [
+            layer.attention.self.query.out_features // size for layer in bert_layers(encoder)
+        ],
         "intermediate": [layer.intermediate.dense.out_features for layer in bert_layers(encoder)],
         "embedding_rank": word.up.in_features if isinstance(word, FactorizedEmbedding) else None,
     }
@@ -109,7 +111,7 @@ def prune_layer_heads(layer: nn.Module, keep: Iterable[int], size: int) -> None:
 
 
 def prune_layer_neurons(layer: nn.Module, keep: Iterable[int]) -> None:
-    """Keep only the FFN neurons `keep`: rows of the intermediate projection, columns of the output."""
+    """Keep only the FFN neurons `keep`: rows of the intermediate, columns of the output dense."""
     neurons = _index(keep, layer.intermediate.dense.weight.device)
     if len(neurons) == 0:
         raise ConfigError("slenderize.intermediate: a layer needs at least one FFN neuron")
@@ -168,7 +170,11 @@ def dropout_off(model: nn.Module):
 
 def _scored_weights(encoder) -> list[tuple[nn.Parameter, nn.Parameter, nn.Parameter]]:
     return [
-        (layer.attention.output.dense.weight, layer.intermediate.dense.weight, layer.output.dense.weight)
+        (
+            layer.attention.output.dense.weight,
+            layer.intermediate.dense.weight,
+            layer.output.dense.weight,
+        )
         for layer in bert_layers(encoder)
     ]
 
@@ -232,26 +238,6 @@ def prune_to(
 
 
 # ---- targets and rebuilding ------------------------------------------------------------
-
-
-def target_widths(config, heads: int, intermediate: int | None) -> tuple[int, int]:
-    """Check a target width against the model; FFN defaults to intermediate / heads * kept."""
-    total = int(config.num_attention_heads)
-    inter = int(config.intermediate_size)
-    if not 1 <= heads <= total:
-        raise ConfigError(f"slenderize.heads: {heads} is not in 1..{total} (the model's heads)")
-    if intermediate is None:
-        if (inter * heads) % total:
-            raise ConfigError(
-                f"slenderize.heads: {heads} of {total} heads does not divide the FFN size "
-                f"{inter} evenly; set slenderize.intermediate"
-            )
-        intermediate = inter * heads // total
-    if not 1 <= intermediate <= inter:
-        raise ConfigError(
-            f"slenderize.intermediate: {intermediate} is not in 1..{inter} (the model's FFN size)"
-        )
-    return heads, intermediate
 
 
 def apply_pruned_shapes(encoder) -> None:

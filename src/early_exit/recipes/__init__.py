@@ -16,6 +16,7 @@ from types import ModuleType
 
 from early_exit.errors import ConfigError
 from early_exit.recipes import (
+    costeff,
     deebert,
     elasticbert,
     finetune,
@@ -81,6 +82,7 @@ RECIPES: dict[str, Recipe] = {
     "elasticbert": Recipe("elasticbert", elasticbert),
     "finetune": Recipe("finetune", finetune, default_exits="last"),
     "static": Recipe("static", static, default_exits="last"),
+    "costeff": Recipe("costeff", costeff),
 }
 
 
