@@ -174,6 +174,9 @@ def _check_costeff(method: dict, instances: dict, config: dict) -> None:
         )
     if "slenderize" not in method:
         raise ConfigError("slenderize: costeff needs its target width (slenderize.heads)")
+    unknown = sorted(set(method["slenderize"].get("tasks", {})) - set(config["tasks"]))
+    if unknown:
+        raise ConfigError(f"slenderize.tasks: {unknown} are not tasks of this config")
     found = backbone_config(cached_backbone(config, method_backbone(config, instances[teacher])))
     if found is not None:
         check_slenderize(SimpleNamespace(**found), method["slenderize"])
