@@ -15,12 +15,14 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from early_exit.data.prepared import load_manifest, load_split
 from early_exit.errors import DataError
@@ -139,11 +141,13 @@ def train_segment(
     stage = Stage(name, None, 1, lr, step_loss=step_loss)
     optimizer, scheduler = make_optimizer(model, stage, settings, schedule_steps or steps)
     model.train()
-    losses = [
-        train_step(model, stream.next(), stage, optimizer, scheduler, settings, device, step)
-        for step in range(steps)
-    ]
-    log.info("%s: %d steps, mean loss %.4f", name, steps, float(np.mean(losses)))
+    began = time.perf_counter()
+    losses = []
+    for step in tqdm(range(steps), desc=name, file=sys.stderr, mininterval=5):
+        batch = stream.next()
+        losses.append(train_step(model, batch, stage, optimizer, scheduler, settings, device, step))
+    seconds = time.perf_counter() - began
+    log.info("%s: %d steps, mean loss %.4f, %.1f s", name, steps, float(np.mean(losses)), seconds)
     return losses
 
 
@@ -273,6 +277,7 @@ def slenderize(
         lr = prune["learning_rate"] * (1 + prune["lr_restore"]) ** k
         train_segment(student, stream, period, lr, training, dev, period_loss, f"prune-{k + 1}")
         batches = importance_batches(stream, prune["importance_fraction"], seed, k)
+        began = time.perf_counter()
         importance = taylor_importance(
             student,
             student.encoder,
@@ -282,7 +287,10 @@ def slenderize(
         shapes = prune_to(student.encoder, importance, h, ffn, rank)
         student.to(dev)
         log.info(
-            "pruned to %d heads, FFN %d, embedding rank %s: %d parameters",
+            "importance over %d batches (%.1f s); pruned to %d heads, FFN %d, embedding rank %s: "
+            "%d parameters",
+            len(batches),
+            time.perf_counter() - began,
             h,
             ffn,
             rank,
