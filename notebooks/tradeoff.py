@@ -31,7 +31,7 @@ max_drop = 0.01
 # %%
 from pathlib import Path
 
-from early_exit.analysis import elue, operating_points, plots
+from early_exit.analysis import elue, operating_points, plots, spatial
 
 out = Path(out_dir)
 info, criteria, static = operating_points.method_roles(methods)
@@ -53,6 +53,20 @@ for x, name in (("speedup", "tradeoff.png"), ("avg_flops", "tradeoff_flops.png")
     )
     plots.save_figure(fig, out / name)
 fig
+
+# %% [markdown]
+# ## Memory and time: score against parameters and against FLOPs
+#
+# Every knob value of every method (its own criterion) and every single-exit model, at
+# the model's real parameter count; black: the Pareto front, grey dashes: the front
+# without the slenderized (COST-EFF) methods.
+
+# %%
+slenderized = [m for m, i in info.items() if i["recipe"] == "costeff"]
+cost = spatial.cost_points(data, split, criteria, static)
+fig = spatial.spatial_figure(cost, slenderized, split)
+plots.save_figure(fig, out / "spatial.png")
+cost.groupby(["task", "method"]).num_parameters.first().unstack(0) / 1e6
 
 # %% [markdown]
 # ## Results per task: every method at its operating point

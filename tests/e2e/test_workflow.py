@@ -28,12 +28,14 @@ EXITS = {
     "finetune": [6],
     "static-1": [1],
     "static-3": [3],
+    "costeff": [1, 2, 3, 4, 5, 6],
 }
-DYNAMIC = ("deebert", "pabee", "berxit", "sledgehammer", "elasticbert")
+DYNAMIC = ("deebert", "pabee", "berxit", "sledgehammer", "elasticbert", "costeff")
 NOTEBOOKS = ("tradeoff", "exits", "calibration", "difficulty", "seeds", "latency")
 FIGURES = (
     "tradeoff.png",
     "tradeoff_flops.png",
+    "spatial.png",
     "exit_scores.png",
     *(f"exits_{method}.png" for method in DYNAMIC),
     "reliability.png",
@@ -93,6 +95,18 @@ def test_stored_logits_cover_every_exit_of_every_example(workdir, method):
         assert final_accuracy > majority + 0.1
 
 
+def test_slenderized_model_is_smaller_and_cheaper_at_full_depth(workdir):
+    stored = {
+        m: dict(np.load(workdir / RUNS.format(method=m) / "exit_logits.npz"))
+        for m in ("costeff", "elasticbert")
+    }
+    slim, full = stored["costeff"], stored["elasticbert"]  # both: an exit at every layer
+    assert slim["num_parameters"] < 0.75 * full["num_parameters"]
+    assert (slim["test_flops"][:, -1] < full["test_flops"][:, -1]).all()
+    table = pd.read_csv(workdir / RUNS.format(method="costeff") / "sweep.tsv", sep="\t")
+    assert (table.num_parameters == slim["num_parameters"]).all()
+
+
 @pytest.mark.parametrize("method", sorted(EXITS))
 def test_sweep_table_is_tidy_and_in_range(workdir, method):
     table = pd.read_csv(workdir / RUNS.format(method=method) / "sweep.tsv", sep="\t")
@@ -140,9 +154,9 @@ def test_deck_pdf_has_one_page_per_slide_and_the_results(workdir):
         assert " ".join(cells) in flat, cells
     assert (workdir / "results/slides/site/index.html").is_file()
     # generated slides: one per early-exit method, and the setup from the runs' metadata
-    for title in ("DeeBERT", "PABEE", "Sledgehammer", "ElasticBERT", "Setup"):
+    for title in ("DeeBERT", "PABEE", "Sledgehammer", "ElasticBERT", "COST-EFF", "Setup"):
         assert f"\n{title}\n" in f"\n{text}\n", title
-    assert "fine-tuning 14 models" in flat and "cores" in flat  # time and hardware recorded
+    assert "fine-tuning 16 models" in flat and "cores" in flat  # time and hardware recorded
 
 
 def test_every_notebook_is_executed_exported_and_writes_its_figures(workdir):

@@ -150,3 +150,10 @@ def test_learned_policy_sweeps_runs_with_gate_scores_and_skips_the_others(tmp_pa
     first[first == 99] = 2
     layers = np.array([1, 2, 4])[first]
     assert rows.avg_exit_layer.iloc[2] == pytest.approx(layers.mean())
+
+
+def test_parameter_count_is_carried_into_every_row():
+    arrays = stored_arrays()
+    assert sweep_stored(arrays, ALL, ["dev"]).num_parameters.isna().all()  # older files
+    arrays["num_parameters"] = np.array(12345)
+    assert (sweep_stored(arrays, ALL, ["dev", "test"]).num_parameters == 12345).all()

@@ -138,7 +138,7 @@ def test_deebert_needs_the_final_classifier_and_baselines_one_exit():
         get_recipe("deebert").check([1, 2], 3)
     with pytest.raises(ConfigError, match="exactly one exit"):
         get_recipe("static").check([1, 2], 3)
-    with pytest.raises(ConfigError, match="allowed: berxit, deebert, elasticbert"):
+    with pytest.raises(ConfigError, match="allowed: berxit, costeff, deebert, elasticbert"):
         get_recipe("deebert2")
 
 

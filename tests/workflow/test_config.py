@@ -71,8 +71,8 @@ REGRESSION_TASK = {
         (lambda c: c["tasks"].update({"bbc-sport": {}}), "task 'bbc-sport' is not a builtin"),
         (
             lambda c: c["methods"]["pabee"].update(recipe="deebert2"),
-            "methods.pabee.recipe: unknown recipe 'deebert2'; allowed: berxit, deebert, "
-            "elasticbert",
+            "methods.pabee.recipe: unknown recipe 'deebert2'; allowed: berxit, costeff, "
+            "deebert, elasticbert",
         ),
         (
             lambda c: c["methods"]["deebert"].update(exit_layers=[2, 7]),
@@ -254,3 +254,44 @@ def test_finetune_is_the_full_depth_point_of_a_static_curve_that_stops_short():
     other = validated(default_config())
     other["methods"]["finetune"]["training"] = {"epochs": 3}  # not the static recipe's training
     assert not method_info(other)["finetune"]["curve"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["methods"]["costeff"]["slenderize"].update(heads=13),
+            "heads: 13 is not in 1..12",
+        ),
+        (
+            lambda c: c["methods"]["costeff"]["slenderize"].update(heads=5),
+            "heads_per_step: 3 does not divide the 7 heads",
+        ),
+        (
+            lambda c: c["methods"]["costeff"]["slenderize"].update(heads=8),
+            "heads_per_step: 3 does not divide the 4 heads",
+        ),
+        (lambda c: c["methods"]["costeff"].update(teacher="nope"), "teacher: 'nope' is not"),
+        (lambda c: c["methods"]["costeff"].update(teacher="costeff"), "teacher: 'costeff'"),
+        (lambda c: c["methods"]["pabee"].update(teacher="finetune"), "pabee.teacher: only for"),
+        (
+            lambda c: c["methods"]["costeff"]["slenderize"].update(tasks={"sst2": {}}),
+            r"slenderize.tasks: \['sst2'\]",
+        ),
+    ],
+)
+def test_costeff_settings_are_checked_against_the_model(edit, message):
+    config = default_config()
+    edit(config)
+    with pytest.raises(ConfigError, match=f"methods\\..*{message}"):
+        check_config(validated(config))
+
+
+def test_paper_config_checks_its_costeff_budgets():
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    schema_errors(config, SCHEMA)
+    validated(config)
+    slim = config["methods"]["costeff-a2"]["slenderize"]
+    assert slim["heads"] == 2 and slim["intermediate"] == 256 and slim["embedding_rank"] == 128
+    assert slim["tasks"]["mrpc"]["prune"]["period"] == 2.0
+    assert slim["ta"]["repr_epochs"] == 1 and slim["prune"]["repr_proportion"] == 0.7  # defaults

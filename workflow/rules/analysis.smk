@@ -74,6 +74,11 @@ rule tradeoff_notebook:
             caption="../report/tradeoff_flops.rst",
             category="Trade-off",
         ),
+        figure_spatial=report(
+            "results/analysis/spatial.png",
+            caption="../report/spatial.rst",
+            category="Trade-off",
+        ),
         table=report(
             "results/analysis/results_table.md",
             caption="../report/results_table.rst",

@@ -2,6 +2,7 @@
 DECK_FIGURES = [
     "results/analysis/tradeoff.png",
     "results/analysis/tradeoff_flops.png",
+    "results/analysis/spatial.png",
     "results/analysis/exit_scores.png",
     *expand("results/analysis/exits_{method}.png", method=DYNAMIC),
     "results/analysis/reliability.png",

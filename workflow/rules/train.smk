@@ -45,3 +45,38 @@ rule train:
         runtime=240,
     script:
         "../scripts/train.py"
+
+
+# COST-EFF methods are slenderized from another method's trained model (their `teacher`,
+# same task and seed), so nothing already trained is trained again.
+import re
+
+SLENDERIZED = [m for m, s in METHOD_SPECS.items() if s["recipe"] == "costeff"]
+
+
+rule slenderize:
+    input:
+        data=rules.prepare_data.output,
+        teacher=lambda wc: f"results/{wc.task}/{METHOD_SPECS[wc.method]['teacher']}/seed{wc.seed}/model",
+        backbone=backbone_copy,  # the TA may start from the pre-trained backbone
+    output:
+        model=directory("results/{task}/{method}/seed{seed}/model"),
+    log:
+        "results/logs/slenderize/{task}/{method}/seed{seed}.log",
+    wildcard_constraints:
+        method="|".join(map(re.escape, SLENDERIZED)) or "(?!)",
+    params:
+        data_dir="data/{task}",
+        backbone=method_start,
+        method=lambda wc: METHOD_SPECS[wc.method],
+        training=lambda wc: training_settings(config, wc.method),
+        device=config["device"],
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    script:
+        "../scripts/slenderize.py"
+
+
+ruleorder: slenderize > train

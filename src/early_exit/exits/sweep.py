@@ -11,6 +11,7 @@ unambiguous names:
                       model), the same on every row of a split: the reference of the
                       dev-to-test protocol, whatever the policy's grid holds
   full_flops          mean FLOPs per example of the full model
+  num_parameters      the model's parameter count (stored by predict; NaN if not stored)
 A model with a single exit (plain fine-tuning, static truncation) has no knob: it
 gets one row per split with policy "single-exit".
 """
@@ -73,6 +74,7 @@ def rows(
             "avg_flops": flops[n[None, :], exit_idx].mean(1),
             "full_score": full_score,
             "full_flops": flops[:, -1].mean(),
+            "num_parameters": float(stored.get("num_parameters", np.nan)),
         }
     )
 

@@ -20,6 +20,7 @@ from early_exit.errors import DataError
 from early_exit.inference.stored import write_exit_outputs
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
+from early_exit.modeling.pruning import num_parameters
 from early_exit.training.batching import Collator, encode, sorted_batches
 from early_exit.training.runtime import pick_device
 
@@ -108,6 +109,7 @@ def predict(
         "label_names": np.array(meta["label_names"], dtype=str),
         "task_type": np.array(manifest.get("task_type", "classification")),
         "metric": np.array(manifest.get("metric", "accuracy")),
+        "num_parameters": np.array(num_parameters(model), dtype=np.int64),
     }
     splits = splits or eval_splits(manifest)
     arrays["splits"] = np.array(splits)

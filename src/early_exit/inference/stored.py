@@ -6,6 +6,8 @@ a fraction of a second.
 
 File layout (no pickled objects):
   exit_layers [E], num_layers [], label_names [C], task_type [], metric [], splits [S],
+  num_parameters [] (every parameter of the model as loaded, exit heads included: the
+  memory side of the cost; absent from files written before it was added),
   {split}_logits [N, E, C] float32, {split}_labels [N], {split}_lengths [N]
   (unpadded token count), {split}_ids [N], {split}_flops [N, E] (FLOPs spent when
   the example exits at each exit, at its real length: `early_exit.modeling.flops`).

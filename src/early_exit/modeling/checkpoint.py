@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from early_exit.errors import DataError
 from early_exit.modeling.model import ExitConfig, MultiExitModel
+from early_exit.modeling.pruning import SHAPES_KEY, apply_pruned_shapes
 from early_exit.workflow.atomic import atomic_dir, existing_dir, write_json
 
 WEIGHTS = "model.safetensors"
@@ -42,8 +43,18 @@ def load_model_dir(model_dir: Path) -> tuple[MultiExitModel, Any, dict]:
         raise DataError(f"{model_dir}: not a trained model directory (rerun the train stage)")
     meta = json.loads(meta_path.read_text())
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir))
+    apply_pruned_shapes(encoder)  # a slenderized (COST-EFF) model: widths from config.json
     model = MultiExitModel(encoder, ExitConfig(**meta["exit"]))
-    load_model(model, str(model_dir / WEIGHTS), strict=True)
+    try:
+        load_model(model, str(model_dir / WEIGHTS), strict=True)
+    except RuntimeError as err:
+        if "size mismatch" not in str(err):
+            raise
+        first = next(line.strip() for line in str(err).splitlines() if "size mismatch" in line)
+        raise DataError(
+            f"{model_dir / WEIGHTS}: weights do not fit the shapes in config.json "
+            f"({SHAPES_KEY}: {getattr(encoder.config, SHAPES_KEY, None)}): {first}"
+        ) from None
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     return model, tokenizer, meta
 

@@ -12,6 +12,8 @@ Head shapes (the recipes choose one):
 - "layer_mix": Sledgehammer: one shared pooler applied to every layer; exit i
   classifies a learned, L2-normalised weighted sum of layers 1..i.
 - "linear": dropout -> linear on the pooled vector.
+- "tanh": tanh -> dropout -> linear on the pooled vector (COST-EFF's exits: its pooler
+  has no dense layer by default).
 Pooling is "cls" (token 0, as in the papers) or "mean" over non-padding tokens
 (needed for sentence-embedding models such as MiniLM, whose [CLS] vector is nearly
 constant in the lower layers).
@@ -40,8 +42,8 @@ from early_exit.modeling.backbone import LayerStack
 from early_exit.modeling.exit_layers import resolve_exit_layers
 
 Pooling = Literal["cls", "mean"]
-HeadKind = Literal["pooler", "shared_pooler", "layer_mix", "linear"]
-HEADS = ("pooler", "shared_pooler", "layer_mix", "linear")
+HeadKind = Literal["pooler", "shared_pooler", "layer_mix", "linear", "tanh"]
+HEADS = ("pooler", "shared_pooler", "layer_mix", "linear", "tanh")
 EXIT_GATES = ("lte",)
 
 
@@ -118,6 +120,8 @@ class MultiExitOutput:
     logits: torch.Tensor  # [batch, n_exits_run, n_labels]
     exit_layers: list[int]  # the layer number of each returned exit
     exit_scores: torch.Tensor | None = None  # [batch, n_exits_run], gate outputs (with a gate)
+    # with output_hidden_states: the embeddings' output, then every layer's [batch, seq, hidden]
+    hidden_states: list[torch.Tensor] | None = None
 
 
 class MultiExitModel(nn.Module):
@@ -208,6 +212,8 @@ class MultiExitModel(nn.Module):
             features = (stacked @ (weights / weights.norm())[:, None]).squeeze(-1)
             return self.classifiers[exit_index](features), features
         pooled = pool(hidden, attention_mask, self.cfg.pooling)
+        if self.cfg.head == "tanh":
+            pooled = torch.tanh(pooled)
         if self.poolers:
             pooled = self.poolers[min(exit_index, len(self.poolers) - 1)](pooled)
         features = self.dropout(pooled)
@@ -227,24 +233,34 @@ class MultiExitModel(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         up_to_layer: int | None = None,
+        output_hidden_states: bool = False,
     ) -> MultiExitOutput:
-        """Run the encoder up to the last exit (or `up_to_layer`), collecting each exit."""
+        """Run the encoder up to the last exit (or `up_to_layer`), collecting each exit.
+
+        `output_hidden_states` also returns the hidden states (distillation needs them);
+        at an exit the one returned is the one the exit reads (gradient equilibrium's
+        1/n applies to both, as in COST-EFF's released code)."""
         last = self.exit_layers[-1] if up_to_layer is None else up_to_layer
         if last < self.exit_layers[0]:
             raise ValueError(f"up_to_layer={last} is below the first exit {self.exit_layers[0]}")
         equilibrium = self.cfg.gradient_equilibrium and self.training
         hidden, mask = self.stack.embed(input_ids, attention_mask, token_type_ids)
         logits, layers, mixed, scores = [], [], [], []
+        states = [hidden] if output_hidden_states else None
         for index in range(last):
             hidden = self.stack.layer(index, hidden, mask)
             layer = index + 1
             if self.cfg.head == "layer_mix":
                 mixed.append(self.mix_state(hidden, attention_mask))
             if layer not in self._exit_index:
+                if states is not None:
+                    states.append(hidden)
                 continue
             into_exit, onward = self._scales[layer]
             if equilibrium:
                 hidden = rescale_gradient(hidden, into_exit)
+            if states is not None:
+                states.append(hidden)
             exit_logits, features = self.head(
                 self._exit_index[layer], hidden, attention_mask, mixed
             )
@@ -259,4 +275,5 @@ class MultiExitModel(nn.Module):
             logits=torch.stack(logits, dim=1),
             exit_layers=layers,
             exit_scores=torch.stack(scores, dim=1) if scores else None,
+            hidden_states=states,
         )

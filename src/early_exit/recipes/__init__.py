@@ -21,6 +21,7 @@ from types import ModuleType
 from early_exit.errors import ConfigError
 from early_exit.recipes import (
     berxit,
+    costeff,
     deebert,
     elasticbert,
     finetune,
@@ -107,6 +108,7 @@ RECIPES: dict[str, Recipe] = {
     "elasticbert": Recipe("elasticbert", elasticbert),
     "finetune": Recipe("finetune", finetune, default_exits="last"),
     "static": Recipe("static", static, default_exits="last"),
+    "costeff": Recipe("costeff", costeff),
 }
 
 

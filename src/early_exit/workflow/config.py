@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import yaml
@@ -21,6 +22,7 @@ from early_exit.exits.metrics import check_metric
 from early_exit.exits.policies import check_policy, get_policy
 from early_exit.modeling.backbone_source import resolve_backbone
 from early_exit.modeling.exit_layers import resolve_exit_layers
+from early_exit.modeling.widths import check_slenderize
 from early_exit.recipes import get_recipe
 from early_exit.workflow.download import cache_name, dataset_dir, model_dir
 from early_exit.workflow.splitee_config import check_splitee
@@ -248,13 +250,41 @@ def cached_task(config: dict, task: str) -> dict:
     return spec
 
 
-def backbone_num_layers(backbone: dict) -> int | None:
-    """Layer count read from a local config.json (None for hub ids: not knowable offline)."""
-    source = Path(resolve_backbone(backbone["name"]))
-    config_file = source / "config.json"
+def backbone_config(backbone: dict) -> dict | None:
+    """A local backbone's config.json (None for hub ids: not knowable offline)."""
+    config_file = Path(resolve_backbone(backbone["name"])) / "config.json"
     if not config_file.is_file():
         return None
-    return int(json.loads(config_file.read_text())["num_hidden_layers"])
+    return json.loads(config_file.read_text())
+
+
+def backbone_num_layers(backbone: dict) -> int | None:
+    """Layer count read from a local config.json (None for hub ids: not knowable offline)."""
+    found = backbone_config(backbone)
+    return None if found is None else int(found["num_hidden_layers"])
+
+
+def _check_costeff(method: dict, instances: dict, config: dict) -> None:
+    """A COST-EFF method names a teacher method and a target width that fits its model."""
+    if method["recipe"] != "costeff":
+        for key in ("teacher", "slenderize"):
+            if key in method:
+                raise ConfigError(f"{key}: only for recipe costeff")
+        return
+    teacher = method.get("teacher")
+    if teacher not in instances or instances[teacher]["recipe"] == "costeff":
+        others = ", ".join(m for m, s in instances.items() if s["recipe"] != "costeff")
+        raise ConfigError(
+            f"teacher: {teacher!r} is not a trained method of this config (one of: {others})"
+        )
+    if "slenderize" not in method:
+        raise ConfigError("slenderize: costeff needs its target width (slenderize.heads)")
+    unknown = sorted(set(method["slenderize"].get("tasks", {})) - set(config["tasks"]))
+    if unknown:
+        raise ConfigError(f"slenderize.tasks: {unknown} are not tasks of this config")
+    found = backbone_config(cached_backbone(config, method_backbone(config, instances[teacher])))
+    if found is not None:
+        check_slenderize(SimpleNamespace(**found), method["slenderize"])
 
 
 # Source keys that name local paths (an hf `path` may be a hub id, so it is not checked).
@@ -283,6 +313,7 @@ def _check_method(name: str, method: dict, config: dict) -> int | None:
             get_policy(method["criterion"])
         except ConfigError as err:
             raise ConfigError(f"criterion: {err}") from None
+    _check_costeff(method, method_instances(config), config)
     if method.get("pretrain") and method["recipe"] != "elasticbert":
         raise ConfigError("pretrain: elastic pre-training is only for recipe elasticbert")
     if method.get("backbone", {}).get("format") == "elasticbert" and method.get("pretrain"):

@@ -1,0 +1,99 @@
+"""Spatial-temporal cost: score against parameters (memory) and against FLOPs (time).
+
+COST-EFF's question: for a budget of memory and time, which model and which exit rule?
+Every method contributes every point of its sweep under its own criterion (one knob
+value each; a single-exit model one point), at its real parameter count (stored by the
+predict pass in `exit_logits.npz`, carried into the sweep tables as `num_parameters`)
+and its mean FLOPs. The Pareto front (no other point is cheaper and at least as good)
+is drawn with and without the slenderized methods, so the figure shows where
+slenderization moves it.
+"""
+
+from __future__ import annotations
+
+import matplotlib.figure
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from early_exit.analysis.operating_points import select_criteria
+from early_exit.analysis.plots import CONTEXT, method_palette
+from early_exit.errors import DataError
+
+COSTS = {"num_parameters": "parameters (millions)", "avg_flops": "GFLOPs per example"}
+SCALE = {"num_parameters": 1e-6, "avg_flops": 1e-9}
+
+
+def cost_points(
+    sweeps: pd.DataFrame, split: str, criteria: dict[str, str], static: list[str]
+) -> pd.DataFrame:
+    """One row per (task, method, knob value): score, FLOPs and parameters, seeds averaged.
+
+    Early-exit methods under their own criterion; static and single-exit models as is."""
+    if "num_parameters" not in sweeps.columns:
+        raise DataError("sweep tables have no num_parameters column: rerun predict and sweep")
+    missing = sorted(sweeps[sweeps.num_parameters.isna()].method.unique())
+    if missing:
+        raise DataError(f"no num_parameters in the sweeps of {missing}: rerun their predict")
+    data = sweeps[sweeps.split == split]
+    keys = ["task", "method", "policy", "metric", "threshold"]
+    cols = ["score", "avg_flops", "num_parameters"]
+    points = data.groupby(keys, dropna=False)[cols].mean().reset_index()
+    dynamic = select_criteria(points[~points.method.isin(static)], criteria, False)
+    fixed = points[points.method.isin(static) | (points.policy == "single-exit")]
+    return pd.concat([dynamic, fixed]).drop_duplicates().reset_index(drop=True)
+
+
+def pareto_front(points: pd.DataFrame, cost: str) -> pd.DataFrame:
+    """The points no other point beats: lower or equal cost with a higher score."""
+    ordered = points.sort_values([cost, "score"], ascending=[True, False])
+    best = -np.inf
+    keep = []
+    for index, row in ordered.iterrows():
+        if row.score > best:
+            keep.append(index)
+            best = row.score
+    return ordered.loc[keep]
+
+
+def spatial_figure(
+    points: pd.DataFrame, slenderized: list[str], split: str
+) -> matplotlib.figure.Figure:
+    """Rows: tasks; columns: score against parameters, score against FLOPs."""
+    tasks = sorted(points.task.unique())
+    palette = method_palette(points.method.tolist())
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(
+            len(tasks), 2, figsize=(13, 4.8 * len(tasks)), squeeze=False, sharey="row"
+        )
+        for row, task in enumerate(tasks):
+            here = points[points.task == task]
+            for col, cost in enumerate(COSTS):
+                _panel(axes[row, col], here, cost, palette, slenderized)
+                axes[row, col].set_title(task)
+                axes[row, col].set_xlabel(COSTS[cost])
+            metric = ", ".join(sorted(here.metric.unique()))
+            axes[row, 0].set_ylabel(f"{metric} ({split})")
+        handles = [
+            plt.Line2D([], [], marker="o", ls="", color=c, label=m) for m, c in palette.items()
+        ]
+        handles += [
+            plt.Line2D([], [], color="black", label="Pareto front"),
+            plt.Line2D([], [], color="grey", ls="--", label="front without slenderized"),
+        ]
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        fig.tight_layout()
+    return fig
+
+
+def _panel(ax, points: pd.DataFrame, cost: str, palette: dict, slenderized: list[str]) -> None:
+    scaled = points.assign(x=points[cost] * SCALE[cost])
+    for method, group in scaled.groupby("method"):
+        ax.scatter(group.x, group.score, s=30, color=palette[method], alpha=0.8, zorder=3)
+    front = pareto_front(scaled, "x")
+    ax.step(front.x, front.score, where="post", color="black", lw=1.5, zorder=4)
+    others = scaled[~scaled.method.isin(slenderized)]
+    if len(others) < len(scaled) and not others.empty:
+        old = pareto_front(others, "x")
+        ax.step(old.x, old.score, where="post", color="grey", ls="--", lw=1.5, zorder=2)

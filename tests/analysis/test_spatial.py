@@ -1,0 +1,76 @@
+"""Score against parameters and FLOPs: the points each method contributes and the Pareto front."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from early_exit.analysis.spatial import cost_points, pareto_front, spatial_figure
+from early_exit.errors import DataError
+
+
+def sweep_rows(method, policy, thresholds, scores, flops, params, seed=1, split="test"):
+    return pd.DataFrame(
+        {
+            "task": "news",
+            "method": method,
+            "seed": seed,
+            "split": split,
+            "policy": policy,
+            "threshold": thresholds,
+            "metric": "accuracy",
+            "score": scores,
+            "avg_flops": flops,
+            "num_parameters": params,
+        }
+    )
+
+
+@pytest.fixture
+def sweeps():
+    return pd.concat(
+        [
+            sweep_rows("big", "entropy", [0.1, 0.5], [0.9, 0.8], [6e9, 3e9], 20e6),
+            sweep_rows("big", "patience", [1, 2], [0.1, 0.1], [1e9, 2e9], 20e6),
+            sweep_rows("slim", "entropy", [0.1, 0.5], [0.86, 0.84], [2e9, 1e9], 10e6, seed=1),
+            sweep_rows("slim", "entropy", [0.1, 0.5], [0.88, 0.82], [2e9, 1e9], 10e6, seed=2),
+            sweep_rows("static-1", "single-exit", [np.nan], [0.5], [1e9], 8e6),
+            sweep_rows("big", "entropy", [0.1, 0.5], [0.0, 0.0], [6e9, 3e9], 20e6, split="dev"),
+        ],
+        ignore_index=True,
+    )
+
+
+def test_points_are_each_method_under_its_criterion_seeds_averaged(sweeps):
+    points = cost_points(sweeps, "test", {"big": "entropy", "slim": "entropy"}, ["static-1"])
+    assert sorted(points.method.unique()) == ["big", "slim", "static-1"]
+    assert set(points.policy) == {"entropy", "single-exit"}  # big's patience rows are dropped
+    slim = points[points.method == "slim"].sort_values("threshold")
+    assert slim.score.tolist() == pytest.approx([0.87, 0.83])
+    assert (points[points.method == "big"].score > 0.5).all()  # the test split only
+
+
+def test_pareto_front_keeps_only_unbeaten_points():
+    points = pd.DataFrame({"x": [1, 2, 2, 3, 4], "score": [0.5, 0.4, 0.8, 0.7, 0.9]})
+    front = pareto_front(points, "x")
+    assert front.x.tolist() == [1, 2, 4] and front.score.tolist() == [0.5, 0.8, 0.9]
+
+
+def test_slenderization_moves_the_front(sweeps):
+    points = cost_points(sweeps, "test", {"big": "entropy", "slim": "entropy"}, ["static-1"])
+    with_slim = pareto_front(points, "num_parameters")
+    without = pareto_front(points[points.method != "slim"], "num_parameters")
+    assert "slim" in set(with_slim.method) and "slim" not in set(without.method)
+    fig = spatial_figure(points, ["slim"], "test")
+    axes = fig.axes
+    assert len(axes) == 2 and axes[0].get_xlabel().startswith("parameters")
+    # each panel: the front with and without the slenderized method
+    assert all(len(ax.lines) == 2 for ax in axes)
+    assert axes[1].lines[0].get_xdata().min() == pytest.approx(1.0)  # GFLOPs
+
+
+def test_sweeps_without_parameter_counts_are_named(sweeps):
+    with pytest.raises(DataError, match="no num_parameters column"):
+        cost_points(sweeps.drop(columns="num_parameters"), "test", {}, [])
+    sweeps.loc[sweeps.method == "slim", "num_parameters"] = np.nan
+    with pytest.raises(DataError, match=r"\['slim'\]: rerun their predict"):
+        cost_points(sweeps, "test", {}, [])

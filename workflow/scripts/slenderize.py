@@ -1,0 +1,16 @@
+from early_exit.recipes.slenderize import slenderize
+from early_exit.workflow.joblog import job_log
+
+p = snakemake.params
+with job_log(snakemake.log[0]):
+    slenderize(
+        snakemake.input.teacher,
+        p.data_dir,
+        snakemake.output.model,
+        p.backbone,
+        p.method,
+        p.training,
+        int(snakemake.wildcards.seed),
+        p.device,
+        snakemake.threads,
+    )
