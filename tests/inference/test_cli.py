@@ -68,6 +68,16 @@ def test_threshold_auto_uses_the_knob_chosen_on_dev(capsys, monkeypatch, joint, 
     argv = ["predict", str(joint), str(data), "--threshold", "auto"]
     code, answers, _ = run_cli(capsys, monkeypatch, argv)
     assert code == 0 and len(answers) == 2
+    # the workflow's operating_points.tsv (results/analysis/), when present, is what it chose
+    workflow_points = joint.parents[2] / "analysis" / "operating_points.tsv"
+    workflow_points.parent.mkdir(parents=True, exist_ok=True)
+    other = points.assign(threshold=0.123)
+    other.to_csv(workflow_points, sep="\t", index=False)
+    try:
+        assert engine.operating_point("entropy") == 0.123
+        assert engine.operating_point("entropy", max_drop=0.01) == points.threshold.iloc[0]
+    finally:
+        workflow_points.unlink()
     sweep.unlink()
     code, _, err = run_cli(capsys, monkeypatch, argv)
     assert code == 2 and "no sweep table" in err

@@ -120,7 +120,11 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("predict", help="classify texts with a trained run, exiting early")
     p.add_argument("run_dir", help="results/<task>/<method>/seed<seed> (or its model/ directory)")
     p.add_argument("input", nargs="?", default="-", help="input file (default: stdin)")
-    p.add_argument("--policy", default="entropy", help="entropy, confidence, patience or full")
+    p.add_argument(
+        "--policy",
+        default="entropy",
+        help="entropy, confidence, patience, learned (a model with an exit gate) or full",
+    )
     p.add_argument(
         "--threshold",
         type=threshold_arg,
@@ -132,7 +136,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument("--output", default="-", help="output JSONL (default: stdout)")
     p.add_argument("--keep-order", action="store_true", help="batch in arrival order")
-    p.add_argument("--max-drop", type=float, default=0.01, help="for --threshold auto")
+    p.add_argument(
+        "--max-drop",
+        type=float,
+        default=None,
+        help="for --threshold auto: choose the knob from the run's sweep with this allowed "
+        "dev drop (default: the workflow's operating_points.tsv, else 0.01)",
+    )
     p.add_argument("--tau", type=float, default=0.1, help="patience on regression tasks")
     return top
 

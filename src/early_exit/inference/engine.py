@@ -149,13 +149,19 @@ class EarlyExitEngine:
         """The runtime policy `name` at `threshold` ("auto": the knob chosen on dev)."""
         check_runtime(name, self.task_type)
         if threshold == "auto":
-            threshold = self.operating_point(name, options.pop("max_drop", 0.01))
+            threshold = self.operating_point(name, options.pop("max_drop", None))
         return runtime_policy(name, float(threshold), self.task_type, self.temperatures, options)
 
-    def operating_point(self, policy: str, max_drop: float = 0.01) -> float:
-        """The knob value the workflow's protocol chooses on dev (from the run's sweep.tsv)."""
+    def operating_point(self, policy: str, max_drop: float | None = None) -> float:
+        """The knob value the workflow chose on dev: its row in the workflow's
+        `results/analysis/operating_points.tsv` when that exists and `max_drop` is not
+        given; otherwise chosen the same way from the run's sweep.tsv (max_drop 0.01)."""
         from early_exit.analysis.operating_points import load_sweeps, operating_points
 
+        chosen = None if max_drop is not None else self._workflow_operating_point(policy)
+        if chosen is not None:
+            return chosen
+        max_drop = 0.01 if max_drop is None else max_drop
         path = None if self.run_dir is None else self.run_dir / "sweep.tsv"
         if path is None or not path.is_file():
             raise DataError(
@@ -167,6 +173,30 @@ class EarlyExitEngine:
         if points.empty:
             raise ConfigError(f"threshold auto: {path} has no sweep of policy {policy!r}")
         return float(points.threshold.iloc[0])
+
+    def _workflow_operating_point(self, policy: str) -> float | None:
+        """The knob in `results/analysis/operating_points.tsv` for this run, if listed."""
+        from early_exit.analysis.operating_points import load_operating_points
+        from early_exit.analysis.runs import parse_run_dir
+
+        if self.run_dir is None:
+            return None
+        path = self.run_dir.resolve().parents[2] / "analysis" / "operating_points.tsv"
+        try:
+            task, method, seed = parse_run_dir(self.run_dir.resolve())
+        except DataError:
+            return None
+        if not path.is_file():
+            return None
+        points = load_operating_points(path)
+        row = points[
+            (points.task == task)
+            & (points.method == method)
+            & (points.seed == seed)
+            & (points.policy == policy)
+            & (points.test_split == "test")
+        ]
+        return float(row.threshold.iloc[0]) if len(row) else None
 
     # ------------------------------------------------------------------ tokenising
 
