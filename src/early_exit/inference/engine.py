@@ -280,6 +280,8 @@ class EarlyExitEngine:
                 out.score[done] = state["score"][fired]
             if fired.all():
                 return
+            if not fired.any():  # nobody exited: no copies, no new mask
+                continue
             keep = ~fired
             rows, state = rows[keep], policy.keep(state, keep)
             kept = torch.from_numpy(np.flatnonzero(keep)).to(hidden.device)
