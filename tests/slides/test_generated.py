@@ -136,3 +136,16 @@ def test_long_tables_are_split_over_slides_with_their_header():
     assert "Test split." in second and "Test split." not in first
     untouched = "# A\n\n| a |\n|---|\n| 1 |\n\n---\n\n# B\n"
     assert generated.split_long_tables(untouched) == untouched
+
+
+def test_a_method_named_like_its_paper_is_not_repeated_in_the_slide_title():
+    info = {
+        "costeff": {"recipe": "costeff", "criterion": "entropy", "static": False},
+        "pabee-bert": {"recipe": "pabee", "criterion": "patience", "static": False},
+    }
+    frame = points().query("method == 'pabee'")
+    frame = pd.concat([frame.assign(method="pabee-bert"), frame.assign(method="costeff")])
+    titles = [
+        s.content.splitlines()[0] for s in split_slides(generated.methods_markdown(info, frame))
+    ]
+    assert titles == ["# COST-EFF", "# PABEE (pabee-bert)"]

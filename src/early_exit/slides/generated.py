@@ -108,7 +108,8 @@ def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
     name, paper, training = recipe.title, recipe.paper, recipe.summary
     policy = get_policy(info["criterion"])
     symbol, rule = policy.symbol, policy.rule
-    title = name if name.lower() == method else f"{name} ({method})"
+    same = re.sub(r"\W", "", name.lower()) == re.sub(r"\W", "", method.lower())
+    title = name if same else f"{name} ({method})"  # COST-EFF is method costeff: no repeat
     lines = [
         f"# {title}",
         "",
