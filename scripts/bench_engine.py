@@ -27,7 +27,7 @@ from early_exit.inference.latency import FULL, time_setting
 from early_exit.recipes import get_recipe
 from early_exit.training.batching import encode
 
-NEVER = {"entropy": 0.0, "confidence": 1.01, "patience": 10**6}  # knobs that never fire
+NEVER = {"entropy": 0.0, "confidence": 1.01, "patience": 10**6, "learned": 0.0}  # never fire
 
 
 def median_ms(engine, features, rule, batch_size, repeats):
