@@ -3,6 +3,15 @@
 # core, so no other job shares the machine while it measures.
 
 
+def every_core():
+    """All the cores of a local run, so that a timing job runs alone; on a cluster
+    (no --cores) each job is its own allocation, and 8 threads as the training jobs."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 8
+
+
 def criterion_options(wc):
     """Options of the method's criterion in the task's sweep config (patience: tau)."""
     policy = METHOD_INFO[wc.method]["criterion"]
@@ -28,7 +37,7 @@ rule latency:
         options=criterion_options,
         settings=config["latency"],
         device=config["device"],
-    threads: workflow.cores
+    threads: every_core()
     resources:
         mem_mb=4000,
         runtime=30,
