@@ -186,6 +186,8 @@ def test_loading_the_workflow_modules_does_not_import_torch():
 
 def test_recipes_carry_their_papers_training_defaults_under_config_overrides():
     config = validated(default_config())
+    assert training_settings(config, "sledgehammer")["schedule"] == "linear"  # config override
+    del config["methods"]["sledgehammer"]["training"]
     assert training_settings(config, "sledgehammer")["schedule"] == "constant"  # the paper's
     assert "schedule" not in training_settings(config, "pabee")  # the loop's default: linear
     config["methods"]["sledgehammer"]["training"] = {"schedule": "linear"}
