@@ -17,24 +17,14 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
-from early_exit.errors import DataError
+from early_exit.analysis.tables import read_tables
 
 FULL = "full"
 
 
 def load_latency(paths: list[str | Path]) -> pd.DataFrame:
     """Concatenate latency tables, naming any missing or empty one."""
-    frames = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise DataError(f"{path}: latency table missing (rerun the latency stage)")
-        frame = pd.read_csv(path, sep="\t")
-        if frame.empty:
-            raise DataError(f"{path}: latency table is empty")
-        frames.append(frame)
-    if not frames:
-        raise DataError("no latency tables given")
-    return pd.concat(frames, ignore_index=True)
+    return read_tables(paths, "latency table", "the latency stage")
 
 
 def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figure:

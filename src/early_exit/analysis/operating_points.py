@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from early_exit.analysis.tables import read_table
 from early_exit.errors import DataError
 from early_exit.workflow.atomic import write_text
 
@@ -34,14 +35,10 @@ def method_roles(methods_json: str) -> tuple[dict, dict[str, str], list[str]]:
 
 
 def load_sweeps(paths: list[str | Path]) -> pd.DataFrame:
-    """Concatenate sweep tables, naming any missing or empty one."""
+    """Concatenate sweep tables, naming any missing, empty or older one."""
     frames = []
     for path in paths:
-        if not Path(path).is_file():
-            raise DataError(f"{path}: sweep table missing (rerun the sweep stage)")
-        frame = pd.read_csv(path, sep="\t")
-        if frame.empty:
-            raise DataError(f"{path}: sweep table is empty")
+        frame = read_table(path, "sweep table", "the sweep stage")
         if "full_score" not in frame:
             raise DataError(f"{path}: no full_score column (an older sweep): rerun the sweep stage")
         frames.append(frame)
@@ -110,12 +107,7 @@ def write_operating_points(sweep_paths: list[str | Path], max_drop: float, out: 
 
 def load_operating_points(path: str | Path) -> pd.DataFrame:
     """Read `operating_points.tsv`, naming a missing or empty file."""
-    if not Path(path).is_file():
-        raise DataError(f"{path}: operating points missing (rerun rule operating_points)")
-    points = pd.read_csv(path, sep="\t")
-    if points.empty:
-        raise DataError(f"{path}: operating points table is empty")
-    return points
+    return read_table(path, "operating points table", "rule operating_points")
 
 
 def summary_table(points: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
+from early_exit.analysis.tables import read_tables
 from early_exit.workflow.atomic import atomic_path, write_text
 
 PAIR = ["source", "target", "method"]
@@ -24,8 +25,8 @@ MEASURES = ["accuracy", "cost_reduction", "offload_rate", "avg_split_layer", "re
 
 
 def load_tables(paths: list[str]) -> pd.DataFrame:
-    frames = [pd.read_csv(p, sep="\t") for p in paths if p]
-    return pd.concat(frames, ignore_index=True)
+    """SplitEE tables (papermill passes them comma-joined: empty names are skipped)."""
+    return read_tables([p for p in paths if p], "SplitEE table", "rule splitee")
 
 
 def with_drop(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,26 @@
+"""Reading the TSV tables the workflow writes, naming the file when one is missing or empty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from early_exit.errors import DataError
+
+
+def read_table(path: str | Path, what: str, rerun: str) -> pd.DataFrame:
+    """One table (`what`, e.g. "sweep table"); `rerun` says what writes it."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: {what} missing (rerun {rerun})")
+    frame = pd.read_csv(path, sep="\t")
+    if frame.empty:
+        raise DataError(f"{path}: {what} is empty")
+    return frame
+
+
+def read_tables(paths: list[str | Path], what: str, rerun: str) -> pd.DataFrame:
+    """Several tables of one kind, concatenated."""
+    if not paths:
+        raise DataError(f"no {what}s given")
+    return pd.concat([read_table(p, what, rerun) for p in paths], ignore_index=True)
