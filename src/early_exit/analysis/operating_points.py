@@ -110,6 +110,18 @@ def load_operating_points(path: str | Path) -> pd.DataFrame:
     return read_table(path, "operating points table", "rule operating_points")
 
 
+def chosen_knob(points: pd.DataFrame, task: str, method: str, seed: int, policy: str):
+    """The knob chosen on dev for one run and policy (on the `test` split's row), or None."""
+    row = points[
+        (points.task.astype(str) == str(task))
+        & (points.method.astype(str) == str(method))
+        & (points.seed.astype(str) == str(seed))
+        & (points.policy == policy)
+        & (points.test_split == "test")
+    ]
+    return float(row.threshold.iloc[0]) if len(row) else None
+
+
 def summary_table(points: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each (method, policy) operating point."""
     cols = ["test_score_full", "test_score", "test_speedup", "test_flops", "threshold"]

@@ -176,7 +176,7 @@ class EarlyExitEngine:
 
     def _workflow_operating_point(self, policy: str) -> float | None:
         """The knob in `results/analysis/operating_points.tsv` for this run, if listed."""
-        from early_exit.analysis.operating_points import load_operating_points
+        from early_exit.analysis.operating_points import chosen_knob, load_operating_points
         from early_exit.analysis.runs import parse_run_dir
 
         if self.run_dir is None:
@@ -188,15 +188,7 @@ class EarlyExitEngine:
             return None
         if not path.is_file():
             return None
-        points = load_operating_points(path)
-        row = points[
-            (points.task == task)
-            & (points.method == method)
-            & (points.seed == seed)
-            & (points.policy == policy)
-            & (points.test_split == "test")
-        ]
-        return float(row.threshold.iloc[0]) if len(row) else None
+        return chosen_knob(load_operating_points(path), task, method, seed, policy)
 
     # ------------------------------------------------------------------ tokenising
 

@@ -24,7 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from early_exit.analysis.operating_points import load_operating_points, load_sweeps
+from early_exit.analysis.operating_points import (
+    chosen_knob,
+    load_operating_points,
+    load_sweeps,
+)
 from early_exit.data.prepared import load_split
 from early_exit.errors import DataError
 from early_exit.inference.engine import EarlyExitEngine
@@ -51,12 +55,9 @@ def other_knobs(dev_sweep: pd.DataFrame, chosen: float) -> list[float]:
 def knob_values(points_path: Path, sweep_path: Path, policy: str, labels: dict) -> list[float]:
     """The knob chosen on dev (from the operating points), then two others from the sweep."""
     points = load_operating_points(points_path)
-    key = (points.policy == policy) & (points.test_split == "test")
-    for column, value in labels.items():
-        key &= points[column].astype(str) == str(value)
-    if not key.any():
+    chosen = chosen_knob(points, labels["task"], labels["method"], labels["seed"], policy)
+    if chosen is None:
         raise DataError(f"{points_path}: no operating point for {labels} under {policy}")
-    chosen = float(points[key].threshold.iloc[0])
     sweeps = load_sweeps([sweep_path])
     dev = sweeps[(sweeps.policy == policy) & (sweeps.split == "dev")]
     return [chosen, *other_knobs(dev, chosen)]
