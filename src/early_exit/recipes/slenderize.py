@@ -24,7 +24,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from early_exit.data.prepared import load_manifest, load_split
 from early_exit.errors import DataError
 from early_exit.modeling.backbone import load_backbone
 from early_exit.modeling.checkpoint import load_model_dir, save_model_dir
@@ -39,10 +38,9 @@ from early_exit.modeling.pruning import (
 from early_exit.modeling.widths import check_slenderize
 from early_exit.recipes.costeff import hidden_mse, soft_cross_entropy, teaching_assistant_loss
 from early_exit.recipes.stage import Stage, exit_losses
-from early_exit.training.batching import Collator, bucketed_batches, encode
-from early_exit.training.hardware import describe
+from early_exit.training.batching import Collator, bucketed_batches
 from early_exit.training.loop import make_optimizer, train_step
-from early_exit.training.runtime import pick_device, seed_everything
+from early_exit.training.run import TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +196,8 @@ def slenderize(
 ) -> dict:
     """Run the COST-EFF pipeline and write `out_dir` (a model directory) atomically."""
     start = time.perf_counter()
-    manifest = load_manifest(data_dir)
-    task_type = manifest.get("task_type", "classification")
-    seed_everything(seed, threads)
-    dev = pick_device(device)
+    run = TrainingRun.start(data_dir, None, seed, device, threads)  # restarts, never resumes
+    manifest, task_type, dev = run.manifest, run.task_type, run.device
     teacher, tokenizer, teacher_meta = load_model_dir(teacher_dir)
     if teacher_meta["label_names"] != manifest["label_names"]:
         raise DataError(f"{teacher_dir}: trained on other labels than {data_dir}; rerun it")
@@ -211,43 +207,29 @@ def slenderize(
     encoder_config = teacher.encoder.config
     bert_layers(teacher.encoder)
     heads, inter = check_slenderize(encoder_config, cfg)
-    data = encode(load_split(data_dir, "train"), tokenizer, manifest["max_length"])
-    label_dtype = torch.float32 if task_type == "regression" else torch.long
+    data = run.encode(tokenizer)
     stream = Batches(
-        Collator(tokenizer, data, label_dtype),
+        run.collator(tokenizer, data),
         data.lengths,
         training["batch_size"],
         seed,
         training.get("bucket_batches", 20),
     )
     teacher.to(dev)
-    per_epoch = stream.per_epoch
     temperature = cfg["temperature"]
+
+    def phase(model, epochs: float, lr: float, step_loss, name: str) -> None:
+        """`epochs` of the stream (whole or not) with one fresh optimizer and schedule."""
+        steps = round(epochs * stream.per_epoch)
+        train_segment(model, stream, steps, lr, training, dev, step_loss, name)
 
     # 1. the teaching assistant, distilled from the fine-tuned model
     ta = build_assistant(teacher, cfg, backbone).to(dev)
     to_ta = Distiller(teacher, task_type, temperature)
     ta_cfg = cfg["ta"]
-    train_segment(
-        ta,
-        stream,
-        round(ta_cfg["repr_epochs"] * per_epoch),
-        ta_cfg["learning_rate"],
-        training,
-        dev,
-        lambda m, b, s: to_ta.representation(m, b),
-        "ta-repr",
-    )
-    train_segment(
-        ta,
-        stream,
-        round(ta_cfg["pred_epochs"] * per_epoch),
-        ta_cfg["learning_rate"],
-        training,
-        dev,
-        lambda m, b, s: to_ta.assistant(m, b),
-        "ta-pred",
-    )
+    lr = ta_cfg["learning_rate"]
+    phase(ta, ta_cfg["repr_epochs"], lr, lambda m, b, s: to_ta.representation(m, b), "ta-repr")
+    phase(ta, ta_cfg["pred_epochs"], lr, lambda m, b, s: to_ta.assistant(m, b), "ta-pred")
     ta.eval()
     ta_parameters = num_parameters(ta)
 
@@ -255,7 +237,7 @@ def slenderize(
     student = copy.deepcopy(ta)
     to_student = Distiller(ta, task_type, temperature)
     prune = cfg["prune"]
-    period = max(1, round(prune["period"] * per_epoch))
+    period = max(1, round(prune["period"] * stream.per_epoch))
     repr_steps = int(prune["repr_proportion"] * period)
     rank0 = encoder_config.hidden_size
     plan = schedule(
@@ -299,47 +281,31 @@ def slenderize(
 
     # 3. distillation of the slenderized student from the TA
     distil = cfg["distil"]
-    train_segment(
+    phase(
         student,
-        stream,
-        round(distil["repr_epochs"] * per_epoch),
+        distil["repr_epochs"],
         distil["repr_learning_rate"],
-        training,
-        dev,
         lambda m, b, s: to_student.representation(m, b),
         "distil-repr",
     )
-    train_segment(
+    phase(
         student,
-        stream,
-        round(distil["pred_epochs"] * per_epoch),
+        distil["pred_epochs"],
         distil["pred_learning_rate"],
-        training,
-        dev,
         lambda m, b, s: to_student.prediction_and_representation(m, b),
         "distil-pred",
     )
 
     shapes = layer_shapes(student.encoder)
     params = num_parameters(student)
-    meta = {
-        "task": manifest["task"],
-        "task_type": task_type,
-        "label_names": manifest["label_names"],
-        "max_length": manifest["max_length"],
-        "backbone": backbone,
-        "method": method,
-        "training": training,
-        "seed": seed,
-        "progress": {"seconds": time.perf_counter() - start, "steps": stream.drawn},
-        "hardware": describe(str(dev)),
-        "slenderize": {
-            "teacher": str(teacher_dir),
-            "shapes": shapes,
-            "num_parameters": params,
-            "num_parameters_unpruned": ta_parameters,
-            "parameter_ratio": params / ta_parameters,
-        },
+    progress = {"seconds": time.perf_counter() - start, "steps": stream.drawn}
+    meta = run.model_meta(backbone, method, training, progress)
+    meta["slenderize"] = {
+        "teacher": str(teacher_dir),
+        "shapes": shapes,
+        "num_parameters": params,
+        "num_parameters_unpruned": ta_parameters,
+        "parameter_ratio": params / ta_parameters,
     }
     save_model_dir(Path(out_dir), student.cpu(), tokenizer, meta)
     log.info(

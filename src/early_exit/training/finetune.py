@@ -6,15 +6,11 @@ import hashlib
 import logging
 from pathlib import Path
 
-import torch
-
 from early_exit.errors import DataError
 from early_exit.modeling.backbone import load_backbone
 from early_exit.modeling.checkpoint import WEIGHTS, load_model_dir, save_model_dir
 from early_exit.modeling.model import ExitConfig, MultiExitModel
 from early_exit.recipes import RecipeContext, get_recipe
-from early_exit.training.batching import Collator
-from early_exit.training.hardware import describe
 from early_exit.training.run import TrainingRun
 
 log = logging.getLogger(__name__)
@@ -102,24 +98,11 @@ def finetune(
         model.exit_layers,
         run.device,
     )
-    label_dtype = torch.float32 if run.task_type == "regression" else torch.long
-    collate = Collator(tokenizer, data, label_dtype)
     identity = (backbone, method, training, start)  # with the seed and data: the run's id
+    collate = run.collator(tokenizer, data)
     progress = run.fit(model, data, collate, stages, training, *identity, on_step=on_step)
-    meta = {
-        "task": run.manifest["task"],
-        "task_type": run.task_type,
-        "label_names": run.manifest["label_names"],
-        "text_fields": run.manifest.get("text_fields", ["text"]),  # what the engine reads
-        "max_length": run.manifest["max_length"],
-        "backbone": backbone,
-        "method": method,
-        "training": training,
-        "seed": seed,
-        "progress": progress,
-        "first_stage_from": str(first_stage) if first_stage else None,
-        "hardware": describe(str(run.device)),  # the deck's setup slide reports it
-    }
+    meta = run.model_meta(backbone, method, training, progress)
+    meta["first_stage_from"] = str(first_stage) if first_stage else None
     save_model_dir(Path(out_dir), model.cpu(), tokenizer, meta)
     run.finish()
     return meta

@@ -16,7 +16,8 @@ import torch
 
 from early_exit.data.prepared import load_manifest, load_split
 from early_exit.recipes.stage import Stage
-from early_exit.training.batching import Encoded, encode
+from early_exit.training.batching import Collator, Encoded, encode
+from early_exit.training.hardware import describe
 from early_exit.training.loop import discard_state, fit
 from early_exit.training.runtime import pick_device, seed_everything
 
@@ -34,17 +35,18 @@ class TrainingRun:
     examples: list[dict]
     seed: int
     device: torch.device
-    state_dir: Path
+    state_dir: Path | None  # None: a job that does not resume (COST-EFF's slenderize)
 
     @classmethod
     def start(
-        cls, data_dir: Path, state_dir: Path, seed: int, device: str, threads: int | None
+        cls, data_dir: Path, state_dir: Path | None, seed: int, device: str, threads: int | None
     ) -> TrainingRun:
         """Read the training split and seed every RNG (before any model is built)."""
         manifest = load_manifest(data_dir)
         examples = load_split(data_dir, "train")
         seed_everything(seed, threads)
-        return cls(manifest, examples, seed, pick_device(device), Path(state_dir))
+        state = Path(state_dir) if state_dir is not None else None
+        return cls(manifest, examples, seed, pick_device(device), state)
 
     @property
     def task_type(self) -> str:
@@ -56,6 +58,28 @@ class TrainingRun:
 
     def encode(self, tokenizer) -> Encoded:
         return encode(self.examples, tokenizer, self.manifest["max_length"])
+
+    def collator(self, tokenizer, data: Encoded) -> Collator:
+        """Batches with labels as the task wants them (floats for regression)."""
+        label_dtype = torch.float32 if self.task_type == "regression" else torch.long
+        return Collator(tokenizer, data, label_dtype)
+
+    def model_meta(self, backbone: dict, method: dict, training: dict, progress: dict) -> dict:
+        """What a model directory records about the run that trained it (the engine reads
+        the task's labels, text fields and length; the deck, the time and the hardware)."""
+        return {
+            "task": self.manifest["task"],
+            "task_type": self.task_type,
+            "label_names": self.manifest["label_names"],
+            "text_fields": self.manifest.get("text_fields", ["text"]),
+            "max_length": self.manifest["max_length"],
+            "backbone": backbone,
+            "method": method,
+            "training": training,
+            "seed": self.seed,
+            "progress": progress,
+            "hardware": describe(str(self.device)),
+        }
 
     def fit(
         self,
