@@ -54,6 +54,14 @@ def training_settings(config: dict, method: str) -> dict:
     return merged
 
 
+def trained_alike(config: dict, a: str, b: str) -> bool:
+    """Whether methods `a` and `b` start from the same backbone with the same training
+    settings (with the same seed and recipe, they train the same model)."""
+    methods = method_instances(config)
+    same_start = method_backbone(config, methods[a]) == method_backbone(config, methods[b])
+    return same_start and training_settings(config, a) == training_settings(config, b)
+
+
 def first_stage_source(config: dict, method: str) -> str | None:
     """The method whose run already trains `method`'s first stage (DeeBERT's stage 1 is
     plain fine-tuning): same recipe as that stage, backbone and training settings; the
@@ -67,8 +75,7 @@ def first_stage_source(config: dict, method: str) -> str | None:
         if (
             other["recipe"] == wanted
             and not other.get("exit_layers")
-            and method_backbone(config, other) == method_backbone(config, spec)
-            and training_settings(config, name) == training_settings(config, method)
+            and trained_alike(config, name, method)
         ):
             return name
     return None
@@ -151,16 +158,16 @@ def full_depth_point(config: dict, name: str) -> bool:
         return False
     backbone = method_backbone(config, spec)
     num_layers = backbone_num_layers(cached_backbone(config, backbone))
-    static = [
-        (m, s)
+    static = {
+        m: s
         for m, s in methods.items()
         if get_recipe(s["recipe"]).reference_curve and method_backbone(config, s) == backbone
-    ]
+    }
     return (
         num_layers is not None
         and bool(static)
-        and all(s["exit_layers"] != [num_layers] for _, s in static)
-        and all(training_settings(config, m) == training_settings(config, name) for m, _ in static)
+        and all(s["exit_layers"] != [num_layers] for s in static.values())
+        and all(trained_alike(config, m, name) for m in static)
     )
 
 
