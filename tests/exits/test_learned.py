@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from tiny import make_examples, make_tiny_bert
+from tiny import make_examples, make_tiny_bert, tiny_training
 
 from early_exit.data.prepare import prepare_task
 from early_exit.errors import ConfigError
@@ -18,14 +18,7 @@ from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.training.batching import Collator, encode
 from early_exit.training.finetune import finetune
 
-TRAINING = {
-    "epochs": 2,
-    "batch_size": 8,
-    "learning_rate": 1e-2,
-    "weight_decay": 0.0,
-    "warmup_ratio": 0.0,
-    "max_grad_norm": 1.0,
-}
+TRAINING = tiny_training(epochs=2, learning_rate=1e-2)
 
 
 def engine_loop(runtime, scores_per_exit, logits_per_exit):

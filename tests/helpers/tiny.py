@@ -75,3 +75,17 @@ def make_examples(n: int, num_labels: int = 3, seed: int = 0) -> list[dict]:
         words = [pool[int(j)] for j in torch.randint(0, len(pool), (length,), generator=gen)]
         examples.append({"id": f"ex{i}", "text": " ".join(words), "label": label})
     return examples
+
+
+def tiny_training(**overrides) -> dict:
+    """Training settings for the tiny models of the tests (batch 8, one epoch at 1e-3, no
+    warmup or weight decay); each test overrides what its model needs."""
+    settings = {
+        "epochs": 1,
+        "batch_size": 8,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.0,
+        "warmup_ratio": 0.0,
+        "max_grad_norm": 1.0,
+    }
+    return settings | overrides

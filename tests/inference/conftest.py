@@ -4,23 +4,21 @@ import json
 
 import numpy as np
 import pytest
-from tiny import make_examples, make_tiny_bert
+from tiny import make_examples, make_tiny_bert, tiny_training
 
 from early_exit.data.prepare import prepare_task
 from early_exit.exits.calibration import calibrate_file
 from early_exit.inference.predict import predict
 from early_exit.training.finetune import finetune
 
-TRAINING = {
-    "epochs": 4,
-    "batch_size": 8,
-    "learning_rate": 1e-2,
-    "weight_decay": 0.01,
-    "warmup_ratio": 0.1,
-    "max_grad_norm": 1.0,
-    "bucket_batches": 2,
-    "checkpoint_every": 1000,
-}
+TRAINING = tiny_training(
+    epochs=4,
+    learning_rate=1e-2,
+    weight_decay=0.01,
+    warmup_ratio=0.1,
+    bucket_batches=2,
+    checkpoint_every=1000,
+)
 RUNS = {  # name: (task, method)
     "joint": ("cls", {"recipe": "joint", "exit_layers": "all"}),
     "pabee": ("cls", {"recipe": "pabee", "exit_layers": "all"}),

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import save_file
-from tiny import WORDS, make_examples, make_tiny_bert
+from tiny import WORDS, make_examples, make_tiny_bert, tiny_training
 from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
 
 from early_exit.data.prepare import prepare_task
@@ -117,14 +117,7 @@ def test_pretraining_writes_a_backbone_that_fine_tuning_loads(tmp_path):
         "max_length": 12,
     }
     prepare_task("tiny", spec, tmp_path / "data", seed=0)
-    training = {
-        "batch_size": 8,
-        "weight_decay": 0.0,
-        "warmup_ratio": 0.0,
-        "max_grad_norm": 1.0,
-        "epochs": 1,
-        "learning_rate": 1e-3,
-    }
+    training = tiny_training()
     progress = pretrain(
         tmp_path / "data",
         tmp_path / "out",

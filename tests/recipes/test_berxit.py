@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from tiny import make_examples, make_tiny_bert
+from tiny import make_examples, make_tiny_bert, tiny_training
 
 from early_exit.modeling.backbone import load_pretrained
 from early_exit.modeling.checkpoint import EXIT_CONFIG, load_model_dir, save_model_dir
@@ -15,14 +15,7 @@ from early_exit.recipes.berxit import alternate_lte_loss, lte_targets
 from early_exit.training.batching import Collator, encode
 from early_exit.training.loop import fit
 
-SETTINGS = {
-    "batch_size": 8,
-    "weight_decay": 0.0,
-    "warmup_ratio": 0.0,
-    "max_grad_norm": 1.0,
-    "epochs": 1,
-    "learning_rate": 1e-3,
-}
+SETTINGS = tiny_training()
 
 
 @pytest.fixture(scope="module")

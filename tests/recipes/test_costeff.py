@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import make_examples, make_tiny_bert
+from tiny import make_examples, make_tiny_bert, tiny_training
 
 from early_exit.data.prepare import prepare_task
 from early_exit.errors import ConfigError
@@ -19,15 +19,9 @@ from early_exit.recipes.costeff import hidden_mse, soft_cross_entropy, teaching_
 from early_exit.recipes.slenderize import schedule, slenderize
 from early_exit.training.finetune import finetune
 
-TRAINING = {
-    "epochs": 2,
-    "batch_size": 8,
-    "learning_rate": 1e-2,
-    "weight_decay": 0.01,
-    "warmup_ratio": 0.1,
-    "max_grad_norm": 1.0,
-    "bucket_batches": 2,
-}
+TRAINING = tiny_training(
+    epochs=2, learning_rate=1e-2, weight_decay=0.01, warmup_ratio=0.1, bucket_batches=2
+)
 
 SLENDERIZE = {
     "heads": 2,

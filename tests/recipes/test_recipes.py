@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from tiny import make_examples, make_tiny_bert
+from tiny import make_examples, make_tiny_bert, tiny_training
 
 from early_exit.errors import ConfigError
 from early_exit.modeling.backbone import load_pretrained
@@ -12,14 +12,7 @@ from early_exit.recipes import RecipeContext, get_recipe
 from early_exit.training.batching import Collator, encode
 from early_exit.training.loop import fit
 
-SETTINGS = {
-    "batch_size": 8,
-    "weight_decay": 0.01,
-    "warmup_ratio": 0.0,
-    "max_grad_norm": 1.0,
-    "epochs": 1,
-    "learning_rate": 1e-3,
-}
+SETTINGS = tiny_training(weight_decay=0.01)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import make_examples, make_tiny_bert
+from tiny import make_examples, make_tiny_bert, tiny_training
 
 from early_exit.analysis.operating_points import operating_points, results_markdown, summary_table
 from early_exit.data.prepare import prepare_task
@@ -18,16 +18,14 @@ from early_exit.training.batching import bucketed_batches
 from early_exit.training.finetune import finetune
 from early_exit.training.loop import make_optimizer
 
-TRAINING = {
-    "epochs": 3,
-    "batch_size": 8,
-    "learning_rate": 1e-2,
-    "weight_decay": 0.01,
-    "warmup_ratio": 0.1,
-    "max_grad_norm": 1.0,
-    "bucket_batches": 2,
-    "checkpoint_every": 4,
-}
+TRAINING = tiny_training(
+    epochs=3,
+    learning_rate=1e-2,
+    weight_decay=0.01,
+    warmup_ratio=0.1,
+    bucket_batches=2,
+    checkpoint_every=4,
+)
 
 
 @pytest.fixture(scope="module")
