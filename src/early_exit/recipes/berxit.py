@@ -27,7 +27,12 @@ Deviations from the released code:
 from __future__ import annotations
 
 from early_exit.errors import ConfigError
-from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
+from early_exit.recipes.stage import (
+    RecipeContext,
+    Stage,
+    check_internal_and_final_exits,
+    exit_losses,
+)
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
 TITLE = "BERxiT"
@@ -43,11 +48,7 @@ EXIT_GATE = "lte"
 
 
 def check(exit_layers: list[int], num_layers: int) -> None:
-    if exit_layers[-1] != num_layers or len(exit_layers) < 2:
-        raise ConfigError(
-            f"exit_layers: BERxiT needs internal exits and the final classifier at the last "
-            f"layer ({num_layers}); got {exit_layers}"
-        )
+    check_internal_and_final_exits("BERxiT", exit_layers, num_layers)
 
 
 def lte_targets(logits, labels, task_type: str):

@@ -28,8 +28,13 @@ Deviations from the released code, on purpose:
 
 from __future__ import annotations
 
-from early_exit.errors import ConfigError
-from early_exit.recipes.stage import RecipeContext, Stage, exit_losses, head_params
+from early_exit.recipes.stage import (
+    RecipeContext,
+    Stage,
+    check_internal_and_final_exits,
+    exit_losses,
+    head_params,
+)
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
 TITLE = "DeeBERT"
@@ -44,11 +49,7 @@ HEAD = "pooler"
 
 
 def check(exit_layers: list[int], num_layers: int) -> None:
-    if exit_layers[-1] != num_layers or len(exit_layers) < 2:
-        raise ConfigError(
-            f"exit_layers: DeeBERT needs internal exits and the final classifier at the last "
-            f"layer ({num_layers}); got {exit_layers}"
-        )
+    check_internal_and_final_exits("DeeBERT", exit_layers, num_layers)
 
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from early_exit.errors import ConfigError
+
 # torch is imported where losses are computed, not here: the workflow imports the recipes
 # to check a config, and that must not cost a torch import at every start and cluster job.
 if TYPE_CHECKING:
@@ -73,3 +75,12 @@ def summed_exit_losses(ctx: RecipeContext) -> LossFn:
         return exit_losses(logits, labels, ctx.task_type).sum()
 
     return loss
+
+
+def check_internal_and_final_exits(paper: str, exit_layers: list[int], num_layers: int) -> None:
+    """DeeBERT and BERxiT train internal exits beside a final classifier on the last layer."""
+    if exit_layers[-1] != num_layers or len(exit_layers) < 2:
+        raise ConfigError(
+            f"exit_layers: {paper} needs internal exits and the final classifier at the last "
+            f"layer ({num_layers}); got {exit_layers}"
+        )
