@@ -6,9 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from tiny import make_examples, make_tiny_bert, tiny_training
+from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 
-from early_exit.data.prepare import prepare_task
 from early_exit.errors import ConfigError
 from early_exit.exits.online import runtime_policy
 from early_exit.exits.policies import Outputs, learned_exits
@@ -57,12 +56,7 @@ def test_runtime_without_gate_scores_is_a_clear_error():
 def gated_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("berxit")
     backbone = {"name": str(make_tiny_bert(root / "bert")), "pooling": "mean"}
-    for split, n, seed in (("train", 48, 0), ("dev", 20, 1), ("test", 20, 2)):
-        lines = [json.dumps(ex) for ex in make_examples(n, seed=seed)]
-        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    source = {"type": "files", "format": "jsonl"}
-    source |= {s: str(root / f"{s}.jsonl") for s in ("train", "dev", "test")}
-    prepare_task("tiny", {"source": source, "max_length": 16}, root / "data", seed=0)
+    prepare_tiny_task(root, (("train", 48, 0), ("dev", 20, 1), ("test", 20, 2)))
     method = {"recipe": "berxit", "exit_layers": "all"}
     finetune(root / "data", root / "model", root / "state", backbone, method, TRAINING, 0, "cpu")
     predict(root / "model", root / "data", root / "exit_logits.npz", batch_size=7, device="cpu")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -89,3 +90,17 @@ def tiny_training(**overrides) -> dict:
         "max_grad_norm": 1.0,
     }
     return settings | overrides
+
+
+def prepare_tiny_task(root: Path, splits, max_length: int = 16) -> Path:
+    """A prepared task `tiny` in `root / "data"` from `make_examples`: one JSONL file per
+    split, `splits` = ((name, examples, seed), ...)."""
+    from early_exit.data.prepare import prepare_task
+
+    source = {"type": "files", "format": "jsonl"}
+    for split, n, seed in splits:
+        lines = [json.dumps(ex) for ex in make_examples(n, seed=seed)]
+        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+        source[split] = str(root / f"{split}.jsonl")
+    prepare_task("tiny", {"source": source, "max_length": max_length}, root / "data", seed=0)
+    return root / "data"

@@ -1,14 +1,11 @@
 """COST-EFF: its distillation losses by hand, and the whole slenderize pipeline on a tiny BERT."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import make_examples, make_tiny_bert, tiny_training
+from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 
-from early_exit.data.prepare import prepare_task
 from early_exit.errors import ConfigError
 from early_exit.inference.predict import predict
 from early_exit.inference.stored import load_exit_logits
@@ -115,12 +112,7 @@ def test_schedule_removes_heads_step_by_step_and_interpolates_widths():
 def teacher(tmp_path_factory):
     root = tmp_path_factory.mktemp("costeff")
     backbone = {"name": str(make_tiny_bert(root / "bert", dropout=0.1)), "pooling": "mean"}
-    for split, n, seed in (("train", 48, 0), ("dev", 24, 1), ("test", 24, 2)):
-        lines = [json.dumps(ex) for ex in make_examples(n, seed=seed)]
-        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    source = {"type": "files", "format": "jsonl"}
-    source |= {s: str(root / f"{s}.jsonl") for s in ("train", "dev", "test")}
-    prepare_task("tiny", {"source": source, "max_length": 16}, root / "data", seed=0)
+    prepare_tiny_task(root, (("train", 48, 0), ("dev", 24, 1), ("test", 24, 2)))
     finetune(
         root / "data",
         root / "finetune",

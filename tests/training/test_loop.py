@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import make_examples, make_tiny_bert, tiny_training
+from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 
 from early_exit.analysis.operating_points import operating_points, results_markdown, summary_table
-from early_exit.data.prepare import prepare_task
 from early_exit.errors import DataError
 from early_exit.exits.sweep import sweep_file
 from early_exit.inference.predict import predict
@@ -33,21 +32,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     backbone = {"name": str(make_tiny_bert(root / "bert")), "pooling": "mean"}
     splits = (("train", 60, 0), ("dev", 30, 1), ("test", 30, 2), ("test_mismatched", 20, 3))
-    for split, n, seed in splits:
-        lines = [json.dumps(ex) for ex in make_examples(n, seed=seed)]
-        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    spec = {
-        "source": {
-            "type": "files",
-            "format": "jsonl",
-            "train": str(root / "train.jsonl"),
-            "dev": str(root / "dev.jsonl"),
-            "test": str(root / "test.jsonl"),
-            "test_mismatched": str(root / "test_mismatched.jsonl"),
-        },
-        "max_length": 16,
-    }
-    prepare_task("tiny", spec, root / "data", seed=0)
+    prepare_tiny_task(root, splits)
     return root, backbone
 
 
