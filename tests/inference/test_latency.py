@@ -9,7 +9,7 @@ from early_exit.analysis.operating_points import (
 )
 from early_exit.errors import DataError
 from early_exit.exits.sweep import sweep_file
-from early_exit.inference.latency import FULL, latency_file, other_knobs
+from early_exit.inference.latency import FULL, latency_file, other_knobs, time_runs
 
 COLUMNS = [
     "task", "method", "seed", "chosen_on_dev", "policy", "knob", "batch_size", "examples",
@@ -59,3 +59,24 @@ def test_a_run_without_an_operating_point_is_named(runs, tmp_path):
     other = {**labels, "seed": 1}
     with pytest.raises(DataError, match="no operating point for .*'seed': 1.* under patience"):
         latency_file(run, data_dir, tmp_path / "l.tsv", "patience", other, points, {}, "cpu", 1)
+
+
+def test_one_job_times_every_run_and_writes_each_table(runs, tmp_path):
+    """The workflow's latency job: several runs in one process, one table per run."""
+    policies = {"pabee": "patience", "joint": "entropy"}
+    sweeps = {"patience": {"patience": {}}, "entropy": {"entropy": {"num_thresholds": 5}}}
+    timed, outs = [], []
+    for method, policy in policies.items():
+        run, data_dir = runs[method]
+        labels = {"task": "cls", "method": method, "seed": 0}
+        sweep_file(run / "exit_logits.npz", run / "sweep.tsv", sweeps[policy], None, labels)
+        timed.append({"run_dir": run, "data_dir": data_dir, "policy": policy, "labels": labels})
+        outs.append(tmp_path / f"{method}.tsv")
+    points = tmp_path / "operating_points.tsv"
+    write_operating_points([r["run_dir"] / "sweep.tsv" for r in timed], 0.01, points)
+    settings = {"examples": 8, "warmup": 0, "repeats": 1, "batch_sizes": [4]}
+    time_runs(timed, outs, points, settings, "cpu", 1)
+    for out, (method, policy) in zip(outs, policies.items(), strict=True):
+        table = pd.read_csv(out, sep="\t")
+        assert set(table.method) == {method}
+        assert set(table.policy) == {FULL, policy}

@@ -2,10 +2,6 @@
 # Each rule's inputs are only what its notebook reads, so editing one notebook reruns
 # that notebook (and the deck), nothing else.
 
-# Methods with exit heads below the last layer (not the static baselines or plain fine-tuning).
-DYNAMIC = [m for m, i in METHOD_INFO.items() if not i["static"]]
-
-
 def run_dirs(methods):
     """The run directories of `methods` (every task and seed), as one papermill parameter."""
     return ",".join(path.rstrip("/") for path in run_files("", methods))
@@ -221,23 +217,10 @@ rule seeds_notebook:
         notebook_shell("seeds", ["points", "methods"])
 
 
-def latency_files():
-    """The latency table of every early-exit run whose criterion the task sweeps."""
-    return [
-        path
-        for task in TASKS
-        for method in DYNAMIC
-        if METHOD_INFO[method]["criterion"] in task_policies(config, task)
-        for path in expand(
-            "results/{task}/{method}/seed{seed}/latency.tsv", task=task, method=method, seed=SEEDS
-        )
-    ]
-
-
 rule latency_notebook:
     input:
         notebook="results/analysis/latency.source.ipynb",
-        tables=latency_files(),
+        tables=rules.latency.output.tables,
     output:
         figure=report(
             "results/analysis/latency.png", caption="../report/latency.rst", category="Latency"

@@ -50,6 +50,26 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def every_core():
+    """All the cores of a local run, so that a timing job runs alone; on a cluster
+    (no --cores) each job is its own allocation, and 8 threads as the training jobs."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 8
+
+
+def model_threads():
+    """Threads of a model job (pre-training, training, slenderizing, prediction): half the
+    cores of a local run, so two run side by side. Their start-up (imports, loading) then
+    overlaps, and two 1-thread trainings do 1.2x the work of one 2-thread training on a
+    2-core CPU (scripts/bench_threads.py). On a cluster 8 (profiles set their own)."""
+    try:
+        return max(1, workflow.cores // 2)
+    except WorkflowError:
+        return 8
+
+
 def run_dir(wc):
     return f"results/{wc.task}/{wc.method}/seed{wc.seed}"
 
@@ -103,6 +123,8 @@ def train_backbone(wc):
 
 # recipe, criterion, static, backbone, ELUE curve and reference of every method:
 METHOD_INFO = method_info(config)  # the notebooks and the deck receive it as a parameter
+# Methods with exit heads below the last layer (not the static baselines or plain fine-tuning).
+DYNAMIC = [m for m, i in METHOD_INFO.items() if not i["static"]]
 
 
 def run_files(name, methods=METHODS):

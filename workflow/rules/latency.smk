@@ -1,45 +1,54 @@
 # Real early exiting, timed: the engine at the knob chosen on dev (and two others) and at
-# full depth, batch sizes 1 and 32, for every early-exit method. A timing job takes every
-# core, so no other job shares the machine while it measures.
+# full depth, batch sizes 1 and 32, for every early-exit run. One job times every run,
+# one after the other, in one process: all timings share the same conditions, and the
+# start-up (imports) is paid once. It takes every core, so no other job shares the
+# machine while it measures.
 
 
-def every_core():
-    """All the cores of a local run, so that a timing job runs alone; on a cluster
-    (no --cores) each job is its own allocation, and 8 threads as the training jobs."""
-    try:
-        return workflow.cores
-    except WorkflowError:
-        return 8
+def timed_runs():
+    """Every early-exit run whose criterion its task sweeps, with what timing it needs."""
+    runs = []
+    for task in TASKS:
+        policies = task_policies(config, task)
+        for method in DYNAMIC:
+            policy = METHOD_INFO[method]["criterion"]
+            if policy not in policies:
+                continue
+            options = {key: policies[policy][key] for key in ("tau",) if key in policies[policy]}
+            for seed in SEEDS:
+                runs.append(
+                    {
+                        "labels": {"task": task, "method": method, "seed": str(seed)},
+                        "run_dir": f"results/{task}/{method}/seed{seed}",
+                        "data_dir": f"data/{task}",
+                        "policy": policy,
+                        "options": options,
+                    }
+                )
+    return runs
 
 
-def criterion_options(wc):
-    """Options of the method's criterion in the task's sweep config (patience: tau)."""
-    policy = METHOD_INFO[wc.method]["criterion"]
-    cfg = task_policies(config, wc.task).get(policy, {})
-    return {key: cfg[key] for key in ("tau",) if key in cfg}
+TIMED = timed_runs()
 
 
 rule latency:
     input:
-        model="results/{task}/{method}/seed{seed}/model",
-        calibration="results/{task}/{method}/seed{seed}/calibration.json",
-        sweep="results/{task}/{method}/seed{seed}/sweep.tsv",
+        models=[f"{run['run_dir']}/model" for run in TIMED],
+        calibration=[f"{run['run_dir']}/calibration.json" for run in TIMED],
+        sweeps=[f"{run['run_dir']}/sweep.tsv" for run in TIMED],
         points="results/analysis/operating_points.tsv",  # the knob chosen on dev
-        data=rules.prepare_data.output,
+        data=expand("data/{task}/manifest.json", task=TASKS),
     output:
-        table="results/{task}/{method}/seed{seed}/latency.tsv",
+        tables=[f"{run['run_dir']}/latency.tsv" for run in TIMED],
     log:
-        "results/logs/latency/{task}/{method}/seed{seed}.log",
+        "results/logs/latency/latency.log",
     params:
-        run_dir=run_dir,
-        data_dir="data/{task}",
-        policy=lambda wc: METHOD_INFO[wc.method]["criterion"],
-        options=criterion_options,
+        runs=TIMED,
         settings=config["latency"],
         device=config["device"],
     threads: every_core()
     resources:
         mem_mb=4000,
-        runtime=30,
+        runtime=10 + 5 * len(TIMED),
     script:
         "../scripts/latency.py"

@@ -10,7 +10,7 @@ rule predict:
         data_dir="data/{task}",
         batch_size=config["predict"]["batch_size"],
         device=config["device"],
-    threads: 8
+    threads: model_threads()
     resources:
         mem_mb=8000,
         runtime=60,

@@ -34,7 +34,7 @@ rule predict_transfer:
         transfer=lambda wc: transfer_params(config, wc.task, wc.target),
         batch_size=config["predict"]["batch_size"],
         device=config["device"],
-    threads: 8
+    threads: model_threads()
     resources:
         mem_mb=8000,
         runtime=60,

@@ -13,7 +13,7 @@ rule elastic_pretrain:
         pretrain=lambda wc: METHOD_SPECS[wc.method]["pretrain"],
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
-    threads: 8
+    threads: model_threads()
     resources:
         mem_mb=8000,
         runtime=240,
@@ -39,7 +39,7 @@ rule train:
         training=lambda wc: training_settings(config, wc.method),
         first_stage=lambda wc: first_stage_model(wc) or None,
         device=config["device"],
-    threads: 8
+    threads: model_threads()
     resources:
         mem_mb=8000,
         runtime=240,
@@ -71,7 +71,7 @@ rule slenderize:
         method=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
-    threads: 8
+    threads: model_threads()
     resources:
         mem_mb=8000,
         runtime=240,

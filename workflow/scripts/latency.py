@@ -1,17 +1,13 @@
-from early_exit.inference.latency import latency_file
+from early_exit.inference.latency import time_runs
 from early_exit.workflow.joblog import job_log
 
 p = snakemake.params
 with job_log(snakemake.log[0]):
-    latency_file(
-        p.run_dir,
-        p.data_dir,
-        snakemake.output.table,
-        p.policy,
-        dict(snakemake.wildcards),
+    time_runs(
+        p.runs,
+        snakemake.output.tables,
         snakemake.input.points,
         p.settings,
         p.device,
         snakemake.threads,
-        p.options,
     )

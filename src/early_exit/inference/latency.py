@@ -12,11 +12,13 @@ of the saving in layers survives as saving in time (1 is the physical limit).
 
 Timing uses a fixed-size, deterministic subset of the test split (the first
 `examples` examples in file order): enough to reach the steady state of per-layer
-costs while keeping the stage to seconds per run. The job runs alone (all cores).
+costs while keeping the stage to seconds per run. One job times every run, alone on
+the machine (all cores).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -34,6 +36,8 @@ from early_exit.errors import DataError
 from early_exit.inference.engine import EarlyExitEngine
 from early_exit.training.batching import encode
 from early_exit.workflow.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 FULL = "full"  # every layer, the last exit only: the reference for measured speed-up
 
@@ -165,3 +169,31 @@ def latency_file(
     with atomic_path(Path(out_path)) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     return table
+
+
+def time_runs(
+    runs: list[dict],
+    out_paths: list[Path],
+    points_path: Path,
+    settings: dict | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+) -> None:
+    """Time every run, one after the other in this process, writing each one's table.
+
+    A run is a dict with `run_dir`, `data_dir`, `policy`, `labels` (task, method, seed)
+    and `options` (the criterion's, e.g. patience's tau)."""
+    for run, out_path in zip(runs, out_paths, strict=True):
+        log.info("timing %s under %s", run["run_dir"], run["policy"])
+        latency_file(
+            run["run_dir"],
+            run["data_dir"],
+            out_path,
+            run["policy"],
+            run["labels"],
+            points_path,
+            settings,
+            device,
+            threads,
+            run.get("options"),
+        )
