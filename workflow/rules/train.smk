@@ -14,11 +14,29 @@ rule elastic_pretrain:
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
     threads: model_threads()
+    priority: 1
     resources:
         mem_mb=8000,
         runtime=240,
     script:
         "../scripts/elastic_pretrain.py"
+
+
+# Jobs that others wait on start first (Snakemake runs higher priorities first): ElasticBERT's
+# pre-training, COST-EFF's slenderizing (the longest job) and the runs other methods start
+# from (DeeBERT's first stage, COST-EFF's teacher). Otherwise they tend to start late and
+# leave one core idle at the end of a run.
+FEEDS_OTHERS = {first_stage_source(config, m) for m in METHOD_SPECS} | {
+    spec["teacher"] for spec in METHOD_SPECS.values() if spec.get("teacher")
+}
+
+
+# PREDICT_IN_JOB: the job that trains a model also makes its one inference pass over dev
+# and test (`early_exit.inference.predict`, every exit's logits into exit_logits.npz),
+# from the model directory it has just written. A separate job would import torch and
+# transformers, load the model and tokenise the data once more for each of the 24
+# default runs (about 5 s each on 2 cores). The batch size of that pass is read from the
+# config by the script, not a param: changing it must not retrain.
 
 
 rule train:
@@ -28,6 +46,7 @@ rule train:
         first_stage=first_stage_model,
     output:
         model=directory("results/{task}/{method}/seed{seed}/model"),
+        logits="results/{task}/{method}/seed{seed}/exit_logits.npz",  # see PREDICT_IN_JOB
     log:
         "results/logs/train/{task}/{method}/seed{seed}.log",
     params:
@@ -40,6 +59,7 @@ rule train:
         first_stage=lambda wc: first_stage_model(wc) or None,
         device=config["device"],
     threads: model_threads()
+    priority: lambda wc: int(wc.method in FEEDS_OTHERS)
     resources:
         mem_mb=8000,
         runtime=240,
@@ -61,6 +81,7 @@ rule slenderize:
         backbone=backbone_copy,  # the TA may start from the pre-trained backbone
     output:
         model=directory("results/{task}/{method}/seed{seed}/model"),
+        logits="results/{task}/{method}/seed{seed}/exit_logits.npz",  # see PREDICT_IN_JOB
     log:
         "results/logs/slenderize/{task}/{method}/seed{seed}.log",
     wildcard_constraints:
@@ -72,6 +93,7 @@ rule slenderize:
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
     threads: model_threads()
+    priority: 1
     resources:
         mem_mb=8000,
         runtime=240,
