@@ -39,7 +39,6 @@ localrules:
     download_model,
     download_dataset,
     prepare_data,
-    calibrate,
     sweep,
     operating_points,
     notebook_to_ipynb,

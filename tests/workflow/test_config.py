@@ -146,9 +146,9 @@ def test_regression_task_with_patience_only_is_accepted():
 def test_static_layers_expand_into_one_method_per_k():
     config = validated(default_config())
     methods = method_instances(config)
-    assert [m for m in methods if m.startswith("static")] == ["static-1", "static-3", "static-5"]
-    assert methods["static-3"]["exit_layers"] == [3]
-    assert methods["static-3"]["family"] == "static"
+    assert [m for m in methods if m.startswith("static")] == ["static-1", "static-2", "static-4"]
+    assert methods["static-2"]["exit_layers"] == [2]
+    assert methods["static-2"]["family"] == "static"
 
 
 def test_method_training_overrides_global_settings():
@@ -246,9 +246,9 @@ def test_per_backbone_scoring_uses_a_methods_own_static_curve_when_there_is_one(
 
 
 def test_finetune_is_the_full_depth_point_of_a_static_curve_that_stops_short():
-    config = validated(default_config())  # static 1..5 on the 6-layer MiniLM, same settings
+    config = validated(default_config())  # static 1, 2, 4 on the 6-layer MiniLM, same settings
     info = method_info(config)
-    assert info["finetune"]["curve"] and info["static-5"]["curve"]
+    assert info["finetune"]["curve"] and info["static-4"]["curve"]
     assert not info["deebert"]["curve"]
     full = validated(default_config())
     full["methods"]["static"]["layers"] = [1, 3, 6]  # the curve has its own 6-layer model
