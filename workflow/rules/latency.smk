@@ -47,6 +47,9 @@ rule latency:
         settings=config["latency"],
         device=config["device"],
     threads: every_core()
+    # first once its inputs are there: the notebooks that are ready with it then run side
+    # by side after it (with the latency notebook), instead of before it, one core idle
+    priority: 2
     resources:
         mem_mb=4000,
         runtime=10 + 5 * len(TIMED),
