@@ -14,7 +14,7 @@ rule elastic_pretrain:
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
     threads: model_threads()
-    priority: 1
+    priority: lambda wc: job_priority(wc, chain=True)
     resources:
         mem_mb=8000,
         runtime=240,
@@ -22,13 +22,20 @@ rule elastic_pretrain:
         "../scripts/elastic_pretrain.py"
 
 
-# Jobs that others wait on start first (Snakemake runs higher priorities first): ElasticBERT's
-# pre-training, COST-EFF's slenderizing (the longest job) and the runs other methods start
-# from (DeeBERT's first stage, COST-EFF's teacher). Otherwise they tend to start late and
-# leave one core idle at the end of a run.
+# Scheduling (Snakemake runs the ready job with the highest priority first): the jobs that
+# others wait on first, i.e. ElasticBERT's pre-training and the training it feeds, COST-EFF's
+# slenderizing (the longest job) and the runs other methods start from (DeeBERT's first
+# stage, COST-EFF's teacher); then longer sequences before shorter ones, so the short jobs
+# fill the cores at the end instead of one long job running alone.
 FEEDS_OTHERS = {first_stage_source(config, m) for m in METHOD_SPECS} | {
     spec["teacher"] for spec in METHOD_SPECS.values() if spec.get("teacher")
 }
+
+
+def job_priority(wc, chain=False):
+    length = config["tasks"][wc.task].get("max_length") or 512
+    waited_on = chain or wc.method in FEEDS_OTHERS or pretrained_backbone(wc) is not None
+    return int(waited_on) + length / 10_000
 
 
 # PREDICT_IN_JOB: the job that trains a model also makes its one inference pass over dev
@@ -59,7 +66,7 @@ rule train:
         first_stage=lambda wc: first_stage_model(wc) or None,
         device=config["device"],
     threads: model_threads()
-    priority: lambda wc: int(wc.method in FEEDS_OTHERS)
+    priority: job_priority
     resources:
         mem_mb=8000,
         runtime=240,
@@ -93,7 +100,7 @@ rule slenderize:
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
     threads: model_threads()
-    priority: 1
+    priority: lambda wc: job_priority(wc, chain=True)
     resources:
         mem_mb=8000,
         runtime=240,
