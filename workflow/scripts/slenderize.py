@@ -1,6 +1,6 @@
-from early_exit.inference.predict import predict
 from early_exit.recipes.slenderize import slenderize
 from early_exit.workflow.joblog import job_log
+from early_exit.workflow.model_jobs import predict_trained
 
 p = snakemake.params
 with job_log(snakemake.log[0]):
@@ -15,11 +15,4 @@ with job_log(snakemake.log[0]):
         p.device,
         snakemake.threads,
     )
-    predict(  # the run's one inference pass (PREDICT_IN_JOB in workflow/rules/train.smk)
-        snakemake.output.model,
-        p.data_dir,
-        snakemake.output.logits,
-        batch_size=snakemake.config["predict"]["batch_size"],
-        device=p.device,
-        threads=snakemake.threads,
-    )
+    predict_trained(snakemake)
