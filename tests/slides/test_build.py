@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import textwrap
@@ -245,6 +246,55 @@ def text_pdf(path: Path, pages: list[str]) -> Path:
             pdf.savefig(fig)
             plt.close(fig)
     return path
+
+
+def fake_slidev(build_dir: Path, script: str) -> Path:
+    """A `slidev` CLI in `build_dir` that runs `script` (bash; $1 is the subcommand)."""
+    cli = build_dir / "node_modules" / ".bin" / "slidev"
+    cli.parent.mkdir(parents=True)
+    cli.write_text("#!/bin/bash\n" + md(script))
+    cli.chmod(0o755)
+    return cli
+
+
+def test_build_and_export_run_side_by_side(tmp_path):
+    # each command waits for the other's mark: run one after the other, both would hang
+    fake_slidev(
+        tmp_path,
+        """
+        touch "started-$1"
+        other=$([ "$1" = build ] && echo export || echo build)
+        for _ in $(seq 100); do [ -e "started-$other" ] && exit 0; sleep 0.1; done
+        exit 3
+        """,
+    )
+    seconds = deck.run_slidev_side_by_side(tmp_path, [["build"], ["export"]], timeout=60)
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)
+
+
+def test_a_failing_command_stops_the_other_and_names_itself(tmp_path):
+    fake_slidev(
+        tmp_path,
+        """
+        if [ "$1" = build ]; then
+          for _ in $(seq 100); do [ -s export.pid ] && break; sleep 0.1; done
+          echo "vite: cannot parse slides.md"; exit 2
+        fi
+        echo $$ > export.pid
+        exec sleep 300
+        """,
+    )
+    with pytest.raises(DeckError, match=r"`slidev build` failed \(exit 2\):\nvite: cannot parse"):
+        deck.run_slidev_side_by_side(tmp_path, [["build"], ["export"]], timeout=60)
+    pid = int((tmp_path / "export.pid").read_text())
+    with pytest.raises(ProcessLookupError):  # stopped and reaped, not left running
+        os.kill(pid, 0)
+
+
+def test_a_slidev_command_that_hangs_times_out(tmp_path):
+    fake_slidev(tmp_path, "exec sleep 300")
+    with pytest.raises(DeckError, match="`slidev export` timed out after 1 s"):
+        deck.run_slidev(tmp_path, ["export"], timeout=1)
 
 
 def test_check_pdf_counts_pages_and_rejects_error_pages(tmp_path):

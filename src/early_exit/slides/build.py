@@ -9,10 +9,13 @@ inputs before building and the PDF after exporting.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +26,8 @@ import yaml
 from early_exit.errors import EarlyExitError
 from early_exit.slides.generated import split_long_tables
 from early_exit.workflow.atomic import atomic_dir, atomic_path
+
+log = logging.getLogger(__name__)
 
 # What Slidev needs from the deck source; node_modules is linked, never copied.
 DECK_SOURCES = ("slides.md", "package.json", "public", "styles", "components", "layouts", "setup")
@@ -314,19 +319,50 @@ def _copy_all(files: list[Path], dest: Path) -> None:
 
 def run_slidev(build_dir: Path, args: list[str], timeout: int) -> float:
     """Run one Slidev command in `build_dir`; raise with the output's tail on failure."""
-    cmd = [str(build_dir / "node_modules" / ".bin" / "slidev"), *args]
+    return run_slidev_side_by_side(build_dir, [args], timeout)[0]
+
+
+def run_slidev_side_by_side(build_dir: Path, commands: list[list[str]], timeout: int) -> list:
+    """Run Slidev commands at once in `build_dir` (the build and the export read the same
+    sources and write apart); seconds each took. The first failure stops the others and
+    raises with its output's tail. Output goes to files, not pipes, so that a chatty
+    command never blocks while another is waited for."""
     env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "NO_COLOR": "1"}
+    cli = str(build_dir / "node_modules" / ".bin" / "slidev")
     started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        running = []
+        for args in commands:
+            out = stack.enter_context(tempfile.TemporaryFile("w+"))
+            proc = subprocess.Popen(
+                [cli, *args],
+                cwd=build_dir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            stack.callback(_stop, proc)
+            running.append((proc, out, args))
+        return [_wait(proc, out, args, started, timeout) for proc, out, args in running]
+
+
+def _wait(proc: subprocess.Popen, out, args: list[str], started: float, timeout: int) -> float:
     try:
-        proc = subprocess.run(
-            cmd, cwd=build_dir, env=env, capture_output=True, text=True, timeout=timeout
-        )
+        proc.wait(timeout=max(0.0, started + timeout - time.monotonic()))
     except subprocess.TimeoutExpired as exc:
         raise DeckError(f"`slidev {args[0]}` timed out after {timeout} s") from exc
     if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-3000:]
+        out.seek(0)
+        tail = out.read()[-3000:]
         raise DeckError(f"`slidev {' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
     return time.monotonic() - started
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def build_deck(
@@ -353,9 +389,9 @@ def build_deck(
     expected = count_slides(build_dir / ENTRY)
     # Nested, so a bad PDF also discards the new site: both outputs stay consistent.
     with atomic_dir(site_dir) as site_tmp, atomic_path(pdf_path) as pdf_tmp:
-        build_s = run_slidev(build_dir, ["build", ENTRY, "--out", str(site_tmp)], timeout)
-        export_s = _export_pdf(build_dir, pdf_tmp, browser, timeout)
+        build_s, export_s = _build_and_export(build_dir, site_tmp, pdf_tmp, browser, timeout)
         pages = check_pdf(pdf_tmp, expected)
+    log.info("deck: %d slides; slidev build %.1f s, export %.1f s", expected, build_s, export_s)
     return {
         "pages": pages,
         "slides": expected,
@@ -366,12 +402,16 @@ def build_deck(
     }
 
 
-def _export_pdf(build_dir: Path, pdf: Path, browser: str, timeout: int) -> float:
-    """Export to `pdf`; Slidev appends ".pdf" to any other name, so go through a sibling."""
+def _build_and_export(
+    build_dir: Path, site: Path, pdf: Path, browser: str, timeout: int
+) -> list[float]:
+    """Build the site and export the PDF side by side (the export does not use the site).
+    Slidev appends ".pdf" to any other name, so the PDF goes through a sibling."""
     export_to = pdf.with_name(pdf.name + ".pdf")
+    build = ["build", ENTRY, "--out", str(site)]
+    export = ["export", ENTRY, "--output", str(export_to), "--executable-path", browser]
     try:
-        args = ["export", ENTRY, "--output", str(export_to), "--executable-path", browser]
-        seconds = run_slidev(build_dir, args, timeout)
+        seconds = run_slidev_side_by_side(build_dir, [build, export], timeout)
         os.replace(export_to, pdf)
     finally:
         export_to.unlink(missing_ok=True)
