@@ -158,3 +158,27 @@ def test_other_bert_families_walk_layer_by_layer_like_their_own_forward(tmp_path
     model = MultiExitModel(encoder, ExitConfig(num_labels=2, exit_layers="all")).eval()
     assert model(ids, mask).logits.shape == (2, stack.num_layers, 2)
     torch.testing.assert_close(model.poolers[0].dense.weight, pretrained)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"head": "pooler"}, {"head": "shared_pooler"}, {"head": "linear"}, {"head": "tanh"},
+     {"head": "pooler", "exit_gate": "lte"}],
+)  # fmt: skip
+def test_exit_inputs_then_the_heads_give_the_forward_pass(tiny_dir, kw):
+    """What a frozen-encoder stage trains on: the heads fed with cached exit inputs."""
+    model, tok, _ = build(tiny_dir, pooling="mean", exit_layers=[1, 3], **kw)
+    inputs = batch(tok, ["the market shares", "film music star award win"])
+    out, inputs_per_exit = model(**inputs), model.exit_inputs(**inputs)
+    assert inputs_per_exit.shape == (2, 2, model.stack.hidden_size)
+    again = model.from_exit_inputs(inputs_per_exit)
+    torch.testing.assert_close(again.logits, out.logits)
+    assert again.exit_layers == out.exit_layers
+    if "exit_gate" in kw:
+        torch.testing.assert_close(again.exit_scores, out.exit_scores)
+
+
+def test_layer_mix_heads_have_no_exit_inputs_to_cache(tiny_dir):
+    model, tok, _ = build(tiny_dir, head="layer_mix")
+    with pytest.raises(ConfigError, match="layer_mix heads read every layer"):
+        model.exit_inputs(**batch(tok, ["the market"]))

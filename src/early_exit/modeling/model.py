@@ -211,13 +211,55 @@ class MultiExitModel(nn.Module):
             # FLOP counter sees: 2*H*k FLOPs per exit (`early_exit.modeling.flops`)
             features = (stacked @ (weights / weights.norm())[:, None]).squeeze(-1)
             return self.classifiers[exit_index](features), features
+        return self.head_on_pooled(exit_index, self.pooled(hidden, attention_mask))
+
+    def pooled(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The parameter-free start of a (not layer_mix) head: the pooled vector of a layer."""
         pooled = pool(hidden, attention_mask, self.cfg.pooling)
-        if self.cfg.head == "tanh":
-            pooled = torch.tanh(pooled)
+        return torch.tanh(pooled) if self.cfg.head == "tanh" else pooled
+
+    def head_on_pooled(
+        self, exit_index: int, pooled: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trainable rest of a (not layer_mix) head: logits and classifier input."""
         if self.poolers:
             pooled = self.poolers[min(exit_index, len(self.poolers) - 1)](pooled)
         features = self.dropout(pooled)
         return self.classifiers[exit_index](features), features
+
+    def exit_inputs(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """What each exit's head reads before its own parameters, [batch, n_exits, hidden]:
+        all that a stage training heads on a frozen encoder needs from the encoder
+        (`early_exit.training.frozen_encoder`)."""
+        if self.cfg.head == "layer_mix":
+            raise ConfigError("layer_mix heads read every layer: no per-exit input to cache")
+        hidden, mask = self.stack.embed(input_ids, attention_mask, token_type_ids)
+        pooled = []
+        for index in range(self.exit_layers[-1]):
+            hidden = self.stack.layer(index, hidden, mask)
+            if index + 1 in self._exit_index:
+                pooled.append(self.pooled(hidden, attention_mask))
+        return torch.stack(pooled, dim=1)
+
+    def from_exit_inputs(self, inputs: torch.Tensor) -> MultiExitOutput:
+        """Every exit's output from `exit_inputs`: the same as `forward` on the same text."""
+        logits, scores = [], []
+        for exit_index in range(inputs.shape[1]):
+            exit_logits, features = self.head_on_pooled(exit_index, inputs[:, exit_index])
+            logits.append(exit_logits)
+            score = self.gate_score(features)
+            if score is not None:
+                scores.append(score)
+        return MultiExitOutput(
+            logits=torch.stack(logits, dim=1),
+            exit_layers=list(self.exit_layers),
+            exit_scores=torch.stack(scores, dim=1) if scores else None,
+        )
 
     def gate_score(self, features: torch.Tensor) -> torch.Tensor | None:
         """The exit gate's output u_i for one exit's classifier input (BERxiT's LTE:

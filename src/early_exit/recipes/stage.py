@@ -27,6 +27,8 @@ class Stage:
 
     `step_loss(model, batch, step)`, when set, replaces the default
     `loss(model(**inputs).logits, labels)` (pre-training stages need more than logits).
+    `frozen_encoder`: the stage trains exit heads only, on the encoder in eval mode, whose
+    outputs are then computed once (`early_exit.training.frozen_encoder`).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Stage:
     learning_rate: float
     trainable: Callable[[str], bool] = everything
     step_loss: Callable | None = None
+    frozen_encoder: bool = False
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from early_exit.modeling.checkpoint import (
 )
 from early_exit.recipes.stage import Stage
 from early_exit.training.batching import Collator, Encoded, bucketed_batches
+from early_exit.training.frozen_encoder import check_frozen, frozen_collator, frozen_logits
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def stage_loss(model, batch: dict, stage: Stage, step: int) -> torch.Tensor:
     """The stage's loss on one batch (already on the device)."""
     if stage.step_loss is not None:
         return stage.step_loss(model, batch, step)
+    if stage.frozen_encoder:
+        return stage.loss(frozen_logits(model, batch).float(), batch["labels"])
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     return stage.loss(model(**inputs).logits.float(), batch["labels"])
 
@@ -136,7 +139,6 @@ def fit(
     state = resume_state(state_dir, fingerprint)
     resuming = state.step > 0
     model.to(device)
-    model.train()
     every = settings.get("checkpoint_every") or 0
     n_batches = math.ceil(len(data) / settings["batch_size"])
     for s, stage in enumerate(stages[state.stage :], start=state.stage):
@@ -147,6 +149,7 @@ def fit(
             restore_training_state(state_dir, model, *kept)
             resuming = False
         save = partial(save_training_state, state_dir, model, optimizer, scheduler)
+        stage_collate = stage_mode(model, stage, data, collate, settings, device)
         for epoch in range(state.epoch, stage.epochs):
             batches = bucketed_batches(
                 data.lengths,
@@ -157,7 +160,14 @@ def fit(
             )
             for batch in remaining(batches, state, f"{stage.name} {epoch + 1}/{stage.epochs}"):
                 loss = train_step(
-                    model, collate(batch), stage, optimizer, scheduler, settings, device, state.step
+                    model,
+                    stage_collate(batch),
+                    stage,
+                    optimizer,
+                    scheduler,
+                    settings,
+                    device,
+                    state.step,
                 )
                 state.step_done(loss)
                 if every and state.step % every == 0 and state.batch < len(batches):
@@ -171,6 +181,19 @@ def fit(
         if s + 1 < len(stages):
             save(asdict(state))
     return asdict(state)
+
+
+def stage_mode(model, stage: Stage, data, collate, settings: dict, device) -> Collator:
+    """Put the model in the stage's mode; returns the stage's collator. A frozen-encoder
+    stage runs the encoder in eval mode and computes its outputs once (after a resumed
+    run's weights are restored)."""
+    model.train()
+    if not stage.frozen_encoder:
+        return collate
+    check_frozen(model, stage)
+    model.encoder.eval()
+    precision = _autocast(device, settings.get("precision", "fp32"))
+    return frozen_collator(model, data, collate, device, settings["batch_size"], precision)
 
 
 def remaining(batches: list, state: ResumeState, desc: str) -> Iterator:
