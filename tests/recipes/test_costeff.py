@@ -1,11 +1,14 @@
 """COST-EFF: its distillation losses by hand, and the whole slenderize pipeline on a tiny BERT."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 
+from early_exit.data.prepared import load_split
 from early_exit.errors import ConfigError
 from early_exit.inference.predict import predict
 from early_exit.inference.stored import load_exit_logits
@@ -13,7 +16,10 @@ from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.pruning import layer_shapes, num_parameters
 from early_exit.recipes import RecipeContext, get_recipe
 from early_exit.recipes.costeff import hidden_mse, soft_cross_entropy, teaching_assistant_loss
-from early_exit.recipes.slenderize import schedule, slenderize
+from early_exit.recipes.slenderize import indexed, schedule, slenderize
+from early_exit.recipes.teacher_cache import TeacherCache
+from early_exit.training import runtime
+from early_exit.training.batching import Collator, encode, model_inputs
 from early_exit.training.finetune import finetune
 
 TRAINING = tiny_training(
@@ -164,3 +170,34 @@ def test_slenderize_writes_a_smaller_multi_exit_model(teacher):
     )
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_the_cached_assistant_gives_what_it_computes_per_batch(teacher):
+    """Outputs kept per example and padded again equal the TA's forward on any batch."""
+    root, _ = teacher
+    model, tokenizer, _ = load_model_dir(root / "finetune")
+    data = encode(load_split(root / "data", "train"), tokenizer, 16)
+    collate = Collator(tokenizer, data)
+    assert len(set(data.lengths)) > 1  # padding matters
+    cpu = torch.device("cpu")
+    cache = TeacherCache.build(model, collate, data.lengths, 5, cpu, contextlib.nullcontext())
+    batch = indexed(collate, np.array([7, 0, 31, 12]))  # other rows than any build batch
+    expected = model.eval()(**model_inputs(batch), output_hidden_states=True)
+    got = cache.outputs(batch)
+    torch.testing.assert_close(got.logits, expected.logits, rtol=1e-5, atol=1e-5)
+    real = batch["attention_mask"].bool()
+    assert len(got.hidden_states) == len(expected.hidden_states) == 4
+    for ours, theirs in zip(got.hidden_states, expected.hidden_states, strict=True):
+        torch.testing.assert_close(ours[real], theirs[real], rtol=1e-5, atol=1e-5)
+        assert not ours[~real].any()  # padding is zeros, which hidden_mse masks
+
+
+def test_slenderize_with_the_assistant_recomputed_per_batch_matches(teacher, monkeypatch):
+    cached, _ = run(teacher, "costeff_cached")
+    monkeypatch.setattr(runtime, "CACHE_LIMIT_BYTES", 0)  # nothing fits: per batch
+    per_batch, _ = run(teacher, "costeff_per_batch")
+    a = load_file(str(cached / "model.safetensors"))
+    b = load_file(str(per_batch / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:  # the same numbers up to the padding of the batches that computed them
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-4, msg=key)

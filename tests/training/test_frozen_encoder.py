@@ -9,7 +9,7 @@ from early_exit.data.prepared import load_split
 from early_exit.modeling.backbone import load_backbone
 from early_exit.recipes import RecipeContext
 from early_exit.recipes.stage import Stage
-from early_exit.training import frozen_encoder
+from early_exit.training import runtime
 from early_exit.training.batching import Collator, encode
 from early_exit.training.finetune import build_model, finetune
 from early_exit.training.loop import stage_mode
@@ -50,7 +50,7 @@ def assert_close_weights(a, b, atol=0.0):
 
 
 def test_cached_and_per_batch_exit_inputs_train_the_same_heads(setup, cached, monkeypatch):
-    monkeypatch.setattr(frozen_encoder, "MAX_CACHE_BYTES", 0)  # nothing fits: per batch
+    monkeypatch.setattr(runtime, "CACHE_LIMIT_BYTES", 0)  # nothing fits: per batch
     per_batch = train(setup, "per-batch")
     # the same vectors up to the padding of the batches that computed them
     assert_close_weights(cached, per_batch, atol=1e-5)

@@ -21,7 +21,7 @@ from early_exit.inference.stored import write_exit_outputs
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.modeling.pruning import num_parameters
-from early_exit.training.batching import Collator, encode, sorted_batches
+from early_exit.training.batching import Collator, encode, model_inputs, sorted_batches
 from early_exit.training.runtime import pick_device
 
 
@@ -34,7 +34,7 @@ def all_exit_outputs(
     model.eval().to(device)
     logits = scores = None
     for idx in tqdm(sorted_batches(lengths, batch_size), desc="predict", mininterval=5):
-        batch = {k: v.to(device) for k, v in collate(idx).items() if k != "labels"}
+        batch = {k: v.to(device) for k, v in model_inputs(collate(idx)).items()}
         out = model(**batch)
         z = out.logits.float().cpu().numpy()
         if logits is None:

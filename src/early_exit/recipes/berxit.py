@@ -74,8 +74,9 @@ def alternate_lte_loss(logits, scores, labels, task_type: str, step: int):
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
     def step_loss(model, batch, step):
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        out = model(**inputs)
+        from early_exit.training.batching import model_inputs  # torch: not at import
+
+        out = model(**model_inputs(batch))
         if out.exit_scores is None:
             raise ConfigError("recipe: berxit needs a model with an exit gate (exit_gate: lte)")
         return alternate_lte_loss(

@@ -38,8 +38,9 @@ from early_exit.modeling.pruning import (
 from early_exit.modeling.widths import check_slenderize
 from early_exit.recipes.costeff import hidden_mse, soft_cross_entropy, teaching_assistant_loss
 from early_exit.recipes.stage import Stage, exit_losses
-from early_exit.training.batching import Collator, bucketed_batches
-from early_exit.training.loop import make_optimizer, train_step
+from early_exit.recipes.teacher_cache import TeacherCache
+from early_exit.training.batching import INDEX, Collator, bucketed_batches, model_inputs
+from early_exit.training.loop import autocast, make_optimizer, train_step
 from early_exit.training.run import TrainingRun
 
 log = logging.getLogger(__name__)
@@ -71,27 +72,37 @@ class Batches:
                 )
             )
         self.drawn += 1
-        return self.collate(self.queue.pop(0))
+        return indexed(self.collate, self.queue.pop(0))
 
 
-def inputs(batch: dict) -> dict:
-    return {k: v for k, v in batch.items() if k != "labels"}
-
-
-@torch.no_grad()
-def teacher_outputs(teacher: MultiExitModel, batch: dict):
-    return teacher.eval()(**inputs(batch), output_hidden_states=True)
+def indexed(collate: Collator, indices: np.ndarray) -> dict:
+    """A batch that also carries its example indices (for a cached teacher)."""
+    return collate(indices) | {INDEX: torch.as_tensor(indices)}
 
 
 class Distiller:
-    """The losses of one teacher-student pair (`costeff` defines them)."""
+    """The losses of one teacher-student pair (`costeff` defines them). `cache`: the
+    teacher's outputs computed once (`TeacherCache`); None runs the teacher per batch."""
 
-    def __init__(self, teacher: MultiExitModel, task_type: str, temperature: float):
+    def __init__(
+        self,
+        teacher: MultiExitModel,
+        task_type: str,
+        temperature: float,
+        cache: TeacherCache | None = None,
+    ):
         self.teacher, self.task_type, self.temperature = teacher, task_type, temperature
+        self.cache = cache
+
+    @torch.no_grad()
+    def reference(self, batch: dict):
+        if self.cache is not None:
+            return self.cache.outputs(batch)
+        return self.teacher.eval()(**model_inputs(batch), output_hidden_states=True)
 
     def parts(self, student, batch: dict) -> tuple[torch.Tensor, torch.Tensor, object, object]:
-        out = student(**inputs(batch), output_hidden_states=True)
-        ref = teacher_outputs(self.teacher, batch)
+        out = student(**model_inputs(batch), output_hidden_states=True)
+        ref = self.reference(batch)
         repr_loss = hidden_mse(out.hidden_states, ref.hidden_states, batch["attention_mask"])
         return out.logits.float(), repr_loss, ref, out
 
@@ -115,8 +126,8 @@ class Distiller:
         return loss
 
     def assistant(self, student, batch: dict) -> torch.Tensor:
-        out = student(**inputs(batch))
-        final = teacher_outputs(self.teacher, batch).logits[:, -1].float()
+        out = student(**model_inputs(batch))
+        final = self.reference(batch).logits[:, -1].float()
         return teaching_assistant_loss(
             out.logits.float(), final, batch["labels"], self.temperature, self.task_type
         )
@@ -180,7 +191,7 @@ def build_assistant(teacher: MultiExitModel, cfg: dict, backbone: dict) -> Multi
 def importance_batches(stream: Batches, fraction: float, seed: int, k: int) -> list[dict]:
     batches = bucketed_batches(stream.lengths, stream.batch_size, seed + 7919, k)
     n = max(1, math.ceil(fraction * len(batches)))
-    return [stream.collate(b) for b in batches[:n]]
+    return [indexed(stream.collate, b) for b in batches[:n]]
 
 
 def slenderize(
@@ -233,9 +244,13 @@ def slenderize(
     ta.eval()
     ta_parameters = num_parameters(ta)
 
-    # 2. iterative pruning of a copy of the TA, distilled from the TA
+    # 2. iterative pruning of a copy of the TA, distilled from the TA (now fixed: its
+    # outputs are computed once, `early_exit.recipes.teacher_cache`)
     student = copy.deepcopy(ta)
-    to_student = Distiller(ta, task_type, temperature)
+    cache = TeacherCache.build(
+        ta, stream.collate, data.lengths, stream.batch_size, dev, autocast(dev, training)
+    )
+    to_student = Distiller(ta, task_type, temperature, cache)
     prune = cfg["prune"]
     period = max(1, round(prune["period"] * stream.per_epoch))
     repr_steps = int(prune["repr_proportion"] * period)

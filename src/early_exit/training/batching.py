@@ -14,6 +14,13 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding
 
+INDEX = "index"  # batch key of each row's example index (for outputs cached per example)
+
+
+def model_inputs(batch: dict) -> dict:
+    """What a model reads from a batch: not the labels, not the example indices."""
+    return {k: v for k, v in batch.items() if k not in ("labels", INDEX)}
+
 
 @dataclass
 class Encoded:

@@ -4,7 +4,7 @@ The encoder runs in eval mode, so every exit's input (`MultiExitModel.exit_input
 the pooled vector of its layer) is a fixed function of the text: it is computed once
 per stage instead of at every step of every epoch, and the heads (pooler, dropout,
 classifier) train on those vectors. When the vectors of the whole training split would
-not fit in `MAX_CACHE_BYTES` (MNLI with eleven BERT-base exits needs 13 GB), each batch
+not fit in `runtime.CACHE_LIMIT_BYTES` (MNLI with eleven BERT-base exits needs 13 GB), each batch
 computes its own: the same numbers, more time.
 """
 
@@ -16,11 +16,10 @@ from contextlib import AbstractContextManager
 import numpy as np
 import torch
 
-from early_exit.training.batching import Collator, Encoded, sorted_batches
+from early_exit.training import runtime
+from early_exit.training.batching import Collator, Encoded, model_inputs, sorted_batches
 
 log = logging.getLogger(__name__)
-
-MAX_CACHE_BYTES = 2 * 1024**3
 
 
 def check_frozen(model, stage) -> None:
@@ -47,10 +46,6 @@ class ExitInputCollator:
         }
 
 
-def token_inputs(batch: dict) -> dict:
-    return {k: v for k, v in batch.items() if k != "labels"}
-
-
 @torch.no_grad()
 def compute_exit_inputs(
     model, data: Encoded, collate: Collator, device: torch.device, batch_size: int
@@ -58,7 +53,7 @@ def compute_exit_inputs(
     """Every training example's exit inputs, [examples, n_exits, hidden] on the CPU."""
     out = torch.empty(len(data), len(model.exit_layers), model.stack.hidden_size)
     for indices in sorted_batches(data.lengths, batch_size):
-        batch = {k: v.to(device) for k, v in token_inputs(collate(indices)).items()}
+        batch = {k: v.to(device) for k, v in model_inputs(collate(indices)).items()}
         out[torch.as_tensor(indices)] = model.exit_inputs(**batch).float().cpu()
     return out
 
@@ -74,7 +69,7 @@ def frozen_collator(
     """The stage's collator: cached exit inputs when they fit, else `collate` (per batch).
     `precision` is the training steps' autocast, so both ways give the same vectors."""
     size = len(data) * len(model.exit_layers) * model.stack.hidden_size * 4
-    if size > MAX_CACHE_BYTES:
+    if size > runtime.CACHE_LIMIT_BYTES:
         log.info("exit inputs (%.1f GB) computed per batch: too large to cache", size / 1e9)
         return collate
     with precision:
@@ -87,5 +82,5 @@ def frozen_logits(model, batch: dict) -> torch.Tensor:
     inputs = batch.get("exit_inputs")
     if inputs is None:
         with torch.no_grad():
-            inputs = model.exit_inputs(**token_inputs(batch))
+            inputs = model.exit_inputs(**model_inputs(batch))
     return model.from_exit_inputs(inputs).logits

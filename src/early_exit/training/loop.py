@@ -30,7 +30,7 @@ from early_exit.modeling.checkpoint import (
     save_training_state,
 )
 from early_exit.recipes.stage import Stage
-from early_exit.training.batching import Collator, Encoded, bucketed_batches
+from early_exit.training.batching import Collator, Encoded, bucketed_batches, model_inputs
 from early_exit.training.frozen_encoder import check_frozen, frozen_collator, frozen_logits
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,9 @@ def make_optimizer(model: torch.nn.Module, stage: Stage, settings: dict, total_s
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
-def _autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, settings: dict):
+    """The training steps' precision: bf16 autocast on CUDA when the settings ask for it."""
+    precision = settings.get("precision", "fp32")
     enabled = precision == "bf16" and device.type == "cuda"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
@@ -99,15 +101,14 @@ def stage_loss(model, batch: dict, stage: Stage, step: int) -> torch.Tensor:
         return stage.step_loss(model, batch, step)
     if stage.frozen_encoder:
         return stage.loss(frozen_logits(model, batch).float(), batch["labels"])
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    return stage.loss(model(**inputs).logits.float(), batch["labels"])
+    return stage.loss(model(**model_inputs(batch)).logits.float(), batch["labels"])
 
 
 def train_step(
     model, batch, stage: Stage, optimizer, scheduler, settings, device, step: int = 0
 ) -> float:
     batch = {k: v.to(device) for k, v in batch.items()}
-    with _autocast(device, settings.get("precision", "fp32")):
+    with autocast(device, settings):
         loss = stage_loss(model, batch, stage, step)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -192,7 +193,7 @@ def stage_mode(model, stage: Stage, data, collate, settings: dict, device) -> Co
         return collate
     check_frozen(model, stage)
     model.encoder.eval()
-    precision = _autocast(device, settings.get("precision", "fp32"))
+    precision = autocast(device, settings)
     return frozen_collator(model, data, collate, device, settings["batch_size"], precision)
 
 

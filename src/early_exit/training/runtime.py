@@ -10,6 +10,10 @@ import torch
 
 from early_exit.errors import ConfigError
 
+# The most memory a run may spend on outputs of a fixed network kept for reuse (a frozen
+# encoder's exit inputs, COST-EFF's teaching assistant); beyond it they are recomputed.
+CACHE_LIMIT_BYTES = 2 * 1024**3
+
 
 def pick_device(requested: str = "auto") -> torch.device:
     """`auto` takes CUDA when present, else CPU; `cuda` without a GPU is an error."""
