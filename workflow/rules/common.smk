@@ -70,8 +70,9 @@ def model_threads():
         return 8
 
 
-def run_dir(wc):
-    return f"results/{wc.task}/{wc.method}/seed{wc.seed}"
+def run_dir(task, method, seed):
+    """Where one run's files live (the rules' output patterns spell the same path)."""
+    return f"results/{task}/{method}/seed{seed}"
 
 
 # Hub models and datasets are read from a local copy when `hub_cache` is set.
@@ -101,7 +102,7 @@ def backbone_copy(wc):
 def pretrained_backbone(wc):
     """Where the elastic pre-training output of a run lives (None: no pre-training)."""
     if METHOD_SPECS[wc.method].get("pretrain"):
-        return f"{run_dir(wc)}/elastic_backbone"
+        return f"{run_dir(wc.task, wc.method, wc.seed)}/elastic_backbone"
     return None
 
 
@@ -109,7 +110,7 @@ def first_stage_model(wc):
     """The model of the run that already trained this run's first stage (DeeBERT's stage 1
     is the `finetune` run of the same seed), or [] when the run trains every stage."""
     source = first_stage_source(config, wc.method)
-    return f"results/{wc.task}/{source}/seed{wc.seed}/model" if source else []
+    return f"{run_dir(wc.task, source, wc.seed)}/model" if source else []
 
 
 def train_backbone(wc):

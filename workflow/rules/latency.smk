@@ -19,7 +19,7 @@ def timed_runs():
                 runs.append(
                     {
                         "labels": {"task": task, "method": method, "seed": str(seed)},
-                        "run_dir": f"results/{task}/{method}/seed{seed}",
+                        "run_dir": run_dir(task, method, seed),
                         "data_dir": f"data/{task}",
                         "policy": policy,
                         "options": options,

@@ -8,7 +8,7 @@ rule elastic_pretrain:
         "results/logs/pretrain/{task}/{method}/seed{seed}.log",
     params:
         data_dir="data/{task}",
-        state_dir=lambda wc: f"{run_dir(wc)}/pretrain_state",
+        state_dir=lambda wc: f"{run_dir(wc.task, wc.method, wc.seed)}/pretrain_state",
         backbone=method_start,
         pretrain=lambda wc: METHOD_SPECS[wc.method]["pretrain"],
         training=lambda wc: training_settings(config, wc.method),
@@ -59,7 +59,7 @@ rule train:
     params:
         data_dir="data/{task}",
         # not an output: Snakemake must not delete it, it is what a rerun resumes from
-        state_dir=lambda wc: f"{run_dir(wc)}/train_state",
+        state_dir=lambda wc: f"{run_dir(wc.task, wc.method, wc.seed)}/train_state",
         backbone=train_backbone,
         method=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: training_settings(config, wc.method),
