@@ -21,7 +21,7 @@ from early_exit.inference.stored import write_exit_outputs
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.modeling.pruning import num_parameters
-from early_exit.training.batching import Collator, encode, model_inputs, sorted_batches
+from early_exit.training.batching import Collator, encode, inference_batches
 from early_exit.training.runtime import pick_device
 
 
@@ -33,8 +33,9 @@ def all_exit_outputs(
     exit gate's scores [N, E] (None for a model without a gate)."""
     model.eval().to(device)
     logits = scores = None
-    for idx in tqdm(sorted_batches(lengths, batch_size), desc="predict", mininterval=5):
-        batch = {k: v.to(device) for k, v in model_inputs(collate(idx)).items()}
+    batches = inference_batches(collate, lengths, batch_size, device)
+    n_batches = -(-len(lengths) // batch_size)
+    for idx, batch in tqdm(batches, total=n_batches, desc="predict", mininterval=5):
         out = model(**batch)
         z = out.logits.float().cpu().numpy()
         if logits is None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from early_exit.training import runtime
-from early_exit.training.batching import INDEX, Collator, model_inputs, sorted_batches
+from early_exit.training.batching import INDEX, Collator, inference_batches
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ class TeacherCache:
             return None
         teacher.eval()
         logits, hidden = None, [None] * len(lengths)
-        for indices in sorted_batches(lengths, batch_size):
-            batch = {k: v.to(device) for k, v in model_inputs(collate(indices)).items()}
+        for indices, batch in inference_batches(collate, lengths, batch_size, device):
             with precision:
                 out = teacher(**batch, output_hidden_states=True)
             states = torch.stack(out.hidden_states, dim=1).float().cpu()  # [B, layers, T, H]

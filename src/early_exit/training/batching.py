@@ -8,6 +8,7 @@ longest example (dynamic padding). Batch order is a pure function of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,12 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Inference batches in length order (outputs are put back in example order by index)."""
     order = np.argsort(lengths, kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def inference_batches(collate, lengths: np.ndarray, batch_size: int, device) -> Iterator:
+    """(example indices, model inputs on `device`) for every batch of `sorted_batches`."""
+    for indices in sorted_batches(lengths, batch_size):
+        yield indices, {k: v.to(device) for k, v in model_inputs(collate(indices)).items()}
 
 
 class Collator:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from early_exit.training import runtime
-from early_exit.training.batching import Collator, Encoded, model_inputs, sorted_batches
+from early_exit.training.batching import Collator, Encoded, inference_batches, model_inputs
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,7 @@ def compute_exit_inputs(
 ) -> torch.Tensor:
     """Every training example's exit inputs, [examples, n_exits, hidden] on the CPU."""
     out = torch.empty(len(data), len(model.exit_layers), model.stack.hidden_size)
-    for indices in sorted_batches(data.lengths, batch_size):
-        batch = {k: v.to(device) for k, v in model_inputs(collate(indices)).items()}
+    for indices, batch in inference_batches(collate, data.lengths, batch_size, device):
         out[torch.as_tensor(indices)] = model.exit_inputs(**batch).float().cpu()
     return out
 
