@@ -61,7 +61,7 @@ def test_durations_read_like_the_readme(seconds, text):
     assert generated.duration(seconds) == text
 
 
-def model_dir(root, method, seconds, hardware):
+def model_dir(root, method, seconds, hardware, precision=None):
     path = root / "results" / "news" / method / "seed1" / "model"
     path.mkdir(parents=True)
     meta = {
@@ -73,6 +73,8 @@ def model_dir(root, method, seconds, hardware):
     }
     if hardware:
         meta["hardware"] = hardware
+    if precision:  # older models do not record it
+        meta["precision"] = precision
     (path / "exit_config.json").write_text(json.dumps(meta))
     (path / "config.json").write_text(json.dumps({"num_hidden_layers": 6, "hidden_size": 384}))
     return path
@@ -88,7 +90,10 @@ def test_setup_slide_reports_config_data_hardware_and_time(tmp_path):
         "cuda_device": None,
         "python": "3.11",
     }
-    dirs = [model_dir(tmp_path, "deebert", 100.0, hardware), model_dir(tmp_path, "pabee", 50, None)]
+    dirs = [
+        model_dir(tmp_path, "deebert", 100.0, hardware, "bf16"),
+        model_dir(tmp_path, "pabee", 50, None),
+    ]
     models = [generated.Model.read(d) for d in dirs]
     assert (models[0].task, models[0].method, models[0].seed) == ("news", "deebert", 1)
     config = {
@@ -110,7 +115,7 @@ def test_setup_slide_reports_config_data_hardware_and_time(tmp_path):
         "news: 1,488 / 212 / 425 · 5 classes · ≤ 48 tokens · accuracy",
         "**Seeds** 1 (1 per method) · data split seed 13",
         "deebert (entropy), pabee (patience), finetune",
-        "2 epochs per stage · batch 32 · learning rate 0.0001",
+        "2 epochs per stage · batch 32 · learning rate 0.0001 · bf16 training",
         "AMD EPYC, 2 cores · no GPU",
         "torch 2.13.0 (2 threads) · device cpu",
         "not recorded in these models' metadata",

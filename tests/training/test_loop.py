@@ -13,6 +13,7 @@ from early_exit.inference.predict import predict
 from early_exit.inference.stored import load_exit_logits
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.recipes.stage import Stage
+from early_exit.training import hardware, loop
 from early_exit.training.batching import bucketed_batches
 from early_exit.training.finetune import finetune
 from early_exit.training.loop import make_optimizer
@@ -170,10 +171,63 @@ def test_extra_test_splits_are_swept_and_reported_apart(setup, reference, tmp_pa
     assert "| Split " in text and "test_mismatched" in text
 
 
-def test_bf16_autocast_applies_to_cuda_only(setup, reference):
-    """One code path: `precision: bf16` changes nothing on CPU (autocast is CUDA-only here)."""
-    run(setup, "bf16", training={**TRAINING, "precision": "bf16"})
-    assert_same_weights(weights(setup, "bf16"), weights(setup, "a"))
+BF16 = {**TRAINING, "precision": "bf16"}
+
+
+def test_bf16_without_native_support_trains_in_fp32(setup, reference, monkeypatch, caplog):
+    """Emulated bf16 is slower than fp32: such hardware trains in fp32, says so and
+    records it, bit for bit the fp32 run."""
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
+    loop._warn_no_bf16.cache_clear()
+    meta = run(setup, "bf16-emulated", training=BF16)
+    assert_same_weights(weights(setup, "bf16-emulated"), weights(setup, "a"))
+    assert meta["precision"] == "fp32" and reference["precision"] == "fp32"
+    warnings = [r for r in caplog.records if "no native bf16" in r.getMessage()]
+    assert len(warnings) == 1  # once, not at every step
+
+
+def test_bf16_with_native_support_autocasts_repeatably(setup, reference, monkeypatch):
+    monkeypatch.setattr(loop, "native_bf16", lambda device: True)
+    cpu = torch.device("cpu")
+    with loop.autocast(cpu, BF16):
+        assert torch.nn.Linear(4, 4)(torch.ones(2, 4)).dtype == torch.bfloat16
+    with loop.autocast(cpu, TRAINING):  # fp32 settings: fp32 whatever the hardware
+        assert torch.nn.Linear(4, 4)(torch.ones(2, 4)).dtype == torch.float32
+    first = run(setup, "bf16-a", training=BF16)
+    run(setup, "bf16-b", training=BF16)
+    assert first["precision"] == "bf16"
+    a, fp32 = weights(setup, "bf16-a"), weights(setup, "a")
+    assert_same_weights(a, weights(setup, "bf16-b"))  # repeatable for a fixed seed
+    assert a.keys() == fp32.keys() and all(v.dtype == torch.float32 for v in a.values())
+    assert any(not torch.equal(a[k], fp32[k]) for k in a)  # the products really ran in bf16
+    losses = [e["mean_loss"] for e in first["progress"]["epoch_losses"]]
+    assert losses[-1] < losses[0]
+
+
+def test_a_bf16_state_is_not_resumed_on_hardware_that_trains_in_fp32(setup, monkeypatch):
+    def interrupt(progress):
+        if progress.step == 6:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "native_bf16", lambda device: True)
+    with pytest.raises(KeyboardInterrupt):
+        run(setup, "moved", on_step=interrupt, training=BF16)
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)  # the same config elsewhere
+    steps = []
+    meta = run(setup, "moved", on_step=lambda p: steps.append(p.step), training=BF16)
+    assert steps[0] == 1 and meta["precision"] == "fp32"  # started over, all in fp32
+    assert_same_weights(weights(setup, "moved"), weights(setup, "a"))
+
+
+def test_native_bf16_reads_the_hardware(monkeypatch):
+    hardware.native_bf16.cache_clear()
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert hardware.native_bf16(torch.device("cpu"))
+    hardware.native_bf16.cache_clear()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert not hardware.native_bf16(torch.device("cpu"))
+    hardware.native_bf16.cache_clear()
 
 
 def test_deebert_second_stage_starts_from_the_finetune_run(setup, reference):

@@ -176,7 +176,11 @@ def _training(config: dict, models: list[Model]) -> str:
         f"{train['epochs']} epoch{'s' if train['epochs'] != 1 else ''} per stage · "
         f"batch {train['batch_size']} · learning rate {train['learning_rate']:g}"
     )
-    return text + (" (some methods override)" if len(settings) > 1 else "")
+    text += " (some methods override)" if len(settings) > 1 else ""
+    # what the steps ran in (bf16 falls back to fp32 without native support); older
+    # models do not record it
+    precisions = sorted({m.meta["precision"] for m in models if "precision" in m.meta})
+    return text + (f" · {' and '.join(precisions)} training" if precisions else "")
 
 
 def setup_markdown(

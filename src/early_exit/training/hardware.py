@@ -6,6 +6,7 @@ record is taken inside the job itself and stored with the model.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from pathlib import Path
@@ -28,6 +29,21 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+@functools.cache
+def native_bf16(device) -> bool:
+    """Whether `device` multiplies bf16 matrices in hardware: CUDA GPUs from Ampere on,
+    CPUs with AVX512_BF16 or AMX. Elsewhere bf16 is emulated, slower than fp32."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
 
 
 def describe(device: str) -> dict:

@@ -10,6 +10,7 @@ stopped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import shutil
@@ -32,6 +33,7 @@ from early_exit.modeling.checkpoint import (
 from early_exit.recipes.stage import Stage
 from early_exit.training.batching import Collator, Encoded, bucketed_batches, model_inputs
 from early_exit.training.frozen_encoder import check_frozen, frozen_collator, frozen_logits
+from early_exit.training.hardware import native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,27 @@ def make_optimizer(model: torch.nn.Module, stage: Stage, settings: dict, total_s
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
+def training_precision(device: torch.device, settings: dict) -> str:
+    """What the training steps run in: "bf16" (autocast: bf16 matrix products, fp32
+    weights, optimizer and losses) when the settings ask for it and the device computes
+    bf16 natively, else "fp32". Emulated bf16 is slower than fp32, so asking for bf16
+    on other hardware trains in fp32 (logged, and recorded with the model)."""
+    if settings.get("precision", "fp32") != "bf16":
+        return "fp32"
+    if native_bf16(device):
+        return "bf16"
+    _warn_no_bf16(str(device))
+    return "fp32"
+
+
+@functools.cache
+def _warn_no_bf16(device: str) -> None:  # once per process, not at every step
+    log.warning("precision bf16: %s has no native bf16, training in fp32", device)
+
+
 def autocast(device: torch.device, settings: dict):
-    """The training steps' precision: bf16 autocast on CUDA when the settings ask for it."""
-    precision = settings.get("precision", "fp32")
-    enabled = precision == "bf16" and device.type == "cuda"
+    """The training steps' autocast context (see `training_precision`)."""
+    enabled = training_precision(device, settings) == "bf16"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 

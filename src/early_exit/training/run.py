@@ -18,7 +18,7 @@ from early_exit.data.prepared import load_manifest, load_split
 from early_exit.recipes.stage import Stage
 from early_exit.training.batching import Collator, Encoded, encode
 from early_exit.training.hardware import describe
-from early_exit.training.loop import discard_state, fit
+from early_exit.training.loop import discard_state, fit, training_precision
 from early_exit.training.runtime import pick_device, seed_everything
 
 
@@ -76,6 +76,7 @@ class TrainingRun:
             "backbone": backbone,
             "method": method,
             "training": training,
+            "precision": training_precision(self.device, training),
             "seed": self.seed,
             "progress": progress,
             "hardware": describe(str(self.device)),
@@ -93,8 +94,11 @@ class TrainingRun:
     ) -> dict:
         """Train (resuming this run's saved state if any); `identity` (backbone, method,
         settings...) and the training data's checksum tell this run from any other."""
+        # the precision actually used: bf16 asked for trains in fp32 on hardware without it,
+        # and a run must not resume on other hardware in the other precision
+        precision = training_precision(self.device, settings)
         fingerprint = run_fingerprint(
-            *identity, self.seed, self.manifest["splits"]["train"]["sha256"]
+            *identity, self.seed, self.manifest["splits"]["train"]["sha256"], precision
         )
         return fit(
             model,
