@@ -294,7 +294,7 @@ def test_a_failing_command_stops_the_other_and_names_itself(tmp_path):
 def test_a_slidev_command_that_hangs_times_out(tmp_path):
     fake_slidev(tmp_path, "exec sleep 300")
     with pytest.raises(DeckError, match="`slidev export` timed out after 1 s"):
-        deck.run_slidev(tmp_path, ["export"], timeout=1)
+        deck.run_slidev_side_by_side(tmp_path, [["export"]], timeout=1)
 
 
 def test_check_pdf_counts_pages_and_rejects_error_pages(tmp_path):

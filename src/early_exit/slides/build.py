@@ -317,11 +317,6 @@ def _copy_all(files: list[Path], dest: Path) -> None:
         shutil.copyfile(file, dest / file.name)
 
 
-def run_slidev(build_dir: Path, args: list[str], timeout: int) -> float:
-    """Run one Slidev command in `build_dir`; raise with the output's tail on failure."""
-    return run_slidev_side_by_side(build_dir, [args], timeout)[0]
-
-
 def run_slidev_side_by_side(build_dir: Path, commands: list[list[str]], timeout: int) -> list:
     """Run Slidev commands at once in `build_dir` (the build and the export read the same
     sources and write apart); seconds each took. The first failure stops the others and
