@@ -27,11 +27,11 @@ split = "test"
 # %%
 from pathlib import Path
 
-from early_exit.analysis import calibration, operating_points, plots
+from early_exit.analysis import calibration, plots, results, roles
 from early_exit.analysis.runs import load_runs
 
 out = Path(out_dir)
-info, _, static = operating_points.method_roles(methods)
+info, _, static = roles.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
 stored = load_runs(runs)
 
@@ -54,5 +54,5 @@ ece = calibration.ece_frame(stored, split)
 ece.to_csv(out / "ece.tsv", sep="\t", index=False)
 plots.save_figure(calibration.ece_figure(ece, palette, split), out / "ece.png")
 text = calibration.ece_markdown(ece, "Calibration of every exit (ECE)", split)
-operating_points.write_markdown(out / "ece.md", text)
+results.write_markdown(out / "ece.md", text)
 print(text)

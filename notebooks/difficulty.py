@@ -28,11 +28,11 @@ split = "test"
 # %%
 from pathlib import Path
 
-from early_exit.analysis import difficulty, operating_points, plots
+from early_exit.analysis import difficulty, plots, results, roles
 from early_exit.analysis.runs import load_runs
 
 out = Path(out_dir)
-info, _, static = operating_points.method_roles(methods)
+info, _, static = roles.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
 frame = difficulty.difficulty_frame(load_runs(runs), split)
 
@@ -43,5 +43,5 @@ plots.save_figure(difficulty.difficulty_figure(frame, palette, split), out / "di
 table = difficulty.spearman_table(frame)
 table.to_csv(out / "difficulty.tsv", sep="\t", index=False)
 text = difficulty.spearman_markdown(table, "Instance difficulty", split)
-operating_points.write_markdown(out / "difficulty.md", text)
+results.write_markdown(out / "difficulty.md", text)
 print(text)

@@ -30,11 +30,12 @@ split = "test"
 import json
 from pathlib import Path
 
-from early_exit.analysis import elue, exits, operating_points, plots
+from early_exit.analysis import elue, exits, plots, roles
 from early_exit.analysis.runs import load_runs
+from early_exit.exits import operating_points
 
 out = Path(out_dir)
-info, criteria, static = operating_points.method_roles(methods)
+info, criteria, static = roles.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
 stored = load_runs(runs)
 

@@ -26,10 +26,10 @@ out_dir = "results/analysis"
 # %%
 from pathlib import Path
 
-from early_exit.analysis import latency, operating_points, plots
+from early_exit.analysis import latency, plots, results, roles
 
 out = Path(out_dir)
-info, criteria, static = operating_points.method_roles(methods)
+info, criteria, static = roles.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
 table = latency.load_latency(tables.split(","))
 
@@ -38,5 +38,5 @@ plots.save_figure(latency.speedup_figure(table, palette), out / "latency.png")
 
 # %%
 text = latency.latency_markdown(table, "Measured speed-up")
-operating_points.write_markdown(out / "latency.md", text)
+results.write_markdown(out / "latency.md", text)
 print(text)

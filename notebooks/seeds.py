@@ -25,10 +25,11 @@ out_dir = "results/analysis"
 # %%
 from pathlib import Path
 
-from early_exit.analysis import operating_points, plots, seeds
+from early_exit.analysis import plots, results, roles, seeds
+from early_exit.exits import operating_points
 
 out = Path(out_dir)
-info, criteria, static = operating_points.method_roles(methods)
+info, criteria, static = roles.method_roles(methods)
 palette = plots.method_palette([m for m in info if m not in static])
 points = operating_points.load_operating_points(points)
 chosen = seeds.seed_points(points, criteria)
@@ -38,5 +39,5 @@ plots.save_figure(seeds.seeds_figure(chosen, palette, static), out / "seeds.png"
 
 # %%
 text = seeds.seeds_markdown(chosen, "Spread across seeds")
-operating_points.write_markdown(out / "seeds.md", text)
+results.write_markdown(out / "seeds.md", text)
 print(text)

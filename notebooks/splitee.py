@@ -27,7 +27,7 @@ out_dir = "results/analysis"
 # %%
 from pathlib import Path
 
-from early_exit.analysis import operating_points, plots
+from early_exit.analysis import plots, results
 from early_exit.analysis import splitee as analysis
 
 out = Path(out_dir)
@@ -42,6 +42,6 @@ plots.save_figure(analysis.tradeoff_figure(summary), out / "splitee_tradeoff.png
 
 # %%
 text = analysis.splitee_markdown(summary)
-operating_points.write_markdown(out / "splitee.md", text)
+results.write_markdown(out / "splitee.md", text)
 analysis.write_summary(summary, out / "splitee_summary.tsv")
 print(text)

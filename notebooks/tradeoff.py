@@ -31,13 +31,14 @@ max_drop = 0.01
 # %%
 from pathlib import Path
 
-from early_exit.analysis import elue, operating_points, plots, spatial
+from early_exit.analysis import elue, plots, results, roles, spatial
+from early_exit.exits import operating_points
 
 out = Path(out_dir)
-info, criteria, static = operating_points.method_roles(methods)
+info, criteria, static = roles.method_roles(methods)
 data = operating_points.load_sweeps(sweeps.split(","))
 points = operating_points.load_operating_points(points)
-summary = operating_points.summary_table(points)
+summary = results.summary_table(points)
 
 # %% [markdown]
 # Each line is one method under its own criterion (mean over seeds per knob value);
@@ -62,7 +63,7 @@ fig
 # without the slenderized (COST-EFF) methods.
 
 # %%
-slenderized = [m for m, i in info.items() if i["recipe"] == "costeff"]
+slenderized = [m for m, i in info.items() if i["trained_by"] == "slenderize"]
 cost = spatial.cost_points(data, split, criteria, static)
 fig = spatial.spatial_figure(cost, slenderized, split)
 plots.save_figure(fig, out / "spatial.png")
@@ -74,16 +75,16 @@ cost.groupby(["task", "method"]).num_parameters.first().unstack(0) / 1e6
 # %%
 slides = []
 for task, rows in summary.groupby("task"):
-    chosen = operating_points.select_criteria(rows, criteria, include_oracle=False)
-    text = operating_points.results_markdown(chosen, max_drop, f"Results: {task}")
-    operating_points.write_markdown(out / f"results_{task}.md", text)
+    chosen = results.select_criteria(rows, criteria, include_oracle=False)
+    text = results.results_markdown(chosen, max_drop, f"Results: {task}")
+    results.write_markdown(out / f"results_{task}.md", text)
     slides.append(text)
     print(text)
 # one slide per task for the deck (Slidev splits an imported file at `---`)
-operating_points.write_markdown(out / "results_table.md", "\n---\n\n".join(slides))
-operating_points.write_markdown(
+results.write_markdown(out / "results_table.md", "\n---\n\n".join(slides))
+results.write_markdown(
     out / "policies.md",
-    operating_points.results_markdown(
+    results.results_markdown(
         summary.assign(method=lambda t: t.task + " / " + t.method),
         max_drop,
         "Every method under every policy",
@@ -99,7 +100,7 @@ operating_points.write_markdown(
 # %%
 scores = elue.elue_table(data, info)
 scores.to_csv(out / "elue.tsv", sep="\t", index=False)
-chosen_scores = operating_points.select_criteria(scores, criteria, include_oracle=False)
+chosen_scores = results.select_criteria(scores, criteria, include_oracle=False)
 text = elue.elue_markdown(chosen_scores, "ELUE score")
-operating_points.write_markdown(out / "elue.md", text)
+results.write_markdown(out / "elue.md", text)
 print(text)

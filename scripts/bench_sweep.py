@@ -24,12 +24,12 @@ import torch
 from early_exit.data.prepare import prepare_task
 from early_exit.data.prepared import load_split
 from early_exit.exits.calibration import calibrate
+from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import sweep_stored
 from early_exit.inference.predict import all_exit_logits, predict
-from early_exit.inference.stored import load_exit_logits
 from early_exit.modeling.checkpoint import load_model_dir, save_model_dir
+from early_exit.runners.finetune import build_model
 from early_exit.training.batching import Collator, encode
-from early_exit.training.finetune import build_model
 
 POLICIES = {
     "entropy": {"num_thresholds": 100},

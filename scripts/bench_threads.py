@@ -18,7 +18,7 @@ import time
 import torch
 
 from early_exit.recipes import RecipeContext
-from early_exit.training.finetune import build_model
+from early_exit.runners.finetune import build_model
 from early_exit.training.loop import make_optimizer, train_step
 
 BACKBONE = {"name": "packaged:minilm-l6", "pooling": "mean"}

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from early_exit.errors import ConfigError, DataError
+from early_exit.support.errors import ConfigError, DataError
 
 FORMATS = ("auto", "lines", "jsonl", "tsv")
 PROGRESS_FROM = 256  # examples; shorter inputs get no progress bar
@@ -174,7 +174,7 @@ def predict_command(args) -> int:
     if args.output == "-":
         sys.stdout.write(lines)
     else:
-        from early_exit.workflow.atomic import write_text
+        from early_exit.support.atomic import write_text
 
         write_text(args.output, lines)
     summarise(answers, skipped, engine.max_length)

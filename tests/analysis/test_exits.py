@@ -4,7 +4,7 @@ import pytest
 from fake_runs import make_run
 
 from early_exit.analysis import exits
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 matplotlib.use("Agg")
 

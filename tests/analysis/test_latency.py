@@ -7,7 +7,7 @@ from early_exit.analysis.latency import (
     load_latency,
     speedup_figure,
 )
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 
 def table():

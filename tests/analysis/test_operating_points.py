@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 from sweeps import sweep_rows
 
-from early_exit.analysis import operating_points, plots
-from early_exit.errors import DataError
+from early_exit.analysis import plots, results, roles
+from early_exit.exits import operating_points
+from early_exit.support.errors import DataError
 
 matplotlib.use("Agg")
 
@@ -80,11 +81,11 @@ def test_dev_and_test_must_share_the_knob_grid(sweeps):
 
 
 def test_summary_and_markdown_report_mean_and_spread_over_seeds(sweeps):
-    summary = operating_points.summary_table(operating_points.operating_points(sweeps, 0.01))
+    summary = results.summary_table(operating_points.operating_points(sweeps, 0.01))
     row = summary.iloc[0]
     assert row.seeds == 2
     assert row.test_score_mean == pytest.approx(0.86)
-    text = operating_points.results_markdown(summary, 0.01, "Results")
+    text = results.results_markdown(summary, 0.01, "Results")
     assert text.startswith("# Results\n")
     assert "86.0 ± 1.4" in text  # (87, 85) x 100: mean 86, sample std 1.41
     assert "1.60 ± 0.00×" in text
@@ -97,7 +98,7 @@ def test_criteria_select_each_methods_own_policy_and_the_oracle():
             "policy": ["entropy", "patience", "oracle", "patience", "single-exit"],
         }
     )
-    chosen = operating_points.select_criteria(frame, {"a": "entropy", "b": "patience"})
+    chosen = results.select_criteria(frame, {"a": "entropy", "b": "patience"})
     assert chosen.policy.tolist() == ["entropy", "oracle", "patience", "single-exit"]
 
 
@@ -129,7 +130,7 @@ def test_tradeoff_figure_has_one_panel_per_task_and_one_colour_per_method(sweeps
 
 
 def test_method_roles_split_criteria_and_static_baselines():
-    info, criteria, static = operating_points.method_roles(
+    info, criteria, static = roles.method_roles(
         '{"d": {"recipe": "deebert", "criterion": "entropy", "static": false},'
         ' "s-1": {"recipe": "static", "criterion": null, "static": true}}'
     )

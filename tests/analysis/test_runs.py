@@ -1,8 +1,9 @@
 import pytest
 from fake_runs import make_run, save_run
 
-from early_exit.analysis.runs import load_runs, parse_run_dir, split_paths
-from early_exit.errors import DataError
+from early_exit.analysis.runs import load_runs, split_paths
+from early_exit.support.errors import DataError
+from early_exit.support.layout import parse_run_dir
 
 
 def test_run_directories_name_task_method_and_seed():

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from early_exit.analysis.spatial import cost_points, pareto_front, spatial_figure
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 
 def sweep_rows(method, policy, thresholds, scores, flops, params, seed=1, split="test"):

@@ -6,7 +6,7 @@ import pytest
 
 from early_exit.analysis import splitee as analysis
 from early_exit.exits.splitee import splitee_file
-from early_exit.inference.stored import load_exit_logits, write_exit_outputs
+from early_exit.exits.stored import load_exit_logits, write_exit_outputs
 
 SETTINGS = {"offload_costs": [0.1, 0.5], "lambda": 0.1, "orders": 3, "ucb_c": 1.0}
 

@@ -5,7 +5,7 @@ import pytest
 
 from early_exit.data.bbc import default_corpus_dir, read_bbc_corpus
 from early_exit.data.splitting import deduplicate
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 
 def test_labels_are_sorted_class_folders_and_files_sorted(fake_bbc):

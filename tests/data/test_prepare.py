@@ -9,7 +9,7 @@ import early_exit.data.prepare as prepare_module
 from early_exit.data.prepare import prepare_task
 from early_exit.data.prepared import load_manifest, load_split
 from early_exit.data.registry import SPLITS
-from early_exit.errors import ConfigError, DataError
+from early_exit.support.errors import ConfigError, DataError
 
 
 def bbc(corpus, **extra):
@@ -142,7 +142,7 @@ def test_failure_midway_leaves_no_manifest(fake_bbc, tmp_path, monkeypatch):
 
 
 def test_interrupted_inside_atomic_write_leaves_no_partial_file(fake_bbc, tmp_path, monkeypatch):
-    import early_exit.workflow.atomic as atomic
+    import early_exit.support.atomic as atomic
 
     def exploding_replace(src, dst):
         raise RuntimeError("killed")

@@ -5,7 +5,7 @@ import pytest
 from early_exit.data.prepare import prepare_task
 from early_exit.data.prepared import eval_splits, load_manifest, load_split
 from early_exit.data.registry import SPLITS
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_edited_split_is_detected(prepared):
 
 
 def test_invalid_json_line_names_file_and_line(prepared):
-    from early_exit.workflow.atomic import sha256_file
+    from early_exit.support.atomic import sha256_file
 
     path = prepared / "test.jsonl"
     lines = path.read_text().splitlines(keepends=True)
@@ -73,7 +73,7 @@ def prepared_regression(tmp_path):
 
 
 def rewrite_with_checksum(prepared, split, text):
-    from early_exit.workflow.atomic import sha256_file
+    from early_exit.support.atomic import sha256_file
 
     path = prepared / f"{split}.jsonl"
     path.write_text(text)

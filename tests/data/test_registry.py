@@ -1,7 +1,7 @@
 import pytest
 
 from early_exit.data.registry import builtin_task_names, resolve_task
-from early_exit.errors import ConfigError
+from early_exit.support.errors import ConfigError
 
 
 def test_unknown_task_names_task_and_builtins():

@@ -6,7 +6,7 @@ from glue_like import NLI_FEATURES, STS_FEATURES, nli_columns
 
 from early_exit.data.registry import resolve_task
 from early_exit.data.sources import load_source
-from early_exit.errors import ConfigError, DataError
+from early_exit.support.errors import ConfigError, DataError
 
 SST_FEATURES = Features(
     {"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])}

@@ -11,7 +11,7 @@ from early_exit.data.splitting import (
     quantile_strata,
     stratified_subsample,
 )
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 LABELS = [i % 4 for i in range(200)]  # 4 balanced labels
 

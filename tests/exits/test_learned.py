@@ -8,14 +8,15 @@ import pytest
 import torch
 from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 
-from early_exit.errors import ConfigError
 from early_exit.exits.online import runtime_policy
 from early_exit.exits.policies import Outputs, learned_exits
+from early_exit.exits.stored import load_exit_logits, stored_scores
 from early_exit.inference.predict import predict
-from early_exit.inference.stored import load_exit_logits, stored_scores
 from early_exit.modeling.checkpoint import load_model_dir
+from early_exit.runners.finetune import finetune
+from early_exit.runners.spec import RunSpec
+from early_exit.support.errors import ConfigError
 from early_exit.training.batching import Collator, encode
-from early_exit.training.finetune import finetune
 
 TRAINING = tiny_training(epochs=2, learning_rate=1e-2)
 
@@ -58,7 +59,12 @@ def gated_run(tmp_path_factory):
     backbone = {"name": str(make_tiny_bert(root / "bert")), "pooling": "mean"}
     prepare_tiny_task(root, (("train", 48, 0), ("dev", 20, 1), ("test", 20, 2)))
     method = {"recipe": "berxit", "exit_layers": "all"}
-    finetune(root / "data", root / "model", root / "state", backbone, method, TRAINING, 0, "cpu")
+    finetune(
+        RunSpec(
+            root / "data", root / "model", backbone, method, TRAINING, 0, "cpu",
+            state_dir=root / "state",
+        )
+    )  # fmt: skip
     predict(root / "model", root / "data", root / "exit_logits.npz", batch_size=7, device="cpu")
     return root
 

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from early_exit.errors import ConfigError
 from early_exit.exits.policies import (
     Outputs,
     check_policy,
@@ -15,6 +14,7 @@ from early_exit.exits.policies import (
     get_policy,
     patience_grid,
 )
+from early_exit.support.errors import ConfigError
 
 
 def softmax(z):

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from early_exit.errors import ConfigError
 from early_exit.exits.policies import Outputs, get_policy
 from early_exit.exits.sweep import sweep_file, sweep_stored
-from early_exit.workflow.atomic import atomic_path
+from early_exit.support.atomic import atomic_path
+from early_exit.support.errors import ConfigError
 
 ALL = {
     "entropy": {"num_thresholds": 9},

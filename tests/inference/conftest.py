@@ -9,7 +9,8 @@ from tiny import make_examples, make_tiny_bert, tiny_training
 from early_exit.data.prepare import prepare_task
 from early_exit.exits.calibration import calibrate_file
 from early_exit.inference.predict import predict
-from early_exit.training.finetune import finetune
+from early_exit.runners.finetune import finetune
+from early_exit.runners.spec import RunSpec
 
 TRAINING = tiny_training(
     epochs=4,
@@ -53,7 +54,10 @@ def runs(tmp_path_factory):
     out = {}
     for name, (task, method) in RUNS.items():
         run = root / "results" / task / name / "seed0"
-        finetune(data[task], run / "model", run / "state", backbone, method, TRAINING, 0, "cpu", 1)
+        spec = RunSpec(
+            data[task], run / "model", backbone, method, TRAINING, 0, "cpu", 1, run / "state"
+        )
+        finetune(spec)
         predict(run / "model", data[task], run / "exit_logits.npz", device="cpu", threads=1)
         calibrate_file(run / "exit_logits.npz", run / "calibration.json")
         out[name] = (run, data[task])

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from early_exit.inference.cli import main
+from early_exit.cli import main
 from early_exit.inference.engine import EarlyExitEngine
 
 
@@ -53,7 +53,7 @@ def test_lines_from_stdin_give_one_answer_per_line(capsys, monkeypatch, joint):
 
 
 def test_threshold_auto_uses_the_knob_chosen_on_dev(capsys, monkeypatch, joint, tmp_path):
-    from early_exit.analysis.operating_points import load_sweeps, operating_points
+    from early_exit.exits.operating_points import load_sweeps, operating_points
     from early_exit.exits.sweep import sweep_file
 
     sweep = joint / "sweep.tsv"
@@ -131,7 +131,7 @@ def test_pair_task_given_single_texts(capsys, monkeypatch, joint, tmp_path):
 def test_the_module_runs_as_a_command(joint):
     """The console script's entry point, in a fresh process, reading stdin."""
     result = subprocess.run(
-        [sys.executable, "-m", "early_exit.inference.cli", "predict", str(joint)]
+        [sys.executable, "-m", "early_exit.cli", "predict", str(joint)]
         + ["--threshold", "0.2", "--device", "cpu"],
         input=b"market shares\n",
         capture_output=True,

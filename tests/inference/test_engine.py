@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from early_exit.data.prepared import load_split
-from early_exit.errors import ConfigError
 from early_exit.exits.online import runtime_policy
 from early_exit.exits.policies import Outputs, calibrated_confidence, entropy, get_policy
+from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import decide, load_temperatures
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.inference.stored import load_exit_logits
+from early_exit.support.errors import ConfigError
 from early_exit.training.batching import encode
 
 TOL = 1e-5

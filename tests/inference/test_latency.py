@@ -2,14 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from early_exit.analysis.operating_points import (
+from early_exit.exits.operating_points import (
     load_sweeps,
     operating_points,
     write_operating_points,
 )
-from early_exit.errors import DataError
 from early_exit.exits.sweep import sweep_file
 from early_exit.inference.latency import FULL, latency_file, other_knobs, time_runs
+from early_exit.support.errors import DataError
 
 COLUMNS = [
     "task", "method", "seed", "chosen_on_dev", "policy", "knob", "batch_size", "examples",

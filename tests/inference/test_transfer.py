@@ -2,8 +2,8 @@
 
 import pytest
 
-from early_exit.errors import DataError
 from early_exit.inference.predict import transfer_labels
+from early_exit.support.errors import DataError
 
 
 def test_same_names_in_another_order_and_mapped_names():

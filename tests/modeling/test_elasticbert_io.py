@@ -9,11 +9,13 @@ from tiny import WORDS, make_examples, make_tiny_bert, tiny_training
 from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
 
 from early_exit.data.prepare import prepare_task
-from early_exit.errors import DataError
 from early_exit.modeling.backbone import load_backbone, load_pretrained
 from early_exit.modeling.elasticbert_io import load_elastic_backbone, save_elastic_backbone
-from early_exit.recipes.elastic_pretrain import ElasticMLM, exit_groups, mlm_head_weights, pretrain
-from early_exit.training.finetune import build_model
+from early_exit.recipes.elastic_pretrain import ElasticMLM, exit_groups, mlm_head_weights
+from early_exit.runners.elastic_pretrain import pretrain
+from early_exit.runners.finetune import build_model
+from early_exit.runners.spec import RunSpec
+from early_exit.support.errors import DataError
 
 
 def fnlp_checkpoint(path, fmt="safetensors", layers=3, hidden=32):
@@ -118,17 +120,19 @@ def test_pretraining_writes_a_backbone_that_fine_tuning_loads(tmp_path):
     }
     prepare_task("tiny", spec, tmp_path / "data", seed=0)
     training = tiny_training()
-    progress = pretrain(
+    pretraining = {"epochs": 2, "learning_rate": 5e-3, "mlm_probability": 0.3}
+    spec = RunSpec(
         tmp_path / "data",
         tmp_path / "out",
-        tmp_path / "state",
         {"name": str(bert)},
-        {"epochs": 2, "learning_rate": 5e-3, "mlm_probability": 0.3},
+        {"recipe": "elasticbert", "pretrain": pretraining},
         training,
         0,
         "cpu",
         1,
+        state_dir=tmp_path / "state",
     )
+    progress = pretrain(spec)
     assert progress["step"] == 8  # 28 train examples (70% of 40) in batches of 8, two epochs
     original, _ = load_pretrained(str(bert))
     loaded, _, poolers = load_elastic_backbone(str(tmp_path / "out"))

@@ -2,9 +2,9 @@ import pytest
 import torch
 from tiny import make_tiny_bert
 
-from early_exit.errors import ConfigError
 from early_exit.modeling.backbone import LayerStack, load_pretrained, resolve_backbone
 from early_exit.modeling.model import ExitConfig, MultiExitModel, pool
+from early_exit.support.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

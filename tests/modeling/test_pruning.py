@@ -10,7 +10,6 @@ import pytest
 import torch
 from tiny import make_examples, make_tiny_bert
 
-from early_exit.errors import ConfigError, DataError
 from early_exit.modeling.backbone import load_pretrained
 from early_exit.modeling.checkpoint import load_model_dir, save_model_dir
 from early_exit.modeling.flops import exit_flops_polynomial
@@ -25,7 +24,8 @@ from early_exit.modeling.pruning import (
     taylor_importance,
 )
 from early_exit.modeling.widths import check_slenderize, target_widths
-from early_exit.recipes.stage import exit_losses
+from early_exit.recipes.losses import exit_losses
+from early_exit.support.errors import ConfigError, DataError
 from early_exit.training.batching import Collator, encode
 
 HIDDEN, HEADS, SIZE, INTER = 32, 4, 8, 64

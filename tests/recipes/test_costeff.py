@@ -1,6 +1,7 @@
 """COST-EFF: its distillation losses by hand, and the whole slenderize pipeline on a tiny BERT."""
 
 import contextlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,18 +10,20 @@ from safetensors.torch import load_file
 from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 
 from early_exit.data.prepared import load_split
-from early_exit.errors import ConfigError
+from early_exit.exits.stored import load_exit_logits
 from early_exit.inference.predict import predict
-from early_exit.inference.stored import load_exit_logits
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.pruning import layer_shapes, num_parameters
 from early_exit.recipes import RecipeContext, get_recipe
 from early_exit.recipes.costeff import hidden_mse, soft_cross_entropy, teaching_assistant_loss
-from early_exit.recipes.slenderize import indexed, schedule, slenderize
+from early_exit.recipes.costeff_phases import pruning_plan
 from early_exit.recipes.teacher_cache import TeacherCache
+from early_exit.runners.finetune import finetune
+from early_exit.runners.slenderize import slenderize
+from early_exit.runners.spec import RunSpec
+from early_exit.support.errors import ConfigError
 from early_exit.training import runtime
-from early_exit.training.batching import Collator, encode, model_inputs
-from early_exit.training.finetune import finetune
+from early_exit.training.batching import Collator, encode, indexed, model_inputs
 
 TRAINING = tiny_training(
     epochs=2, learning_rate=1e-2, weight_decay=0.01, warmup_ratio=0.1, bucket_batches=2
@@ -110,8 +113,11 @@ def test_recipe_metadata_and_checks():
 
 
 def test_schedule_removes_heads_step_by_step_and_interpolates_widths():
-    assert schedule(12, 6, 3, 1536, 768, 384, 192) == [(9, 1152, 288), (6, 768, 192)]
-    assert schedule(4, 2, 1, 64, 32, 32, None) == [(3, 48, None), (2, 32, None)]
+    base = SimpleNamespace(num_attention_heads=12, intermediate_size=1536, hidden_size=384)
+    plan = pruning_plan(base, {"heads_per_step": 3, "embedding_rank": 192}, 6, 768)
+    assert plan == [(9, 1152, 288), (6, 768, 192)]
+    tiny = SimpleNamespace(num_attention_heads=4, intermediate_size=64, hidden_size=32)
+    assert pruning_plan(tiny, {"heads_per_step": 1}, 2, 32) == [(3, 48, None), (2, 32, None)]
 
 
 @pytest.fixture(scope="module")
@@ -120,25 +126,22 @@ def teacher(tmp_path_factory):
     backbone = {"name": str(make_tiny_bert(root / "bert", dropout=0.1)), "pooling": "mean"}
     prepare_tiny_task(root, (("train", 48, 0), ("dev", 24, 1), ("test", 24, 2)))
     finetune(
-        root / "data",
-        root / "finetune",
-        root / "state",
-        backbone,
-        {"recipe": "finetune"},
-        TRAINING,
-        0,
-        "cpu",
-        1,
-    )
+        RunSpec(
+            root / "data", root / "finetune", backbone, {"recipe": "finetune"}, TRAINING, 0,
+            "cpu", 1, state_dir=root / "state",
+        )
+    )  # fmt: skip
     return root, backbone
 
 
 def run(teacher, name):
     root, backbone = teacher
     method = {"recipe": "costeff", "teacher": "finetune", "slenderize": SLENDERIZE}
-    meta = slenderize(
-        root / "finetune", root / "data", root / name, backbone, method, TRAINING, 3, "cpu", 1
-    )
+    spec = RunSpec(
+        root / "data", root / name, backbone, method, TRAINING, 3, "cpu", 1,
+        teacher=root / "finetune",
+    )  # fmt: skip
+    meta = slenderize(spec)
     return root / name, meta
 
 

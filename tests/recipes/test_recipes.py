@@ -5,10 +5,10 @@ import pytest
 import torch
 from tiny import make_examples, make_tiny_bert, tiny_training
 
-from early_exit.errors import ConfigError
 from early_exit.modeling.backbone import load_pretrained
 from early_exit.modeling.model import ExitConfig, MultiExitModel, pool
 from early_exit.recipes import RecipeContext, get_recipe
+from early_exit.support.errors import ConfigError
 from early_exit.training.batching import Collator, encode
 from early_exit.training.loop import fit
 

@@ -8,11 +8,12 @@ from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 from early_exit.data.prepared import load_split
 from early_exit.modeling.backbone import load_backbone
 from early_exit.recipes import RecipeContext
-from early_exit.recipes.stage import Stage
+from early_exit.runners.finetune import build_model, finetune
+from early_exit.runners.spec import RunSpec
 from early_exit.training import runtime
 from early_exit.training.batching import Collator, encode
-from early_exit.training.finetune import build_model, finetune
 from early_exit.training.loop import stage_mode
+from early_exit.training.stage import Stage
 
 # 60 examples in batches of 8: 8 steps per epoch, 2 epochs per stage; stage 2 is steps 17-32
 TRAINING = tiny_training(epochs=2, learning_rate=1e-2, checkpoint_every=3)
@@ -31,10 +32,10 @@ def setup(tmp_path_factory):
 def train(setup, name, on_step=None):
     root, backbone = setup
     out = root / name
-    finetune(
-        root / "data", out / "model", out / "state", backbone, DEEBERT, TRAINING, 0, "cpu", 1,
-        on_step=on_step,
-    )  # fmt: skip
+    spec = RunSpec(
+        root / "data", out / "model", backbone, DEEBERT, TRAINING, 0, "cpu", 1, out / "state"
+    )
+    finetune(spec, on_step=on_step)
     return load_file(str(out / "model" / "model.safetensors"))
 
 

@@ -6,17 +6,19 @@ import torch
 from safetensors.torch import load_file
 from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 
-from early_exit.analysis.operating_points import operating_points, results_markdown, summary_table
-from early_exit.errors import DataError
+from early_exit.analysis.results import results_markdown, summary_table
+from early_exit.exits.operating_points import operating_points
+from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import sweep_file
 from early_exit.inference.predict import predict
-from early_exit.inference.stored import load_exit_logits
 from early_exit.modeling.checkpoint import load_model_dir
-from early_exit.recipes.stage import Stage
+from early_exit.runners.finetune import finetune
+from early_exit.runners.spec import RunSpec
+from early_exit.support.errors import DataError
 from early_exit.training import hardware, loop
 from early_exit.training.batching import bucketed_batches
-from early_exit.training.finetune import finetune
 from early_exit.training.loop import make_optimizer
+from early_exit.training.stage import Stage
 
 TRAINING = tiny_training(
     epochs=3,
@@ -40,18 +42,18 @@ def setup(tmp_path_factory):
 def run(setup, name, seed=0, on_step=None, training=TRAINING):
     root, backbone = setup
     method = {"recipe": "joint", "exit_layers": "all"}
-    return finetune(
+    spec = RunSpec(
         root / "data",
         root / name / "model",
-        root / name / "state",
         backbone,
         method,
         training,
         seed,
         "cpu",
         1,
-        on_step=on_step,
+        state_dir=root / name / "state",
     )
+    return finetune(spec, on_step=on_step)
 
 
 def weights(setup, name):
@@ -232,15 +234,18 @@ def test_native_bf16_reads_the_hardware(monkeypatch):
 
 def test_deebert_second_stage_starts_from_the_finetune_run(setup, reference):
     root, backbone = setup
-    args = (root / "data",)
     donor = finetune(
-        *args, root / "ft" / "model", root / "ft" / "state", backbone,
-        {"recipe": "finetune"}, TRAINING, 0, "cpu", 1,
+        RunSpec(
+            root / "data", root / "ft" / "model", backbone, {"recipe": "finetune"}, TRAINING,
+            0, "cpu", 1, state_dir=root / "ft" / "state",
+        )
     )  # fmt: skip
     deebert = finetune(
-        *args, root / "dee" / "model", root / "dee" / "state", backbone,
-        {"recipe": "deebert", "exit_layers": "all"}, TRAINING, 0, "cpu", 1,
-        first_stage=root / "ft" / "model",
+        RunSpec(
+            root / "data", root / "dee" / "model", backbone,
+            {"recipe": "deebert", "exit_layers": "all"}, TRAINING, 0, "cpu", 1,
+            state_dir=root / "dee" / "state", first_stage=root / "ft" / "model",
+        )
     )  # fmt: skip
     assert donor["progress"]["epoch_losses"][0]["stage"] == "single-exit"
     assert {e["stage"] for e in deebert["progress"]["epoch_losses"]} == {"deebert-2-highways"}
@@ -260,9 +265,11 @@ def test_a_first_stage_from_a_multi_exit_run_is_refused(setup, reference):
     root, backbone = setup
     with pytest.raises(DataError, match="a first stage needs one pooler exit at layer 3"):
         finetune(
-            root / "data", root / "bad" / "model", root / "bad" / "state", backbone,
-            {"recipe": "deebert", "exit_layers": "all"}, TRAINING, 0, "cpu", 1,
-            first_stage=root / "a" / "model",
+            RunSpec(
+                root / "data", root / "bad" / "model", backbone,
+                {"recipe": "deebert", "exit_layers": "all"}, TRAINING, 0, "cpu", 1,
+                state_dir=root / "bad" / "state", first_stage=root / "a" / "model",
+            )
         )  # fmt: skip
 
 

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from early_exit.workflow import cluster
-from early_exit.workflow.cluster import (
+from early_exit.config import cluster
+from early_exit.config.cluster import (
     ClusterError,
     Partition,
     Request,

@@ -7,16 +7,10 @@ import yaml
 from snakemake.utils import validate
 from workflow_cli import run_workflow
 
-from early_exit.errors import ConfigError
-from early_exit.workflow.config import (
-    check_config,
-    first_stage_source,
-    method_info,
-    method_instances,
-    schema_errors,
-    task_policies,
-    training_settings,
-)
+from early_exit.analysis.roles import method_info
+from early_exit.config.check import check_config, schema_errors, task_policies
+from early_exit.recipes.instances import first_stage_source, method_instances, training_settings
+from early_exit.support.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -85,7 +79,8 @@ REGRESSION_TASK = {
         ),
         (
             lambda c: c["methods"]["pabee"].update(pretrain={"epochs": 1, "learning_rate": 1e-4}),
-            "methods.pabee.pretrain: elastic pre-training is only for recipe elasticbert",
+            "methods.pabee.pretrain: recipe 'pabee' has no pre-training stage "
+            r"\(recipes with one: elasticbert\)",
         ),
         (
             lambda c: c["sweep"]["policies"]["patience"].update(values=[2, 6]),
@@ -174,7 +169,7 @@ def test_a_broken_config_stops_snakemake_before_any_job(tmp_path):
 def test_loading_the_workflow_modules_does_not_import_torch():
     # common.smk imports these at every workflow start and in every cluster job
     modules = (
-        "early_exit.workflow.config, early_exit.workflow.cluster, early_exit.workflow.download,"
+        "early_exit.config.check, early_exit.config.cluster, early_exit.support.download,"
         " early_exit.recipes"
     )
     heavy = "('torch', 'transformers')"

@@ -10,10 +10,11 @@ from snakemake.utils import validate
 from tiny import make_tiny_bert
 from workflow_cli import run_workflow
 
-from early_exit.errors import DataError
+from early_exit.config.hub import cached_task, hub_datasets, hub_models
 from early_exit.modeling.backbone import load_pretrained
-from early_exit.workflow.config import cached_backbone, cached_task, hub_datasets, hub_models
-from early_exit.workflow.download import download_dataset, download_model
+from early_exit.modeling.backbone_source import cached_backbone
+from early_exit.support.download import download_dataset, download_model
+from early_exit.support.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

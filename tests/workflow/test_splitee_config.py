@@ -7,9 +7,9 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from early_exit.errors import ConfigError
-from early_exit.workflow.config import check_config, schema_errors
-from early_exit.workflow.splitee_config import splitee_outputs, transfer_params
+from early_exit.config.check import check_config, schema_errors
+from early_exit.config.splitee import splitee_outputs, transfer_params
+from early_exit.support.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

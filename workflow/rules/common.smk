@@ -6,22 +6,20 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from early_exit.workflow.cluster import check_slurm_workflow
-from early_exit.workflow.config import (
-    cached_backbone,
-    cached_task,
-    check_config,
+from early_exit.analysis.roles import method_info
+from early_exit.config.check import check_config, schema_errors, task_policies
+from early_exit.config.cluster import check_slurm_workflow
+from early_exit.config.hub import cached_task, hub_datasets, hub_models
+from early_exit.recipes import get_recipe
+from early_exit.modeling.backbone_source import cached_backbone
+from early_exit.recipes.instances import (
     first_stage_source,
-    hub_datasets,
-    hub_models,
     method_backbone,
-    method_info,
     method_instances,
-    schema_errors,
-    task_policies,
     training_settings,
 )
-from early_exit.errors import ConfigError
+from early_exit.support.errors import ConfigError
+from early_exit.support.layout import run_dir
 
 SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 try:
@@ -70,11 +68,6 @@ def model_threads():
         return 8
 
 
-def run_dir(task, method, seed):
-    """Where one run's files live (the rules' output patterns spell the same path)."""
-    return f"results/{task}/{method}/seed{seed}"
-
-
 # Hub models and datasets are read from a local copy when `hub_cache` is set.
 HUB_CACHE = config["hub_cache"] or "data/hub"
 HUB_MODELS = hub_models(config)
@@ -97,6 +90,11 @@ def backbone_copy(wc):
     configured = method_backbone(config, METHOD_SPECS[wc.method])["name"]
     start = method_start(wc)["name"]
     return start if start != configured else []
+
+
+def trained_by(spec):
+    """How a method instance is trained: "stages" (rule train) or "slenderize" (its recipe says)."""
+    return get_recipe(spec["recipe"]).trained_by
 
 
 def pretrained_backbone(wc):

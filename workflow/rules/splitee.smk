@@ -1,6 +1,6 @@
 # SplitEE: cross-task prediction (a trained run answering another task with the same
 # labels) and the online split-layer bandit simulated on that stream.
-from early_exit.workflow.splitee_config import (
+from early_exit.config.splitee import (
     pair_alpha,
     splitee_outputs,
     splitee_settings,

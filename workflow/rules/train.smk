@@ -10,7 +10,7 @@ rule elastic_pretrain:
         data_dir="data/{task}",
         state_dir=lambda wc: f"{run_dir(wc.task, wc.method, wc.seed)}/pretrain_state",
         backbone=method_start,
-        pretrain=lambda wc: METHOD_SPECS[wc.method]["pretrain"],
+        method=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: training_settings(config, wc.method),
         device=config["device"],
     threads: model_threads()
@@ -41,7 +41,7 @@ def job_priority(wc, chain=False):
 # PREDICT_IN_JOB: the job that trains a model also makes its one inference pass over dev
 # and test (`early_exit.inference.predict`, every exit's logits into exit_logits.npz),
 # from the model directory it has just written. A separate job would import torch and
-# transformers, load the model and tokenise the data once more for each of the 24
+# transformers, load the model and tokenise the data once more for each of the 20
 # default runs (about 5 s each on 2 cores). The batch size of that pass is read from the
 # config by the script, not a param: changing it must not retrain.
 
@@ -74,11 +74,12 @@ rule train:
         "../scripts/train.py"
 
 
-# COST-EFF methods are slenderized from another method's trained model (their `teacher`,
-# same task and seed), so nothing already trained is trained again.
+# Methods whose recipe is trained by slenderizing (COST-EFF: `TRAINED_BY` in its module) start
+# from another method's trained model (their `teacher`, same task and seed), so nothing
+# already trained is trained again.
 import re
 
-SLENDERIZED = [m for m, s in METHOD_SPECS.items() if s["recipe"] == "costeff"]
+SLENDERIZED = [m for m, s in METHOD_SPECS.items() if trained_by(s) == "slenderize"]
 
 
 rule slenderize:

@@ -1,5 +1,5 @@
 from early_exit.slides.build import build_deck
-from early_exit.workflow.joblog import job_log
+from early_exit.support.joblog import job_log
 
 p = snakemake.params
 with job_log(snakemake.log[0]):

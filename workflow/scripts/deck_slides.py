@@ -1,6 +1,6 @@
-from early_exit.analysis.operating_points import load_operating_points
+from early_exit.exits.operating_points import load_operating_points
 from early_exit.slides.generated import write_slides
-from early_exit.workflow.joblog import job_log
+from early_exit.support.joblog import job_log
 
 p = snakemake.params
 with job_log(snakemake.log[0]):

@@ -1,5 +1,5 @@
-from early_exit.workflow.download import download_model
-from early_exit.workflow.joblog import job_log
+from early_exit.support.download import download_model
+from early_exit.support.joblog import job_log
 
 spec = snakemake.params.spec
 with job_log(snakemake.log[0]):

@@ -1,16 +1,6 @@
-from early_exit.recipes.elastic_pretrain import pretrain
-from early_exit.workflow.joblog import job_log
+from early_exit.runners.elastic_pretrain import pretrain
+from early_exit.runners.spec import RunSpec
+from early_exit.support.joblog import job_log
 
-p = snakemake.params
 with job_log(snakemake.log[0]):
-    pretrain(
-        p.data_dir,
-        snakemake.output.backbone,
-        p.state_dir,
-        p.backbone,
-        p.pretrain,
-        p.training,
-        int(snakemake.wildcards.seed),
-        p.device,
-        snakemake.threads,
-    )
+    pretrain(RunSpec.from_snakemake(snakemake, snakemake.output.backbone))

@@ -1,5 +1,5 @@
-from early_exit.analysis.operating_points import write_operating_points
-from early_exit.workflow.joblog import job_log
+from early_exit.exits.operating_points import write_operating_points
+from early_exit.support.joblog import job_log
 
 with job_log(snakemake.log[0]):
     write_operating_points(

@@ -1,5 +1,5 @@
 from early_exit.data.prepare import prepare_task
-from early_exit.workflow.joblog import job_log
+from early_exit.support.joblog import job_log
 
 with job_log(snakemake.log[0]):
     prepare_task(

@@ -1,5 +1,5 @@
 from early_exit.exits.splitee import splitee_file
-from early_exit.workflow.joblog import job_log
+from early_exit.support.joblog import job_log
 
 w, p = snakemake.wildcards, snakemake.params
 with job_log(snakemake.log[0]):

@@ -1,6 +1,6 @@
 from early_exit.exits.calibration import calibrate_file
 from early_exit.exits.sweep import sweep_file
-from early_exit.workflow.joblog import job_log
+from early_exit.support.joblog import job_log
 
 w = snakemake.wildcards
 with job_log(snakemake.log[0]):

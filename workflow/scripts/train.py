@@ -1,19 +1,8 @@
-from early_exit.training.finetune import finetune
-from early_exit.workflow.joblog import job_log
-from early_exit.workflow.model_jobs import predict_trained
+from early_exit.runners.finetune import finetune
+from early_exit.runners.predict import predict_trained
+from early_exit.runners.spec import RunSpec
+from early_exit.support.joblog import job_log
 
-p = snakemake.params
 with job_log(snakemake.log[0]):
-    finetune(
-        p.data_dir,
-        snakemake.output.model,
-        p.state_dir,
-        p.backbone,
-        p.method,
-        p.training,
-        int(snakemake.wildcards.seed),
-        p.device,
-        snakemake.threads,
-        first_stage=p.first_stage,
-    )
+    finetune(RunSpec.from_snakemake(snakemake, snakemake.output.model))
     predict_trained(snakemake)

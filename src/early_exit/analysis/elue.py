@@ -10,7 +10,7 @@ submitting n (FLOPs, score) points scores
 so the reference itself scores 0 and a method above the curve scores > 0.
 
 Which curve: the workflow gives every method a `reference` backbone (see
-`early_exit.workflow.config.method_info`): the config's `analysis.elue_reference`
+`early_exit.config.check.method_info`): the config's `analysis.elue_reference`
 (the one backbone of the static baselines when not set), or, with
 `analysis.elue_per_backbone`, the method's own backbone when it has a static curve.
 Single-exit baselines that are not `static` models (plain fine-tuning of BERT,

@@ -17,9 +17,9 @@ from matplotlib.patches import Patch
 
 from early_exit.analysis.plots import CONTEXT, exit_lines
 from early_exit.analysis.runs import Run
-from early_exit.errors import DataError
 from early_exit.exits.policies import get_policy
 from early_exit.exits.sweep import decide
+from early_exit.support.errors import DataError
 
 OUTCOMES = ("correct", "incorrect")
 INCORRECT_ALPHA = 0.35
@@ -93,7 +93,7 @@ def exit_distribution(run: Run, policy: str, cfg: dict, split: str, chosen: floa
     """Share of examples leaving at each exit for every knob value of `policy`.
 
     One row per (knob value, exit, outcome); `chosen` is the knob value picked on dev
-    for this run (see `early_exit.analysis.operating_points`). Regression tasks
+    for this run (see `early_exit.exits.operating_points`). Regression tasks
     have no correct/incorrect split: their outcome is "all".
     """
     out = run.outputs(split)

@@ -17,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
-from early_exit.analysis.tables import read_tables
+from early_exit.support.tables import read_tables
 
 FULL = "full"
 

@@ -9,8 +9,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from early_exit.analysis.operating_points import select_criteria
-from early_exit.workflow.atomic import atomic_path
+from early_exit.analysis.results import select_criteria
+from early_exit.support.atomic import atomic_path
 
 CONTEXT = "talk"  # legible at slide size
 X_LABELS = {"speedup": "speed-up (L / avg. exit layer)", "avg_flops": "GFLOPs per example"}

@@ -9,17 +9,15 @@ so they never parse paths or open files themselves.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from early_exit.errors import DataError
 from early_exit.exits.policies import Outputs
-from early_exit.inference.stored import load_exit_logits, stored_scores
-
-SEED_DIR = re.compile(r"seed(\d+)")
+from early_exit.exits.stored import load_exit_logits, stored_scores
+from early_exit.support.errors import DataError
+from early_exit.support.layout import parse_run_dir
 
 
 @dataclass
@@ -62,15 +60,6 @@ class Run:
             self.temperatures,
             stored_scores(self.stored, split),
         )
-
-
-def parse_run_dir(path: str | Path) -> tuple[str, str, int]:
-    """(task, method, seed) of `.../{task}/{method}/seed{seed}`."""
-    parts = Path(path).parts
-    match = SEED_DIR.fullmatch(parts[-1]) if len(parts) >= 3 else None
-    if not match:
-        raise DataError(f"{path}: not a run directory (expected .../<task>/<method>/seed<N>)")
-    return parts[-3], parts[-2], int(match.group(1))
 
 
 def load_run(path: str | Path) -> Run:

@@ -1,7 +1,7 @@
 """How much the chosen operating points move between training seeds.
 
 Each method is taken under its own criterion at the knob chosen on dev for each
-seed (`early_exit.analysis.operating_points.operating_points`), and its test score and speed-up are
+seed (`early_exit.exits.operating_points.operating_points`), and its test score and speed-up are
 shown seed by seed. With a single seed there is no spread to show: the figure and
 the table say so instead of drawing an empty interval.
 """
@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from early_exit.analysis.operating_points import select_criteria
 from early_exit.analysis.plots import CONTEXT, has_seed_spread
+from early_exit.analysis.results import select_criteria
 
 STATIC_COLOUR = "0.25"  # static baselines are black in every figure
 PANELS = {"score": "test_score", "speed-up": "test_speedup"}

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from early_exit.analysis.operating_points import select_criteria
 from early_exit.analysis.plots import CONTEXT, method_palette
-from early_exit.errors import DataError
+from early_exit.analysis.results import select_criteria
+from early_exit.support.errors import DataError
 
 COSTS = {"num_parameters": "parameters (millions)", "avg_flops": "GFLOPs per example"}
 SCALE = {"num_parameters": 1e-6, "avg_flops": 1e-9}

@@ -15,8 +15,8 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
-from early_exit.analysis.tables import read_tables
-from early_exit.workflow.atomic import atomic_path, write_text
+from early_exit.support.atomic import atomic_path, write_text
+from early_exit.support.tables import read_tables
 
 PAIR = ["source", "target", "method"]
 BANDITS = ("splitee", "splitee-s")

@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from early_exit.errors import EarlyExitError
+from early_exit.support.errors import EarlyExitError
 
 # one line per node and partition: "batch*|2|24105|gpu:a100:4(S:0-1),shard:8"
 SINFO_COMMAND = ("sinfo", "--noheader", "--Node", "--format=%P|%c|%m|%G")

@@ -9,8 +9,8 @@ simulates the bandit on it: `results/splitee/{source}/{target}/{method}/seed{see
 from __future__ import annotations
 
 from early_exit.data.registry import TaskSpec
-from early_exit.errors import ConfigError
 from early_exit.recipes import get_recipe
+from early_exit.support.errors import ConfigError
 
 DEFAULTS = {
     "alpha": 0.75,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from early_exit.data.splitting import normalise_whitespace
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from early_exit.data.prepared import MANIFEST_NAME, split_path
 from early_exit.data.registry import TaskSpec, resolve_task
 from early_exit.data.sources import Example, SourceData, load_source
 from early_exit.data.splitting import carve_splits, deduplicate, stratified_subsample
-from early_exit.errors import ConfigError, DataError
-from early_exit.workflow.atomic import sha256_file, write_json, write_text
+from early_exit.support.atomic import sha256_file, write_json, write_text
+from early_exit.support.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

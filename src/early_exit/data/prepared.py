@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from early_exit.data.registry import BASE_EVAL_SPLITS, SPLITS, TASK_TYPES, is_split_name
-from early_exit.errors import DataError
-from early_exit.workflow.atomic import sha256_file
+from early_exit.support.atomic import sha256_file
+from early_exit.support.errors import DataError
 
 MANIFEST_NAME = "manifest.json"
 RERUN_HINT = "rerun the data stage to prepare it again"

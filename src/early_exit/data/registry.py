@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from early_exit.errors import ConfigError
+from early_exit.support.errors import ConfigError
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")  # the splits every task has
 BASE_EVAL_SPLITS: tuple[str, ...] = ("dev", "test")

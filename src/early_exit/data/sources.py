@@ -32,8 +32,8 @@ from typing import Any
 from early_exit.data.bbc import read_bbc_corpus
 from early_exit.data.registry import TaskSpec
 from early_exit.data.splitting import normalise_whitespace
-from early_exit.errors import ConfigError, DataError
-from early_exit.workflow.atomic import sha256_file
+from early_exit.support.atomic import sha256_file
+from early_exit.support.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

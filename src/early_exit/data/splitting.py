@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 log = logging.getLogger(__name__)
 

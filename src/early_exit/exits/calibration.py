@@ -16,8 +16,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-from early_exit.inference.stored import load_exit_logits
-from early_exit.workflow.atomic import write_json
+from early_exit.exits.stored import load_exit_logits
+from early_exit.support.atomic import write_json
 
 LOG_T_BOUNDS = (-5.0, 5.0)  # T in [0.007, 148]
 N_BINS = 15  # equal-width confidence bins of the ECE and the reliability diagrams

@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from early_exit.data.registry import METRICS_BY_TYPE
-from early_exit.errors import ConfigError
+from early_exit.support.errors import ConfigError
 
 METRIC_NAMES = tuple(name for names in METRICS_BY_TYPE.values() for name in names)
 

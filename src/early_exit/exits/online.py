@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from early_exit.errors import ConfigError
 from early_exit.exits.policies import (
     agrees,
     calibrated_confidence,
@@ -32,6 +31,7 @@ from early_exit.exits.policies import (
     entropy,
     gate_fires,
 )
+from early_exit.support.errors import ConfigError
 
 
 def as_numpy(logits) -> np.ndarray:

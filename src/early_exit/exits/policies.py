@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_softmax
 
-from early_exit.errors import ConfigError
+from early_exit.support.errors import ConfigError
 
 
 @dataclass

@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from early_exit.errors import DataError
-from early_exit.inference.stored import load_exit_logits
-from early_exit.workflow.atomic import atomic_path
+from early_exit.exits.stored import load_exit_logits
+from early_exit.support.atomic import atomic_path
+from early_exit.support.errors import DataError
 
 
 @dataclass(frozen=True)

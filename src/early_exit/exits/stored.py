@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from early_exit.errors import DataError
-from early_exit.workflow.atomic import atomic_path
+from early_exit.support.atomic import atomic_path
+from early_exit.support.errors import DataError
 
 
 def write_exit_outputs(path: Path, arrays: dict[str, np.ndarray]) -> None:

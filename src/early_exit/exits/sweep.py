@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from early_exit.errors import DataError
 from early_exit.exits.metrics import score_rows
 from early_exit.exits.policies import Outputs, check_policy, get_policy
-from early_exit.inference.stored import load_exit_logits, stored_scores
-from early_exit.workflow.atomic import atomic_path
+from early_exit.exits.stored import load_exit_logits, stored_scores
+from early_exit.support.atomic import atomic_path
+from early_exit.support.errors import DataError
 
 SINGLE_EXIT = "single-exit"
 log = logging.getLogger(__name__)

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from early_exit.errors import ConfigError, DataError
 from early_exit.exits.online import RuntimePolicy, as_numpy, check_runtime, runtime_policy
 from early_exit.modeling.checkpoint import EXIT_CONFIG, WEIGHTS, load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
+from early_exit.support.errors import ConfigError, DataError
+from early_exit.support.layout import manifest_file, operating_points_file, parse_run_dir
 from early_exit.training.runtime import pick_device
 
 REQUIRED_META = ("task", "task_type", "label_names", "max_length")
@@ -81,8 +82,10 @@ def text_fields(run_dir: Path, meta: dict) -> list[str]:
     (runs trained before the field was recorded; results/<task>/<method>/seed<n> layout)."""
     if "text_fields" in meta:
         return list(meta["text_fields"])
-    parents = run_dir.resolve().parents
-    manifest = parents[min(3, len(parents) - 1)] / "data" / meta["task"] / "manifest.json"
+    try:
+        manifest = manifest_file(run_dir, meta["task"])
+    except DataError:  # a model directory outside the workflow's layout
+        return ["text"]
     if manifest.is_file():
         return list(json.loads(manifest.read_text()).get("text_fields", ["text"]))
     return ["text"]
@@ -156,7 +159,7 @@ class EarlyExitEngine:
         """The knob value the workflow chose on dev: its row in the workflow's
         `results/analysis/operating_points.tsv` when that exists and `max_drop` is not
         given; otherwise chosen the same way from the run's sweep.tsv (max_drop 0.01)."""
-        from early_exit.analysis.operating_points import load_sweeps, operating_points
+        from early_exit.exits.operating_points import load_sweeps, operating_points
 
         chosen = None if max_drop is not None else self._workflow_operating_point(policy)
         if chosen is not None:
@@ -176,16 +179,15 @@ class EarlyExitEngine:
 
     def _workflow_operating_point(self, policy: str) -> float | None:
         """The knob in `results/analysis/operating_points.tsv` for this run, if listed."""
-        from early_exit.analysis.operating_points import chosen_knob, load_operating_points
-        from early_exit.analysis.runs import parse_run_dir
+        from early_exit.exits.operating_points import chosen_knob, load_operating_points
 
         if self.run_dir is None:
             return None
-        path = self.run_dir.resolve().parents[2] / "analysis" / "operating_points.tsv"
         try:
             task, method, seed = parse_run_dir(self.run_dir.resolve())
         except DataError:
             return None
+        path = operating_points_file(self.run_dir)
         if not path.is_file():
             return None
         return chosen_knob(load_operating_points(path), task, method, seed, policy)

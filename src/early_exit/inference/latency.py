@@ -27,16 +27,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from early_exit.analysis.operating_points import (
+from early_exit.data.prepared import load_split
+from early_exit.exits.operating_points import (
     chosen_knob,
     load_operating_points,
     load_sweeps,
 )
-from early_exit.data.prepared import load_split
-from early_exit.errors import DataError
 from early_exit.inference.engine import EarlyExitEngine
+from early_exit.support.atomic import atomic_path
+from early_exit.support.errors import DataError
 from early_exit.training.batching import encode
-from early_exit.workflow.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Every exit policy (entropy, patience, confidence, oracle) depends only on the
 per-exit logits, so each evaluation split is run once with all exits and the
 threshold sweeps work from the stored arrays: no re-inference per threshold.
 
-The file's layout is described in `early_exit.inference.stored`, which writes it.
+The file's layout is described in `early_exit.exits.stored`, which writes it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import torch
 from tqdm.auto import tqdm
 
 from early_exit.data.prepared import eval_splits, load_manifest, load_split
-from early_exit.errors import DataError
-from early_exit.inference.stored import write_exit_outputs
+from early_exit.exits.stored import write_exit_outputs
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.modeling.pruning import num_parameters
+from early_exit.support.errors import DataError
 from early_exit.training.batching import Collator, encode, inference_batches
 from early_exit.training.runtime import pick_device
 

@@ -17,8 +17,8 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 
-from early_exit.errors import ConfigError
 from early_exit.modeling.backbone_source import resolve_backbone
+from early_exit.support.errors import ConfigError
 
 
 def load_pretrained(

@@ -7,9 +7,11 @@ start, and in every cluster job) does not import torch and transformers.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
-from early_exit.errors import ConfigError
+from early_exit.support.download import model_dir
+from early_exit.support.errors import ConfigError
 
 # Backbones shipped inside PyPI packages, usable offline. Located without importing
 # the package (imports may have side effects).
@@ -44,3 +46,33 @@ def resolve_backbone(name: str) -> str:
             raise ConfigError(f"backbone.name: {name!r} is not a model directory (no config.json)")
         return str(path)
     return name
+
+
+def is_hub_id(name: str) -> bool:
+    """A hub repository id rather than a packaged model or a local directory."""
+    return (
+        resolve_backbone(name) == name
+        and not name.startswith((".", "/", "~"))
+        and not Path(name).exists()
+    )
+
+
+def cached_backbone(config: dict, backbone: dict) -> dict:
+    """The backbone entry with a hub id replaced by its copy in `hub_cache`, if one is used."""
+    if config.get("hub_cache") and is_hub_id(backbone["name"]):
+        return {**backbone, "name": str(model_dir(config["hub_cache"], backbone["name"]))}
+    return backbone
+
+
+def backbone_config(backbone: dict) -> dict | None:
+    """A local backbone's config.json (None for hub ids: not knowable offline)."""
+    config_file = Path(resolve_backbone(backbone["name"])) / "config.json"
+    if not config_file.is_file():
+        return None
+    return json.loads(config_file.read_text())
+
+
+def backbone_num_layers(backbone: dict) -> int | None:
+    """Layer count read from a local config.json (None for hub ids: not knowable offline)."""
+    found = backbone_config(backbone)
+    return None if found is None else int(found["num_hidden_layers"])

@@ -17,10 +17,10 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from early_exit.errors import DataError
 from early_exit.modeling.model import ExitConfig, MultiExitModel
 from early_exit.modeling.pruning import SHAPES_KEY, apply_pruned_shapes
-from early_exit.workflow.atomic import atomic_dir, existing_dir, write_json
+from early_exit.support.atomic import atomic_dir, existing_dir, write_json
+from early_exit.support.errors import DataError
 
 WEIGHTS = "model.safetensors"
 EXIT_CONFIG = "exit_config.json"

@@ -29,8 +29,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import BertConfig, BertModel, BertTokenizer
 
-from early_exit.errors import ConfigError, DataError
-from early_exit.workflow.atomic import atomic_dir
+from early_exit.support.atomic import atomic_dir
+from early_exit.support.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

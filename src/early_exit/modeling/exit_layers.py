@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from early_exit.errors import ConfigError
+from early_exit.support.errors import ConfigError
 
 
 def resolve_exit_layers(spec: str | list[int], num_layers: int) -> list[int]:

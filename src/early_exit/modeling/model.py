@@ -37,9 +37,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from early_exit.errors import ConfigError
 from early_exit.modeling.backbone import LayerStack
 from early_exit.modeling.exit_layers import resolve_exit_layers
+from early_exit.support.errors import ConfigError
 
 Pooling = Literal["cls", "mean"]
 HeadKind = Literal["pooler", "shared_pooler", "layer_mix", "linear", "tanh"]

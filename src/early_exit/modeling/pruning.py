@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import prune_linear_layer
 
-from early_exit.errors import ConfigError, DataError
+from early_exit.support.errors import ConfigError, DataError
 
 SHAPES_KEY = "pruned_shapes"  # encoder config attribute describing the pruned widths
 

@@ -3,7 +3,7 @@ workflow checks a config when it loads, and the pruning code uses the same rules
 
 from __future__ import annotations
 
-from early_exit.errors import ConfigError
+from early_exit.support.errors import ConfigError
 
 
 def target_widths(config, heads: int, intermediate: int | None) -> tuple[int, int]:

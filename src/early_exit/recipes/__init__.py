@@ -7,10 +7,14 @@ optionally `CRITERION` (its paper's exit policy), `REFERENCE_CURVE` (its models 
 points of the ELUE reference curve of their backbone), `GRADIENT_EQUILIBRIUM`, `EXIT_GATE`
 (a learned exit gate the model carries, e.g. BERxiT's "lte"), `TRAINING`
 (the paper's settings where they differ from the global ones, e.g. the schedule),
-`FIRST_STAGE` (a recipe whose run is this one's first stage) and
-`check(exit_layers, num_layers)`. Adding a recipe: write its module, add it to
-`RECIPES` below, and use it in a config. Stages run in order, each with its own
-optimizer and schedule, so two-stage methods (DeeBERT) need no special casing in the training loop.
+`FIRST_STAGE` (a recipe whose run is this one's first stage), `TRAINED_BY`
+("slenderize": trained from a teacher method's model by rule `slenderize`, not
+through `stages()`), `PRETRAINING` ("elastic": a method may pre-train its backbone
+first) and `check(exit_layers, num_layers)`. The workflow routes a method by these
+declarations, never by the recipe's name. Adding a recipe: write its module, add it
+to `RECIPES` below, and use it in a config (docs/adding-a-method.md). Stages run in
+order, each with its own optimizer and schedule, so two-stage methods (DeeBERT) need no
+special casing in the training loop.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from early_exit.errors import ConfigError
 from early_exit.recipes import (
     berxit,
     costeff,
@@ -30,7 +33,9 @@ from early_exit.recipes import (
     sledgehammer,
     static,
 )
-from early_exit.recipes.stage import RecipeContext, Stage
+from early_exit.recipes.losses import RecipeContext
+from early_exit.support.errors import ConfigError
+from early_exit.training.stage import Stage
 
 __all__ = ["RECIPES", "Recipe", "RecipeContext", "Stage", "get_recipe"]
 
@@ -83,6 +88,18 @@ class Recipe:
         return getattr(self.module, "CRITERION", None)
 
     @property
+    def trained_by(self) -> str:
+        """How the workflow trains it: "stages" (rule `train`, through `stages()`) or
+        "slenderize" (rule `slenderize`, from its `teacher` method's trained model)."""
+        return getattr(self.module, "TRAINED_BY", "stages")
+
+    @property
+    def pretraining(self) -> str | None:
+        """The pre-training a method of this recipe may start from (its `pretrain:`
+        settings): "elastic" (`early_exit.runners.elastic_pretrain`), or None."""
+        return getattr(self.module, "PRETRAINING", None)
+
+    @property
     def gradient_equilibrium(self) -> bool:
         return getattr(self.module, "GRADIENT_EQUILIBRIUM", False)
 
@@ -110,6 +127,10 @@ RECIPES: dict[str, Recipe] = {
     "static": Recipe("static", static, default_exits="last"),
     "costeff": Recipe("costeff", costeff),
 }
+
+
+TRAINED_BY = ("stages", "slenderize")
+PRETRAININGS = (None, "elastic")
 
 
 def get_recipe(name: str) -> Recipe:

@@ -26,13 +26,9 @@ Deviations from the released code:
 
 from __future__ import annotations
 
-from early_exit.errors import ConfigError
-from early_exit.recipes.stage import (
-    RecipeContext,
-    Stage,
-    check_internal_and_final_exits,
-    exit_losses,
-)
+from early_exit.recipes.losses import RecipeContext, check_internal_and_final_exits, exit_losses
+from early_exit.support.errors import ConfigError
+from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
 TITLE = "BERxiT"

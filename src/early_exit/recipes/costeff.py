@@ -1,7 +1,7 @@
 """COST-EFF (Shen et al., EMNLP 2022): a slenderized multi-exit model, narrower and exiting early.
 
 Pipeline of the released code (sbwww/COST-EFF `run.sh`, `Costeff/run_glue_costeff.py`),
-run here by `early_exit.recipes.slenderize` (rule `slenderize`) from an already
+run here by `early_exit.runners.slenderize` (rule `slenderize`) from an already
 fine-tuned model (the `teacher` method's run):
 1. Teaching assistant (TA): a multi-exit model (an exit at every layer) distilled from
    the fine-tuned model: representation-only distillation, then prediction
@@ -46,8 +46,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from early_exit.errors import ConfigError
-from early_exit.recipes.stage import RecipeContext, Stage
+from early_exit.recipes.losses import RecipeContext
+from early_exit.support.errors import ConfigError
+from early_exit.training.stage import Stage
 
 if TYPE_CHECKING:
     import torch
@@ -76,7 +77,7 @@ def check(exit_layers: list[int], num_layers: int) -> None:
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
     raise ConfigError(
         "recipe: costeff is trained by the slenderize rule from its teacher's model "
-        "(early_exit.recipes.slenderize), not by the train rule"
+        "(early_exit.runners.slenderize), not by the train rule"
     )
 
 
@@ -122,7 +123,7 @@ def teaching_assistant_loss(
 ) -> torch.Tensor:
     """TA prediction distillation: every exit against the fine-tuned model's final logits,
     averaged with the hard-label loss of every exit (`do_train_1t`, `--train_ta`)."""
-    from early_exit.recipes.stage import exit_losses
+    from early_exit.recipes.losses import exit_losses
 
     target = teacher_final[:, None, :].expand_as(logits)
     soft = soft_cross_entropy(logits, target, temperature, task_type).sum()

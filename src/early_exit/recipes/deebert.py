@@ -34,13 +34,13 @@ Deviations from the released code, on purpose:
 
 from __future__ import annotations
 
-from early_exit.recipes.stage import (
+from early_exit.recipes.losses import (
     RecipeContext,
-    Stage,
     check_internal_and_final_exits,
     exit_losses,
     head_params,
 )
+from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
 TITLE = "DeeBERT"

@@ -6,7 +6,8 @@ exits are split into groups optimised in turn, for 12 layers G1 = {1,3,5,7,9,11,
 and G2 = {2,4,6,8,10,12} (odd layers / even layers, the last layer in both). Its
 pre-training code is not released and its weights cannot be fetched here, so this
 stage continues the pre-training of any BERT on a task's unlabeled training text in
-that way, giving a multi-exit backbone that the `elasticbert` recipe fine-tunes.
+that way, giving a multi-exit backbone that the `elasticbert` recipe fine-tunes
+(run by `early_exit.runners.elastic_pretrain`, rule `elastic_pretrain`).
 
 Choices (not specified by the paper): one MLM head shared by all layers (BERT's
 transform + decoder tied to the word embeddings). The head is the checkpoint's
@@ -35,14 +36,12 @@ from torch import nn
 from transformers import DataCollatorForLanguageModeling
 from transformers.activations import ACT2FN
 
-from early_exit.errors import DataError
-from early_exit.modeling.backbone import LayerStack, load_backbone
+from early_exit.modeling.backbone import LayerStack
 from early_exit.modeling.backbone_source import resolve_backbone
-from early_exit.modeling.elasticbert_io import save_elastic_backbone
 from early_exit.modeling.model import equilibrium_scales, rescale_gradient
-from early_exit.recipes.stage import Stage
+from early_exit.support.errors import DataError
 from early_exit.training.batching import Encoded
-from early_exit.training.run import TrainingRun
+from early_exit.training.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -170,46 +169,3 @@ def mlm_stage(cfg: dict, num_layers: int) -> Stage:
         return model.layer_losses(batch, groups[step % len(groups)]).sum()
 
     return Stage("elastic-mlm", None, cfg["epochs"], cfg["learning_rate"], step_loss=step_loss)
-
-
-def pretrain(
-    data_dir: Path,
-    out_dir: Path,
-    state_dir: Path,
-    backbone: dict,
-    cfg: dict,
-    training: dict,
-    seed: int,
-    device: str = "auto",
-    threads: int | None = None,
-    on_step=None,
-) -> dict:
-    """Continue pre-training `backbone` on the task's training text; write an ElasticBERT dir."""
-    run = TrainingRun.start(data_dir, state_dir, seed, device, threads)
-    encoder, tokenizer, pooler_init = load_backbone(backbone)
-    head = mlm_head_weights(backbone)
-    log.info("MLM head: %s", "the checkpoint's pre-trained one" if head else "new (none shipped)")
-    model = ElasticMLM(encoder, head)
-    data = run.encode(tokenizer)
-    log.info(
-        "elastic MLM pre-training on %d texts of %s, groups %s",
-        len(data),
-        run.manifest["task"],
-        exit_groups(model.stack.num_layers),
-    )
-    collate = MLMCollator(tokenizer, data, cfg["mlm_probability"])
-    stages = [mlm_stage(cfg, model.stack.num_layers)]
-    settings = {**training, **cfg}
-    progress = run.fit(
-        model, data, collate, stages, settings, backbone, cfg, training, on_step=on_step
-    )
-    pretrained = model.stack.pretrained_pooler()
-    layers = range(1, model.stack.num_layers + 1)
-    poolers = {layer: pooler_init.get(layer, pretrained) for layer in layers}
-    if any(p is None for p in poolers.values()):
-        poolers = {}  # no pooler to copy: fine-tuning initialises fresh ones
-    encoder = model.encoder.cpu()
-    encoder.pooler = None
-    save_elastic_backbone(Path(out_dir), encoder, poolers, tokenizer)
-    run.finish()
-    return progress

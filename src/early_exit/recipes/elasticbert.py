@@ -16,7 +16,8 @@ continues masked-LM training of any BERT with a loss at every layer.
 
 from __future__ import annotations
 
-from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
+from early_exit.recipes.losses import RecipeContext, summed_exit_losses
+from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
 TITLE = "ElasticBERT"
@@ -29,6 +30,7 @@ STATIC = False  # has exits below the last layer
 CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
 GRADIENT_EQUILIBRIUM = True
+PRETRAINING = "elastic"  # a method may pre-train its backbone first (`pretrain:`)
 
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:

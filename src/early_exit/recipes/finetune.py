@@ -7,8 +7,9 @@ trains it once and DeeBERT's second stage starts from this run's model.
 
 from __future__ import annotations
 
-from early_exit.recipes.stage import RecipeContext, Stage
+from early_exit.recipes.losses import RecipeContext
 from early_exit.recipes.static import check, single_exit_stage
+from early_exit.training.stage import Stage
 
 __all__ = ["check", "stages"]
 

@@ -6,7 +6,8 @@ without their extras; a useful reference recipe.
 
 from __future__ import annotations
 
-from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
+from early_exit.recipes.losses import RecipeContext, summed_exit_losses
+from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
 TITLE = "Joint training"

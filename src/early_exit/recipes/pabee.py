@@ -9,8 +9,9 @@ layer. Exit criterion: stop once t consecutive exits agree on the argmax
 
 from __future__ import annotations
 
-from early_exit.errors import ConfigError
-from early_exit.recipes.stage import RecipeContext, Stage, exit_losses
+from early_exit.recipes.losses import RecipeContext, exit_losses
+from early_exit.support.errors import ConfigError
+from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
 TITLE = "PABEE"
@@ -27,7 +28,7 @@ def check(exit_layers: list[int], num_layers: int) -> None:
 
 
 def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
-    import torch  # not at module level: see early_exit.recipes.stage
+    import torch  # not at module level: see early_exit.recipes.losses
 
     weights = torch.tensor(ctx.exit_layers, dtype=torch.float32)
 

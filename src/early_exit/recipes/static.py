@@ -8,8 +8,9 @@ num_output_layers=1`).
 
 from __future__ import annotations
 
-from early_exit.errors import ConfigError
-from early_exit.recipes.stage import RecipeContext, Stage, summed_exit_losses
+from early_exit.recipes.losses import RecipeContext, summed_exit_losses
+from early_exit.support.errors import ConfigError
+from early_exit.training.stage import Stage
 
 TITLE = "Static k layers"
 PAPER = "Liu et al., NAACL 2022 (ELUE)"

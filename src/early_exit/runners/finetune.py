@@ -1,4 +1,4 @@
-"""Fine-tune one multi-exit model on one prepared task (the workflow's train stage)."""
+"""Fine-tune one multi-exit model on one prepared task (the workflow's `train` rule)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import hashlib
 import logging
 from pathlib import Path
 
-from early_exit.errors import DataError
 from early_exit.modeling.backbone import load_backbone
 from early_exit.modeling.checkpoint import WEIGHTS, load_model_dir, save_model_dir
 from early_exit.modeling.model import ExitConfig, MultiExitModel
 from early_exit.recipes import RecipeContext, get_recipe
+from early_exit.runners.spec import RunSpec
+from early_exit.support.errors import DataError
 from early_exit.training.run import TrainingRun
 
 log = logging.getLogger(__name__)
@@ -64,30 +65,19 @@ def take_first_stage(model: MultiExitModel, first_stage_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def finetune(
-    data_dir: Path,
-    out_dir: Path,
-    state_dir: Path,
-    backbone: dict,
-    method: dict,
-    training: dict,
-    seed: int,
-    device: str = "auto",
-    threads: int | None = None,
-    on_step=None,
-    first_stage: Path | None = None,
-) -> dict:
-    """Train and write `out_dir` (a self-contained model directory) atomically.
+def finetune(spec: RunSpec, on_step=None) -> dict:
+    """Train and write `spec.out_dir` (a self-contained model directory) atomically.
 
-    `first_stage`: the model directory of a run that already trained this recipe's first
-    stage (see `take_first_stage`); training then starts at the second stage.
+    `spec.first_stage`: the model directory of a run that already trained this recipe's
+    first stage (see `take_first_stage`); training then starts at the second stage.
     """
-    run = TrainingRun.start(data_dir, state_dir, seed, device, threads)
+    backbone, method, training = spec.backbone, spec.method, spec.training
+    run = TrainingRun.start(spec.data_dir, spec.state_dir, spec.seed, spec.device, spec.threads)
     model, tokenizer, recipe = build_model(backbone, method, run.num_labels)
     stages = recipe.stages(training, RecipeContext(run.task_type, tuple(model.exit_layers)))
     start = None
-    if first_stage is not None:
-        start = take_first_stage(model, Path(first_stage))
+    if spec.first_stage is not None:
+        start = take_first_stage(model, spec.first_stage)
         stages = stages[1:]
     data = run.encode(tokenizer)
     log.info(
@@ -102,7 +92,7 @@ def finetune(
     collate = run.collator(tokenizer, data)
     progress = run.fit(model, data, collate, stages, training, *identity, on_step=on_step)
     meta = run.model_meta(backbone, method, training, progress)
-    meta["first_stage_from"] = str(first_stage) if first_stage else None
-    save_model_dir(Path(out_dir), model.cpu(), tokenizer, meta)
+    meta["first_stage_from"] = str(spec.first_stage) if spec.first_stage else None
+    save_model_dir(spec.out_dir, model.cpu(), tokenizer, meta)
     run.finish()
     return meta

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from early_exit.errors import EarlyExitError
 from early_exit.slides.generated import split_long_tables
-from early_exit.workflow.atomic import atomic_dir, atomic_path
+from early_exit.support.atomic import atomic_dir, atomic_path
+from early_exit.support.errors import EarlyExitError
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from early_exit.analysis.operating_points import mean_std, select_criteria, summary_table
+from early_exit.analysis.results import mean_std, select_criteria, summary_table
 from early_exit.exits.policies import get_policy
 from early_exit.recipes import get_recipe
-from early_exit.workflow.atomic import write_text
+from early_exit.support.atomic import write_text
 
 MAX_TABLE_ROWS = 12  # body rows of a generated table that fit one 16:9 slide
 

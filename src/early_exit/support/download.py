@@ -21,8 +21,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from early_exit.errors import DataError
-from early_exit.workflow.atomic import atomic_dir
+from early_exit.support.atomic import atomic_dir
+from early_exit.support.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from early_exit.errors import EarlyExitError
+from early_exit.support.errors import EarlyExitError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from early_exit.errors import DataError
+from early_exit.support.errors import DataError
 
 
 def read_table(path: str | Path, what: str, rerun: str) -> pd.DataFrame:

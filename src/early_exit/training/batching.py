@@ -8,8 +8,9 @@ longest example (dynamic padding). Batch order is a pure function of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -94,3 +95,38 @@ class Collator:
         batch = self.pad([self.data.features[i] for i in indices])
         batch["labels"] = torch.as_tensor(self.data.labels[indices], dtype=self.label_dtype)
         return dict(batch)
+
+
+def indexed(collate: Collator, indices: np.ndarray) -> dict:
+    """A batch that also carries its example indices (for outputs cached per example)."""
+    return collate(indices) | {INDEX: torch.as_tensor(indices)}
+
+
+@dataclass
+class BatchStream:
+    """An endless, deterministic stream of indexed training batches: epoch after epoch of
+    `bucketed_batches`, for training counted in steps (`loop.train_steps`)."""
+
+    collate: Collator
+    lengths: np.ndarray
+    batch_size: int
+    seed: int
+    bucket_batches: int = 20
+    epoch: int = -1
+    drawn: int = 0  # batches handed out so far
+    queue: list = field(default_factory=list)
+
+    @property
+    def per_epoch(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def next(self) -> dict:
+        if not self.queue:
+            self.epoch += 1
+            self.queue = list(
+                bucketed_batches(
+                    self.lengths, self.batch_size, self.seed, self.epoch, self.bucket_batches
+                )
+            )
+        self.drawn += 1
+        return indexed(self.collate, self.queue.pop(0))

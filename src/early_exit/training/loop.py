@@ -30,10 +30,10 @@ from early_exit.modeling.checkpoint import (
     restore_training_state,
     save_training_state,
 )
-from early_exit.recipes.stage import Stage
 from early_exit.training.batching import Collator, Encoded, bucketed_batches, model_inputs
 from early_exit.training.frozen_encoder import check_frozen, frozen_collator, frozen_logits
 from early_exit.training.hardware import native_bf16
+from early_exit.training.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,12 @@ class ResumeState:
 
     def end_stage(self) -> None:
         self.stage, self.epoch, self.batch = self.stage + 1, 0, 0
+
+
+# Each stage shuffles with its own seed (seed + stride * stage), so a two-stage recipe
+# does not see its second stage's batches in the first stage's order; a prime stride
+# keeps the seeds of nearby runs and stages apart.
+STAGE_SEED_STRIDE = 1009
 
 
 def make_optimizer(model: torch.nn.Module, stage: Stage, settings: dict, total_steps: int):
@@ -174,7 +180,7 @@ def fit(
             batches = bucketed_batches(
                 data.lengths,
                 settings["batch_size"],
-                seed + 1009 * s,
+                seed + STAGE_SEED_STRIDE * s,
                 epoch,
                 settings.get("bucket_batches", 20),
             )
@@ -247,3 +253,33 @@ def discard_state(state_dir: Path) -> None:
     for path in (state_dir, state_dir.with_name(f".{state_dir.name}.old")):
         if path.exists():
             shutil.rmtree(path)
+
+
+def train_steps(
+    model,
+    batches: Callable[[], dict],
+    steps: int,
+    stage: Stage,
+    settings: dict,
+    device,
+    schedule_steps: int | None = None,
+) -> list[float]:
+    """`steps` optimizer steps of `stage` on batches drawn from `batches()`, with one
+    fresh optimizer and schedule: training measured in steps rather than epochs (COST-EFF's
+    phases run whole or partial epochs of one stream, and change shapes between them).
+    Not resumable: a job using it restarts from the beginning."""
+    if steps <= 0:
+        return []
+    optimizer, scheduler = make_optimizer(model, stage, settings, schedule_steps or steps)
+    model.train()
+    began = time.perf_counter()
+    losses = []
+    for step in tqdm(range(steps), desc=stage.name, file=sys.stderr, mininterval=5):
+        losses.append(
+            train_step(model, batches(), stage, optimizer, scheduler, settings, device, step)
+        )
+    seconds = time.perf_counter() - began
+    log.info(
+        "%s: %d steps, mean loss %.4f, %.1f s", stage.name, steps, sum(losses) / steps, seconds
+    )
+    return losses

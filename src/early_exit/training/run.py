@@ -1,6 +1,6 @@
 """What every training job shares: the task's training split, seeding, and a resumable fit.
 
-Fine-tuning (`early_exit.training.finetune`) and elastic pre-training
+Fine-tuning (`early_exit.runners.finetune`) and elastic pre-training
 (`early_exit.recipes.elastic_pretrain`) differ in their model and batches, not in how
 a run is set up, identified for resuming, trained and cleaned up: that lives here.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 
 from early_exit.data.prepared import load_manifest, load_split
-from early_exit.recipes.stage import Stage
 from early_exit.training.batching import Collator, Encoded, encode
 from early_exit.training.hardware import describe
 from early_exit.training.loop import discard_state, fit, training_precision
 from early_exit.training.runtime import pick_device, seed_everything
+from early_exit.training.stage import Stage
 
 
 def run_fingerprint(*parts) -> str:

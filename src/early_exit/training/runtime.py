@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from early_exit.errors import ConfigError
+from early_exit.support.errors import ConfigError
 
 # The most memory a run may spend on outputs of a fixed network kept for reuse (a frozen
 # encoder's exit inputs, COST-EFF's teaching assistant); beyond it they are recomputed.
