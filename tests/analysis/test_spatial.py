@@ -72,5 +72,5 @@ def test_sweeps_without_parameter_counts_are_named(sweeps):
     with pytest.raises(DataError, match="no num_parameters column"):
         cost_points(sweeps.drop(columns="num_parameters"), "test", {}, [])
     sweeps.loc[sweeps.method == "slim", "num_parameters"] = np.nan
-    with pytest.raises(DataError, match=r"\['slim'\]: rerun their predict"):
+    with pytest.raises(DataError, match=r"\['slim'\]: rerun their train"):
         cost_points(sweeps, "test", {}, [])

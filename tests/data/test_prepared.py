@@ -46,13 +46,13 @@ def test_invalid_json_line_names_file_and_line(prepared):
 def test_missing_or_invalid_manifest(prepared):
     manifest = prepared / "manifest.json"
     manifest.write_text("{not json")
-    with pytest.raises(DataError, match="rerun the data stage"):
+    with pytest.raises(DataError, match="rerun rule prepare_data"):
         load_manifest(prepared)
     manifest.write_text('{"task": "x"}')
     with pytest.raises(DataError, match="not a prepared-data manifest"):
         load_manifest(prepared)
     manifest.unlink()
-    with pytest.raises(DataError, match="rerun the data stage"):
+    with pytest.raises(DataError, match="rerun rule prepare_data"):
         load_split(prepared, "train")
 
 

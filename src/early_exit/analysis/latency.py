@@ -24,7 +24,7 @@ FULL = "full"
 
 def load_latency(paths: list[str | Path]) -> pd.DataFrame:
     """Concatenate latency tables, naming any missing or empty one."""
-    return read_tables(paths, "latency table", "the latency stage")
+    return read_tables(paths, "latency table", "rule latency")
 
 
 def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figure:

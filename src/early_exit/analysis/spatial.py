@@ -32,10 +32,12 @@ def cost_points(
 
     Early-exit methods under their own criterion; static and single-exit models as is."""
     if "num_parameters" not in sweeps.columns:
-        raise DataError("sweep tables have no num_parameters column: rerun predict and sweep")
+        raise DataError("sweep tables have no num_parameters column: rerun rules train and sweep")
     missing = sorted(sweeps[sweeps.num_parameters.isna()].method.unique())
     if missing:
-        raise DataError(f"no num_parameters in the sweeps of {missing}: rerun their predict")
+        raise DataError(
+            f"no num_parameters in the sweeps of {missing}: rerun their train (or slenderize) rule"
+        )
     data = sweeps[sweeps.split == split]
     keys = ["task", "method", "policy", "metric", "threshold"]
     cols = ["score", "avg_flops", "num_parameters"]

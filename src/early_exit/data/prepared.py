@@ -39,7 +39,7 @@ from early_exit.support.atomic import sha256_file
 from early_exit.support.errors import DataError
 
 MANIFEST_NAME = "manifest.json"
-RERUN_HINT = "rerun the data stage to prepare it again"
+RERUN_HINT = "rerun rule prepare_data to prepare it again"
 
 
 def split_path(data_dir: str | Path, split: str) -> Path:

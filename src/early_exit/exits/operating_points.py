@@ -28,9 +28,9 @@ def load_sweeps(paths: list[str | Path]) -> pd.DataFrame:
     """Concatenate sweep tables, naming any missing, empty or older one."""
     frames = []
     for path in paths:
-        frame = read_table(path, "sweep table", "the sweep stage")
+        frame = read_table(path, "sweep table", "rule sweep")
         if "full_score" not in frame:
-            raise DataError(f"{path}: no full_score column (an older sweep): rerun the sweep stage")
+            raise DataError(f"{path}: no full_score column (an older sweep): rerun rule sweep")
         frames.append(frame)
     if not frames:
         raise DataError("no sweep tables given")

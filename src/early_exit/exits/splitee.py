@@ -231,7 +231,7 @@ def splitee_file(
     target, method, seed) become their first columns."""
     stored = load_exit_logits(logits_path)
     if f"{split}_logits" not in stored:
-        raise DataError(f"{logits_path}: no split {split!r} stored; rerun predict_transfer")
+        raise DataError(f"{logits_path}: no split {split!r} stored; rerun rule predict_transfer")
     rows, curves = [], []
     for o in settings["offload_costs"]:
         cm = CostModel(lam=settings["lambda"], offload=o, alpha=alpha)

@@ -39,7 +39,10 @@ def load_exit_logits(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot read stored exit logits ({err}); rerun predict") from err
+        raise DataError(
+            f"{path}: cannot read stored exit logits ({err}); rerun the job that wrote it: "
+            "rule train (or slenderize)"
+        ) from err
 
 
 def stored_scores(stored: dict, split: str) -> np.ndarray | None:

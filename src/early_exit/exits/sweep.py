@@ -85,7 +85,9 @@ def load_temperatures(path: Path | None) -> np.ndarray | None:
     try:
         temps = json.loads(Path(path).read_text())["temperatures"]
     except (OSError, ValueError, KeyError) as err:
-        raise DataError(f"{path}: cannot read temperatures ({err}); rerun calibrate") from err
+        raise DataError(
+            f"{path}: cannot read temperatures ({err}); rerun rule sweep to write it again"
+        ) from err
     return None if temps is None else np.asarray(temps)
 
 

@@ -40,7 +40,9 @@ def load_model_dir(model_dir: Path) -> tuple[MultiExitModel, Any, dict]:
     model_dir = Path(model_dir)
     meta_path = model_dir / EXIT_CONFIG
     if not meta_path.is_file() or not (model_dir / WEIGHTS).is_file():
-        raise DataError(f"{model_dir}: not a trained model directory (rerun the train stage)")
+        raise DataError(
+            f"{model_dir}: not a trained model directory (rerun rule train or slenderize)"
+        )
     meta = json.loads(meta_path.read_text())
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir))
     apply_pruned_shapes(encoder)  # a slenderized (COST-EFF) model: widths from config.json

@@ -26,8 +26,8 @@ Deviations from the released code, on purpose:
   model in train mode, so the frozen backbone still drops out). The highways then learn
   from the features they read at inference, and since those are fixed, each example's
   are computed once for the stage instead of once per epoch (`frozen_encoder`); the
-  highways' own dropout stays on. On the default config the DeeBERT job went from 90 s
-  to 49 s (bbc-news), and its internal exits scored as well or better (README).
+  highways' own dropout stays on. The job is about twice as fast, and its internal exits
+  score as well or better (measured in docs/performance.md).
 - The original also entropy-checks a 12th highway that stage 2 never trains; here
   the final exit is the stage-1 classifier, and the last layer always answers.
 """

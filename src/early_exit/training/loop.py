@@ -38,7 +38,6 @@ from early_exit.training.stage import Stage
 log = logging.getLogger(__name__)
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "LayerNorm.bias")
-SCHEDULES = ("linear", "constant")  # linear: warmup then decay to 0 (BERT); constant: none
 
 
 @dataclass
