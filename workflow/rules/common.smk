@@ -60,8 +60,9 @@ def every_core():
 def model_threads():
     """Threads of a model job (pre-training, training, slenderizing, prediction): half the
     cores of a local run, so two run side by side. Their start-up (imports, loading) then
-    overlaps, and two 1-thread trainings do 1.2x the work of one 2-thread training on a
-    2-core CPU (scripts/bench_threads.py). On a cluster 8 (profiles set their own)."""
+    overlaps, and two 1-thread trainings do more work than one 2-thread training on a
+    2-core CPU (scripts/bench_threads.py; docs/performance.md). On a cluster 8 (profiles
+    set their own)."""
     try:
         return max(1, workflow.cores // 2)
     except WorkflowError:

@@ -42,7 +42,7 @@ def job_priority(wc, chain=False):
 # and test (`early_exit.inference.predict`, every exit's logits into exit_logits.npz),
 # from the model directory it has just written. A separate job would import torch and
 # transformers, load the model and tokenise the data once more for each of the 20
-# default runs (about 5 s each on 2 cores). The batch size of that pass is read from the
+# default runs (docs/performance.md). The batch size of that pass is read from the
 # config by the script, not a param: changing it must not retrain.
 
 
