@@ -2,6 +2,11 @@
 
 An interrupted job therefore never leaves a truncated file under the final name
 that a rerun (or Snakemake) could mistake for a complete output.
+
+`tempfile` creates its files 0600 and its directories 0700 whatever the umask; the
+outputs get the modes a plain `open()` / `mkdir()` would give under the current umask
+before they are renamed into place, so colleagues sharing a results directory (a
+cluster's shared filesystem) can read them, and a group can rerun part of it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+def umask_mode(base: int) -> int:
+    """`base` (0o666 for files, 0o777 for directories) less the process's umask."""
+    mask = os.umask(0)  # the only way to read it; set back at once
+    os.umask(mask)
+    return base & ~mask
 
 
 @contextlib.contextmanager
@@ -31,6 +43,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, umask_mode(0o666))
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -46,6 +59,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     old = target.with_name(f".{target.name}.old")
     try:
         yield tmp
+        os.chmod(tmp, umask_mode(0o777))
         # Move the previous version aside rather than deleting it first, so there is
         # never a moment when neither version exists (see `existing_dir`).
         if target.exists():

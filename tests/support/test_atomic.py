@@ -1,0 +1,65 @@
+"""Atomic outputs: all or nothing under the final name, with the modes the umask allows."""
+
+import contextlib
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from early_exit.support.atomic import atomic_dir, atomic_path, existing_dir, write_json, write_text
+
+
+@contextlib.contextmanager
+def umask(mask: int):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o002, 0o664, 0o775)]
+)
+def test_outputs_get_the_modes_a_plain_open_and_mkdir_would(tmp_path, mask, file_mode, dir_mode):
+    with umask(mask):
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        (tmp_path / "plain_dir").mkdir()
+        write_text(tmp_path / "a.txt", "hello")
+        write_json(tmp_path / "b.json", {"k": 1})
+        with atomic_path(tmp_path / "c.npz") as tmp:
+            np.savez(tmp, x=np.arange(3))  # a writer that opens the path itself
+        with atomic_dir(tmp_path / "model") as tmp:
+            (tmp / "weights.bin").write_bytes(b"\0")
+            write_text(tmp / "config.json", "{}")  # atomic inside atomic
+    assert mode(plain) == file_mode and mode(tmp_path / "plain_dir") == dir_mode  # the reference
+    for name in ("a.txt", "b.json", "c.npz", "model/weights.bin", "model/config.json"):
+        assert mode(tmp_path / name) == file_mode, name
+    assert mode(tmp_path / "model") == dir_mode
+
+
+def test_a_failed_write_leaves_the_old_output_and_no_temporary(tmp_path):
+    target = tmp_path / "out.txt"
+    write_text(target, "old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_a_failed_directory_write_keeps_the_complete_version(tmp_path):
+    target = tmp_path / "model"
+    with atomic_dir(target) as tmp:
+        (tmp / "w").write_text("v1")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "w").write_text("half")
+        raise RuntimeError("interrupted")
+    assert (target / "w").read_text() == "v1" and existing_dir(target) == target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
