@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from early_exit.data.bbc import default_corpus_dir, read_bbc_corpus
+from early_exit.data.sources.bbc import default_corpus_dir, read_bbc_corpus
 from early_exit.data.splitting import deduplicate
 from early_exit.support.errors import DataError
 

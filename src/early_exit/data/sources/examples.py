@@ -29,8 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from early_exit.data.bbc import read_bbc_corpus
 from early_exit.data.registry import TaskSpec
+from early_exit.data.sources.bbc import read_bbc_corpus
 from early_exit.data.splitting import normalise_whitespace
 from early_exit.support.atomic import sha256_file
 from early_exit.support.errors import ConfigError, DataError
