@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from early_exit.slides import build as deck
-from early_exit.slides.build import DeckError, count_slides, split_slides
+from early_exit.slides.markdown import DeckError, count_slides, split_slides
 
 REPO = Path(__file__).resolve().parents[2]
 SLIDES = REPO / "slides"

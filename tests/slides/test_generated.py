@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from early_exit.slides import generated
-from early_exit.slides.build import count_slides, split_slides
+from early_exit.slides.markdown import count_slides, split_long_tables, split_slides
 
 INFO = {
     "deebert": {"recipe": "deebert", "criterion": "entropy", "static": False},
@@ -129,7 +129,7 @@ def test_long_tables_are_split_over_slides_with_their_header():
     rows = "".join(f"| m{i} | {i} |\n" for i in range(13))
     text = f"# Results: news\n\n| Method | Score |\n|---|---|\n{rows}\nTest split.\n"
     text += "\n---\n\n# Short\n\n| a |\n|---|\n| 1 |\n"
-    slides = split_slides(generated.split_long_tables(text, max_rows=12))
+    slides = split_slides(split_long_tables(text, max_rows=12))
     assert [s.content.splitlines()[0] for s in slides] == [
         "# Results: news (1/2)",
         "# Results: news (2/2)",
@@ -140,7 +140,7 @@ def test_long_tables_are_split_over_slides_with_their_header():
     assert "| Method | Score |" in first and "| Method | Score |" in second
     assert "Test split." in second and "Test split." not in first
     untouched = "# A\n\n| a |\n|---|\n| 1 |\n\n---\n\n# B\n"
-    assert generated.split_long_tables(untouched) == untouched
+    assert split_long_tables(untouched) == untouched
 
 
 def test_a_method_named_like_its_paper_is_not_repeated_in_the_slide_title():

@@ -12,20 +12,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from early_exit.slides.generated import split_long_tables
+from early_exit.slides.markdown import (
+    FIGURE_REF,
+    DeckError,
+    count_slides,
+    iter_slides,
+    split_long_tables,
+)
 from early_exit.support.atomic import atomic_dir, atomic_path
-from early_exit.support.errors import EarlyExitError
 
 log = logging.getLogger(__name__)
 
@@ -37,144 +37,12 @@ BUILD_MARKER = ".early-exit-deck-build"
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium",)
 # Text Slidev renders into a page (e.g. a template that does not compile) instead of failing.
 ERROR_MARKERS = ("An error occurred",)
-FRONTMATTER = re.compile(r"^---.*\n((?:.*\n)*?)---[ \t]*(?:\n|$)")
-FIGURE_REF = re.compile(r"(?<![\w./])/figures/([^\s\"'()<>`]+)")
 SETUP_HINT = "run scripts/setup_deck.sh (or `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in slides/)"
-
-
-class DeckError(EarlyExitError):
-    """The deck cannot be built; the message names the missing file or failing command."""
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-@dataclass
-class Slide:
-    """One slide as Slidev's parser sees it: optional frontmatter, then markdown."""
-
-    frontmatter: dict = field(default_factory=dict)
-    content: str = ""
-
-
-def split_slides(markdown: str) -> list[Slide]:
-    """Split a Slidev markdown file into slides, mirroring `@slidev/parser`'s `parseSync`.
-
-    A line starting with `---` ends the current slide; if the next line is not blank
-    (and the line is not `----`), it opens a frontmatter block closed by the next
-    `---`, so `---\\nsrc: x\\n---` is one slide, not two. `---` inside fenced code
-    or an HTML comment is content. Counting by hand gets these cases wrong.
-    """
-    lines = re.split(r"\r?\n", markdown)
-    slides: list[Slide] = []
-    start = 0  # first line of the current slide (its opening `---` if it has frontmatter)
-    i = 0
-    in_comment = False
-    while i < len(lines):
-        line = lines[i].rstrip()
-        if in_comment:
-            in_comment = _html_comment_open(lines[i], True)
-        elif line.startswith("---"):
-            if start != i:
-                slides.append(_parse_slide(lines[start:i]))
-            start = i + 1
-            if line[3:4] != "-" and i + 1 < len(lines) and lines[i + 1].strip():
-                start = i
-                i += 1
-                while i < len(lines) and lines[i].rstrip() != "---":
-                    i += 1
-        elif line.lstrip().startswith("```"):
-            i = _skip_fence(lines, i)
-        else:
-            in_comment = _html_comment_open(lines[i], False)
-        i += 1
-    if start <= len(lines) - 1:
-        slides.append(_parse_slide(lines[start:]))
-    return slides
-
-
-def _skip_fence(lines: list[str], i: int) -> int:
-    """Index of the line closing the fence opened at `i` (unchanged if never closed)."""
-    fence = re.match(r"^\s*`+", lines[i]).group(0)
-    for j in range(i + 1, len(lines)):
-        if lines[j].startswith(fence):
-            return j
-    return i
-
-
-def _html_comment_open(line: str, inside: bool) -> bool:
-    """Whether an HTML comment is still open after `line` (Slidev skips `---` inside one)."""
-    cursor = 0
-    while cursor < len(line):
-        if inside:
-            end = line.find("-->", cursor)
-            if end < 0:
-                return True
-            inside, cursor = False, end + 3
-        else:
-            begin = line.find("<!--", cursor)
-            if begin < 0:
-                return False
-            end = line.find("-->", begin + 4)
-            if end < 0:
-                return True
-            cursor = end + 3
-    return inside
-
-
-def _parse_slide(lines: list[str]) -> Slide:
-    text = "\n".join(lines)
-    match = FRONTMATTER.match(text)
-    if not match:
-        return Slide(content=text.strip())
-    try:
-        data = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise DeckError(f"invalid slide frontmatter:\n{match.group(1)}\n{exc}") from exc
-    if not isinstance(data, dict):
-        raise DeckError(f"slide frontmatter is not a mapping:\n{match.group(1)}")
-    return Slide(frontmatter=data, content=text[match.end() :].strip())
-
-
-def iter_slides(entry: Path, root: Path | None = None, _chain: tuple = ()) -> Iterator[Slide]:
-    """Yield the slides Slidev renders from `entry`, following `src:` imports.
-
-    Hidden slides (`hide:`/`disabled:`) are skipped, as Slidev does. A missing
-    import raises: Slidev itself would silently drop the slide.
-    """
-    root = root or entry.parent
-    chain = (*_chain, entry.resolve())
-    for slide in split_slides(entry.read_text(encoding="utf-8")):
-        fm = slide.frontmatter
-        if fm.get("hide") or fm.get("disabled"):
-            continue
-        if not fm.get("src"):
-            yield slide
-            continue
-        target, _, pages = str(fm["src"]).partition("#")
-        path = root / target[1:] if target.startswith("/") else entry.parent / target
-        if not path.is_file():
-            raise DeckError(f"{entry}: slide imports src: {fm['src']}, but {path} does not exist")
-        if path.resolve() in chain:
-            raise DeckError(f"{entry}: circular src: import of {path}")
-        imported = list(iter_slides(path, root, chain))
-        yield from _select(imported, pages)
-
-
-def _select(slides: list[Slide], pages: str) -> list[Slide]:
-    """Apply a `src: file.md#1,3-4` range (1-based), as Slidev does."""
-    if not pages.strip():
-        return slides
-    keep: set[int] = set()
-    for part in pages.split(","):
-        lo, _, hi = part.strip().partition("-")
-        keep.update(range(int(lo), int(hi or lo) + 1))
-    return [s for n, s in enumerate(slides, start=1) if n in keep]
-
-
-def count_slides(entry: Path) -> int:
-    """Number of pages the exported PDF must have (no click steps are exported)."""
-    return sum(1 for _ in iter_slides(entry))
+# Seconds each Slidev command may take: far above a build or an export, so only a hang
+# reaches it.
+SLIDEV_TIMEOUT_S = 600
+# Characters of a failed command's output kept in the error: the end, where Slidev says why.
+OUTPUT_TAIL_CHARS = 3000
 
 
 # --------------------------------------------------------------------------- checks
@@ -183,7 +51,7 @@ def count_slides(entry: Path) -> int:
 def check_references(build_dir: Path) -> None:
     """Fail before building if a `/figures/...` image or `src:` import is missing.
 
-    Imports are checked by walking the slides (see `iter_slides`); figures by
+    Imports are checked by walking the slides (`markdown.iter_slides`); figures by
     scanning every markdown file of the deck for `/figures/<file>` references.
     """
     list(iter_slides(build_dir / ENTRY))
@@ -288,7 +156,7 @@ def _reset_dir(build_dir: Path, deck_src: Path) -> None:
 
 
 def _link_node_modules(deck_src: Path, build_dir: Path) -> None:
-    """Share the 540 MB node_modules through a symlink, and tell Vite about it.
+    """Share node_modules (hundreds of MB) through a symlink, and tell Vite about it.
 
     Vite resolves the link to its real path, which lies outside the deck folder:
     without `server.fs.allow` the export's dev server refuses KaTeX's fonts, and
@@ -349,7 +217,7 @@ def _wait(proc: subprocess.Popen, out, args: list[str], started: float, timeout:
         raise DeckError(f"`slidev {args[0]}` timed out after {timeout} s") from exc
     if proc.returncode != 0:
         out.seek(0)
-        tail = out.read()[-3000:]
+        tail = out.read()[-OUTPUT_TAIL_CHARS:]
         raise DeckError(f"`slidev {' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
     return time.monotonic() - started
 
@@ -368,7 +236,7 @@ def build_deck(
     pdf_path: Path,
     site_dir: Path,
     chromium: str | None = None,
-    timeout: int = 600,
+    timeout: int = SLIDEV_TIMEOUT_S,
 ) -> dict:
     """Build the static site and the PDF of the deck; return page and slide counts.
 

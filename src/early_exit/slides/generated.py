@@ -21,38 +21,6 @@ from early_exit.exits.policies import get_policy
 from early_exit.recipes import get_recipe
 from early_exit.support.atomic import write_text
 
-MAX_TABLE_ROWS = 12  # body rows of a generated table that fit one 16:9 slide
-
-
-def split_long_tables(markdown: str, max_rows: int = MAX_TABLE_ROWS) -> str:
-    """Split every slide whose markdown table has more than `max_rows` rows into several
-    slides (balanced, each with the table's header; the heading gets "(1/2)", the text
-    after the table stays on the last). Slidev cuts what overflows a page silently.
-
-    Slides are separated by a line `---`, as in the generated files (no frontmatter); a
-    file with no table to split is returned unchanged.
-    """
-    out, split = [], False
-    for slide in re.split(r"(?m)^---[ \t]*$", markdown):
-        lines = slide.strip("\n").splitlines()
-        rows = [i for i, line in enumerate(lines) if line.startswith("|")]
-        if len(rows) - 2 <= max_rows:
-            out.append("\n".join(lines))
-            continue
-        first, last = rows[0], rows[-1]
-        head, body = lines[first : first + 2], lines[first + 2 : last + 1]
-        before, after = lines[:first], lines[last + 1 :]
-        split = True
-        parts = -(-len(body) // max_rows)
-        size = -(-len(body) // parts)
-        for n in range(parts):
-            top = [
-                f"{line} ({n + 1}/{parts})" if line.startswith("# ") else line for line in before
-            ]
-            tail = after if n == parts - 1 else []
-            out.append("\n".join([*top, *head, *body[n * size : (n + 1) * size], *tail]))
-    return "\n\n---\n\n".join(out) + "\n" if split else markdown
-
 
 def exits_figure_name(method: str) -> str:
     """The exits notebook's per-method figure (one per multi-exit method)."""
