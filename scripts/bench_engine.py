@@ -22,12 +22,11 @@ import numpy as np
 import torch
 
 from early_exit.data.prepared import load_split
+from early_exit.exits.policies import get_policy
 from early_exit.inference.engine import EarlyExitEngine, find_model_dir
 from early_exit.inference.latency import FULL, time_setting
 from early_exit.recipes import get_recipe
 from early_exit.training.batching import encode
-
-NEVER = {"entropy": 0.0, "confidence": 1.01, "patience": 10**6, "learned": 0.0}  # never fire
 
 
 def median_ms(engine, features, rule, batch_size, repeats):
@@ -82,7 +81,7 @@ def bench_run(run: Path, args) -> None:
     features = encode(examples, engine.tokenizer, engine.max_length).features
     knob = engine.operating_point(policy)
     rule = engine.policy(policy, knob)
-    every_head = engine.policy(policy, NEVER[policy])
+    every_head = engine.policy(policy, get_policy(policy).never_fires)  # no exit fires
     num_layers = engine.model.num_layers
     print(f"\n{run}  ({policy} = {knob:.4g}, {len(features)} {args.split} examples)")
     for batch_size in (1, 32):

@@ -11,6 +11,8 @@ that decided, FLOPs, tokens, whether it was truncated). Empty lines are skipped 
 reported on stderr with their numbers (output rows carry `line`, so they still join
 with the input). Bad input (not a trained run, unknown policy, pair task given single
 texts, non-UTF-8 bytes) is one line on stderr naming the problem, and exit status 2.
+A policy's own options (patience's `--tau`) are command-line options, made from what
+its module declares (`Policy.options`); giving one to another policy is an error.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import sys
 from pathlib import Path
 
+from early_exit.exits.policies import get_policy, runtime_names
 from early_exit.support.errors import ConfigError, DataError
 
 FORMATS = ("auto", "lines", "jsonl", "tsv")
@@ -114,6 +117,28 @@ def threshold_arg(value: str) -> float | str:
         raise argparse.ArgumentTypeError(f"{value!r} is neither a number nor 'auto'") from None
 
 
+# JSON-schema types of policy settings -> argparse types
+OPTION_TYPES = {"number": float, "integer": int, "string": str}
+
+
+def policy_options() -> dict[str, tuple[dict, list[str]]]:
+    """Every option a runtime policy declares: name -> (its settings schema, policies)."""
+    options: dict[str, tuple[dict, list[str]]] = {}
+    for name in runtime_names():
+        policy = get_policy(name)
+        for option in policy.options:
+            options.setdefault(option, (policy.settings[option], []))[1].append(name)
+    return options
+
+
+def policy_help() -> str:
+    names = [
+        f"{name} (a model with an exit gate)" if get_policy(name).needs_scores else name
+        for name in runtime_names()
+    ]
+    return f"{', '.join(names)} or full"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="early-exit", description=__doc__.split("\n\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -123,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy",
         default="entropy",
-        help="entropy, confidence, patience, learned (a model with an exit gate) or full",
+        help=policy_help(),
     )
     p.add_argument(
         "--threshold",
@@ -143,7 +168,15 @@ def parser() -> argparse.ArgumentParser:
         help="for --threshold auto: choose the knob from the run's sweep with this allowed "
         "dev drop (default: the workflow's operating_points.tsv, else 0.01)",
     )
-    p.add_argument("--tau", type=float, default=0.1, help="patience on regression tasks")
+    for option, (spec, owners) in policy_options().items():
+        p.add_argument(
+            f"--{option.replace('_', '-')}",
+            dest=option,
+            type=OPTION_TYPES[spec.get("type", "string")],
+            default=None,
+            help=f"{', '.join(owners)}: {spec.get('description', option)} "
+            f"(default {spec.get('default')})",
+        )
     return top
 
 
@@ -151,9 +184,8 @@ def predict_command(args) -> int:
     from early_exit.inference.engine import EarlyExitEngine
 
     engine = EarlyExitEngine.from_run(args.run_dir, device=args.device)
-    options = {"max_drop": args.max_drop}
-    if args.policy == "patience":
-        options["tau"] = args.tau
+    given = {name: getattr(args, name) for name in policy_options()}
+    options = {"max_drop": args.max_drop} | {k: v for k, v in given.items() if v is not None}
     if args.policy != "full":
         engine.policy(args.policy, args.threshold, **dict(options))  # fail before reading input
     numbers, texts, skipped = read_input(args.input, args.format, engine.fields)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
 
-from early_exit.exits.online import runtime_policy
-from early_exit.exits.policies import Outputs, learned_exits
+from early_exit.exits.policies import Outputs, runtime_policy
+from early_exit.exits.policies.learned import exits as learned_exits
 from early_exit.exits.stored import load_exit_logits, stored_scores
 from early_exit.inference.predict import predict
 from early_exit.modeling.checkpoint import load_model_dir

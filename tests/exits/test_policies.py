@@ -5,15 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from early_exit.exits.policies import (
-    Outputs,
-    check_policy,
-    confidence_grid,
-    entropy,
-    entropy_grid,
-    get_policy,
-    patience_grid,
-)
+from early_exit.exits.policies import Outputs, check_policy, get_policy
+from early_exit.exits.policies.confidence import grid as confidence_grid
+from early_exit.exits.policies.entropy import entropy
+from early_exit.exits.policies.entropy import grid as entropy_grid
+from early_exit.exits.policies.patience import grid as patience_grid
 from early_exit.support.errors import ConfigError
 
 

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from early_exit.data.prepared import load_split
-from early_exit.exits.online import runtime_policy
-from early_exit.exits.policies import Outputs, calibrated_confidence, entropy, get_policy
+from early_exit.exits.policies import Outputs, get_policy, runtime_policy
+from early_exit.exits.policies.confidence import calibrated_confidence
+from early_exit.exits.policies.entropy import entropy
 from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import decide, load_temperatures
 from early_exit.inference.engine import EarlyExitEngine

@@ -3,10 +3,12 @@
 # one after the other, in one process: all timings share the same conditions, and the
 # start-up (imports) is paid once. It takes every core, so no other job shares the
 # machine while it measures.
+from early_exit.exits.policies import get_policy
 
 
 def timed_runs():
-    """Every early-exit run whose criterion its task sweeps, with what timing it needs."""
+    """Every early-exit run whose criterion its task sweeps, with what timing it needs
+    (the criterion's own options, e.g. patience's tau, as its sweep settings give them)."""
     runs = []
     for task in TASKS:
         policies = task_policies(config, task)
@@ -14,7 +16,7 @@ def timed_runs():
             policy = METHOD_INFO[method]["criterion"]
             if policy not in policies:
                 continue
-            options = {key: policies[policy][key] for key in ("tau",) if key in policies[policy]}
+            options = get_policy(policy).option_values(policies[policy])
             for seed in SEEDS:
                 runs.append(
                     {

@@ -19,7 +19,7 @@ import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
 from early_exit.analysis.runs import Run
-from early_exit.exits.policies import confidence
+from early_exit.exits.policies.confidence import confidence
 
 MEASURES = {"length": "input length (tokens)", "agreement": "exits agreeing with the last"}
 MAX_LENGTH_POINTS = 12  # more distinct lengths are drawn in quantile bins

@@ -1,9 +1,12 @@
 """Checks of the workflow config that a JSON schema cannot express.
 
 The schema (workflow/schemas/config.schema.yaml) catches missing and mistyped
-keys; this module catches what needs code: unknown tasks, recipes and policies,
-paths that do not exist, exit layers outside the backbone. It runs when the
-Snakefile loads, so a broken config stops before any job starts.
+keys; this module catches what needs code: unknown tasks, recipes, metrics and
+policies, paths that do not exist, exit layers outside the backbone. Metric and policy
+names are not listed in the schema: they live in `data.registry` and
+`exits.policies`, and each policy's settings are checked against the schema fragment
+its module declares (`Policy.settings`), whose defaults are filled in here. It runs
+when the Snakefile loads, so a broken config stops before any job starts.
 """
 
 from __future__ import annotations
@@ -37,14 +40,34 @@ def schema_errors(config: dict, schema_path: str | Path) -> None:
     Snakemake's own `validate` (which also fills in defaults) reports the same errors
     but prints the whole schema; this names the keys and nothing else.
     """
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = [
-            f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors
-        ]
+    lines = _errors(yaml.safe_load(Path(schema_path).read_text()), config)
+    if lines:
         raise ConfigError("\n  ".join(["config does not match the schema:", *lines]))
+
+
+def _errors(schema: dict, value, where: tuple[str, ...] = ()) -> list[str]:
+    """Each violation of a JSON schema as `key: problem`, the key under `where`."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    keys = [".".join([*where, *map(str, e.absolute_path)]) or "(top level)" for e in errors]
+    return [f"{key}: {e.message}" for key, e in zip(keys, errors, strict=True)]
+
+
+def check_policy_settings(config: dict) -> None:
+    """Each entry of sweep.policies names a registered policy and matches the settings its
+    module declares; the declared defaults are filled in, as the schema's are."""
+    for name, cfg in config["sweep"]["policies"].items():
+        try:
+            policy = get_policy(name)
+        except ConfigError as err:
+            raise ConfigError(f"sweep.policies.{name}: {err}") from None
+        schema = {"type": "object", "additionalProperties": False, "properties": policy.settings}
+        problems = _errors(schema, cfg, ("sweep", "policies", name))
+        if problems:
+            raise ConfigError("\n  ".join(problems))
+        for key, spec in policy.settings.items():
+            if "default" in spec:
+                cfg.setdefault(key, spec["default"])
 
 
 def task_policies(config: dict, task: str) -> dict:
@@ -146,11 +169,16 @@ def _check_method(name: str, method: dict, config: dict) -> int | None:
 
 
 def check_config(config: dict) -> None:
-    """Raise ConfigError naming the first key that cannot work."""
+    """Raise ConfigError naming the first key that cannot work; fill in the defaults of
+    each policy's settings (`check_policy_settings`)."""
     tasks = {name: resolve_task(name, spec) for name, spec in config["tasks"].items()}
     for name, task in tasks.items():
-        check_metric(task.metric)
+        try:
+            check_metric(task.metric)
+        except ConfigError as err:
+            raise ConfigError(f"tasks.{name}.{err}") from None
         _check_local_paths(name, task.source)
+    check_policy_settings(config)
     exits = {}
     check_splitee(config, tasks, method_instances(config))
     for name, method in method_instances(config).items():

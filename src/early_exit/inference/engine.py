@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from early_exit.exits.online import RuntimePolicy, as_numpy, check_runtime, runtime_policy
+from early_exit.exits.policies import RuntimePolicy, as_numpy, check_runtime, runtime_policy
 from early_exit.modeling.checkpoint import EXIT_CONFIG, WEIGHTS, load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.support.errors import ConfigError, DataError
@@ -149,10 +149,12 @@ class EarlyExitEngine:
     # ------------------------------------------------------------------ policies
 
     def policy(self, name: str, threshold: float | str, **options) -> RuntimePolicy:
-        """The runtime policy `name` at `threshold` ("auto": the knob chosen on dev)."""
+        """The runtime policy `name` at `threshold` ("auto": the knob chosen on dev, with
+        `max_drop`); the other `options` are the policy's own (e.g. patience's tau)."""
         check_runtime(name, self.task_type)
+        max_drop = options.pop("max_drop", None)
         if threshold == "auto":
-            threshold = self.operating_point(name, options.pop("max_drop", None))
+            threshold = self.operating_point(name, max_drop)
         return runtime_policy(name, float(threshold), self.task_type, self.temperatures, options)
 
     def operating_point(self, policy: str, max_drop: float | None = None) -> float:
