@@ -33,7 +33,12 @@ from early_exit.modeling.checkpoint import EXIT_CONFIG, WEIGHTS, load_model_dir
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.support.errors import ConfigError, DataError
 from early_exit.support.layout import manifest_file, operating_points_file, parse_run_dir
+from early_exit.training.batching import sorted_batches
 from early_exit.training.runtime import pick_device
+
+# Outside the workflow (no operating_points.tsv), the knob is chosen on the run's own
+# sweep with the default config's analysis.max_drop: one point of dev score.
+DEFAULT_MAX_DROP = 0.01
 
 REQUIRED_META = ("task", "task_type", "label_names", "max_length")
 
@@ -160,13 +165,13 @@ class EarlyExitEngine:
     def operating_point(self, policy: str, max_drop: float | None = None) -> float:
         """The knob value the workflow chose on dev: its row in the workflow's
         `results/analysis/operating_points.tsv` when that exists and `max_drop` is not
-        given; otherwise chosen the same way from the run's sweep.tsv (max_drop 0.01)."""
+        given; otherwise chosen the same way from the run's sweep.tsv (`DEFAULT_MAX_DROP`)."""
         from early_exit.exits.operating_points import load_sweeps, operating_points
 
         chosen = None if max_drop is not None else self._workflow_operating_point(policy)
         if chosen is not None:
             return chosen
-        max_drop = 0.01 if max_drop is None else max_drop
+        max_drop = DEFAULT_MAX_DROP if max_drop is None else max_drop
         path = None if self.run_dir is None else self.run_dir / "sweep.tsv"
         if path is None or not path.is_file():
             raise DataError(
@@ -234,8 +239,11 @@ class EarlyExitEngine:
                 "gate (recipe berxit); this run has none"
             )
         lengths = np.array([len(f["input_ids"]) for f in features])
-        order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(lengths))
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        if sort_by_length:  # the same length-sorted batches as the predict pass
+            batches = sorted_batches(lengths, batch_size)
+        else:
+            order = np.arange(len(lengths))
+            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         n_labels = len(self.label_names) or 1
         out = Decisions(
             np.zeros(len(features), np.int64),
