@@ -21,9 +21,9 @@ SEED_DIR = re.compile(r"seed(\d+)")
 OPERATING_POINTS = Path("analysis") / "operating_points.tsv"
 
 
-def run_dir(task: str, method: str, seed: int | str, results: str | Path = RESULTS) -> str:
+def run_dir(task: str, method: str, seed: int | str) -> str:
     """Where one run's files live: `results/{task}/{method}/seed{seed}`."""
-    return f"{results}/{task}/{method}/seed{seed}"
+    return f"{RESULTS}/{task}/{method}/seed{seed}"
 
 
 def parse_run_dir(path: str | Path) -> tuple[str, str, int]:

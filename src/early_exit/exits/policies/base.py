@@ -26,6 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The knob-grid size shared by the threshold policies (entropy, confidence, learned):
+# `sweep.policies.<name>.num_thresholds`, 41 values by default.
+NUM_THRESHOLDS = {"num_thresholds": {"type": "integer", "minimum": 2, "default": 41}}
+
 
 @dataclass
 class Outputs:

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_softmax
 
-from early_exit.exits.policies.base import Outputs, Policy, RuntimePolicy, as_numpy, first_true
+from early_exit.exits.policies.base import (
+    NUM_THRESHOLDS,
+    Outputs,
+    Policy,
+    RuntimePolicy,
+    as_numpy,
+    first_true,
+)
 
 
 def calibrated_confidence(logits: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
@@ -52,7 +59,7 @@ POLICY = Policy(
     exits,
     grid,
     ("classification",),
-    settings={"num_thresholds": {"type": "integer", "minimum": 2, "default": 41}},
+    settings=NUM_THRESHOLDS,
     runtime=ConfidencePolicy,
     never_fires=1.01,
     symbol="c",

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_softmax
 
-from early_exit.exits.policies.base import Outputs, Policy, RuntimePolicy, as_numpy, first_true
+from early_exit.exits.policies.base import (
+    NUM_THRESHOLDS,
+    Outputs,
+    Policy,
+    RuntimePolicy,
+    as_numpy,
+    first_true,
+)
 
 
 def entropy(logits: np.ndarray) -> np.ndarray:
@@ -47,7 +54,7 @@ POLICY = Policy(
     exits,
     grid,
     ("classification",),
-    settings={"num_thresholds": {"type": "integer", "minimum": 2, "default": 41}},
+    settings=NUM_THRESHOLDS,
     runtime=EntropyPolicy,
     never_fires=0.0,
     symbol="S",

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from early_exit.exits.policies.base import Outputs, Policy, RuntimePolicy, as_numpy, first_true
+from early_exit.exits.policies.base import (
+    NUM_THRESHOLDS,
+    Outputs,
+    Policy,
+    RuntimePolicy,
+    as_numpy,
+    first_true,
+)
 from early_exit.support.errors import ConfigError
 
 
@@ -60,7 +67,7 @@ POLICY = Policy(
     exits,
     grid,
     ("classification", "regression"),
-    settings={"num_thresholds": {"type": "integer", "minimum": 2, "default": 41}},
+    settings=NUM_THRESHOLDS,
     runtime=LearnedPolicy,
     never_fires=0.0,
     symbol="\\tau",
