@@ -26,15 +26,15 @@ def test_other_knobs_pick_a_faster_and_a_slower_setting():
 
 def test_latency_table_at_the_knob_chosen_on_dev(runs, tmp_path):
     run, data_dir = runs["pabee"]
-    labels = {"task": "cls", "method": "pabee", "seed": 0}
+    run_key = {"task": "cls", "method": "pabee", "seed": 0}
     policies = {"patience": {"values": "all"}}
-    sweep_file(run / "exit_logits.npz", run / "sweep.tsv", policies, None, labels)
+    sweep_file(run / "exit_logits.npz", run / "sweep.tsv", policies, None, run_key)
     chosen = operating_points(load_sweeps([run / "sweep.tsv"]), 0.01).threshold.iloc[0]
     points = tmp_path / "operating_points.tsv"  # as rule operating_points writes it
     write_operating_points([run / "sweep.tsv"], 0.01, points)
     settings = {"examples": 16, "warmup": 0, "repeats": 2, "batch_sizes": [1, 8]}
     out = tmp_path / "latency.tsv"
-    latency_file(run, data_dir, out, "patience", labels, points, settings, "cpu", 1)
+    latency_file(run, data_dir, out, "patience", run_key, points, settings, "cpu", 1)
     table = pd.read_csv(out, sep="\t")
     assert list(table.columns) == COLUMNS
     assert len(table) == 2 * 4 and set(table.batch_size) == {1, 8}
@@ -52,11 +52,11 @@ def test_latency_table_at_the_knob_chosen_on_dev(runs, tmp_path):
 
 def test_a_run_without_an_operating_point_is_named(runs, tmp_path):
     run, data_dir = runs["pabee"]
-    labels = {"task": "cls", "method": "pabee", "seed": 0}
-    sweep_file(run / "exit_logits.npz", run / "sweep.tsv", {"patience": {}}, None, labels)
+    run_key = {"task": "cls", "method": "pabee", "seed": 0}
+    sweep_file(run / "exit_logits.npz", run / "sweep.tsv", {"patience": {}}, None, run_key)
     points = tmp_path / "operating_points.tsv"
     write_operating_points([run / "sweep.tsv"], 0.01, points)
-    other = {**labels, "seed": 1}
+    other = {**run_key, "seed": 1}
     with pytest.raises(DataError, match="no operating point for .*'seed': 1.* under patience"):
         latency_file(run, data_dir, tmp_path / "l.tsv", "patience", other, points, {}, "cpu", 1)
 
@@ -68,9 +68,9 @@ def test_one_job_times_every_run_and_writes_each_table(runs, tmp_path):
     timed, outs = [], []
     for method, policy in policies.items():
         run, data_dir = runs[method]
-        labels = {"task": "cls", "method": method, "seed": 0}
-        sweep_file(run / "exit_logits.npz", run / "sweep.tsv", sweeps[policy], None, labels)
-        timed.append({"run_dir": run, "data_dir": data_dir, "policy": policy, "labels": labels})
+        run_key = {"task": "cls", "method": method, "seed": 0}
+        sweep_file(run / "exit_logits.npz", run / "sweep.tsv", sweeps[policy], None, run_key)
+        timed.append({"run_dir": run, "data_dir": data_dir, "policy": policy, "run_key": run_key})
         outs.append(tmp_path / f"{method}.tsv")
     points = tmp_path / "operating_points.tsv"
     write_operating_points([r["run_dir"] / "sweep.tsv" for r in timed], 0.01, points)

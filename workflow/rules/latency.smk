@@ -20,7 +20,7 @@ def timed_runs():
             for seed in SEEDS:
                 runs.append(
                     {
-                        "labels": {"task": task, "method": method, "seed": str(seed)},
+                        "run_key": {"task": task, "method": method, "seed": str(seed)},
                         "run_dir": run_dir(task, method, seed),
                         "data_dir": f"data/{task}",
                         "policy": policy,

@@ -223,11 +223,11 @@ def splitee_file(
     settings: dict,
     alpha: float,
     split: str,
-    labels: dict,
+    run_key: dict,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Simulate every offloading cost of `settings` on a stored transfer prediction and
-    write the summary table and the regret curves (TSV, atomically); `labels` (source,
+    write the summary table and the regret curves (TSV, atomically); `run_key` (source,
     target, method, seed) become their first columns."""
     stored = load_exit_logits(logits_path)
     if f"{split}_logits" not in stored:
@@ -244,8 +244,8 @@ def splitee_file(
             settings["ucb_c"],
             seed,
         )
-        rows += [{**labels, "offload_cost": o, "alpha": alpha, **x} for x in r]
-        curves += [{**labels, "offload_cost": o, **x} for x in c]
+        rows += [{**run_key, "offload_cost": o, "alpha": alpha, **x} for x in r]
+        curves += [{**run_key, "offload_cost": o, **x} for x in c]
     table, regret = pd.DataFrame(rows), pd.DataFrame(curves)
     for frame, path in ((table, table_path), (regret, regret_path)):
         with atomic_path(Path(path)) as tmp:

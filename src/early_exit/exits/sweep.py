@@ -127,16 +127,16 @@ def sweep_file(
     out_path: Path,
     policies: dict,
     splits: list[str] | None,
-    labels: dict[str, str | int],
+    run_key: dict[str, str | int],
     calibration_path: Path | None = None,
 ) -> pd.DataFrame:
-    """Sweep and write the table; `labels` (task, method, seed) become its first columns.
+    """Sweep and write the table; `run_key` (task, method, seed) become its first columns.
 
     `splits` defaults to every split stored (dev and each test split)."""
     stored = load_exit_logits(logits_path)
     splits = splits or [str(s) for s in stored.get("splits", ["dev", "test"])]
     table = sweep_stored(stored, policies, splits, load_temperatures(calibration_path))
-    for i, (key, value) in enumerate(labels.items()):
+    for i, (key, value) in enumerate(run_key.items()):
         table.insert(i, key, value)
     with atomic_path(out_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)

@@ -57,12 +57,12 @@ def other_knobs(dev_sweep: pd.DataFrame, chosen: float) -> list[float]:
     return knobs
 
 
-def knob_values(points_path: Path, sweep_path: Path, policy: str, labels: dict) -> list[float]:
+def knob_values(points_path: Path, sweep_path: Path, policy: str, run_key: dict) -> list[float]:
     """The knob chosen on dev (from the operating points), then two others from the sweep."""
     points = load_operating_points(points_path)
-    chosen = chosen_knob(points, labels["task"], labels["method"], labels["seed"], policy)
+    chosen = chosen_knob(points, run_key["task"], run_key["method"], run_key["seed"], policy)
     if chosen is None:
-        raise DataError(f"{points_path}: no operating point for {labels} under {policy}")
+        raise DataError(f"{points_path}: no operating point for {run_key} under {policy}")
     sweeps = load_sweeps([sweep_path])
     dev = sweeps[(sweeps.policy == policy) & (sweeps.split == "dev")]
     return [chosen, *other_knobs(dev, chosen)]
@@ -134,14 +134,14 @@ def latency_file(
     data_dir: Path,
     out_path: Path,
     policy: str,
-    labels: dict,
+    run_key: dict,
     points_path: Path,
     settings: dict | None = None,
     device: str = "auto",
     threads: int | None = None,
     options: dict | None = None,
 ) -> pd.DataFrame:
-    """Time one run and write its latency table (`labels`: task, method, seed columns)."""
+    """Time one run and write its latency table (`run_key`: task, method, seed columns)."""
     settings = {"examples": 32, "warmup": 1, "repeats": 3, "batch_sizes": [1, 32]} | (
         settings or {}
     )
@@ -151,7 +151,7 @@ def latency_file(
     engine = EarlyExitEngine.from_run(run_dir, device=device)
     examples = load_split(data_dir, "test")[: settings["examples"]]
     features = encode(examples, engine.tokenizer, engine.max_length).features
-    knobs = knob_values(points_path, Path(run_dir) / "sweep.tsv", policy, labels)
+    knobs = knob_values(points_path, Path(run_dir) / "sweep.tsv", policy, run_key)
     grid = [(FULL, float("nan"))] + [(policy, k) for k in knobs]
     table = measure(
         engine,
@@ -167,7 +167,7 @@ def latency_file(
         "chosen_on_dev",
         [p != FULL and k == knobs[0] for p, k in zip(table.policy, table.knob, strict=True)],
     )
-    for i, (key, value) in enumerate(labels.items()):
+    for i, (key, value) in enumerate(run_key.items()):
         table.insert(i, key, value)
     with atomic_path(Path(out_path)) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
@@ -184,7 +184,7 @@ def time_runs(
 ) -> None:
     """Time every run, one after the other in this process, writing each one's table.
 
-    A run is a dict with `run_dir`, `data_dir`, `policy`, `labels` (task, method, seed)
+    A run is a dict with `run_dir`, `data_dir`, `policy`, `run_key` (task, method, seed)
     and `options` (the criterion's, e.g. patience's tau)."""
     for run, out_path in zip(runs, out_paths, strict=True):
         log.info("timing %s under %s", run["run_dir"], run["policy"])
@@ -193,7 +193,7 @@ def time_runs(
             run["data_dir"],
             out_path,
             run["policy"],
-            run["labels"],
+            run["run_key"],
             points_path,
             settings,
             device,
