@@ -1,7 +1,10 @@
-"""`early-exit predict`: classify new text with a model the workflow trained, exiting early.
+"""`early-exit predict`: classify new text with a model the workflow trained, exiting early;
+`early-exit export`: write a trained run as ONNX graphs that ONNX Runtime runs the same way.
 
     early-exit predict results/bbc-news/deebert/seed13 --policy entropy --threshold auto \
         < texts.txt > answers.jsonl
+    early-exit export results/bbc-news/deebert/seed13 exported/deebert
+    early-exit predict exported/deebert --policy entropy < texts.txt > answers.jsonl
 
 Input (a file, or stdin): one text per line, JSONL with the task's text fields
 (`text`, plus `text_pair` for a pair task), or a TSV whose header names them; the
@@ -9,8 +12,11 @@ format follows the file's extension (.jsonl, .tsv) or `--format`. Output: one JS
 object per input line (its `line` number, label, label name, exit layer, the score
 that decided, FLOPs, tokens, whether it was truncated). Empty lines are skipped and
 reported on stderr with their numbers (output rows carry `line`, so they still join
-with the input). Bad input (not a trained run, unknown policy, pair task given single
-texts, non-UTF-8 bytes) is one line on stderr naming the problem, and exit status 2.
+with the input). `predict` runs a run directory on the torch engine and an export
+directory (it has an export.json) on the ONNX Runtime engine. Bad input (not a trained
+run, an incomplete or corrupt export, a piece that cannot be exported, onnxruntime not
+installed, unknown policy, pair task given single texts, non-UTF-8 bytes) is one line on
+stderr naming the problem, and exit status 2.
 A policy's own options (patience's `--tau`) are command-line options, made from what
 its module declares (`Policy.options`); giving one to another policy is an error.
 """
@@ -143,7 +149,11 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="early-exit", description=__doc__.split("\n\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
     p = commands.add_parser("predict", help="classify texts with a trained run, exiting early")
-    p.add_argument("run_dir", help="results/<task>/<method>/seed<seed> (or its model/ directory)")
+    p.add_argument(
+        "run_dir",
+        help="results/<task>/<method>/seed<seed> (or its model/ directory), or a directory "
+        "written by early-exit export (run on ONNX Runtime)",
+    )
     p.add_argument("input", nargs="?", default="-", help="input file (default: stdin)")
     p.add_argument(
         "--policy",
@@ -177,13 +187,37 @@ def parser() -> argparse.ArgumentParser:
             help=f"{', '.join(owners)}: {spec.get('description', option)} "
             f"(default {spec.get('default')})",
         )
+    e = commands.add_parser(
+        "export", help="write a trained run as ONNX graphs for the ONNX Runtime engine"
+    )
+    e.add_argument("run_dir", help="results/<task>/<method>/seed<seed> (or its model/ directory)")
+    e.add_argument("out_dir", help="the export directory to write (replaced atomically)")
     return top
 
 
-def predict_command(args) -> int:
+def load_engine(path: str, device: str):
+    """The engine for a run directory (torch) or an export directory (ONNX Runtime)."""
+    from early_exit.inference.ort_engine import OrtEngine, looks_like_export
+
+    if looks_like_export(path):
+        return OrtEngine.from_dir(path, device=device)
     from early_exit.inference.engine import EarlyExitEngine
 
-    engine = EarlyExitEngine.from_run(args.run_dir, device=args.device)
+    return EarlyExitEngine.from_run(path, device=device)
+
+
+def export_command(args) -> int:
+    from early_exit.inference.onnx_export import export_run
+
+    out = export_run(args.run_dir, args.out_dir)
+    graphs = len(list(out.glob("*.onnx")))
+    print(f"early-exit: exported {graphs} ONNX graphs to {out} (model card: {out / 'README.md'})",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def predict_command(args) -> int:
+    engine = load_engine(args.run_dir, args.device)
     given = {name: getattr(args, name) for name in policy_options()}
     options = {"max_drop": args.max_drop} | {k: v for k, v in given.items() if v is not None}
     if args.policy != "full":
@@ -227,8 +261,9 @@ def summarise(answers, skipped: list[int], max_length: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    command = {"predict": predict_command, "export": export_command}[args.command]
     try:
-        return predict_command(args)
+        return command(args)
     except (ConfigError, DataError) as err:
         print(f"early-exit: error: {err}", file=sys.stderr)
         return 2
