@@ -310,6 +310,38 @@ def test_check_pdf_counts_pages_and_rejects_error_pages(tmp_path):
         deck.check_pdf(blank, 2)
 
 
+def test_a_blank_page_is_exported_once_more_alone_with_a_wait(tmp_path):
+    """A page printed before it rendered (seen under load) gets one more export, with
+    --wait; a page still blank then is an error."""
+    src = tmp_path / "slides"
+    src.mkdir()
+    (src / "slides.md").write_text("# One\n\n---\n\n# Two\n")
+    good = text_pdf(tmp_path / "good.pdf", ["One", "Two"])
+    blank = text_pdf(tmp_path / "blank.pdf", ["", "Two"])
+    (src / "node_modules").mkdir()
+    fake_slidev(
+        src,
+        f"""
+        [ "$1" = build ] && {{ mkdir -p "$4"; touch "$4/index.html"; exit 0; }}
+        echo "$@" >> {tmp_path}/exports
+        case "$*" in *--wait*) cp {good} "$4" ;; *) cp {blank} "$4" ;; esac
+        """,
+    )
+    pdf, site = tmp_path / "out" / "deck.pdf", tmp_path / "out" / "site"
+    info = deck.build_deck(src, [], [], tmp_path / "build", pdf, site, chromium="true")
+    exports = (tmp_path / "exports").read_text().splitlines()
+    assert info["pages"] == 2 and len(exports) == 2
+    assert "--wait" not in exports[0] and f"--wait {deck.RETRY_WAIT_MS}" in exports[1]
+    assert pdf.read_bytes() == good.read_bytes()
+
+    (src / "node_modules" / ".bin" / "slidev").write_text(
+        f'#!/bin/bash\n[ "$1" = build ] && {{ mkdir -p "$4"; exit 0; }}\ncp {blank} "$4"\n'
+    )
+    with pytest.raises(DeckError, match="page 1 .* blank"):
+        deck.build_deck(src, [], [], tmp_path / "build", pdf, site, chromium="true")
+    assert pdf.read_bytes() == good.read_bytes()  # the previous deck stays
+
+
 # --------------------------------------------------------------------------- real build
 
 

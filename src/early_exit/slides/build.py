@@ -37,6 +37,11 @@ BUILD_MARKER = ".early-exit-deck-build"
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium",)
 # Text Slidev renders into a page (e.g. a template that does not compile) instead of failing.
 ERROR_MARKERS = ("An error occurred",)
+# On a loaded machine the export has come out with a blank first page (the page was
+# printed before it had rendered: seen once in a fresh-clone `make run` while two
+# test suites ran beside it; the rerun was fine). A blank page is exported once more,
+# alone and with this wait (ms) before each page is printed, before it is an error.
+RETRY_WAIT_MS = 3000
 SETUP_HINT = "run scripts/setup_deck.sh (or `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in slides/)"
 # Seconds each Slidev command may take: far above a build or an export, so only a hang
 # reaches it.
@@ -85,6 +90,10 @@ def find_chromium(chromium: str | None = None) -> str:
     )
 
 
+class BlankPage(DeckError):
+    """An exported page without text: a slide that threw, or a page printed too early."""
+
+
 def check_pdf(pdf: Path, expected: int) -> int:
     """Count pages and reject broken ones: Slidev exports a broken slide with exit code 0.
 
@@ -98,7 +107,7 @@ def check_pdf(pdf: Path, expected: int) -> int:
     for number, page in enumerate(pages, start=1):
         text = page.extract_text() or ""
         if not text.strip():
-            raise DeckError(f"page {number} of the exported deck is blank (a slide failed?)")
+            raise BlankPage(f"page {number} of the exported deck is blank (a slide failed?)")
         for marker in ERROR_MARKERS:
             if marker in text:
                 raise DeckError(f"page {number} of the exported deck shows an error: {marker!r}")
@@ -253,7 +262,12 @@ def build_deck(
     # Nested, so a bad PDF also discards the new site: both outputs stay consistent.
     with atomic_dir(site_dir) as site_tmp, atomic_path(pdf_path) as pdf_tmp:
         build_s, export_s = _build_and_export(build_dir, site_tmp, pdf_tmp, browser, timeout)
-        pages = check_pdf(pdf_tmp, expected)
+        try:
+            pages = check_pdf(pdf_tmp, expected)
+        except BlankPage as err:
+            log.warning("%s; exporting once more with --wait %d", err, RETRY_WAIT_MS)
+            export_s += _export(build_dir, pdf_tmp, browser, timeout, RETRY_WAIT_MS)
+            pages = check_pdf(pdf_tmp, expected)
     log.info("deck: %d slides; slidev build %.1f s, export %.1f s", expected, build_s, export_s)
     return {
         "pages": pages,
@@ -272,9 +286,28 @@ def _build_and_export(
     Slidev appends ".pdf" to any other name, so the PDF goes through a sibling."""
     export_to = pdf.with_name(pdf.name + ".pdf")
     build = ["build", ENTRY, "--out", str(site)]
-    export = ["export", ENTRY, "--output", str(export_to), "--executable-path", browser]
     try:
-        seconds = run_slidev_side_by_side(build_dir, [build, export], timeout)
+        seconds = run_slidev_side_by_side(
+            build_dir, [build, _export_args(export_to, browser)], timeout
+        )
+        os.replace(export_to, pdf)
+    finally:
+        export_to.unlink(missing_ok=True)
+    return seconds
+
+
+def _export_args(to: Path, browser: str, wait_ms: int = 0) -> list[str]:
+    args = ["export", ENTRY, "--output", str(to), "--executable-path", browser]
+    return args + ["--wait", str(wait_ms)] if wait_ms else args
+
+
+def _export(build_dir: Path, pdf: Path, browser: str, timeout: int, wait_ms: int) -> float:
+    """Export the PDF alone (no build beside it), waiting `wait_ms` before each page."""
+    export_to = pdf.with_name(pdf.name + ".pdf")
+    try:
+        (seconds,) = run_slidev_side_by_side(
+            build_dir, [_export_args(export_to, browser, wait_ms)], timeout
+        )
         os.replace(export_to, pdf)
     finally:
         export_to.unlink(missing_ok=True)
