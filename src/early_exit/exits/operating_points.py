@@ -47,13 +47,25 @@ def full_depth(split: pd.DataFrame) -> tuple[float, float]:
     return float(split.full_score.iloc[0]), float(split.full_flops.iloc[0])
 
 
+def choose(score: np.ndarray, full_score: np.ndarray, speedup: np.ndarray, max_drop: float):
+    """The protocol's choice, vectorised: per row of `score` / `speedup` [R, K] (R
+    resamples or one run, K knob values) and full-model score [R], the index of the
+    fastest knob whose score is within max_drop of the full model's (ties: the best
+    score, then the first); the best score when no knob comes that close (a grid
+    without the full model). The bootstrap re-chooses with it on resampled dev sets."""
+    score, speedup = np.atleast_2d(score), np.atleast_2d(speedup)
+    ok = score >= np.reshape(full_score, (-1, 1)) - max_drop
+    none = ~ok.any(1)
+    ok[none] = score[none] == score[none].max(1, keepdims=True)
+    fast = np.where(ok, speedup, -np.inf)
+    fastest = fast == fast.max(1, keepdims=True)
+    return np.where(fastest, score, -np.inf).argmax(1)
+
+
 def _choose(dev: pd.DataFrame, max_drop: float) -> int:
-    """Position of the fastest knob value whose dev score is within max_drop of the full model's."""
-    ok = dev[dev.score >= full_depth(dev)[0] - max_drop]
-    if ok.empty:  # no knob value comes close (a grid without the full model): the best one
-        ok = dev[dev.score == dev.score.max()]
-    fastest = ok[ok.speedup == ok.speedup.max()]
-    return int(fastest.score.idxmax())
+    """Position of the knob chosen on one run's dev rows."""
+    full = full_depth(dev)[0]
+    return int(choose(dev.score.to_numpy(), np.array([full]), dev.speedup.to_numpy(), max_drop)[0])
 
 
 def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:

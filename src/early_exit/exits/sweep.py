@@ -91,33 +91,41 @@ def load_temperatures(path: Path | None) -> np.ndarray | None:
     return None if temps is None else np.asarray(temps)
 
 
+def split_outputs(stored: dict, split: str, temperatures: np.ndarray | None) -> Outputs:
+    """What the policies see of one stored split."""
+    return Outputs(
+        stored[f"{split}_logits"],
+        stored[f"{split}_labels"],
+        str(stored["task_type"]),
+        temperatures,
+        stored_scores(stored, split),
+    )
+
+
+def decisions(stored: dict, policies: dict, split: str, temperatures: np.ndarray | None = None):
+    """Yield (policy, grid [K], exit index [K, N]) for every policy that applies to one
+    split: the sweep's rows and the bootstrap's resamples both start from these."""
+    out = split_outputs(stored, split, temperatures)
+    if out.n_exits == 1:
+        yield SINGLE_EXIT, np.array([np.nan]), np.zeros((1, len(out.labels)), dtype=np.int64)
+        return
+    for name, cfg in policies.items():
+        check_policy(name, out.task_type, out.n_exits, cfg)
+        policy = get_policy(name)
+        if not policy.applies(out):
+            log.info("policy %s not applicable to %s: the run stores no gate outputs", name, split)
+            continue
+        yield (name, *policy.decide(out, cfg))
+
+
 def sweep_stored(
     stored: dict, policies: dict, splits: list[str], temperatures: np.ndarray | None = None
 ) -> pd.DataFrame:
     """Every policy over its grid on every split, as one table."""
-    task_type = str(stored["task_type"])
     frames = []
     for split in splits:
-        out = Outputs(
-            stored[f"{split}_logits"],
-            stored[f"{split}_labels"],
-            task_type,
-            temperatures,
-            stored_scores(stored, split),
-        )
-        if out.n_exits == 1:
-            only = np.zeros((1, len(out.labels)), dtype=np.int64)
-            frames.append(rows(stored, split, out, SINGLE_EXIT, np.array([np.nan]), only))
-            continue
-        for name, cfg in policies.items():
-            check_policy(name, task_type, out.n_exits, cfg)
-            policy = get_policy(name)
-            if not policy.applies(out):
-                log.info(
-                    "policy %s not applicable to %s: the run stores no gate outputs", name, split
-                )
-                continue
-            grid, exit_idx = policy.decide(out, cfg)
+        out = split_outputs(stored, split, temperatures)
+        for name, grid, exit_idx in decisions(stored, policies, split, temperatures):
             frames.append(rows(stored, split, out, name, grid, exit_idx))
     return pd.concat(frames, ignore_index=True)
 
