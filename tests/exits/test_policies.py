@@ -147,3 +147,20 @@ def test_learned_policy_is_not_applicable_without_gate_scores(outputs):
     assert get_policy("entropy").applies(outputs)
     with pytest.raises(ConfigError, match="stores no gate outputs"):
         policy.decide(outputs, {"num_thresholds": 5})
+
+
+def test_log_softmax_is_scipys_bit_for_bit():
+    """The policies' own log-softmax (without scipy's array-API dispatch) gives the very
+    bits scipy's does, so sweeps and the engine decide as before."""
+    from scipy.special import log_softmax as scipy_log_softmax
+
+    from early_exit.exits.policies.base import log_softmax
+
+    rng = np.random.default_rng(0)
+    for shape in ((5,), (3, 4), (50, 6, 5), (7, 1)):
+        x = rng.normal(size=shape) * 30
+        np.testing.assert_array_equal(log_softmax(x), scipy_log_softmax(x, axis=-1))
+        np.testing.assert_array_equal(log_softmax(x, axis=0), scipy_log_softmax(x, axis=0))
+    x = np.array([[np.inf, 1.0], [-np.inf, -np.inf], [1e308, 1.0]])
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(log_softmax(x), scipy_log_softmax(x, axis=-1))

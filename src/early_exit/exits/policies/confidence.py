@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_softmax
 
 from early_exit.exits.policies.base import (
     NUM_THRESHOLDS,
@@ -15,6 +14,7 @@ from early_exit.exits.policies.base import (
     RuntimePolicy,
     as_numpy,
     first_true,
+    log_softmax,
 )
 
 
