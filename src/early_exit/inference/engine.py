@@ -14,6 +14,16 @@ logits; the sweeps then *simulate* exiting. This engine does it for real:
 - batches are built from length-sorted examples (dynamic padding), or in arrival
   order on request; CPU and CUDA share one code path; no autograd state is kept.
 
+What a pass costs besides the layers is kept small (docs/performance.md, "The fixed
+cost of a pass"): the examples are padded into one array per run and each batch is a
+slice of it; an exit moves its logits (and gate scores) to the host once, the one host
+synchronisation of the exit, and the policy decides there with the sweep's own
+functions; which rows leave, how much padding remains and whether a mask is needed are
+known on the host from the rows' lengths, so the device only sees one index tensor when
+rows leave, and a mask is built only when the batch has padding and its shape changed.
+The layers run in their fused inference form (`early_exit.modeling.fused`, one QKV
+product, no module dispatch), optionally compiled (`compile_mode`).
+
 The decisions are those of `exits.policies` on the stored logits of the same model,
 up to floating-point differences between batch shapes (tests/inference/test_engine.py).
 """
@@ -58,6 +68,45 @@ class Answer:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Packed:
+    """Every example's token features padded once into one array per key, [N, W]: a
+    batch is a slice of rows, cut to its own longest row (dynamic padding)."""
+
+    arrays: dict[str, np.ndarray]  # input_ids, attention_mask[, token_type_ids], int64
+    lengths: np.ndarray  # [N] unpadded lengths
+    left: bool = False  # padding on the left (the tokenizer's padding_side)
+
+    def batch(self, rows: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        """The padded model inputs of `rows`, as `tokenizer.pad` builds them."""
+        width = int(self.lengths[rows].max())
+        cut = slice(-width, None) if self.left else slice(0, width)
+        return {
+            key: torch.from_numpy(values[rows, cut]).to(device)
+            for key, values in self.arrays.items()
+        }
+
+
+def pack(features: list[dict], tokenizer) -> Packed:
+    """Pad every example once (`tokenizer.pad`'s values: the pad token, mask 0, the pad
+    token type), instead of once per batch in Python."""
+    lengths = np.array([len(f["input_ids"]) for f in features], dtype=np.int64)
+    width = int(lengths.max()) if len(lengths) else 0
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    pad_values = {
+        "input_ids": tokenizer.pad_token_id or 0,
+        "attention_mask": 0,
+        "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0),
+    }
+    keys = [key for key in pad_values if features and key in features[0]]
+    arrays = {key: np.full((len(features), width), pad_values[key], np.int64) for key in keys}
+    for i, (feature, length) in enumerate(zip(features, lengths, strict=True)):
+        cut = slice(width - length, width) if left else slice(0, length)
+        for key in keys:
+            arrays[key][i, cut] = feature[key]
+    return Packed(arrays, lengths, left)
 
 
 @dataclass
@@ -108,7 +157,13 @@ class EarlyExitEngine:
         run_dir: Path | None = None,
         device: str = "auto",
         fields: list[str] | None = None,
+        fused: bool = True,
+        compile_mode: str | None = None,
     ):
+        """`fused`: run the layers in their fused inference form where they have one
+        (`LayerStack.fuse`); `compile_mode`: also compile it (`torch.compile`, dynamic
+        shapes; "default", or "reduce-overhead" for CUDA graphs). See docs/performance.md
+        for what each costs and saves."""
         self.device = pick_device(device)
         self.model = model.eval().to(self.device)
         self.tokenizer = tokenizer
@@ -123,9 +178,20 @@ class EarlyExitEngine:
         self._flops = None
         # padding can be trimmed after rows leave only when it sits on the right
         self._trim = getattr(tokenizer, "padding_side", "right") == "right"
+        self.unfused_because = None  # why the layers are not fused, when asked to be
+        if fused or compile_mode is not None:
+            self.unfused_because = model.stack.fuse(compile_mode)
+        else:
+            model.stack.unfuse()
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, device: str = "auto") -> EarlyExitEngine:
+    def from_run(
+        cls,
+        run_dir: str | Path,
+        device: str = "auto",
+        fused: bool = True,
+        compile_mode: str | None = None,
+    ) -> EarlyExitEngine:
         """Load `results/<task>/<method>/seed<seed>` (or its `model` directory) with the
         temperatures the calibrate stage fitted on dev, when present."""
         run_dir, model_dir = find_model_dir(Path(run_dir))
@@ -149,7 +215,8 @@ class EarlyExitEngine:
             from early_exit.exits.sweep import load_temperatures
 
             temps = load_temperatures(calibration)
-        return cls(model, tokenizer, meta, temps, run_dir, device, text_fields(run_dir, meta))
+        fields = text_fields(run_dir, meta)
+        return cls(model, tokenizer, meta, temps, run_dir, device, fields, fused, compile_mode)
 
     # ------------------------------------------------------------------ policies
 
@@ -238,11 +305,11 @@ class EarlyExitEngine:
                 f"policy {type(policy).__name__} needs per-exit scores from the model's exit "
                 "gate (recipe berxit); this run has none"
             )
-        lengths = np.array([len(f["input_ids"]) for f in features])
+        packed = pack(features, self.tokenizer)
         if sort_by_length:  # the same length-sorted batches as the predict pass
-            batches = sorted_batches(lengths, batch_size)
+            batches = sorted_batches(packed.lengths, batch_size)
         else:
-            order = np.arange(len(lengths))
+            order = np.arange(len(packed.lengths))
             batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         n_labels = len(self.label_names) or 1
         out = Decisions(
@@ -253,48 +320,74 @@ class EarlyExitEngine:
         grad = torch.inference_mode() if inference_mode else torch.no_grad()
         with grad:
             for idx in tqdm(batches, desc="classify", disable=not progress, mininterval=1):
-                pad = self.tokenizer.pad([features[i] for i in idx], return_tensors="pt")
-                self._run_batch({k: v.to(self.device) for k, v in pad.items()}, idx, policy, out)
+                batch = packed.batch(idx, self.device)
+                self._run_batch(batch, idx, packed.lengths[idx], policy, out)
         return out
 
-    def _run_batch(self, batch: dict, rows: np.ndarray, policy, out: Decisions) -> None:
-        """One padded batch through the layers; rows leave as their policy fires."""
+    def _host(self, logits: torch.Tensor, scores: torch.Tensor | None):
+        """An exit's logits (and gate scores) as float32 numpy: one transfer, the exit's
+        one host synchronisation (on the CPU a view, no copy)."""
+        if scores is None:
+            return as_numpy(logits), None
+        if self.device.type == "cpu":
+            return as_numpy(logits), as_numpy(scores)
+        both = as_numpy(torch.cat([logits.float(), scores.float()[:, None]], 1))
+        return both[:, :-1], both[:, -1]
+
+    def _run_batch(
+        self, batch: dict, rows: np.ndarray, lengths: np.ndarray, policy, out: Decisions
+    ) -> None:
+        """One padded batch through the layers; rows leave as their policy fires.
+
+        Row bookkeeping is on the host: `rows` (input positions) and `lengths` shrink with
+        the batch, so the padding left and whether a mask is needed come without asking
+        the device."""
         model, stack = self.model, self.model.stack
         attn = batch["attention_mask"]
-        hidden, mask = stack.embed(batch["input_ids"], attn, batch.get("token_type_ids"))
+        hidden = stack.embeddings(batch["input_ids"], batch.get("token_type_ids"))
+        width = hidden.shape[1]
+        # no padding (always so at batch size 1): no mask, the layers' own fast path
+        mask = stack.layer_mask(hidden, attn) if (lengths < width).any() else None
         state = policy.start(len(rows)) if policy is not None else None
         last = len(self.exit_layers) - 1
+        layer_mix = model.cfg.head == "layer_mix"
         mixed: list[torch.Tensor] = []
         for index in range(self.exit_layers[-1]):
             hidden = stack.layer(index, hidden, mask)
-            if model.cfg.head == "layer_mix":
+            if layer_mix:
                 mixed.append(model.mix_state(hidden, attn))
             exit_index = model.exit_index(index + 1)
             if exit_index is None or (policy is None and exit_index != last):
                 continue
             logits, features = model.head(exit_index, hidden, attn, mixed)
-            logits, scores = as_numpy(logits), model.gate_score(features)  # scores: learned gate
-            fired = np.ones(len(rows), dtype=bool)
-            if policy is not None:
-                fired = policy.fires(exit_index, logits, scores, state) | (exit_index == last)
-            done = rows[fired]
-            out.exit_index[done] = exit_index
-            out.logits[done] = logits[fired]
-            if policy is not None:
-                out.score[done] = state["score"][fired]
-            if fired.all():
+            logits, scores = self._host(logits, model.gate_score(features))
+            if policy is None:
+                fired = None  # full depth: every row answers here
+            else:
+                fired = policy.fires(exit_index, logits, scores, state)
+                if exit_index == last:
+                    fired = None
+            if fired is None or fired.all():
+                out.exit_index[rows] = exit_index
+                out.logits[rows] = logits
+                if policy is not None:
+                    out.score[rows] = state["score"]
                 return
             if not fired.any():  # nobody exited: no copies, no new mask
                 continue
+            done = rows[fired]
+            out.exit_index[done] = exit_index
+            out.logits[done] = logits[fired]
+            out.score[done] = state["score"][fired]
             keep = ~fired
-            rows, state = rows[keep], policy.keep(state, keep)
-            kept = torch.from_numpy(np.flatnonzero(keep)).to(hidden.device)
-            hidden, attn = hidden[kept], attn[kept]
-            mixed = [m[kept] for m in mixed]
-            if self._trim:
-                width = int(attn.sum(1).max())
+            rows, lengths, state = rows[keep], lengths[keep], policy.keep(state, keep)
+            kept = torch.from_numpy(np.flatnonzero(keep)).to(hidden.device, non_blocking=True)
+            hidden, attn = hidden.index_select(0, kept), attn.index_select(0, kept)
+            mixed = [m.index_select(0, kept) for m in mixed]
+            if self._trim and int(lengths.max()) < width:
+                width = int(lengths.max())
                 hidden, attn = hidden[:, :width], attn[:, :width]
-            mask = stack.layer_mask(hidden, attn)
+            mask = stack.layer_mask(hidden, attn) if (lengths < width).any() else None
 
     # ------------------------------------------------------------------ answers
 

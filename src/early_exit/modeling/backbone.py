@@ -69,6 +69,8 @@ class LayerStack:
             )
         self.num_layers = int(self.config.num_hidden_layers)
         self.hidden_size = int(self.config.hidden_size)
+        self._fused: list | None = None  # inference forms of the layers (`fuse`)
+        self._fused_function = None  # what a fused layer computes with: compiled or not
 
     def embed(
         self,
@@ -77,11 +79,17 @@ class LayerStack:
         token_type_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Embeddings plus the attention mask in the form the layers expect."""
+        hidden = self.embeddings(input_ids, token_type_ids)
+        return hidden, self.layer_mask(hidden, attention_mask)
+
+    def embeddings(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The embeddings' output as the first layer reads it (no mask)."""
         hidden = self.encoder.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        mask = self.layer_mask(hidden, attention_mask)
         if self._albert:
             hidden = self.encoder.encoder.embedding_hidden_mapping_in(hidden)
-        return hidden, mask
+        return hidden
 
     def layer_mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
         """The attention mask [batch, seq] in the form the layers expect (None: no padding,
@@ -91,12 +99,46 @@ class LayerStack:
         )
 
     def layer(self, index: int, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Apply layer `index` (0-based)."""
+        """Apply layer `index` (0-based): its fused form when the stack is fused (`fuse`),
+        gradients are off, the encoder is in eval mode and its attention is sdpa (the FLOP
+        count switches to eager to see attention's products); else the encoder's module."""
+        if (
+            self._fused is not None
+            and not torch.is_grad_enabled()
+            and not self.encoder.training
+            and self.config._attn_implementation == "sdpa"
+        ):
+            return self._fused[index](hidden, mask, self._fused_function)
         if self._albert:
             groups = self.encoder.encoder.albert_layer_groups
             group = int(index / (self.num_layers / self.config.num_hidden_groups))
             return groups[group](hidden, mask)
         return self.encoder.encoder.layer[index](hidden, mask)
+
+    def fuse(self, compile_mode: str | None = None) -> str | None:
+        """Use the layers' fused inference form (`early_exit.modeling.fused`) from now on,
+        where every layer has one; `compile_mode` also compiles it with `torch.compile`
+        (dynamic shapes; e.g. "default", or "reduce-overhead" for CUDA graphs on CUDA).
+        Returns None when fused, else why not (the stack keeps its modules)."""
+        from early_exit.modeling.fused import FusedLayer, fusable, fused_layer
+
+        why = fusable(self.encoder)
+        if why is not None:
+            self.unfuse()
+            return why
+        self._fused = [FusedLayer(layer) for layer in self.encoder.encoder.layer]
+        self._fused_function = fused_layer
+        if compile_mode is not None:
+            self._fused_function = torch.compile(fused_layer, dynamic=True, mode=compile_mode)
+        return None
+
+    def unfuse(self) -> None:
+        """Back to the encoder's own layer modules."""
+        self._fused = self._fused_function = None
+
+    @property
+    def fused(self) -> bool:
+        return self._fused is not None
 
     def pretrained_pooler(self) -> nn.Linear | None:
         """The dense layer of the pre-trained pooler (BERT: [CLS] dense+tanh), if any."""
