@@ -14,8 +14,9 @@
 # # Measured vs. layer speed-up
 #
 # The early-exit engine timed for real (the latency stage): at the knob chosen on dev,
-# two other knob values and full depth, at each batch size. Points on the diagonal turn
-# every layer skipped into time saved. Executed by papermill; the next cell holds the
+# two other knob values and full depth, at each batch size, in interleaved rounds. Points
+# on the diagonal turn every layer skipped into time saved; bars span the measured
+# speed-up's min to max over rounds. Executed by papermill; the next cell holds the
 # parameters.
 
 # %% tags=["parameters"]
@@ -35,6 +36,10 @@ table = latency.load_latency(tables.split(","))
 
 # %%
 plots.save_figure(latency.speedup_figure(table, palette), out / "latency.png")
+
+# %%
+# runs of one architecture whose full-depth times disagree (the stage's flag), if any
+print(latency.disagreement_note(table) or "full depth agrees across runs of one architecture")
 
 # %%
 text = latency.latency_markdown(table, "Measured speed-up")

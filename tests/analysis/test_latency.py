@@ -57,6 +57,10 @@ def table():
                 )
     frame = pd.DataFrame(rows)
     frame["ratio"] = frame.measured_speedup / frame.layer_speedup
+    frame["speedup_min"] = frame.measured_speedup * 0.95
+    frame["speedup_max"] = frame.measured_speedup * 1.05
+    frame["full_depth_spread"] = 1.0
+    frame["full_depth_disagrees"] = False
     return frame
 
 
@@ -65,12 +69,25 @@ def test_summary_keeps_the_chosen_knob_and_its_full_depth_time():
     assert len(summary) == 4
     assert (summary.knob == 0.3).all() and (summary.full_ms == 10.0).all()
     assert summary.ratio.tolist() == pytest.approx([0.9] * 4)
+    # the speed-up's spread over rounds, and the same spread as a ratio
+    assert summary.speedup_min.tolist() == pytest.approx([1.8 * 0.95] * 4)
+    assert summary.ratio_max.tolist() == pytest.approx([0.9 * 1.05] * 4)
+    assert not summary.full_depth_disagrees.any()
+
+
+def test_seeds_widen_the_spread_to_the_lowest_min_and_highest_max():
+    two = pd.concat([table(), table().assign(seed=14, speedup_min=1.0, speedup_max=3.0)])
+    summary = latency_summary(two)
+    assert summary.speedup_min.tolist() == [1.0] * 4
+    assert summary.speedup_max.tolist() == [3.0] * 4
 
 
 def test_markdown_and_figure(tmp_path):
     text = latency_markdown(table(), "Measured speed-up")
     assert text.startswith("# Measured speed-up")
-    assert "5.50 (10.00)" in text and "0.90" in text and "cpu (2 threads)" in text
+    assert "5.50 (10.00)" in text and "cpu (2 threads)" in text
+    assert "1.80× (1.71–1.89)" in text and "0.90 (0.85–0.95)" in text
+    assert "3 interleaved rounds" in text and "disagrees" not in text
     fig = speedup_figure(table(), {"deebert": "red", "pabee": "blue"})
     assert len(fig.axes) == 2  # one panel per task and batch size
 
@@ -78,3 +95,14 @@ def test_markdown_and_figure(tmp_path):
 def test_missing_table_is_named(tmp_path):
     with pytest.raises(DataError, match="latency table missing"):
         load_latency([tmp_path / "nope.tsv"])
+
+
+def test_runs_that_disagree_at_full_depth_are_named_under_the_table():
+    frame = table()
+    flagged = (frame.method == "pabee") & (frame.batch_size == 1)
+    frame.loc[flagged, "full_depth_disagrees"] = True
+    frame.loc[flagged, "full_depth_spread"] = 1.31
+    text = latency_markdown(frame, "Measured speed-up")
+    assert "Full depth disagrees" in text
+    assert "bbc-news at batch size 1 (pabee: 1.31×)" in text
+    assert latency_summary(frame).full_depth_disagrees.tolist() == [False, False, True, False]

@@ -33,6 +33,7 @@ def test_shipped_configs_are_valid(name):
     check_config(config)
     assert config["training"]["max_grad_norm"] == 1.0  # defaults filled by the schema
     assert config["deck"]["enabled"] is True
+    assert config["latency"]["full_depth_tolerance"] == 0.1  # the flag's default tolerance
 
 
 @pytest.mark.parametrize(
@@ -44,6 +45,10 @@ def test_shipped_configs_are_valid(name):
         (lambda c: c["training"].update(learning_rate="fast"), "training.learning_rate"),
         (lambda c: c["backbone"].update(pooling="max"), "backbone.pooling"),
         (lambda c: c.update(device="gpu"), "device"),
+        (
+            lambda c: c["latency"].update(full_depth_tolerance=0),
+            "latency.full_depth_tolerance",
+        ),
     ],
 )
 def test_schema_errors_name_the_key(edit, message):

@@ -1,8 +1,9 @@
 # Real early exiting, timed: the engine at the knob chosen on dev (and two others) and at
-# full depth, batch sizes 1 and 32, for every early-exit run. One job times every run,
-# one after the other, in one process: all timings share the same conditions, and the
-# start-up (imports) is paid once. It takes every core, so no other job shares the
-# machine while it measures.
+# full depth, batch sizes 1 and 32, for every early-exit run, in interleaved rounds (every
+# setting once per round). One job times every run, one after the other, in one process:
+# all timings share the same conditions, the start-up (imports) is paid once, and runs of
+# one architecture can be checked to agree at full depth (latency.full_depth_tolerance).
+# It takes every core, so no other job shares the machine while it measures.
 from early_exit.exits.policies import get_policy
 
 

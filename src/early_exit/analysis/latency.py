@@ -4,7 +4,10 @@ Reads the latency tables the latency stage writes (`inference.latency`). The fig
 puts every timed setting at (layer speed-up, measured speed-up), one panel per task
 and batch size: the diagonal is the physical limit (time saved in proportion to the
 layers skipped), points below it lose time to exit heads, per-layer Python overhead
-and batches that shrink. The table gives each method's operating point chosen on dev.
+and batches that shrink; each point's bar spans the measured speed-up's min to max over
+the stage's interleaved rounds. The table gives each method's operating point chosen on
+dev, with that spread, and names the runs whose full-depth times disagree with another
+run of the same architecture (the stage's `full_depth_disagrees` flag).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ def load_latency(paths: list[str | Path]) -> pd.DataFrame:
 
 
 def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figure:
-    """Measured against layer speed-up, one point per method, knob and seed; the knob
-    chosen on dev is ringed in black; the diagonal is the physical limit."""
+    """Measured against layer speed-up, one point per method, knob and seed, with a bar
+    from the lowest to the highest speed-up over rounds; the knob chosen on dev is ringed
+    in black; the diagonal is the physical limit."""
     timed = table[table.policy != FULL]
     panels = sorted(timed.groupby(["task", "batch_size"]).groups)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
@@ -38,11 +42,17 @@ def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figu
         )
         for ax, (task, batch_size) in zip(axes[0], panels, strict=True):
             part = timed[(timed.task == task) & (timed.batch_size == batch_size)]
-            top = max(part.layer_speedup.max(), part.measured_speedup.max(), 1.0) * 1.05
+            top = max(part.layer_speedup.max(), part.speedup_max.max(), 1.0) * 1.05
             ax.plot([1, top], [1, top], ls="--", color="0.5", lw=1, label="physical limit")
+            ax.errorbar(
+                part.layer_speedup, part.measured_speedup,
+                yerr=[part.measured_speedup - part.speedup_min,
+                      part.speedup_max - part.measured_speedup],
+                fmt="none", ecolor="0.6", elinewidth=1, capsize=2, zorder=1,
+            )  # fmt: skip
             sns.scatterplot(
                 data=part, x="layer_speedup", y="measured_speedup", hue="method",
-                palette=palette, ax=ax, s=50, legend=ax is axes[0][0],
+                palette=palette, ax=ax, s=50, legend=ax is axes[0][0], zorder=2,
             )  # fmt: skip
             chosen = part[part.chosen_on_dev]
             ax.scatter(
@@ -61,11 +71,18 @@ def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figu
 
 
 def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """The knob chosen on dev, per task, method and batch size: mean over seeds."""
+    """The knob chosen on dev, per task, method and batch size: mean over seeds, and the
+    speed-up's spread over rounds (the lowest min and highest max of the seeds), as a
+    speed-up and as a ratio to the layer speed-up."""
     chosen = table[table.chosen_on_dev]
     cols = ["knob", "ms_per_example", "measured_speedup", "layer_speedup", "ratio"]
     grouped = chosen.groupby(["task", "method", "policy", "batch_size"], sort=True)
     summary = grouped[cols].mean()
+    summary["speedup_min"] = grouped.speedup_min.min()
+    summary["speedup_max"] = grouped.speedup_max.max()
+    summary["ratio_min"] = summary.speedup_min / summary.layer_speedup
+    summary["ratio_max"] = summary.speedup_max / summary.layer_speedup
+    summary["full_depth_disagrees"] = grouped.full_depth_disagrees.any()
     summary["full_ms"] = (
         (
             table[table.policy == FULL]
@@ -93,19 +110,47 @@ def latency_markdown(table: pd.DataFrame, title: str) -> str:
                 f"{m:.2f} ({f:.2f})"
                 for m, f in zip(summary.ms_per_example, summary.full_ms, strict=True)
             ],
-            "Measured": [f"{v:.2f}×" for v in summary.measured_speedup],
+            "Measured": [
+                f"{v:.2f}× ({lo:.2f}–{hi:.2f})"
+                for v, lo, hi in zip(
+                    summary.measured_speedup, summary.speedup_min, summary.speedup_max,
+                    strict=True,
+                )
+            ],
             "Layers": [f"{v:.2f}×" for v in summary.layer_speedup],
-            "Ratio": [f"{v:.2f}" for v in summary.ratio],
+            "Ratio": [
+                f"{v:.2f} ({lo:.2f}–{hi:.2f})"
+                for v, lo, hi in zip(summary.ratio, summary.ratio_min, summary.ratio_max,
+                                     strict=True)
+            ],
         }
-    )
+    )  # fmt: skip
     devices = ", ".join(
         f"{d} ({t} threads)" for d, t in table[["device", "threads"]].drop_duplicates().to_numpy()
     )
     note = (
-        f"Real early exiting on {devices}: median over {int(table.repeats.iloc[0])} timed passes "
-        f"of the first {int(table.examples.iloc[0])} test examples. Measured = time at full "
-        "depth / time at the knob chosen on dev; Layers = L / mean exit layer; Ratio = "
-        "Measured / Layers (1 = every layer skipped is time saved)."
+        f"Real early exiting on {devices}: {int(table.repeats.iloc[0])} interleaved rounds "
+        f"over the first {int(table.examples.iloc[0])} test examples, each timing full depth "
+        "and every knob once. Measured = time at full depth / time at the knob chosen on dev "
+        "in the same round, median (min–max over rounds); Layers = L / mean exit layer; "
+        "Ratio = Measured / Layers (1 = every layer skipped is time saved)."
     )
     table_md = rows.to_markdown(index=False, disable_numparse=True)  # keep "0.90" as written
-    return f"# {title}\n\n{table_md}\n\n{note}\n"
+    return f"# {title}\n\n{table_md}\n\n{note}{disagreement_note(table)}\n"
+
+
+def disagreement_note(table: pd.DataFrame) -> str:
+    """A sentence naming the runs whose full-depth times disagree with a run of the same
+    architecture (empty when none does)."""
+    full = table[(table.policy == FULL) & table.full_depth_disagrees]
+    if full.empty:
+        return ""
+    groups = []
+    for (task, batch_size), part in full.groupby(["task", "batch_size"], sort=True):
+        runs = ", ".join(sorted(set(part.method)))
+        spread = part.full_depth_spread.max()
+        groups.append(f"{task} at batch size {batch_size} ({runs}: {spread:.2f}×)")
+    return (
+        " Full depth disagrees between runs of one architecture (slowest / fastest above "
+        f"the stage's tolerance) on {'; '.join(groups)}: those speed-ups are suspect."
+    )
