@@ -5,86 +5,22 @@ logits) and once through the engine, per policy and knob value, at batch size 1 
 32. Floating-point results differ slightly between batch shapes, so an example whose
 deciding score lies within TOL of the knob (or whose top two logits are within TOL,
 for argmax decisions) may differ: those are counted and printed; every other example
-must match exactly.
+must match exactly (tests/helpers/exactness.py, shared with the ONNX Runtime engine's
+test).
 """
 
 import numpy as np
 import pytest
 import torch
+from exactness import Comparison, compare_with_sweep
 
 from early_exit.data.prepared import load_split
 from early_exit.exits.policies import Outputs, get_policy, runtime_policy
-from early_exit.exits.policies.confidence import calibrated_confidence
 from early_exit.exits.policies.entropy import entropy
 from early_exit.exits.stored import load_exit_logits
-from early_exit.exits.sweep import decide, load_temperatures
 from early_exit.inference.engine import EarlyExitEngine
 from early_exit.support.errors import ConfigError
 from early_exit.training.batching import encode
-
-TOL = 1e-5
-GRIDS = {
-    "entropy": {"num_thresholds": 11},
-    "confidence": {"num_thresholds": 11},
-    "patience": {"values": "all", "tau": 0.1},
-    "learned": {"num_thresholds": 11},
-}
-
-
-def near_knob(policy, logits, knob, temps, last, tau=0.1, scores=None):
-    """[N] whether any exit up to `last` (per example) decides within TOL of the knob,
-    or has its top two logits within TOL (an argmax that may flip)."""
-    n, n_exits = logits.shape[:2]
-    upto = np.arange(n_exits)[None, :] <= last[:, None]
-    if logits.shape[-1] > 1:
-        top2 = np.sort(logits, axis=-1)[..., -2:]
-        close = (top2[..., 1] - top2[..., 0]) < TOL
-    else:
-        close = np.zeros((n, n_exits), dtype=bool)
-    if policy == "entropy":
-        close |= np.abs(entropy(logits) - knob) < TOL
-    elif policy == "confidence":
-        close |= np.abs(calibrated_confidence(logits, temps) - knob) < TOL
-    elif policy == "learned":
-        close |= np.abs(scores - knob) < TOL
-    elif logits.shape[-1] == 1:  # regression patience: |z_i - z_{i-1}| against tau
-        diffs = np.abs(np.diff(logits[..., 0], axis=1))
-        close[:, 1:] |= np.abs(diffs - tau) < TOL
-    return (close & upto).any(1)
-
-
-def check_policy_on_split(engine, run, data_dir, split, policy, batch_size):
-    stored = load_exit_logits(run / "exit_logits.npz")
-    temps = load_temperatures(run / "calibration.json")
-    scores = stored.get(f"{split}_scores")  # the learned gate's outputs, when the model has one
-    out = Outputs(
-        stored[f"{split}_logits"], stored[f"{split}_labels"], engine.task_type, temps, scores
-    )
-    grid, sweep_exits = get_policy(policy).decide(out, GRIDS[policy])
-    sweep_preds = decide(out, sweep_exits)
-    data = encode(load_split(data_dir, split), engine.tokenizer, engine.max_length)
-    options = {"tau": GRIDS[policy]["tau"]} if policy == "patience" else {}
-    near_total, early = 0, 0
-    for k, knob in enumerate(grid):
-        rule = engine.policy(policy, knob, **options)
-        got = engine.run(data.features, rule, batch_size)
-        if engine.task_type == "regression":
-            same_pred = np.abs(got.logits[:, 0] - sweep_preds[k]) < TOL
-        else:
-            same_pred = got.logits.argmax(-1) == sweep_preds[k]
-        differs = (got.exit_index != sweep_exits[k]) | ~same_pred
-        last = np.maximum(got.exit_index, sweep_exits[k])
-        temp = temps if policy == "confidence" else 1
-        near = near_knob(policy, out.logits, knob, temp, last, scores=scores)
-        assert not (differs & ~near).any(), (
-            f"{policy}={knob} split {split} batch {batch_size}: examples "
-            f"{np.flatnonzero(differs & ~near)} differ from the sweep although no score is near "
-            "the knob"
-        )
-        near_total += int((differs & near).sum())
-        early += int((sweep_exits[k] < out.n_exits - 1).sum())
-    print(f"{policy} {split} batch {batch_size}: {near_total} near-knob differences tolerated")
-    return early
 
 
 @pytest.mark.parametrize("batch_size", [1, 32])
@@ -106,11 +42,14 @@ def check_policy_on_split(engine, run, data_dir, split, policy, batch_size):
 def test_engine_exits_where_the_sweep_says(runs, name, policy, batch_size):
     run, data_dir = runs[name]
     engine = EarlyExitEngine.from_run(run, device="cpu")
-    early = sum(
-        check_policy_on_split(engine, run, data_dir, split, policy, batch_size)
-        for split in ("dev", "test")
+    total = Comparison()
+    for split in ("dev", "test"):
+        total += compare_with_sweep(engine, run, data_dir, split, policy, batch_size)
+    print(
+        f"{name} {policy} batch {batch_size}: {total.decisions} decisions, "
+        f"{total.tolerated} near-knob differences tolerated"
     )
-    assert early > 0  # some examples do exit early: the comparison is not vacuous
+    assert total.early > 0  # some examples do exit early: the comparison is not vacuous
 
 
 def test_full_depth_reproduces_the_stored_last_exit(runs):
