@@ -407,9 +407,10 @@ def speed_section(latency: pd.DataFrame | None) -> str:
         else " (the table records the device and thread count, not the processor)"
     )
     return (
-        "Timed by the workflow's latency stage at the knob chosen on dev (measured speed-up: "
-        "time at full depth / time at the knob, same batch size; layer speed-up: the layers "
-        f"saved). Measured on: {where}{note}.\n\n" + _table(shown, rows)
+        "Timed by the workflow's latency stage at the knob chosen on dev, on the torch engine "
+        "unless an engine column says otherwise (measured speed-up: time at full depth / time "
+        "at the knob, same batch size; layer speed-up: the layers saved). Measured on: "
+        f"{where}{note}.\n\n" + _table(shown, rows)
     )
 
 
@@ -463,6 +464,7 @@ def model_card(manifest: dict, points: dict, latency: pd.DataFrame | None, temps
         "so `--threshold auto` is refused; give a number."
     )
     gate = "a learned exit gate (BERxiT)" if model["gate"] else "no exit gate"
+    params = model["num_parameters"]
     return f"""# {meta.get("task", "?")} / {method} / seed {seed}: an early-exit model in ONNX
 
 Exported by `early-exit export` from `{manifest["source"]}`. Run it with
@@ -478,8 +480,7 @@ are listed in `export.json`.
 
 ## Model
 
-- backbone: `{backbone}`, {model["num_layers"]} layers, {pruned},
-  {model["num_parameters"]:,} parameters
+- backbone: `{backbone}`, {model["num_layers"]} layers, {pruned}, {params:,} parameters
 - exits after layers {", ".join(map(str, model["exit_layers"]))}; head `{model["head"]}`, {gate}
 - temperatures: {temperatures}
 
