@@ -566,6 +566,8 @@ def export_model(model, engine: EarlyExitEngine, out_dir: str | Path, opset: int
 
 def export_run(run_dir: str | Path, out_dir: str | Path, opset: int = OPSET) -> Path:
     """`early-exit export RUN_DIR OUT_DIR`: load the trained run and export it."""
+    requirement("onnx")  # named before the run is loaded
+    requirement("onnxruntime")
     engine = EarlyExitEngine.from_run(run_dir, device="cpu")
     model, _, _ = load_model_dir(find_model_dir(Path(run_dir))[1])
     return export_model(model, engine, out_dir, opset)

@@ -118,8 +118,8 @@ class OrtEngine(EarlyExitEngine):
         from early_exit.exits.sweep import load_temperatures
 
         export_dir = Path(export_dir)
-        manifest = read_manifest(export_dir)
         ort = requirement("onnxruntime")
+        manifest = read_manifest(export_dir)
         providers = cls._providers(ort, device)
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no per-session notes on stderr
