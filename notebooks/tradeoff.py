@@ -21,6 +21,9 @@
 # %% tags=["parameters"]
 sweeps = ""  # comma-separated sweep tables
 points = "results/analysis/operating_points.tsv"  # written by rule operating_points
+intervals = "results/analysis/intervals.tsv"  # bootstrap intervals over seeds (same rule)
+elue_intervals = "results/analysis/elue_intervals.tsv"
+bootstrap = "{}"  # JSON: analysis.bootstrap of the config
 methods = (
     "{}"  # JSON: method -> {"recipe", "criterion", "static", "backbone", "curve", "reference"}
 )
@@ -29,25 +32,31 @@ split = "test"
 max_drop = 0.01
 
 # %%
+import json
 from pathlib import Path
 
 from early_exit.analysis import elue, plots, results, roles, spatial
+from early_exit.analysis.bootstrap import Settings
+from early_exit.analysis.intervals import coverage
 from early_exit.exits import operating_points
+from early_exit.support.tables import read_table
 
 out = Path(out_dir)
 info, criteria, static = roles.method_roles(methods)
 data = operating_points.load_sweeps(sweeps.split(","))
 points = operating_points.load_operating_points(points)
-summary = results.summary_table(points)
+spread = read_table(intervals, "intervals table", "rule operating_points")
+summary = results.summary_table(points, spread)
+covers = coverage(int(summary.seeds.max()), Settings.from_config(json.loads(bootstrap)))
 
 # %% [markdown]
 # Each line is one method under its own criterion (mean over seeds per knob value);
 # black squares: static models of the reference backbone truncated to k layers; black
 # diamonds: other single-exit baselines (plain fine-tuning); crosses: oracle exits;
-# stars: operating points chosen on dev, measured on test.
+# stars: operating points chosen on dev, measured on test, with their intervals.
 
 # %%
-marks = points if split == "test" else None
+marks = summary if split == "test" else None
 for x, name in (("speedup", "tradeoff.png"), ("avg_flops", "tradeoff_flops.png")):
     fig = plots.tradeoff_figure(
         data, split, criteria, static, x=x, points=marks, curves=elue.used_curves(info)
@@ -76,7 +85,7 @@ cost.groupby(["task", "method"]).num_parameters.first().unstack(0) / 1e6
 slides = []
 for task, rows in summary.groupby("task"):
     chosen = results.select_criteria(rows, criteria, include_oracle=False)
-    text = results.results_markdown(chosen, max_drop, f"Results: {task}")
+    text = results.results_markdown(chosen, max_drop, f"Results: {task}", covers)
     results.write_markdown(out / f"results_{task}.md", text)
     slides.append(text)
     print(text)
@@ -88,6 +97,7 @@ results.write_markdown(
         summary.assign(method=lambda t: t.task + " / " + t.method),
         max_drop,
         "Every method under every policy",
+        covers,
     ),
 )
 
@@ -100,7 +110,9 @@ results.write_markdown(
 # %%
 scores = elue.elue_table(data, info)
 scores.to_csv(out / "elue.tsv", sep="\t", index=False)
+ranges = read_table(elue_intervals, "ELUE intervals table", "rule operating_points")
+scores = scores.merge(ranges, on=["task", "method", "policy"], how="left", validate="1:1")
 chosen_scores = results.select_criteria(scores, criteria, include_oracle=False)
-text = elue.elue_markdown(chosen_scores, "ELUE score")
+text = elue.elue_markdown(chosen_scores, "ELUE score", covers)
 results.write_markdown(out / "elue.md", text)
 print(text)

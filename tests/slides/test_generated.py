@@ -54,6 +54,15 @@ def test_one_slide_per_early_exit_method_with_its_figure_and_numbers(tmp_path):
     assert count_slides(tmp_path / "slides.md") == 3
 
 
+def test_method_slides_carry_the_intervals_over_seeds():
+    keys = points()[["task", "method", "policy", "test_split"]].drop_duplicates()
+    spread = keys.assign(
+        test_score_lo=0.81, test_score_hi=0.9, test_speedup_lo=1.5, test_speedup_hi=2.5
+    )
+    text = generated.methods_markdown(INFO, points(), spread)
+    assert "→ 86.0 [81.0, 90.0] accuracy at 2.10× [1.50, 2.50] on test" in text
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"), [(42.04, "42.0 s"), (249, "4 min 09 s"), (7380, "2 h 03 min")]
 )

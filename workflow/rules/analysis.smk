@@ -25,20 +25,29 @@ def notebook_shell(name, parameters):
 rule operating_points:
     input:
         sweeps=run_files("sweep.tsv"),
+        # the bootstrap resamples each run's stored outputs (temperatures: confidence)
+        logits=run_files("exit_logits.npz"),
+        calibration=run_files("calibration.json"),
     output:
         points=report(
             "results/analysis/operating_points.tsv",
             caption="../report/operating_points.rst",
             category="Results",
         ),
+        summary="results/analysis/intervals.tsv",
+        elue="results/analysis/elue_intervals.tsv",
+        significance="results/analysis/significance.tsv",
     log:
         "results/logs/analysis/operating_points.log",
     params:
         max_drop=config["analysis"]["max_drop"],
+        bootstrap=config["analysis"].get("bootstrap", {}),
+        policies={task: task_policies(config, task) for task in TASKS},
+        methods=METHOD_INFO,
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=20,
     script:
         "../scripts/operating_points.py"
 
@@ -59,6 +68,8 @@ rule tradeoff_notebook:
         notebook="results/analysis/tradeoff.source.ipynb",
         sweeps=run_files("sweep.tsv"),
         points=rules.operating_points.output.points,
+        intervals=rules.operating_points.output.summary,
+        elue_intervals=rules.operating_points.output.elue,
     output:
         figure=report(
             "results/analysis/tradeoff.png",
@@ -92,11 +103,47 @@ rule tradeoff_notebook:
     params:
         sweeps=lambda wc, input: ",".join(input.sweeps),
         points=lambda wc, input: input.points,
+        intervals=lambda wc, input: input.intervals,
+        elue_intervals=lambda wc, input: input.elue_intervals,
+        bootstrap=json.dumps(config["analysis"].get("bootstrap", {})),
         methods=json.dumps(METHOD_INFO),
         split=config["analysis"]["split"],
         max_drop=config["analysis"]["max_drop"],
     shell:
-        notebook_shell("tradeoff", ["sweeps", "points", "methods", "split", "max_drop"])
+        notebook_shell(
+            "tradeoff",
+            ["sweeps", "points", "intervals", "elue_intervals", "bootstrap", "methods", "split"]
+            + ["max_drop"],
+        )
+
+
+rule significance_notebook:
+    input:
+        notebook="results/analysis/significance.source.ipynb",
+        summary=rules.operating_points.output.summary,
+        significance=rules.operating_points.output.significance,
+    output:
+        figure=report(
+            "results/analysis/significance.png",
+            caption="../report/significance.rst",
+            category="Results",
+        ),
+        table=report(
+            "results/analysis/significance.md",
+            caption="../report/significance_table.rst",
+            category="Results",
+        ),
+        notebook="results/analysis/significance.ipynb",
+        html="results/analysis/significance.html",
+    log:
+        "results/logs/analysis/significance.log",
+    params:
+        summary=lambda wc, input: input.summary,
+        significance=lambda wc, input: input.significance,
+        methods=json.dumps(METHOD_INFO),
+        bootstrap=json.dumps(config["analysis"].get("bootstrap", {})),
+    shell:
+        notebook_shell("significance", ["summary", "significance", "methods", "bootstrap"])
 
 
 rule exits_notebook:
@@ -274,7 +321,8 @@ rule splitee_notebook:
 
 def notebook_outputs():
     """Every notebook's outputs (figures, tables, executed notebooks, HTML)."""
-    rules_ = (rules.operating_points, rules.tradeoff_notebook, rules.exits_notebook)
+    rules_ = (rules.operating_points, rules.tradeoff_notebook, rules.significance_notebook)
+    rules_ += (rules.exits_notebook,)
     rules_ += (rules.calibration_notebook,)
     rules_ += (rules.difficulty_notebook, rules.seeds_notebook, rules.latency_notebook)
     if SPLITEE is not None:  # only configs with a splitee section

@@ -2,6 +2,7 @@
 DECK_FIGURES = [
     "results/analysis/tradeoff.png",
     "results/analysis/tradeoff_flops.png",
+    "results/analysis/significance.png",
     "results/analysis/spatial.png",
     "results/analysis/exit_scores.png",
     *expand("results/analysis/exits_{method}.png", method=DYNAMIC),
@@ -15,6 +16,7 @@ DECK_FIGURES = [
 DECK_TABLES = [
     "results/analysis/results_table.md",
     "results/analysis/elue.md",
+    "results/analysis/significance.md",
     "results/analysis/difficulty.md",
     "results/analysis/latency.md",
     "results/slides/generated/setup.md",
@@ -28,6 +30,7 @@ rule deck_slides:
         manifests=expand("data/{task}/manifest.json", task=TASKS),
         models=run_files("model"),
         points=rules.operating_points.output.points,
+        intervals=rules.operating_points.output.summary,
     output:
         setup=report(
             "results/slides/generated/setup.md", caption="../report/setup.rst", category="Deck"

@@ -1,6 +1,7 @@
 from early_exit.exits.operating_points import load_operating_points
 from early_exit.slides.generated import write_slides
 from early_exit.support.joblog import job_log
+from early_exit.support.tables import read_table
 
 p = snakemake.params
 with job_log(snakemake.log[0]):
@@ -12,4 +13,5 @@ with job_log(snakemake.log[0]):
         load_operating_points(snakemake.input.points),
         snakemake.output.setup,
         snakemake.output.methods,
+        read_table(snakemake.input.intervals, "intervals table", "rule operating_points"),
     )

@@ -142,13 +142,32 @@ def _fmt(value) -> str:
     return "–" if pd.isna(value) else f"{round(float(value), 2) + 0.0:.2f}"  # no -0.00
 
 
-def elue_markdown(table: pd.DataFrame, title: str) -> str:
-    """Methods as rows, tasks as columns, the ELUE average as on the leaderboard."""
+def _cells(table: pd.DataFrame, wide: pd.DataFrame, task: str) -> pd.Series:
+    """A task's column as text: the score with its interval when the table has one."""
+    if "elue_lo" not in table:
+        return wide[task].map(_fmt)
+    keys = ["method", "policy", "reference"]
+    rows = table[table.task == task].set_index(keys)
+    lookup = wide.set_index(keys).index
+    lo = rows.elue_lo.reindex(lookup).to_numpy()
+    hi = rows.elue_hi.reindex(lookup).to_numpy()
+    text = [
+        _fmt(v) if pd.isna(v) or pd.isna(a) else f"{_fmt(v)} [{_fmt(a)}, {_fmt(b)}]"
+        for v, a, b in zip(wide[task], lo, hi, strict=True)
+    ]
+    return pd.Series(text, index=wide.index)
+
+
+def elue_markdown(table: pd.DataFrame, title: str, coverage: str | None = None) -> str:
+    """Methods as rows, tasks as columns, the ELUE average as on the leaderboard; with
+    `elue_lo` / `elue_hi` columns (`intervals.elue_rows`) each task's score carries its
+    interval (`coverage` says what it covers)."""
     wide = elue_wide(table)
     scored = [c for c in wide.columns if c not in ("method", "policy", "reference")]
-    shown = wide.assign(**{c: wide[c].map(_fmt) for c in scored}).rename(
-        columns={"method": "Method", "policy": "Policy", "reference": "Curve"}
-    )
+    tasks = set(table.task.unique())
+    shown = wide.assign(
+        **{c: _cells(table, wide, c) if c in tasks else wide[c].map(_fmt) for c in scored}
+    ).rename(columns={"method": "Method", "policy": "Policy", "reference": "Curve"})
     text = shown.to_markdown(index=False, disable_numparse=True)
     present = [t for t in ELUE_TASKS if t in table.task.unique()]
     if present:
@@ -167,4 +186,6 @@ def elue_markdown(table: pd.DataFrame, title: str) -> str:
         "named under Curve; 0 = on the curve. The curve is extended flat outside its "
         f"FLOPs range. {average}"
     )
+    if coverage and "elue_lo" in table:
+        note += f" [interval]: {coverage}; the average carries none."
     return f"# {title}\n\n{text}\n\n{note}\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.figure
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
@@ -77,7 +78,8 @@ def tradeoff_figure(
     its static k-layer models, see `early_exit.analysis.elue.used_curves`) are the
     black reference curves, one per backbone, never mixing backbones; any other
     single-exit baseline (plain fine-tuning) is a labelled black diamond; the oracle is
-    a cross per method. `points` (operating points on test) are stars when given.
+    a cross per method. `points` (operating points on test, per run or a summary over
+    seeds with intervals) are stars when given, with error bars for intervals.
     """
     curves = curves or {}
     on_curve = {m for methods in curves.values() for m in methods}
@@ -166,20 +168,32 @@ def _oracle(ax, oracle: pd.DataFrame, x: str, palette: dict) -> None:
 
 
 def _mark_points(grid, points: pd.DataFrame, x: str, palette: dict) -> None:
+    """Stars at the operating points: per-run points (their mean over seeds), or a
+    summary over seeds (`results.summary_table`) whose intervals become error bars."""
     points = points[points.test_split == "test"]  # the curves show `test`; MNLI-mm apart
     column = {"speedup": "test_speedup", "avg_flops": "test_flops"}[x]
     scale = 1e-9 if x == "avg_flops" else 1.0
-    mean = points.groupby(["task", "method"])[[column, "test_score"]].mean()
-    for (task, method), row in mean.iterrows():
-        if task in grid.axes_dict and method in palette:
-            grid.axes_dict[task].scatter(
-                row[column] * scale,
-                row.test_score,
-                marker="*",
-                s=300,
-                color=palette[method],
-                edgecolor="black",
-                zorder=6,
+    if "test_score_mean" not in points:
+        means = points.groupby(["task", "method"], as_index=False)[[column, "test_score"]].mean()
+        points = means.rename(columns={column: f"{column}_mean", "test_score": "test_score_mean"})
+    for row in points.to_dict("records"):
+        task, method = row["task"], row["method"]
+        if task not in grid.axes_dict or method not in palette:
+            continue
+        ax = grid.axes_dict[task]
+        px, py = row[f"{column}_mean"] * scale, row["test_score_mean"]
+        ax.scatter(px, py, marker="*", s=300, color=palette[method], edgecolor="black", zorder=6)
+        if not pd.isna(row.get(f"{column}_lo", np.nan)):
+            ax.errorbar(
+                px,
+                py,
+                xerr=[[px - row[f"{column}_lo"] * scale], [row[f"{column}_hi"] * scale - px]],
+                yerr=[[py - row["test_score_lo"]], [row["test_score_hi"] - py]],
+                fmt="none",
+                ecolor=palette[method],
+                elinewidth=1.5,
+                capsize=3,
+                zorder=5,
             )
 
 

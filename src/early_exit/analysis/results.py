@@ -12,15 +12,35 @@ import pandas as pd
 
 from early_exit.support.atomic import write_text
 
+GROUP = ["task", "method", "policy", "metric", "test_split"]
 
-def summary_table(points: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of each (method, policy) operating point."""
-    cols = ["test_score_full", "test_score", "test_speedup", "test_flops", "threshold"]
-    grouped = points.groupby(["task", "method", "policy", "metric", "test_split"], sort=True)
-    table = grouped[cols].agg(["mean", "std"])
+
+def summary_table(points: pd.DataFrame, intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each (method, policy) operating point,
+    with the bootstrap intervals over seeds (`intervals.tsv`: `<stat>_lo` / `_hi`,
+    `vs_full_model`, `vs_curve`) when given."""
+    points = points.assign(test_drop=points.test_score_full - points.test_score)
+    cols = ["test_score_full", "test_score", "test_drop", "test_speedup", "test_flops"]
+    grouped = points.groupby(GROUP, sort=True)
+    table = grouped[[*cols, "threshold"]].agg(["mean", "std"])
     table.columns = [f"{c}_{stat}" for c, stat in table.columns]
     table["seeds"] = grouped.size()
-    return table.reset_index()
+    table = table.reset_index()
+    if intervals is None:
+        return table
+    keys = ["task", "method", "policy", "test_split"]
+    extra = intervals.drop(columns=["seeds"], errors="ignore")
+    return table.merge(extra, on=keys, how="left", validate="1:1")
+
+
+def interval_text(value, lo, hi, scale: float = 1.0, digits: int = 1, suffix: str = "") -> str:
+    """`94.1 [92.2, 95.8]` (scaled); the value alone without an interval; `–` without value."""
+    if pd.isna(value):
+        return "–"
+    text = f"{value * scale:.{digits}f}{suffix}"
+    if pd.isna(lo) or pd.isna(hi):
+        return text
+    return f"{text} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
 
 
 def select_criteria(
@@ -44,12 +64,21 @@ def mean_std(mean: float, std: float, scale: float = 1.0, digits: int = 1) -> st
 def _column(
     summary: pd.DataFrame, name: str, scale: float = 1.0, digits: int = 1, suffix: str = ""
 ) -> list[str]:
+    """The mean with its interval when the summary has one, else mean ± std over seeds."""
+    if f"{name}_lo" in summary:
+        cols = (summary[f"{name}_mean"], summary[f"{name}_lo"], summary[f"{name}_hi"])
+        return [
+            interval_text(m, lo, hi, scale, digits, suffix) for m, lo, hi in zip(*cols, strict=True)
+        ]
     pairs = zip(summary[f"{name}_mean"], summary[f"{name}_std"], strict=True)
     return [mean_std(m, s, scale, digits) + (suffix if not pd.isna(m) else "") for m, s in pairs]
 
 
-def results_markdown(summary: pd.DataFrame, max_drop: float, title: str) -> str:
-    """A results table as markdown with a heading (it becomes a slide as is)."""
+def results_markdown(
+    summary: pd.DataFrame, max_drop: float, title: str, coverage: str | None = None
+) -> str:
+    """A results table as markdown with a heading (it becomes a slide as is);
+    `coverage` says what the intervals cover (`intervals.coverage`) when there are some."""
     knob = ["–" if pd.isna(t) else f"{t:.3g}" for t in summary.threshold_mean]
     columns = {"Method": summary.method, "Policy": summary.policy}
     if summary.test_split.nunique() > 1:  # e.g. MNLI matched and mismatched, kept apart
@@ -59,16 +88,22 @@ def results_markdown(summary: pd.DataFrame, max_drop: float, title: str) -> str:
         | {
             f"Full model ({summary.metric.iloc[0]})": _column(summary, "test_score_full", 100),
             "Early exit": _column(summary, "test_score", 100),
+            "Drop": _column(summary, "test_drop", 100),
             "Speed-up": _column(summary, "test_speedup", digits=2, suffix="×"),
             "GFLOPs/example": _column(summary, "test_flops", 1e-9, digits=2),
             "Knob": knob,
             "Seeds": summary.seeds,
         }
     )
+    spread = (
+        f"[interval]: {coverage}"
+        if coverage and "test_score_lo" in summary
+        else "mean ± std over seeds"
+    )
     note = (
         f"Test split. Knob (threshold or patience) chosen on dev: the fastest whose dev score "
         f"is within {max_drop * 100:g} percentage points of the same model's full-model score; "
-        f"scores ×100, mean ± std over seeds."
+        f"scores and drops ×100, mean over seeds; {spread}."
     )
     return f"# {title}\n\n{rows.to_markdown(index=False)}\n\n{note}\n"
 

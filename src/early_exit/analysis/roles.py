@@ -77,9 +77,9 @@ def method_info(config: dict) -> dict[str, dict]:
     """Per method instance, what the notebooks and the deck need: recipe, reported
     criterion, how it is trained (`trained_by`), whether it is a single-exit baseline
     (`static`), its backbone, whether it is a point of its backbone's reference curve
-    (`curve`) and the backbone whose curve it is scored against (`reference`; the declared
+    (`curve`), the backbone whose curve it is scored against (`reference`; the declared
     one, or with `analysis.elue_per_backbone` its own backbone when that has a static
-    curve)."""
+    curve) and whether it is its backbone's full model (`full_model`)."""
     reference = elue_reference(config)
     own_curves = set(curve_backbones(config))
     per_backbone = config.get("analysis", {}).get("elue_per_backbone", False)
@@ -97,6 +97,11 @@ def method_info(config: dict) -> dict[str, dict]:
             "backbone": backbone,
             "curve": curve,
             "reference": scored,
+            # a single exit on the last layer (plain fine-tuning): the full model that
+            # the intervals' `vs_full_model` compares methods of its backbone with
+            "full_model": recipe.static
+            and not recipe.reference_curve
+            and not spec.get("exit_layers"),
         }
     return info
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from early_exit.analysis.results import mean_std, select_criteria, summary_table
+from early_exit.analysis.results import interval_text, mean_std, select_criteria, summary_table
 from early_exit.exits.policies import get_policy
 from early_exit.recipes import get_recipe
 from early_exit.support.atomic import write_text
@@ -89,12 +89,19 @@ def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
     for row in summary[summary.method == method].itertuples():
         split = row.test_split
         where = row.task if split == "test" else f"{row.task} ({split})"
-        early = mean_std(row.test_score_mean, row.test_score_std, 100)
         full = mean_std(row.test_score_full_mean, row.test_score_full_std, 100)
+        if hasattr(row, "test_score_lo"):  # with the bootstrap intervals (over seeds)
+            early = interval_text(row.test_score_mean, row.test_score_lo, row.test_score_hi, 100)
+            speed = interval_text(
+                row.test_speedup_mean, row.test_speedup_lo, row.test_speedup_hi, 1.0, 2, "×"
+            )
+        else:
+            early = mean_std(row.test_score_mean, row.test_score_std, 100)
+            speed = f"{row.test_speedup_mean:.2f}×"
         lines.append(
             f"- **{where}:** ${symbol}$ = "
             f"{_knob(policy.name, row.threshold_mean, row.threshold_std)}"
-            f" chosen on dev → {early} {row.metric} at {row.test_speedup_mean:.2f}× on {split}"
+            f" chosen on dev → {early} {row.metric} at {speed} on {split}"
             f" (full depth {full})"
         )
     figure = exits_figure_name(method)
@@ -106,10 +113,13 @@ def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def methods_markdown(info: dict[str, dict], points: pd.DataFrame) -> str:
-    """One slide per multi-exit method (not the static baselines), in config order."""
+def methods_markdown(
+    info: dict[str, dict], points: pd.DataFrame, intervals: pd.DataFrame | None = None
+) -> str:
+    """One slide per multi-exit method (not the static baselines), in config order;
+    scores and speed-ups with their intervals when `intervals` (intervals.tsv) is given."""
     criteria = {m: i["criterion"] for m, i in info.items() if i["criterion"]}
-    summary = select_criteria(summary_table(points), criteria, include_oracle=False)
+    summary = select_criteria(summary_table(points, intervals), criteria, include_oracle=False)
     slides = [
         method_slide(method, i, summary)
         for method, i in info.items()
@@ -220,8 +230,9 @@ def write_slides(
     points: pd.DataFrame,
     setup_path: str | Path,
     methods_path: str | Path,
+    intervals: pd.DataFrame | None = None,
 ) -> None:
     manifests = {t: json.loads(Path(p).read_text()) for t, p in manifest_paths.items()}
     models = [Model.read(d) for d in model_dirs]
     write_text(setup_path, setup_markdown(config, info, manifests, models))
-    write_text(methods_path, methods_markdown(info, points))
+    write_text(methods_path, methods_markdown(info, points, intervals))

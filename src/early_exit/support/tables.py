@@ -9,12 +9,13 @@ import pandas as pd
 from early_exit.support.errors import DataError
 
 
-def read_table(path: str | Path, what: str, rerun: str) -> pd.DataFrame:
-    """One table (`what`, e.g. "sweep table"); `rerun` says what writes it."""
+def read_table(path: str | Path, what: str, rerun: str, allow_empty: bool = False) -> pd.DataFrame:
+    """One table (`what`, e.g. "sweep table"); `rerun` says what writes it. A table with
+    a header and no rows is an error unless `allow_empty`."""
     if not Path(path).is_file():
         raise DataError(f"{path}: {what} missing (rerun {rerun})")
     frame = pd.read_csv(path, sep="\t")
-    if frame.empty:
+    if frame.empty and not allow_empty:
         raise DataError(f"{path}: {what} is empty")
     return frame
 

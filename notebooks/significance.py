@@ -1,0 +1,58 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Which differences are larger than noise
+#
+# Every pair of a task's methods at their operating points (each under its own
+# criterion, knob chosen on dev): the paired bootstrap difference of test scores and
+# its Holm-adjusted test, as a matrix per task; then each method against the full
+# model of its backbone and against the static curve at the same FLOPs. The tables
+# come from rule operating_points (`significance.tsv`, `intervals.tsv`). Executed by
+# papermill; the next cell holds the parameters.
+
+# %% tags=["parameters"]
+summary = "results/analysis/intervals.tsv"  # written by rule operating_points
+significance = "results/analysis/significance.tsv"
+methods = "{}"  # JSON: method -> {"recipe", "criterion", "static", ...}
+bootstrap = "{}"  # JSON: analysis.bootstrap of the config
+out_dir = "results/analysis"
+
+# %%
+import json
+from pathlib import Path
+
+from early_exit.analysis import comparisons, intervals, plots, results, roles
+from early_exit.analysis.bootstrap import Settings
+from early_exit.support.tables import read_table
+
+out = Path(out_dir)
+info, criteria, static = roles.method_roles(methods)
+settings = Settings.from_config(json.loads(bootstrap))
+summary = read_table(summary, "intervals table", "rule operating_points")
+pairs = read_table(significance, "significance table", "rule operating_points", allow_empty=True)
+coverage = intervals.coverage(int(summary.seeds.max()), settings)
+
+# %%
+fig = comparisons.significance_figure(pairs, 1 - settings.confidence)
+plots.save_figure(fig, out / "significance.png")
+fig
+
+# %%
+text = comparisons.differences_markdown(
+    summary, pairs, criteria, "Differences from the full model and the static curve", coverage
+)
+results.write_markdown(out / "significance.md", text)
+print(text)
+
+# %%
+pairs[pairs.significant].sort_values(["task", "p_holm"])

@@ -1,0 +1,235 @@
+"""Paired bootstrap intervals from stored outputs: known answers, pairing, the dev choice
+re-made per replicate, seeds, and the tables the operating_points rule writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from early_exit.analysis import bootstrap, intervals
+from early_exit.analysis.bootstrap import Settings
+from early_exit.analysis.uncertainty import uncertainty_tables
+from early_exit.exits.metrics import score_rows
+from early_exit.exits.operating_points import choose, operating_points
+from early_exit.exits.stored import write_exit_outputs
+from early_exit.exits.sweep import sweep_file
+from early_exit.support.errors import DataError
+
+POLICIES = {"entropy": {"num_thresholds": 11}, "patience": {}}
+
+
+def stored(n=150, exits=(1, 2, 4), seed=0, skill=(0.5, 1.5, 3.0), order=None):
+    """Stored outputs of a 3-class, 4-layer model; `skill` sets how good each exit is."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "exit_layers": np.array(exits),
+        "num_layers": np.array(4),
+        "label_names": np.array(["a", "b", "c"]),
+        "task_type": np.array("classification"),
+        "metric": np.array("accuracy"),
+        "splits": np.array(["dev", "test"]),
+    }
+    for split, offset in (("dev", 0), ("test", 1000)):
+        labels = np.random.default_rng(offset).integers(0, 3, n)  # the same task for every run
+        logits = rng.normal(size=(n, len(exits), 3))
+        logits[np.arange(n), :, labels] += np.asarray(skill)
+        lengths = rng.integers(3, 20, n)
+        ids = np.array([f"{split}/{i:03d}" for i in range(n)])
+        perm = np.arange(n) if order is None else order(n)
+        arrays |= {
+            f"{split}_logits": logits.astype(np.float32)[perm],
+            f"{split}_labels": labels[perm],
+            f"{split}_lengths": lengths[perm],
+            f"{split}_ids": ids[perm],
+            f"{split}_flops": (lengths[:, None] * np.array(exits)[None, :] * 1e6)[perm],
+        }
+    return arrays
+
+
+def make_run(root: Path, task: str, method: str, seed: int, arrays: dict) -> Path:
+    run = root / task / method / f"seed{seed}"
+    run.mkdir(parents=True)
+    write_exit_outputs(run / "exit_logits.npz", arrays)
+    (run / "calibration.json").write_text(json.dumps({"temperatures": None}))
+    key = {"task": task, "method": method, "seed": seed}
+    sweep_file(run / "exit_logits.npz", run / "sweep.tsv", POLICIES, None, key)
+    return run / "sweep.tsv"
+
+
+INFO = {
+    "a": {
+        "criterion": "entropy",
+        "static": False,
+        "backbone": "b",
+        "curve": False,
+        "reference": None,
+        "full_model": False,
+    },
+    "b": {
+        "criterion": "patience",
+        "static": False,
+        "backbone": "b",
+        "curve": False,
+        "reference": None,
+        "full_model": False,
+    },
+}
+
+
+def test_percentile_interval_of_a_proportion_matches_the_binomial_one():
+    n, p = 400, 0.8
+    labels = np.zeros(n, dtype=int)
+    preds = np.where(np.arange(n) < p * n, 0, 1)[None, :]  # 80% correct
+    settings = Settings(resamples=4000, seed=3)
+    idx = bootstrap.resample_indices(settings, "t", "test", n)
+    reps = bootstrap.resampled_scores("accuracy", labels, preds, idx, bootstrap._counts(idx, n))
+    lo, hi = bootstrap.interval(reps[:, 0], 0.95)
+    half = 1.959964 * np.sqrt(p * (1 - p) / n)  # 0.0392
+    assert lo == pytest.approx(p - half, abs=0.006) and hi == pytest.approx(p + half, abs=0.006)
+
+
+def test_accuracy_from_counts_equals_the_metric_on_each_resample():
+    rng = np.random.default_rng(0)
+    labels, preds = rng.integers(0, 3, 60), rng.integers(0, 3, (4, 60))
+    idx = bootstrap.resample_indices(Settings(resamples=50), "t", "dev", 60)
+    fast = bootstrap.resampled_scores("accuracy", labels, preds, idx, bootstrap._counts(idx, 60))
+    slow = np.stack([score_rows("accuracy", labels[i], preds[:, i]) for i in idx])
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    # other metrics take the per-replicate path
+    f1 = bootstrap.resampled_scores("macro_f1", labels, preds, idx, None)
+    assert f1.shape == (50, 4) and np.all((f1 >= 0) & (f1 <= 1))
+
+
+def test_resamples_are_shared_within_a_task_and_differ_between_tasks_and_seeds():
+    s = Settings(resamples=20)
+    same = bootstrap.resample_indices(s, "news", "test", 30)
+    assert np.array_equal(same, bootstrap.resample_indices(s, "news", "test", 30))
+    assert not np.array_equal(same, bootstrap.resample_indices(s, "headlines", "test", 30))
+    assert not np.array_equal(same, bootstrap.resample_indices(s, "news", "dev", 30))
+    other_seed = Settings(resamples=20, seed=1)
+    assert not np.array_equal(same, bootstrap.resample_indices(other_seed, "news", "test", 30))
+
+
+def test_vectorised_choice_is_the_protocols():
+    score = np.array([[0.90, 0.89, 0.85, 0.89], [0.80, 0.70, 0.60, 0.50]])
+    speed = np.array([[1.0, 1.5, 3.0, 1.5], [1.0, 2.0, 3.0, 4.0]])
+    # row 0: within 0.01 of 0.90 -> knobs 0, 1, 3; fastest 1.5 (1 and 3 tie): the first
+    # row 1: nothing within 0.01 of 0.95 -> the best score, knob 0
+    assert choose(score, np.array([0.90, 0.95]), speed, 0.01).tolist() == [1, 0]
+
+
+def test_identical_predictions_differ_by_exactly_zero(tmp_path):
+    arrays = stored(seed=1)
+    sweeps = [make_run(tmp_path, "t", m, 1, arrays) for m in ("a", "b")]
+    info = {"a": INFO["a"], "b": INFO["a"] | {"criterion": "entropy"}}
+    tables = uncertainty_tables(sweeps, {"t": POLICIES}, Settings(resamples=200), 0.01, info)
+    pair = tables["significance"].iloc[0]
+    assert pair.difference == 0 and pair.difference_lo == 0 and pair.difference_hi == 0
+    assert pair.p_value == 1.0 and pair.p_mcnemar == 1.0 and not pair.significant
+
+
+def test_tables_keep_the_point_estimates_and_bracket_them(tmp_path):
+    sweeps = [
+        make_run(tmp_path, "t", "a", 1, stored(seed=1)),
+        make_run(tmp_path, "t", "b", 1, stored(seed=2, skill=(0.2, 0.5, 1.0))),
+    ]
+    tables = uncertainty_tables(sweeps, {"t": POLICIES}, Settings(resamples=300), 0.01, INFO)
+    points = tables["points"]
+    from early_exit.exits.operating_points import load_sweeps
+
+    plain = operating_points(load_sweeps(sweeps), 0.01)
+    pd.testing.assert_frame_equal(points[plain.columns], plain)  # point estimates unchanged
+    for stat in ("score", "speedup", "flops"):
+        assert (points[f"test_{stat}_lo"] <= points[f"test_{stat}_hi"]).all()
+    # a percentile interval around a re-chosen knob need not contain the point; on
+    # these models most do
+    inside = (points.test_score_lo <= points.test_score) & (
+        points.test_score <= points.test_score_hi
+    )
+    assert inside.mean() >= 0.75
+    # the better model beats the worse at its operating point, and the test says so
+    pair = tables["significance"].iloc[0]
+    assert (pair.method_a, pair.method_b) == ("a", "b")
+    assert pair.difference > 0.2 and pair.difference_lo > 0 and pair.significant
+    assert pair.p_mcnemar < 1e-6
+
+
+def test_reselection_moves_the_knob_and_fixed_selection_does_not(tmp_path):
+    make_run(tmp_path, "t", "a", 1, stored(seed=4, skill=(1.0, 1.2, 1.6)))
+    run = tmp_path / "t" / "a" / "seed1"
+    kw = dict(policies=POLICIES, max_drop=0.01)
+    moved, _ = bootstrap.run_replicates(run, ("t", "a", 1), settings=Settings(200), **kw)
+    fixed, _ = bootstrap.run_replicates(
+        run, ("t", "a", 1), settings=Settings(200, reselect_on_dev=False), **kw
+    )
+    entropy = next(r for r in moved if r.policy == "entropy")
+    kept = next(r for r in fixed if r.policy == "entropy")
+    assert len(np.unique(entropy.rep_chosen)) > 1
+    assert np.all(kept.rep_chosen == kept.chosen) and kept.chosen == entropy.chosen
+    # same test resamples either way: at the common knob the replicates are identical
+    same = entropy.rep_chosen == kept.chosen
+    np.testing.assert_array_equal(
+        entropy.at_point("test")["score"][same], kept.at_point("test")["score"][same]
+    )
+
+
+def test_runs_stored_in_another_order_are_aligned_by_id(tmp_path):
+    arrays = stored(seed=5)
+    reversed_ = stored(seed=5, order=lambda n: np.arange(n)[::-1])
+    sweeps = [make_run(tmp_path, "t", "a", 1, arrays), make_run(tmp_path, "t", "b", 1, reversed_)]
+    info = {"a": INFO["a"], "b": INFO["a"]}
+    tables = uncertainty_tables(sweeps, {"t": POLICIES}, Settings(resamples=100), 0.01, info)
+    pair = tables["significance"].iloc[0]
+    assert pair.difference == 0 and pair.difference_hi == 0  # the same model, paired
+
+
+def test_a_run_predicted_on_other_examples_is_named(tmp_path):
+    other = stored(seed=6)
+    other["test_ids"] = np.array([f"other/{i}" for i in range(len(other["test_ids"]))])
+    sweeps = [
+        make_run(tmp_path, "t", "a", 1, stored(seed=6)),
+        make_run(tmp_path, "t", "b", 1, other),
+    ]
+    with pytest.raises(DataError, match=r"t/b/seed1/exit_logits.npz: its test examples differ"):
+        uncertainty_tables(sweeps, {"t": POLICIES}, Settings(resamples=100), 0.01, INFO)
+
+
+def test_a_sweep_older_than_its_outputs_is_an_error(tmp_path):
+    sweep = make_run(tmp_path, "t", "a", 1, stored(seed=7))
+    write_exit_outputs(sweep.parent / "exit_logits.npz", stored(seed=8, skill=(3.0, 3.0, 3.0)))
+    with pytest.raises(DataError, match="rerun rule sweep"):
+        uncertainty_tables([sweep], {"t": POLICIES}, Settings(resamples=100), 0.01, INFO)
+
+
+def test_seeds_resampled_with_the_examples(tmp_path):
+    one = [make_run(tmp_path / "one", "t", "a", 1, stored(seed=9))]
+    same = [make_run(tmp_path / "same", "t", "a", s, stored(seed=9)) for s in (1, 2, 3)]
+    apart = [  # a good and a poor training run
+        make_run(tmp_path / "apart", "t", "a", s, stored(seed=9, skill=k))
+        for s, k in ((1, (0.5, 1.5, 3.0)), (2, (0.1, 0.2, 0.4)))
+    ]
+    settings = Settings(resamples=400)
+    summary = {
+        name: uncertainty_tables(runs, {"t": POLICIES}, settings, 0.01, {"a": INFO["a"]})["summary"]
+        for name, runs in (("one", one), ("same", same), ("apart", apart))
+    }
+    pick = {k: v[v.policy == "entropy"].iloc[0] for k, v in summary.items()}
+    # three copies of one seed: resampling seeds changes nothing
+    assert pick["same"].seeds == 3
+    assert pick["same"].test_score_lo == pytest.approx(pick["one"].test_score_lo)
+    assert pick["same"].test_score_hi == pytest.approx(pick["one"].test_score_hi)
+    # two very different seeds: the interval spans what the seeds disagree on
+    width = {k: v.test_score_hi - v.test_score_lo for k, v in pick.items()}
+    assert width["apart"] > 2 * width["one"]
+    assert "training seeds" in intervals.coverage(3, settings)
+    assert "test sampling only" in intervals.coverage(1, settings)
+
+
+def test_p_value_from_the_bootstrap_standard_error():
+    assert bootstrap.p_value(0.0, np.zeros(100)) == 1.0
+    d = np.random.default_rng(0).normal(0.02, 0.01, 5000)
+    assert bootstrap.p_value(0.02, d) == pytest.approx(0.0455, abs=0.004)  # z = 2
