@@ -19,6 +19,7 @@ Optional:
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,8 @@ def load_exit_logits(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        # a truncated or garbled file: not a zip, a member cut short, a bad CRC
         raise DataError(
             f"{path}: cannot read stored exit logits ({err}); rerun the job that wrote it: "
             "rule train (or slenderize)"

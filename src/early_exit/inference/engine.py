@@ -39,7 +39,12 @@ import torch
 from tqdm.auto import tqdm
 
 from early_exit.exits.policies import RuntimePolicy, as_numpy, check_runtime, runtime_policy
-from early_exit.modeling.checkpoint import EXIT_CONFIG, WEIGHTS, load_model_dir
+from early_exit.modeling.checkpoint import (
+    EXIT_CONFIG,
+    WEIGHTS,
+    load_model_dir,
+    read_exit_config,
+)
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.support.errors import ConfigError, DataError
 from early_exit.support.layout import manifest_file, operating_points_file, parse_run_dir
@@ -193,9 +198,10 @@ class EarlyExitEngine:
         compile_mode: str | None = None,
     ) -> EarlyExitEngine:
         """Load `results/<task>/<method>/seed<seed>` (or its `model` directory) with the
-        temperatures the calibrate stage fitted on dev, when present."""
+        temperatures fitted on dev (the run's calibration.json, written by rule sweep),
+        when present."""
         run_dir, model_dir = find_model_dir(Path(run_dir))
-        meta = json.loads((model_dir / EXIT_CONFIG).read_text())
+        meta = read_exit_config(model_dir)
         missing = [key for key in REQUIRED_META if key not in meta]
         if missing or "exit" not in meta:
             raise DataError(

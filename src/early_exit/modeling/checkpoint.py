@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -35,29 +36,58 @@ def save_model_dir(out_dir: Path, model: MultiExitModel, tokenizer, meta: dict) 
         write_json(tmp / EXIT_CONFIG, {"exit": model.cfg.to_dict(), **meta})
 
 
+REWRITE = "rerun rule train (or slenderize, for a COST-EFF model)"
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"{path}: cannot read the {what} ({err}); {REWRITE}") from None
+
+
+def read_exit_config(model_dir: Path) -> dict:
+    """A model directory's exit config (`exit_config.json`), or a DataError naming it."""
+    return _read_json(Path(model_dir) / EXIT_CONFIG, "exit config")
+
+
 def load_model_dir(model_dir: Path) -> tuple[MultiExitModel, Any, dict]:
-    """Rebuild a saved multi-exit model (architecture from JSON, weights from safetensors)."""
+    """Rebuild a saved multi-exit model (architecture from JSON, weights from safetensors).
+
+    Every piece is checked as it is read: a missing, truncated or garbled exit config,
+    backbone config, weights file or tokenizer is one DataError naming the file."""
     model_dir = Path(model_dir)
     meta_path = model_dir / EXIT_CONFIG
     if not meta_path.is_file() or not (model_dir / WEIGHTS).is_file():
-        raise DataError(
-            f"{model_dir}: not a trained model directory (rerun rule train or slenderize)"
-        )
-    meta = json.loads(meta_path.read_text())
+        raise DataError(f"{model_dir}: not a trained model directory ({REWRITE})")
+    meta = read_exit_config(model_dir)
+    _read_json(model_dir / "config.json", "backbone config")  # named here, not by transformers
+    try:
+        exit_config = ExitConfig(**meta["exit"])
+    except (KeyError, TypeError) as err:
+        raise DataError(f"{meta_path}: not an exit config ({err!r}); {REWRITE}") from None
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_dir))
     apply_pruned_shapes(encoder)  # a slenderized (COST-EFF) model: widths from config.json
-    model = MultiExitModel(encoder, ExitConfig(**meta["exit"]))
+    model = MultiExitModel(encoder, exit_config)
     try:
         load_model(model, str(model_dir / WEIGHTS), strict=True)
+    except SafetensorError as err:  # truncated or garbled: the header does not parse
+        raise DataError(f"{model_dir / WEIGHTS}: unreadable weights ({err}); {REWRITE}") from None
     except RuntimeError as err:
-        if "size mismatch" not in str(err):
-            raise
+        if "size mismatch" not in str(err):  # missing or unexpected tensors
+            first = str(err).splitlines()[0]
+            raise DataError(
+                f"{model_dir / WEIGHTS}: weights do not match the model ({first}); {REWRITE}"
+            ) from None
         first = next(line.strip() for line in str(err).splitlines() if "size mismatch" in line)
         raise DataError(
             f"{model_dir / WEIGHTS}: weights do not fit the shapes in config.json "
             f"({SHAPES_KEY}: {getattr(encoder.config, SHAPES_KEY, None)}): {first}"
         ) from None
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{model_dir}: cannot load the tokenizer ({err}); {REWRITE}") from None
     return model, tokenizer, meta
 
 

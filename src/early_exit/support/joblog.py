@@ -11,6 +11,7 @@ from pathlib import Path
 from early_exit.support.errors import EarlyExitError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+USER_ERROR = 2  # exit status of a problem the user can fix, as the CLI's (a bug exits 1)
 
 
 @contextlib.contextmanager
@@ -43,4 +44,4 @@ def job_log(path: str | Path | None) -> Iterator[None]:
             raise
     if message:
         print(message, file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(USER_ERROR)
