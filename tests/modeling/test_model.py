@@ -182,3 +182,13 @@ def test_layer_mix_heads_have_no_exit_inputs_to_cache(tiny_dir):
     model, tok, _ = build(tiny_dir, head="layer_mix")
     with pytest.raises(ConfigError, match="layer_mix heads read every layer"):
         model.exit_inputs(**batch(tok, ["the market"]))
+
+
+def test_mean_pooling_without_a_mask_is_the_masked_mean_bit_for_bit():
+    """The engine pools an unpadded batch without its all-ones mask: the same bits."""
+    torch.manual_seed(0)
+    for seq in (1, 5, 24, 48):
+        hidden = torch.randn(3, seq, 32) * 3
+        ones = torch.ones(3, seq, dtype=torch.long)
+        assert torch.equal(pool(hidden, None, "mean"), pool(hidden, ones, "mean"))
+        assert torch.equal(pool(hidden, None, "cls"), pool(hidden, ones, "cls"))

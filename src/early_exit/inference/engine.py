@@ -352,8 +352,10 @@ class EarlyExitEngine:
         attn = batch["attention_mask"]
         hidden = stack.embeddings(batch["input_ids"], batch.get("token_type_ids"))
         width = hidden.shape[1]
-        # no padding (always so at batch size 1): no mask, the layers' own fast path
-        mask = stack.layer_mask(hidden, attn) if (lengths < width).any() else None
+        # no padding (always so at batch size 1): no mask, and heads pool without one
+        padded = bool((lengths < width).any())
+        mask = stack.layer_mask(hidden, attn) if padded else None
+        pool_mask = attn if padded else None
         state = policy.start(len(rows)) if policy is not None else None
         last = len(self.exit_layers) - 1
         layer_mix = model.cfg.head == "layer_mix"
@@ -361,11 +363,11 @@ class EarlyExitEngine:
         for index in range(self.exit_layers[-1]):
             hidden = stack.layer(index, hidden, mask)
             if layer_mix:
-                mixed.append(model.mix_state(hidden, attn))
+                mixed.append(model.mix_state(hidden, pool_mask))
             exit_index = model.exit_index(index + 1)
             if exit_index is None or (policy is None and exit_index != last):
                 continue
-            logits, features = model.head(exit_index, hidden, attn, mixed)
+            logits, features = model.head(exit_index, hidden, pool_mask, mixed)
             logits, scores = self._host(logits, model.gate_score(features))
             if policy is None:
                 fired = None  # full depth: every row answers here
@@ -393,7 +395,9 @@ class EarlyExitEngine:
             if self._trim and int(lengths.max()) < width:
                 width = int(lengths.max())
                 hidden, attn = hidden[:, :width], attn[:, :width]
-            mask = stack.layer_mask(hidden, attn) if (lengths < width).any() else None
+            padded = bool((lengths < width).any())
+            mask = stack.layer_mask(hidden, attn) if padded else None
+            pool_mask = attn if padded else None
 
     # ------------------------------------------------------------------ answers
 
