@@ -36,7 +36,7 @@ def save_model_dir(out_dir: Path, model: MultiExitModel, tokenizer, meta: dict) 
         write_json(tmp / EXIT_CONFIG, {"exit": model.cfg.to_dict(), **meta})
 
 
-REWRITE = "rerun rule train (or slenderize, for a COST-EFF model)"
+REWRITE = "rerun rule train (or slenderize: a COST-EFF model)"
 
 
 def _read_json(path: Path, what: str) -> dict:
