@@ -8,8 +8,10 @@ from early_exit.exits.operating_points import (
     write_operating_points,
 )
 from early_exit.exits.sweep import sweep_file
+from early_exit.inference.engine import EarlyExitEngine
 from early_exit.inference.latency import (
     FULL,
+    architecture,
     full_depth_check,
     interleaved,
     latency_file,
@@ -163,3 +165,11 @@ def test_runs_of_one_architecture_that_disagree_at_full_depth_are_flagged(caplog
     assert "1.20 > 1 + tolerance 0.10" in warnings[0]
     relaxed = full_depth_check(tables, tolerance=0.25)
     assert not any(t.full_depth_disagrees.any() for t in relaxed)
+
+
+def test_a_layer_mix_model_is_its_own_architecture(runs):
+    """Sledgehammer's full depth runs a pooler after every layer: not compared with the
+    other full-width models of its task."""
+    mix = architecture(EarlyExitEngine.from_run(runs["sledgehammer"][0], device="cpu").model)
+    plain = architecture(EarlyExitEngine.from_run(runs["pabee"][0], device="cpu").model)
+    assert mix == plain + ", layer-mix heads"

@@ -181,10 +181,12 @@ def measure(
 
 def architecture(model) -> str:
     """What full depth costs depends on: the encoder's class, depth and parameter count
-    (a pruned encoder differs in the last), e.g. "BertModel, 6 layers, 22713216 parameters"."""
+    (a pruned encoder differs in the last), e.g. "BertModel, 6 layers, 22713216 parameters",
+    and whether every layer feeds a head on the way (Sledgehammer's layer mix)."""
     encoder = model.encoder
     params = sum(p.numel() for p in encoder.parameters())
-    return f"{type(encoder).__name__}, {model.num_layers} layers, {params} parameters"
+    name = f"{type(encoder).__name__}, {model.num_layers} layers, {params} parameters"
+    return name + (", layer-mix heads" if model.cfg.head == "layer_mix" else "")
 
 
 def full_depth_check(tables: list[pd.DataFrame], tolerance: float) -> list[pd.DataFrame]:
@@ -230,9 +232,9 @@ def full_depth_check(tables: list[pd.DataFrame], tolerance: float) -> list[pd.Da
 
 
 DEFAULTS = {
-    "examples": 64,
+    "examples": 48,
     "warmup": 1,
-    "repeats": 5,
+    "repeats": 4,
     "batch_sizes": [1, 32],
     "full_depth_tolerance": 0.1,
 }
