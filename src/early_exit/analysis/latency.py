@@ -152,5 +152,7 @@ def disagreement_note(table: pd.DataFrame) -> str:
         groups.append(f"{task} at batch size {batch_size} ({runs}: {spread:.2f}×)")
     return (
         " Full depth disagrees between runs of one architecture (slowest / fastest above "
-        f"the stage's tolerance) on {'; '.join(groups)}: those speed-ups are suspect."
+        f"the stage's tolerance) on {'; '.join(groups)}: the machine's speed changed while "
+        "the stage ran, so those runs' times are not comparable with each other (each "
+        "speed-up is paired within its rounds)."
     )

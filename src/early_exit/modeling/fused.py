@@ -4,10 +4,10 @@ A Hugging Face `BertLayer` call walks nine modules (attention, self-attention, t
 projections, the attention interface, two outputs, the intermediate, dropouts) and
 about thirty tensor operations, most of them views. At batch size 1 on short inputs
 that Python overhead is a large share of a layer (docs/performance.md). `FusedLayer`
-computes the same function with the same kernels in eleven operations: the query, key
-and value weights concatenated into one [3 * heads * d, hidden] matrix (one product
-instead of three), `scaled_dot_product_attention` with the layer's own scale, the two
-residual layer norms and the feed-forward block.
+computes the same function with the same kernels, eleven of them (and six views): the
+query, key and value weights concatenated into one [3 * heads * d, hidden] matrix (one
+product instead of three), `scaled_dot_product_attention` with the layer's own scale,
+the two residual layer norms and the feed-forward block.
 
 It is an inference form only: no dropout, and the concatenated QKV weight is a copy
 taken when the layer is fused, so a `LayerStack` uses it only while gradients are off
