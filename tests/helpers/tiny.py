@@ -104,3 +104,28 @@ def prepare_tiny_task(root: Path, splits, max_length: int = 16) -> Path:
         source[split] = str(root / f"{split}.jsonl")
     prepare_task("tiny", {"source": source, "max_length": max_length}, root / "data", seed=0)
     return root / "data"
+
+
+# COST-EFF at tiny scale: 2 of 4 heads, factorised embeddings
+TINY_SLENDERIZE = {
+    "heads": 2,
+    "intermediate": None,
+    "embedding_rank": 16,
+    "heads_per_step": 1,
+    "temperature": 2.0,
+    "ta": {"init": "backbone", "repr_epochs": 1, "pred_epochs": 1, "learning_rate": 5e-3},
+    "prune": {
+        "period": 0.5,
+        "repr_proportion": 0.5,
+        "learning_rate": 2e-3,
+        "lr_restore": 0.12,
+        "importance_fraction": 0.5,
+        "hard_weight": 0.1,
+    },
+    "distil": {
+        "repr_epochs": 0.5,
+        "pred_epochs": 1,
+        "repr_learning_rate": 3e-3,
+        "pred_learning_rate": 2e-3,
+    },
+}

@@ -17,7 +17,7 @@ import onnx
 import pytest
 import torch
 from exactness import Comparison, compare_with_sweep
-from tiny import tiny_training
+from tiny import TINY_SLENDERIZE, tiny_training
 
 from early_exit.cli import main
 from early_exit.data.prepared import load_split
@@ -34,28 +34,6 @@ from early_exit.runners.spec import RunSpec
 from early_exit.support.errors import ConfigError, DataError
 from early_exit.training.batching import encode
 
-SLENDERIZE = {  # COST-EFF at tiny scale: 2 of 4 heads, factorised embeddings
-    "heads": 2,
-    "intermediate": None,
-    "embedding_rank": 16,
-    "heads_per_step": 1,
-    "temperature": 2.0,
-    "ta": {"init": "backbone", "repr_epochs": 1, "pred_epochs": 1, "learning_rate": 5e-3},
-    "prune": {
-        "period": 0.5,
-        "repr_proportion": 0.5,
-        "learning_rate": 2e-3,
-        "lr_restore": 0.12,
-        "importance_fraction": 0.5,
-        "hard_weight": 0.1,
-    },
-    "distil": {
-        "repr_epochs": 0.5,
-        "pred_epochs": 1,
-        "repr_learning_rate": 3e-3,
-        "pred_learning_rate": 2e-3,
-    },
-}
 TRAINING = tiny_training(
     epochs=2, learning_rate=1e-2, weight_decay=0.01, warmup_ratio=0.1, bucket_batches=2
 )
@@ -73,7 +51,7 @@ def costeff(runs, tmp_path_factory):
     state = teacher.parent / "state"
     finetune(RunSpec(data, teacher, backbone, {"recipe": "finetune"}, TRAINING, 0, "cpu", 1, state))
     run = root / "costeff" / "seed0"
-    method = {"recipe": "costeff", "teacher": "finetune", "slenderize": SLENDERIZE}
+    method = {"recipe": "costeff", "teacher": "finetune", "slenderize": TINY_SLENDERIZE}
     spec = RunSpec(data, run / "model", backbone, method, TRAINING, 0, "cpu", 1, teacher=teacher)
     slenderize(spec)
     predict(run / "model", data, run / "exit_logits.npz", device="cpu", threads=1)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import make_tiny_bert, prepare_tiny_task, tiny_training
+from tiny import TINY_SLENDERIZE, make_tiny_bert, prepare_tiny_task, tiny_training
 
 from early_exit.data.prepared import load_split
 from early_exit.exits.stored import load_exit_logits
@@ -28,29 +28,6 @@ from early_exit.training.batching import Collator, encode, indexed, model_inputs
 TRAINING = tiny_training(
     epochs=2, learning_rate=1e-2, weight_decay=0.01, warmup_ratio=0.1, bucket_batches=2
 )
-
-SLENDERIZE = {
-    "heads": 2,
-    "intermediate": None,
-    "embedding_rank": 16,
-    "heads_per_step": 1,
-    "temperature": 2.0,
-    "ta": {"init": "backbone", "repr_epochs": 1, "pred_epochs": 1, "learning_rate": 5e-3},
-    "prune": {
-        "period": 0.5,
-        "repr_proportion": 0.5,
-        "learning_rate": 2e-3,
-        "lr_restore": 0.12,
-        "importance_fraction": 0.5,
-        "hard_weight": 0.1,
-    },
-    "distil": {
-        "repr_epochs": 0.5,
-        "pred_epochs": 1,
-        "repr_learning_rate": 3e-3,
-        "pred_learning_rate": 2e-3,
-    },
-}
 
 
 def test_soft_cross_entropy_by_hand():
@@ -136,7 +113,7 @@ def teacher(tmp_path_factory):
 
 def run(teacher, name):
     root, backbone = teacher
-    method = {"recipe": "costeff", "teacher": "finetune", "slenderize": SLENDERIZE}
+    method = {"recipe": "costeff", "teacher": "finetune", "slenderize": TINY_SLENDERIZE}
     spec = RunSpec(
         root / "data", root / name, backbone, method, TRAINING, 3, "cpu", 1,
         teacher=root / "finetune",

@@ -28,7 +28,6 @@ from early_exit.analysis.bootstrap import RunReplicates, Settings, interval
 from early_exit.analysis.elue import curve_methods
 
 STATS = ("score", "drop", "speedup", "flops")
-GROUP = ["task", "method", "policy", "test_split"]
 
 
 def seed_draws(settings: Settings, seeds: int, *names) -> np.ndarray | None:

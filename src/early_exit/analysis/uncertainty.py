@@ -18,9 +18,9 @@ from early_exit.analysis.bootstrap import RunReplicates, Settings, run_replicate
 from early_exit.analysis.intervals import Task, elue_rows, run_rows, summary_rows
 from early_exit.analysis.significance import significance_rows
 from early_exit.exits.operating_points import KEYS, load_sweeps, operating_points
-from early_exit.support.atomic import write_text
 from early_exit.support.errors import DataError
 from early_exit.support.layout import parse_run_dir
+from early_exit.support.tables import write_table
 
 
 def task_replicates(
@@ -98,4 +98,4 @@ def write_uncertainty(
     """Write each table of `uncertainty_tables` to `outputs[name]` (TSV, atomically)."""
     tables = uncertainty_tables(sweep_paths, policies, settings, max_drop, info)
     for name, path in outputs.items():
-        write_text(path, tables[name].to_csv(sep="\t", index=False))
+        write_table(tables[name], path)

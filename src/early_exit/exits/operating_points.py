@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from early_exit.support.atomic import write_text
 from early_exit.support.errors import DataError
-from early_exit.support.tables import read_table
+from early_exit.support.tables import read_table, write_table
 
 KEYS = ["task", "method", "seed", "policy"]
 
@@ -104,7 +103,7 @@ def operating_points(sweeps: pd.DataFrame, max_drop: float) -> pd.DataFrame:
 def write_operating_points(sweep_paths: list[str | Path], max_drop: float, out: Path) -> None:
     """The workflow's `operating_points` rule: every run's operating points, one TSV."""
     points = operating_points(load_sweeps(sweep_paths), max_drop)
-    write_text(out, points.to_csv(sep="\t", index=False))
+    write_table(points, out)
 
 
 def load_operating_points(path: str | Path) -> pd.DataFrame:

@@ -28,8 +28,8 @@ import pandas as pd
 from early_exit.exits.metrics import score_rows
 from early_exit.exits.policies import Outputs, check_policy, get_policy
 from early_exit.exits.stored import load_exit_logits, stored_scores
-from early_exit.support.atomic import atomic_path
 from early_exit.support.errors import DataError
+from early_exit.support.tables import write_table
 
 SINGLE_EXIT = "single-exit"
 log = logging.getLogger(__name__)
@@ -144,8 +144,5 @@ def sweep_file(
     stored = load_exit_logits(logits_path)
     splits = splits or [str(s) for s in stored.get("splits", ["dev", "test"])]
     table = sweep_stored(stored, policies, splits, load_temperatures(calibration_path))
-    for i, (key, value) in enumerate(run_key.items()):
-        table.insert(i, key, value)
-    with atomic_path(out_path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False)
+    write_table(table, out_path, run_key)
     return table

@@ -306,29 +306,32 @@ class EarlyExitEngine:
         progress: bool = False,
     ) -> Decisions:
         """Exit every example under `policy` (None: full depth, the last exit only)."""
-        if policy is not None and policy.needs_scores and self.model.cfg.exit_gate is None:
-            raise ConfigError(
-                f"policy {type(policy).__name__} needs per-exit scores from the model's exit "
-                "gate (recipe berxit); this run has none"
-            )
+        self._check_gate(policy, self.model.cfg.exit_gate is not None, "run")
         packed = pack(features, self.tokenizer)
-        if sort_by_length:  # the same length-sorted batches as the predict pass
-            batches = sorted_batches(packed.lengths, batch_size)
-        else:
-            order = np.arange(len(packed.lengths))
-            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        n_labels = len(self.label_names) or 1
-        out = Decisions(
-            np.zeros(len(features), np.int64),
-            np.zeros((len(features), n_labels), np.float32),
-            np.full(len(features), np.nan),
-        )
+        # the same length-sorted batches as the predict pass (or arrival order)
+        batches = sorted_batches(packed.lengths, batch_size, sort_by_length)
+        out = self._empty_decisions(len(features))
         grad = torch.inference_mode() if inference_mode else torch.no_grad()
         with grad:
             for idx in tqdm(batches, desc="classify", disable=not progress, mininterval=1):
                 batch = packed.batch(idx, self.device)
                 self._run_batch(batch, idx, packed.lengths[idx], policy, out)
         return out
+
+    @staticmethod
+    def _check_gate(policy: RuntimePolicy | None, has_gate: bool, what: str) -> None:
+        """A policy that reads a learned gate's scores needs a model that has one."""
+        if policy is not None and policy.needs_scores and not has_gate:
+            raise ConfigError(
+                f"policy {type(policy).__name__} needs per-exit scores from the model's exit "
+                f"gate (recipe berxit); this {what} has none"
+            )
+
+    def _empty_decisions(self, n: int) -> Decisions:
+        n_labels = len(self.label_names) or 1
+        return Decisions(
+            np.zeros(n, np.int64), np.zeros((n, n_labels), np.float32), np.full(n, np.nan)
+        )
 
     def _host(self, logits: torch.Tensor, scores: torch.Tensor | None):
         """An exit's logits (and gate scores) as float32 numpy: one transfer, the exit's

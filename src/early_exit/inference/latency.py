@@ -46,8 +46,8 @@ from early_exit.exits.operating_points import (
     load_sweeps,
 )
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.support.atomic import atomic_path
 from early_exit.support.errors import DataError
+from early_exit.support.tables import write_table
 from early_exit.training.batching import encode
 
 log = logging.getLogger(__name__)
@@ -281,11 +281,6 @@ def time_run(
         table.insert(i, key, value)
     table["architecture"] = architecture(engine.model)
     return table
-
-
-def write_table(table: pd.DataFrame, out_path: Path) -> None:
-    with atomic_path(Path(out_path)) as tmp:
-        table.to_csv(tmp, sep="\t", index=False)
 
 
 def latency_file(

@@ -226,23 +226,10 @@ class OrtEngine(EarlyExitEngine):
         """Exit every example under `policy` (None: full depth, the last exit only).
         `inference_mode` is accepted for the torch engine's signature; ONNX Runtime keeps
         no autograd state anyway."""
-        if policy is not None and policy.needs_scores and not self.manifest["gate"]:
-            raise ConfigError(
-                f"policy {type(policy).__name__} needs per-exit scores from the model's exit "
-                "gate (recipe berxit); this export has none"
-            )
+        self._check_gate(policy, bool(self.manifest["gate"]), "export")
         lengths = np.array([len(f["input_ids"]) for f in features])
-        if sort_by_length:
-            batches = sorted_batches(lengths, batch_size)
-        else:
-            order = np.arange(len(lengths))
-            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        n_labels = len(self.label_names) or 1
-        out = Decisions(
-            np.zeros(len(features), np.int64),
-            np.zeros((len(features), n_labels), np.float32),
-            np.full(len(features), np.nan),
-        )
+        batches = sorted_batches(lengths, batch_size, sort_by_length)
+        out = self._empty_decisions(len(features))
         names = self.manifest["inputs"]
         for idx in tqdm(batches, desc="classify", disable=not progress, mininterval=1):
             pad = self.tokenizer.pad([features[i] for i in idx], return_tensors="np")

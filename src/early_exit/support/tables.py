@@ -1,4 +1,5 @@
-"""Reading the TSV tables the workflow writes, naming the file when one is missing or empty."""
+"""The TSV tables the workflow writes: written atomically, read naming the file when one
+is missing or empty."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from early_exit.support.atomic import atomic_path
 from early_exit.support.errors import DataError
+
+
+def write_table(table: pd.DataFrame, path: str | Path, run_key: dict | None = None) -> None:
+    """Write `table` as TSV atomically; `run_key` (e.g. task, method, seed) becomes its
+    first columns, inserted in place."""
+    for i, (key, value) in enumerate((run_key or {}).items()):
+        table.insert(i, key, value)
+    with atomic_path(Path(path)) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
 
 
 def read_table(path: str | Path, what: str, rerun: str, allow_empty: bool = False) -> pd.DataFrame:

@@ -71,9 +71,12 @@ def bucketed_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Inference batches in length order (outputs are put back in example order by index)."""
-    order = np.argsort(lengths, kind="stable")
+def sorted_batches(
+    lengths: np.ndarray, batch_size: int, by_length: bool = True
+) -> list[np.ndarray]:
+    """Inference batches in length order (outputs are put back in example order by index),
+    or in arrival order with `by_length=False`."""
+    order = np.argsort(lengths, kind="stable") if by_length else np.arange(len(lengths))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
