@@ -15,8 +15,8 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
-from early_exit.support.atomic import atomic_path, write_text
-from early_exit.support.tables import read_tables
+from early_exit.support.atomic import write_text
+from early_exit.support.tables import read_tables, write_table
 
 PAIR = ["source", "target", "method"]
 BANDITS = ("splitee", "splitee-s")
@@ -47,8 +47,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_summary(summ: pd.DataFrame, path) -> None:
-    with atomic_path(path) as tmp:
-        summ.to_csv(tmp, sep="\t", index=False)
+    write_table(summ, path)
 
 
 def regret_figure(regret: pd.DataFrame) -> matplotlib.figure.Figure:

@@ -42,8 +42,8 @@ import pandas as pd
 from scipy.special import softmax
 
 from early_exit.exits.stored import load_exit_logits
-from early_exit.support.atomic import atomic_path
 from early_exit.support.errors import DataError
+from early_exit.support.tables import write_table
 
 
 @dataclass(frozen=True)
@@ -248,6 +248,5 @@ def splitee_file(
         curves += [{**run_key, "offload_cost": o, **x} for x in c]
     table, regret = pd.DataFrame(rows), pd.DataFrame(curves)
     for frame, path in ((table, table_path), (regret, regret_path)):
-        with atomic_path(Path(path)) as tmp:
-            frame.to_csv(tmp, sep="\t", index=False)
+        write_table(frame, path)
     return table
