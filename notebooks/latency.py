@@ -13,8 +13,9 @@
 # %% [markdown]
 # # Measured vs. layer speed-up
 #
-# The early-exit engine timed for real (the latency stage): at the knob chosen on dev,
-# two other knob values and full depth, at each batch size, in interleaved rounds. Points
+# The early-exit engines timed for real (the latency stage): the run on torch and its
+# ONNX export on ONNX Runtime, at the knob chosen on dev, two other knob values and full
+# depth, at each batch size, in interleaved rounds (one row of panels per engine). Points
 # on the diagonal turn every layer skipped into time saved; bars span the measured
 # speed-up's min to max over rounds. Executed by papermill; the next cell holds the
 # parameters.

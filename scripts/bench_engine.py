@@ -12,10 +12,13 @@ so each ratio below is known per round and printed as its median (min-max over r
   >= 0.9 at 32);
 - the engine at full depth against a plain Hugging Face forward pass of the same
   encoder, batched alike and padded beforehand (target at batch size 1: <= 0.8);
+- both engines: the run on torch and its ONNX export (made afresh in a scratch directory)
+  on ONNX Runtime (`--no-ort` skips it), each with the two ratios above and, for ONNX
+  Runtime, its time over the torch engine's at full depth and at the knob;
 - diagnostics: every exit head evaluated without exiting (S = 0 never fires) against
   full depth, the mean number of rows per layer call after the batch shrinks, and with
   `--modules` the engine on the encoder's own layer modules (not fused), with
-  `--compile MODE` the fused layers compiled by torch.compile, each against the default
+  `--compile MODE` the fused layers compiled by torch.compile, each against the torch
   engine at full depth and at the knob (A/B in the same rounds).
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +37,9 @@ from early_exit.data.prepared import load_split
 from early_exit.exits.policies import get_policy
 from early_exit.inference.engine import EarlyExitEngine, find_model_dir
 from early_exit.inference.latency import device_sync, interleaved
+from early_exit.inference.onnx_export import export_model
+from early_exit.inference.ort_engine import OrtEngine
+from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.recipes import get_recipe
 from early_exit.training.batching import encode
 
@@ -83,15 +90,31 @@ def engine_pass(engine, features, rule, batch_size, decisions=None, key=None):
     return run
 
 
+def load_ort(run: Path, engine, args, scratch: Path):
+    """The run's export (written to `scratch`) on the ONNX Runtime engine."""
+    model, _, _ = load_model_dir(find_model_dir(run)[1])
+    export_model(model, engine, scratch / "onnx")
+    device = "cpu" if args.device == "cpu" else "auto"
+    return OrtEngine.from_dir(scratch / "onnx", device=device, threads=args.threads)
+
+
+def verdict(value: float, target: float, at_least: bool) -> str:
+    met = value >= target if at_least else value <= target
+    return f"({'meets' if met else 'misses'} {'>=' if at_least else '<='} {target})"
+
+
 def bench_run(run: Path, args) -> None:
     engine = EarlyExitEngine.from_run(run, device=args.device)
     if len(engine.exit_layers) < 2 or not (run / "sweep.tsv").is_file():
         return
-    others = {}
+    engines = {"torch": engine}
+    scratch = tempfile.TemporaryDirectory(prefix="bench-export-")
+    if not args.no_ort:
+        engines["ort"] = load_ort(run, engine, args, Path(scratch.name))
     if args.modules:
-        others["modules"] = EarlyExitEngine.from_run(run, device=args.device, fused=False)
+        engines["modules"] = EarlyExitEngine.from_run(run, device=args.device, fused=False)
     if args.compile:
-        others["compiled"] = EarlyExitEngine.from_run(
+        engines["compiled"] = EarlyExitEngine.from_run(
             run, device=args.device, compile_mode=args.compile
         )
     policy = get_recipe(engine.meta["method"]["recipe"]).criterion
@@ -99,59 +122,50 @@ def bench_run(run: Path, args) -> None:
     examples = load_split(data_dir, args.split)[: args.examples]
     features = encode(examples, engine.tokenizer, engine.max_length).features
     knob = engine.operating_point(policy)
-    rule = engine.policy(policy, knob)
+    rules = {name: e.policy(policy, knob) for name, e in engines.items()}
     every_head = engine.policy(policy, get_policy(policy).never_fires)  # no exit fires
-    num_layers = engine.model.num_layers
     print(f"\n{run}  ({policy} = {knob:.4g}, {len(features)} {args.split} examples)")
     if engine.unfused_because:
         print(f"  layers not fused: {engine.unfused_because}")
     for batch_size in (1, 32):
         decisions = {}
-        passes = {
-            "full": engine_pass(engine, features, None, batch_size),
-            "knob": engine_pass(engine, features, rule, batch_size, decisions, "knob"),
-            "heads": engine_pass(engine, features, every_head, batch_size),
-            "hf": hf_forward(engine, features, batch_size),
-        }
-        for name, other in others.items():
-            other_rule = other.policy(policy, knob)
-            passes[f"{name} full"] = engine_pass(other, features, None, batch_size)
-            passes[f"{name} knob"] = engine_pass(other, features, other_rule, batch_size)
+        passes = {"hf": hf_forward(engine, features, batch_size)}
+        for name, e in engines.items():
+            passes[f"{name} full"] = engine_pass(e, features, None, batch_size)
+            passes[f"{name} knob"] = engine_pass(
+                e, features, rules[name], batch_size, decisions, name
+            )
+        passes["heads"] = engine_pass(engine, features, every_head, batch_size)
         started = time.perf_counter()
         for warm in passes.values():  # every pass once untimed: allocations, compilation
             warm()
         warm_s = time.perf_counter() - started
         s = interleaved(passes, args.repeats, sync=device_sync(engine))
         per_ex = {name: seconds / len(features) * 1e3 for name, seconds in s.items()}
-        exits = np.array(engine.exit_layers)[decisions["knob"].exit_index]
-        layer_speedup = num_layers / exits.mean()
-        measured = s["full"] / s["knob"]
-        ratio = measured / layer_speedup
-        target = TARGETS[batch_size]
-        rows = rows_per_layer(engine, features, rule, batch_size)
+        print(f"  batch {batch_size:>2}: plain HF forward {spread(per_ex['hf'])} ms/ex")
+        for name, e in engines.items():
+            exits = np.array(e.exit_layers)[decisions[name].exit_index]
+            layer_speedup = e.num_layers / exits.mean()
+            ratio = s[f"{name} full"] / s[f"{name} knob"] / layer_speedup
+            overhead = s[f"{name} full"] / s["hf"]
+            hf_check = verdict(np.median(overhead), HF_TARGET, False) if batch_size == 1 else ""
+            print(
+                f"    {name:>8}: full {spread(per_ex[f'{name} full'])} ms/ex, early exit "
+                f"{spread(per_ex[f'{name} knob'])} ms/ex; measured / layer speed-up "
+                f"({layer_speedup:.2f}x) {spread(ratio)} "
+                f"{verdict(np.median(ratio), TARGETS[batch_size], True)}; full depth / plain "
+                f"HF {spread(overhead)} {hf_check}".rstrip()
+            )
+            if name != "torch":
+                full = spread(s[f"{name} full"] / s["torch full"])
+                at_knob = spread(s[f"{name} knob"] / s["torch knob"])
+                print(f"              / torch engine: full {full}, at the knob {at_knob}")
+        rows = rows_per_layer(engine, features, rules["torch"], batch_size)
         print(
-            f"  batch {batch_size:>2}: full {spread(per_ex['full'])} ms/ex, "
-            f"early exit {spread(per_ex['knob'])} ms/ex; measured {spread(measured)}x / "
-            f"layer {layer_speedup:.2f}x = {spread(ratio)} "
-            f"({'meets' if np.median(ratio) >= target else 'misses'} >= {target})"
-        )
-        overhead = s["full"] / s["hf"]
-        verdict = "" if batch_size != 1 else (
-            f" ({'meets' if np.median(overhead) <= HF_TARGET else 'misses'} <= {HF_TARGET})"
-        )  # fmt: skip
-        print(
-            f"            engine at full depth / plain HF forward: {spread(per_ex['full'])} / "
-            f"{spread(per_ex['hf'])} ms/ex = {spread(overhead)}{verdict}"
-        )
-        print(
-            f"            all heads, no exit: {spread(s['heads'] / s['full'])}x full; "
+            f"    all heads, no exit (torch): {spread(s['heads'] / s['torch full'])}x full; "
             f"rows per layer call {rows:.1f}; warm-up of all passes {warm_s:.1f} s"
         )
-        for name in others:
-            print(
-                f"            {name} / default engine: full {spread(s[f'{name} full'] / s['full'])}"
-                f", at the knob {spread(s[f'{name} knob'] / s['knob'])}"
-            )
+    scratch.cleanup()
 
 
 def main() -> None:
@@ -163,6 +177,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime engine")
     parser.add_argument("--modules", action="store_true", help="also time unfused layers")
     parser.add_argument("--compile", default=None, metavar="MODE", help="also time compiled")
     args = parser.parse_args()

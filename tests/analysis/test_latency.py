@@ -61,7 +61,17 @@ def table():
     frame["speedup_max"] = frame.measured_speedup * 1.05
     frame["full_depth_spread"] = 1.0
     frame["full_depth_disagrees"] = False
+    frame["engine"] = "torch"
+    frame["time_vs_torch"] = 1.0
     return frame
+
+
+def both_engines():
+    """The same runs on ONNX Runtime too: 0.8 of torch's time everywhere, the same
+    speed-ups."""
+    ort = table().assign(engine="onnxruntime", device="CPUExecutionProvider", time_vs_torch=0.8)
+    ort["ms_per_example"] *= 0.8
+    return pd.concat([table(), ort], ignore_index=True)
 
 
 def test_summary_keeps_the_chosen_knob_and_its_full_depth_time():
@@ -84,12 +94,40 @@ def test_seeds_widen_the_spread_to_the_lowest_min_and_highest_max():
 
 def test_markdown_and_figure(tmp_path):
     text = latency_markdown(table(), "Measured speed-up")
-    assert text.startswith("# Measured speed-up")
+    assert text.startswith("# Measured speed-up: bbc-news")
     assert "5.50 (10.00)" in text and "cpu (2 threads)" in text
-    assert "1.80× (1.71–1.89)" in text and "0.90 (0.85–0.95)" in text
+    assert "1.80× (1.71–1.89)" in text and "| 0.90 " in text
     assert "3 interleaved rounds" in text and "disagrees" not in text
     fig = speedup_figure(table(), {"deebert": "red", "pabee": "blue"})
     assert len(fig.axes) == 2  # one panel per task and batch size
+
+
+def test_both_engines_side_by_side():
+    frame = both_engines()
+    summary = latency_summary(frame)
+    assert len(summary) == 8 and set(summary.engine) == {"torch", "onnxruntime"}
+    ort = summary[summary.engine == "onnxruntime"]
+    assert ort.full_ms.tolist() == pytest.approx([8.0] * 4)
+    assert ort.time_vs_torch.tolist() == pytest.approx([0.8] * 4)
+    text = latency_markdown(frame, "Measured speed-up")
+    header = text.splitlines()[2]
+    assert header.index("torch measured") < header.index("ORT measured")
+    body = [line for line in text.splitlines() if line.startswith(("| deebert", "| pabee"))]
+    assert len(body) == 4  # one row per method and batch size, both engines in it
+    assert all("5.50 (10.00)" in line and "4.40 (8.00)" in line for line in body)
+    assert "ORT on CPUExecutionProvider (2 threads)" in text
+    fig = speedup_figure(frame, {"deebert": "red", "pabee": "blue"})
+    assert len(fig.axes) == 4  # a row of panels per engine
+    assert fig.axes[2].get_title().startswith("ORT: bbc-news")
+
+
+def test_a_slide_per_task():
+    two = pd.concat([table(), table().assign(task="bbc-headlines")], ignore_index=True)
+    slides = latency_markdown(two, "Measured speed-up").split("\n---\n")
+    assert [s.strip().splitlines()[0] for s in slides] == [
+        "# Measured speed-up: bbc-headlines",
+        "# Measured speed-up: bbc-news",
+    ]
 
 
 def test_missing_table_is_named(tmp_path):
@@ -104,5 +142,5 @@ def test_runs_that_disagree_at_full_depth_are_named_under_the_table():
     frame.loc[flagged, "full_depth_spread"] = 1.31
     text = latency_markdown(frame, "Measured speed-up")
     assert "Full depth disagrees" in text
-    assert "bbc-news at batch size 1 (pabee: 1.31×)" in text
+    assert "bbc-news on torch at batch size 1 (pabee: 1.31×)" in text
     assert latency_summary(frame).full_depth_disagrees.tolist() == [False, False, True, False]

@@ -11,6 +11,8 @@ from early_exit.exits.sweep import sweep_file
 from early_exit.inference.engine import EarlyExitEngine
 from early_exit.inference.latency import (
     FULL,
+    ORT,
+    TORCH,
     architecture,
     full_depth_check,
     interleaved,
@@ -21,10 +23,11 @@ from early_exit.inference.latency import (
 from early_exit.support.errors import DataError
 
 COLUMNS = [
-    "task", "method", "seed", "chosen_on_dev", "policy", "knob", "batch_size", "examples",
-    "repeats", "examples_per_s", "ms_per_example", "ms_min", "ms_max", "measured_speedup",
-    "speedup_min", "speedup_max", "layer_speedup", "ratio", "device", "threads",
-    "architecture", "full_depth_spread", "full_depth_disagrees",
+    "task", "method", "seed", "chosen_on_dev", "engine", "policy", "knob", "batch_size",
+    "examples", "repeats", "examples_per_s", "ms_per_example", "ms_min", "ms_max",
+    "measured_speedup", "speedup_min", "speedup_max", "layer_speedup", "ratio",
+    "time_vs_torch", "device", "threads", "architecture", "full_depth_spread",
+    "full_depth_disagrees",
 ]  # fmt: skip
 
 
@@ -71,8 +74,16 @@ def test_latency_table_at_the_knob_chosen_on_dev(runs, tmp_path):
     settings = {"examples": 16, "warmup": 0, "repeats": 2, "batch_sizes": [1, 8]}
     out = tmp_path / "latency.tsv"
     latency_file(run, data_dir, out, "patience", run_key, points, settings, "cpu", 1)
-    table = pd.read_csv(out, sep="\t")
-    assert list(table.columns) == COLUMNS
+    both = pd.read_csv(out, sep="\t")
+    assert list(both.columns) == COLUMNS
+    # both engines, every setting and batch size
+    assert len(both) == 2 * 2 * 4 and set(both.engine) == {TORCH, ORT}
+    ort, table = both[both.engine == ORT], both[both.engine == TORCH]
+    assert (table.time_vs_torch == 1).all() and (ort.time_vs_torch > 0).all()
+    assert (ort.device == "CPUExecutionProvider").all()
+    # the same knobs and the same exits: the layer speed-ups agree (fp32, near-knob aside)
+    np.testing.assert_array_equal(ort.knob, table.knob)
+    np.testing.assert_allclose(ort.layer_speedup, table.layer_speedup, rtol=0.05)
     assert len(table) == 2 * 4 and set(table.batch_size) == {1, 8}
     full = table[table.policy == FULL]
     assert (full.measured_speedup == 1).all() and (full.layer_speedup == 1).all()
@@ -88,7 +99,7 @@ def test_latency_table_at_the_knob_chosen_on_dev(runs, tmp_path):
     assert (table.full_depth_spread == 1).all() and not table.full_depth_disagrees.any()
     assert table.architecture.str.match(r"BertModel, 4 layers, \d+ parameters").all()
     np.testing.assert_allclose(table.ratio, table.measured_speedup / table.layer_speedup)
-    assert (table.threads == 1).all() and (table.device == "cpu").all()
+    assert (both.threads == 1).all() and (table.device == "cpu").all()
     # patience t exits no earlier than exit t+1: the layer speed-up is bounded by L/(t+1)
     timed = table[table.policy == "patience"]
     assert (timed.layer_speedup <= 4 / (timed.knob + 1) + 1e-9).all()
@@ -118,20 +129,22 @@ def test_one_job_times_every_run_and_writes_each_table(runs, tmp_path):
         outs.append(tmp_path / f"{method}.tsv")
     points = tmp_path / "operating_points.tsv"
     write_operating_points([r["run_dir"] / "sweep.tsv" for r in timed], 0.01, points)
-    settings = {"examples": 8, "warmup": 0, "repeats": 1, "batch_sizes": [4]}
+    settings = {"examples": 8, "warmup": 0, "repeats": 1, "batch_sizes": [4], "onnxruntime": False}
     time_runs(timed, outs, points, settings, "cpu", 1)
     spreads = []
     for out, (method, policy) in zip(outs, policies.items(), strict=True):
         table = pd.read_csv(out, sep="\t")
         assert set(table.method) == {method}
-        assert set(table.policy) == {FULL, policy}
+        assert set(table.policy) == {FULL, policy} and set(table.engine) == {TORCH}
         spreads.append(table.full_depth_spread.to_numpy())
     # the two runs share an architecture: both tables carry the same full-depth spread
     np.testing.assert_array_equal(*spreads)
     assert (spreads[0] >= 1).all()
 
 
-def synthetic(method, full_ms, architecture="BertModel, 6 layers, 100 parameters", task="t"):
+def synthetic(
+    method, full_ms, architecture="BertModel, 6 layers, 100 parameters", task="t", engine=TORCH
+):
     rows = []
     for batch_size, ms in ((1, full_ms), (32, full_ms / 3)):
         rows.append({"policy": FULL, "batch_size": batch_size, "ms_per_example": ms})
@@ -140,6 +153,7 @@ def synthetic(method, full_ms, architecture="BertModel, 6 layers, 100 parameters
     table.insert(0, "task", task)
     table.insert(1, "method", method)
     table.insert(2, "seed", "13")
+    table.insert(3, "engine", engine)
     table["architecture"] = architecture
     return table
 
@@ -165,6 +179,20 @@ def test_runs_of_one_architecture_that_disagree_at_full_depth_are_flagged(caplog
     assert "1.20 > 1 + tolerance 0.10" in warnings[0]
     relaxed = full_depth_check(tables, tolerance=0.25)
     assert not any(t.full_depth_disagrees.any() for t in relaxed)
+
+
+def test_each_engine_is_checked_against_its_own_full_depth():
+    """One run's table holds both engines: ONNX Runtime being faster than torch is not a
+    disagreement, two runs' ONNX Runtime times that differ are."""
+
+    def run(method, torch_ms, ort_ms):
+        return pd.concat([synthetic(method, torch_ms), synthetic(method, ort_ms, engine=ORT)])
+
+    checked = full_depth_check([run("deebert", 10.0, 6.0), run("pabee", 10.4, 6.2)], 0.1)
+    assert not any(t.full_depth_disagrees.any() for t in checked)
+    checked = full_depth_check([run("deebert", 10.0, 6.0), run("pabee", 10.4, 8.0)], 0.1)
+    for table in checked:
+        assert table.full_depth_disagrees.tolist() == [False] * 4 + [True] * 4  # ORT rows
 
 
 def test_a_layer_mix_model_is_its_own_architecture(runs):

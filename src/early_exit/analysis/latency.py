@@ -7,7 +7,9 @@ layers skipped), points below it lose time to exit heads, per-layer Python overh
 and batches that shrink; each point's bar spans the measured speed-up's min to max over
 the stage's interleaved rounds. The table gives each method's operating point chosen on
 dev, with that spread, and names the runs whose full-depth times disagree with another
-run of the same architecture (the stage's `full_depth_disagrees` flag).
+run of the same architecture (the stage's `full_depth_disagrees` flag). Both engines the
+stage times (torch, and the export on ONNX Runtime: the tables' `engine` column) are
+shown: a row of panels each, and side by side in the table.
 """
 
 from __future__ import annotations
@@ -30,53 +32,73 @@ def load_latency(paths: list[str | Path]) -> pd.DataFrame:
     return read_tables(paths, "latency table", "rule latency")
 
 
+ENGINE_LABELS = {"torch": "torch", "onnxruntime": "ORT"}  # ORT: the export on ONNX Runtime
+
+
+def engines(table: pd.DataFrame) -> list[str]:
+    """The engines a table times, torch first (the reference of `time_vs_torch`)."""
+    return sorted(set(table.engine), key=lambda e: (e != "torch", e))
+
+
 def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figure:
     """Measured against layer speed-up, one point per method, knob and seed, with a bar
     from the lowest to the highest speed-up over rounds; the knob chosen on dev is ringed
-    in black; the diagonal is the physical limit."""
+    in black; the diagonal is the physical limit. One row of panels per engine, one column
+    per task and batch size."""
     timed = table[table.policy != FULL]
     panels = sorted(timed.groupby(["task", "batch_size"]).groups)
+    names = engines(timed)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
-            1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False, layout="constrained"
-        )
-        for ax, (task, batch_size) in zip(axes[0], panels, strict=True):
-            part = timed[(timed.task == task) & (timed.batch_size == batch_size)]
-            top = max(part.layer_speedup.max(), part.speedup_max.max(), 1.0) * 1.05
-            ax.plot([1, top], [1, top], ls="--", color="0.5", lw=1, label="physical limit")
-            ax.errorbar(
-                part.layer_speedup, part.measured_speedup,
-                yerr=[part.measured_speedup - part.speedup_min,
-                      part.speedup_max - part.measured_speedup],
-                fmt="none", ecolor="0.6", elinewidth=1, capsize=2, zorder=1,
-            )  # fmt: skip
-            sns.scatterplot(
-                data=part, x="layer_speedup", y="measured_speedup", hue="method",
-                palette=palette, ax=ax, s=50, legend=ax is axes[0][0], zorder=2,
-            )  # fmt: skip
-            chosen = part[part.chosen_on_dev]
-            ax.scatter(
-                chosen.layer_speedup, chosen.measured_speedup, s=140,
-                facecolors="none", edgecolors="black", label="chosen on dev",
-            )  # fmt: skip
-            ax.set(
-                title=f"{task}, batch size {batch_size}",
-                xlabel="layer speed-up (L / avg exit layer)",
-                ylabel="measured speed-up (time, full depth = 1)",
-                xlim=(0.9, top),
-                ylim=(0, top),
-            )
+            len(names), len(panels), figsize=(4.2 * len(panels), 4 * len(names)),
+            squeeze=False, layout="constrained",
+        )  # fmt: skip
+        for row, engine in zip(axes, names, strict=True):
+            for ax, (task, batch_size) in zip(row, panels, strict=True):
+                part = timed[
+                    (timed.task == task) & (timed.batch_size == batch_size)
+                    & (timed.engine == engine)
+                ]  # fmt: skip
+                _panel(ax, part, palette, legend=ax is axes[0][0])
+                ax.set_title(f"{ENGINE_LABELS.get(engine, engine)}: {task}, batch {batch_size}")
         axes[0][0].legend(fontsize="small", loc="upper left")
     return fig
 
 
+def _panel(ax, part: pd.DataFrame, palette: dict, legend: bool) -> None:
+    top = max(part.layer_speedup.max(), part.speedup_max.max(), 1.0) * 1.05
+    ax.plot([1, top], [1, top], ls="--", color="0.5", lw=1, label="physical limit")
+    ax.errorbar(
+        part.layer_speedup, part.measured_speedup,
+        yerr=[part.measured_speedup - part.speedup_min,
+              part.speedup_max - part.measured_speedup],
+        fmt="none", ecolor="0.6", elinewidth=1, capsize=2, zorder=1,
+    )  # fmt: skip
+    sns.scatterplot(
+        data=part, x="layer_speedup", y="measured_speedup", hue="method",
+        palette=palette, ax=ax, s=50, legend=legend, zorder=2,
+    )  # fmt: skip
+    chosen = part[part.chosen_on_dev]
+    ax.scatter(
+        chosen.layer_speedup, chosen.measured_speedup, s=140,
+        facecolors="none", edgecolors="black", label="chosen on dev",
+    )  # fmt: skip
+    ax.set(
+        xlabel="layer speed-up (L / avg exit layer)",
+        ylabel="measured speed-up (time, full depth = 1)",
+        xlim=(0.9, top),
+        ylim=(0, top),
+    )
+
+
 def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """The knob chosen on dev, per task, method and batch size: mean over seeds, and the
-    speed-up's spread over rounds (the lowest min and highest max of the seeds), as a
-    speed-up and as a ratio to the layer speed-up."""
+    """The knob chosen on dev, per task, method, engine and batch size: mean over seeds,
+    and the speed-up's spread over rounds (the lowest min and highest max of the seeds), as
+    a speed-up and as a ratio to the layer speed-up."""
     chosen = table[table.chosen_on_dev]
-    cols = ["knob", "ms_per_example", "measured_speedup", "layer_speedup", "ratio"]
-    grouped = chosen.groupby(["task", "method", "policy", "batch_size"], sort=True)
+    cols = ["knob", "ms_per_example", "measured_speedup", "layer_speedup", "ratio",
+            "time_vs_torch"]  # fmt: skip
+    grouped = chosen.groupby(["task", "method", "policy", "engine", "batch_size"], sort=True)
     summary = grouped[cols].mean()
     summary["speedup_min"] = grouped.speedup_min.min()
     summary["speedup_max"] = grouped.speedup_max.max()
@@ -86,7 +108,7 @@ def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
     summary["full_ms"] = (
         (
             table[table.policy == FULL]
-            .groupby(["task", "method", "batch_size"])
+            .groupby(["task", "method", "engine", "batch_size"])
             .ms_per_example.mean()
         )
         .reindex(summary.index.droplevel("policy"))
@@ -97,46 +119,59 @@ def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def latency_markdown(table: pd.DataFrame, title: str) -> str:
-    """The chosen operating points' measured speed-ups as a markdown slide."""
+    """The chosen operating points' measured speed-ups as markdown slides, one per task:
+    a row per method and batch size, each engine's time and speed-up side by side."""
     summary = latency_summary(table)
+    slides = [
+        f"# {title}: {task}\n\n{_engines_table(part)}\n\n{_note(table[table.task == task])}"
+        for task, part in summary.groupby("task", sort=True)
+    ]
+    return "\n\n---\n\n".join(slides) + "\n"
+
+
+def _engines_table(summary: pd.DataFrame) -> str:
+    keys = ["method", "policy", "batch_size"]
+    names = engines(summary)
+    first = summary[summary.engine == names[0]].set_index(keys)
     rows = pd.DataFrame(
         {
-            "Task": summary.task,
-            "Method": summary.method,
-            "Policy": summary.policy,
-            "Knob": [f"{k:.3g}" for k in summary.knob],
-            "Batch": summary.batch_size,
-            "ms/example (full)": [
-                f"{m:.2f} ({f:.2f})"
-                for m, f in zip(summary.ms_per_example, summary.full_ms, strict=True)
-            ],
-            "Measured": [
-                f"{v:.2f}× ({lo:.2f}–{hi:.2f})"
-                for v, lo, hi in zip(
-                    summary.measured_speedup, summary.speedup_min, summary.speedup_max,
-                    strict=True,
-                )
-            ],
-            "Layers": [f"{v:.2f}×" for v in summary.layer_speedup],
-            "Ratio": [
-                f"{v:.2f} ({lo:.2f}–{hi:.2f})"
-                for v, lo, hi in zip(summary.ratio, summary.ratio_min, summary.ratio_max,
-                                     strict=True)
-            ],
+            "Method": first.index.get_level_values("method"),
+            "Knob": [f"{p} {k:.3g}" for p, k in zip(first.index.get_level_values("policy"),
+                                                    first.knob, strict=True)],
+            "Batch": first.index.get_level_values("batch_size"),
+            "Layers": [f"{v:.2f}×" for v in first.layer_speedup],
         }
     )  # fmt: skip
-    devices = ", ".join(
-        f"{d} ({t} threads)" for d, t in table[["device", "threads"]].drop_duplicates().to_numpy()
+    for engine in names:
+        part = summary[summary.engine == engine].set_index(keys).reindex(first.index)
+        label = ENGINE_LABELS.get(engine, engine)
+        rows[f"{label} ms (full)"] = [
+            f"{m:.2f} ({f:.2f})" for m, f in zip(part.ms_per_example, part.full_ms, strict=True)
+        ]
+        rows[f"{label} measured"] = [
+            f"{v:.2f}× ({lo:.2f}–{hi:.2f})"
+            for v, lo, hi in zip(
+                part.measured_speedup, part.speedup_min, part.speedup_max, strict=True
+            )
+        ]
+        rows[f"{label} ratio"] = [f"{v:.2f}" for v in part.ratio]
+    return rows.to_markdown(index=False, disable_numparse=True)  # keep "0.90" as written
+
+
+def _note(table: pd.DataFrame) -> str:
+    devices = "; ".join(
+        f"{ENGINE_LABELS.get(e, e)} on {d} ({t} threads)"
+        for e, d, t in table[["engine", "device", "threads"]].drop_duplicates().to_numpy()
     )
-    note = (
-        f"Real early exiting on {devices}: {int(table.repeats.iloc[0])} interleaved rounds "
-        f"over the first {int(table.examples.iloc[0])} test examples, each timing full depth "
-        "and every knob once. Measured = time at full depth / time at the knob chosen on dev "
-        "in the same round, median (min–max over rounds); Layers = L / mean exit layer; "
-        "Ratio = Measured / Layers (1 = every layer skipped is time saved)."
+    return (
+        f"Real early exiting, {devices} (ORT: the run's ONNX export on ONNX Runtime): "
+        f"{int(table.repeats.iloc[0])} interleaved rounds over the first "
+        f"{int(table.examples.iloc[0])} test examples, each timing full depth and every knob "
+        "once on every engine. ms: per example at the knob chosen on dev (at full depth); "
+        "measured = the engine's time at full depth / its time at the knob in the same "
+        "round, median (min–max over rounds); Layers = L / mean exit layer; ratio = "
+        "measured / Layers (1 = every layer skipped is time saved)." + disagreement_note(table)
     )
-    table_md = rows.to_markdown(index=False, disable_numparse=True)  # keep "0.90" as written
-    return f"# {title}\n\n{table_md}\n\n{note}{disagreement_note(table)}\n"
 
 
 def disagreement_note(table: pd.DataFrame) -> str:
@@ -146,10 +181,13 @@ def disagreement_note(table: pd.DataFrame) -> str:
     if full.empty:
         return ""
     groups = []
-    for (task, batch_size), part in full.groupby(["task", "batch_size"], sort=True):
+    for (task, engine, batch_size), part in full.groupby(
+        ["task", "engine", "batch_size"], sort=True
+    ):
         runs = ", ".join(sorted(set(part.method)))
         spread = part.full_depth_spread.max()
-        groups.append(f"{task} at batch size {batch_size} ({runs}: {spread:.2f}×)")
+        on = ENGINE_LABELS.get(engine, engine)
+        groups.append(f"{task} on {on} at batch size {batch_size} ({runs}: {spread:.2f}×)")
     return (
         " Full depth disagrees between runs of one architecture (slowest / fastest above "
         f"the stage's tolerance) on {'; '.join(groups)}: the machine's speed changed while "

@@ -224,6 +224,11 @@ class EarlyExitEngine:
         fields = text_fields(run_dir, meta)
         return cls(model, tokenizer, meta, temps, run_dir, device, fields, fused, compile_mode)
 
+    @property
+    def num_layers(self) -> int:
+        """The encoder's depth L (what a layer speed-up L / mean exit layer divides)."""
+        return int(self.model.num_layers)
+
     # ------------------------------------------------------------------ policies
 
     def policy(self, name: str, threshold: float | str, **options) -> RuntimePolicy:

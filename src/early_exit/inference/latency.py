@@ -23,6 +23,14 @@ them differ by more than `full_depth_tolerance` (a relative difference): the mac
 speed changed while the stage ran, so times of different runs are not comparable (a
 speed-up, paired within rounds, is as trustworthy as its own spread says).
 
+Both engines are timed (`onnxruntime`, default on): the run on torch
+(`inference.engine`) and its ONNX export (`early-exit export`, made afresh in a scratch
+directory) on ONNX Runtime (`inference.ort_engine`), with the same policies, knobs,
+examples and threads, in the same rounds: every (setting, engine) pair once per round,
+so `time_vs_torch` (an engine's time over torch's at the same setting) is paired too.
+Each engine's speed-up is over its own full depth; the table's `engine` column says
+which, and the full-depth check compares runs engine by engine.
+
 Timing uses a fixed-size, deterministic subset of the test split (the first
 `examples` examples in file order). One job times every run, alone on the machine (all
 cores); the stage's time is in docs/performance.md.
@@ -31,6 +39,7 @@ cores); the stage's time is in docs/performance.md.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +54,10 @@ from early_exit.exits.operating_points import (
     load_operating_points,
     load_sweeps,
 )
-from early_exit.inference.engine import EarlyExitEngine
+from early_exit.inference.engine import EarlyExitEngine, find_model_dir
+from early_exit.inference.onnx_export import export_model
+from early_exit.inference.ort_engine import OrtEngine
+from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.support.errors import DataError
 from early_exit.support.tables import write_table
 from early_exit.training.batching import encode
@@ -53,6 +65,7 @@ from early_exit.training.batching import encode
 log = logging.getLogger(__name__)
 
 FULL = "full"  # every layer, the last exit only: the reference for measured speed-up
+TORCH, ORT = "torch", "onnxruntime"  # the engines: the run on torch, its export on ORT
 
 
 def other_knobs(dev_sweep: pd.DataFrame, chosen: float) -> list[float]:
@@ -111,60 +124,84 @@ def interleaved(
 
 
 def device_sync(engine) -> Callable[[], None] | None:
-    """What waits for the engine's device before a clock reading (None on the CPU)."""
-    return torch.cuda.synchronize if engine.device.type == "cuda" else None
+    """What waits for the torch engine's device before a clock reading (None on the CPU;
+    ONNX Runtime's `run` returns when its outputs are ready)."""
+    device = getattr(engine, "device", None)
+    return torch.cuda.synchronize if getattr(device, "type", None) == "cuda" else None
 
 
-def engine_passes(engine, features, rules, batch_size: int, decisions: dict) -> dict:
-    """One pass of the engine over `features` per rule (None: full depth), keyed by the
-    rule's position; each pass leaves its decisions in `decisions` under that key."""
+def engine_passes(engines: dict, features, rules: dict, batch_size: int, decisions: dict) -> dict:
+    """One pass over `features` per (engine, rule position), setting by setting and, within
+    a setting, engine by engine (so both engines' times of one setting sit side by side in
+    every round); `rules` gives each engine's runtime rules (None: full depth). Each pass
+    leaves its decisions in `decisions` under its key."""
 
-    def one(key, rule):
+    def one(key, engine, rule):
         def run():
             decisions[key] = engine.run(features, rule, batch_size)
 
         return run
 
-    return {key: one(key, rule) for key, rule in enumerate(rules)}
+    count = len(next(iter(rules.values())))
+    return {
+        (name, i): one((name, i), engines[name], rules[name][i])
+        for i in range(count)
+        for name in engines
+    }
 
 
 def measure(
-    engine: EarlyExitEngine,
+    engines: dict,
     features: list[dict],
     settings: list[tuple[str, float]],
     batch_sizes: list[int],
     warmup: int = 1,
     repeats: int = 3,
     options: dict | None = None,
+    threads: int | None = None,
 ) -> pd.DataFrame:
-    """One row per (setting, batch size); `settings` are (policy, knob) pairs, FULL first.
+    """One row per (engine, setting, batch size); `engines` maps a name (TORCH first,
+    then ORT) to an engine of one run; `settings` are (policy, knob) pairs, FULL first.
 
-    Per batch size the settings are timed in interleaved rounds (`interleaved`); the
-    measured speed-up of a setting in a round is that round's full-depth time over its."""
+    Per batch size, every engine's full depth runs `warmup` times untimed, then every
+    (setting, engine) pair is timed in interleaved rounds (`interleaved`). An engine's
+    measured speed-up in a round is its own full-depth time of that round over its time
+    at the setting; `time_vs_torch` is, per round, its time over the torch engine's at the
+    same setting (engines compared paired within rounds, like the settings)."""
     if not settings or settings[0][0] != FULL:
         raise ValueError("measure: the first setting must be full depth, the reference")
+    if next(iter(engines)) != TORCH:
+        raise ValueError("measure: the torch engine comes first, the reference")
     rows = []
-    num_layers = engine.model.num_layers
-    rules = [None if p == FULL else engine.policy(p, k, **(options or {})) for p, k in settings]
+    rules = {
+        name: [None if p == FULL else e.policy(p, k, **(options or {})) for p, k in settings]
+        for name, e in engines.items()
+    }
+    sync = device_sync(engines[TORCH])
     for batch_size in batch_sizes:
         decisions = {}
-        passes = engine_passes(engine, features, rules, batch_size, decisions)
-        seconds = interleaved(passes, repeats, warmup, device_sync(engine))
-        full = seconds[0]
-        for i, (policy, knob) in enumerate(settings):
-            per_example = seconds[i] / len(features) * 1e3
-            speedups = full / seconds[i]  # per round: that round's full-depth time over this
-            exits = np.array(engine.exit_layers)[decisions[i].exit_index]
-            layer_speedup = num_layers / exits.mean()
+        passes = engine_passes(engines, features, rules, batch_size, decisions)
+        for name in engines:
+            for _ in range(warmup):
+                passes[(name, 0)]()
+        seconds = interleaved(passes, repeats, 0, sync)
+        for name, i in ((name, i) for name in engines for i in range(len(settings))):
+            policy, knob, times = *settings[i], seconds[(name, i)]
+            engine = engines[name]
+            per_example = times / len(features) * 1e3
+            speedups = seconds[(name, 0)] / times  # per round: full depth over this setting
+            exits = np.array(engine.exit_layers)[decisions[(name, i)].exit_index]
+            layer_speedup = engine.num_layers / exits.mean()
             measured = float(np.median(speedups))
             rows.append(
                 {
+                    "engine": name,
                     "policy": policy,
                     "knob": knob,
                     "batch_size": batch_size,
                     "examples": len(features),
                     "repeats": repeats,
-                    "examples_per_s": len(features) / float(np.median(seconds[i])),
+                    "examples_per_s": len(features) / float(np.median(times)),
                     "ms_per_example": float(np.median(per_example)),
                     "ms_min": float(per_example.min()),
                     "ms_max": float(per_example.max()),
@@ -173,8 +210,9 @@ def measure(
                     "speedup_max": float(speedups.max()),
                     "layer_speedup": layer_speedup,
                     "ratio": measured / layer_speedup,
+                    "time_vs_torch": float(np.median(times / seconds[(TORCH, i)])),
                     "device": str(engine.device),
-                    "threads": torch.get_num_threads(),
+                    "threads": threads or torch.get_num_threads(),
                 }
             )
     return pd.DataFrame(rows)
@@ -198,34 +236,30 @@ def full_depth_check(tables: list[pd.DataFrame], tolerance: float) -> list[pd.Da
     without a peer), and they disagree when spread > 1 + tolerance. Each disagreement is
     logged as a warning naming the runs and their times."""
     full = pd.concat(
-        [t.loc[t.policy == FULL, ["task", "method", "seed", "architecture", "batch_size",
-                                  "ms_per_example"]] for t in tables],
+        [t.loc[t.policy == FULL, ["task", "method", "seed", "engine", "architecture",
+                                  "batch_size", "ms_per_example"]] for t in tables],
         ignore_index=True,
     )  # fmt: skip
-    keys = ["task", "architecture", "batch_size"]
-    spread = full.groupby(keys).ms_per_example.agg(lambda ms: ms.max() / ms.min())
-    for (task, arch, batch_size), value in spread.items():
+    keys = ["task", "engine", "architecture", "batch_size"]
+    groups = full.groupby(keys)
+    spread = groups.ms_per_example.agg(lambda ms: ms.max() / ms.min())
+    for (task, engine, arch, batch_size), value in spread.items():
         if value > 1 + tolerance:
-            part = full[
-                (full.task == task) & (full.architecture == arch) & (full.batch_size == batch_size)
-            ]
+            part = groups.get_group((task, engine, arch, batch_size))
             times = ", ".join(
                 f"{m} seed {s} {ms:.2f}"
                 for m, s, ms in zip(part.method, part.seed, part.ms_per_example, strict=True)
             )
             log.warning(
-                "full depth disagrees: %s, batch size %d, %s: %s ms per example (slowest / "
-                "fastest %.2f > 1 + tolerance %.2f); the machine's speed changed while the "
-                "stage ran: these runs' times are not comparable with each other (each "
-                "speed-up is paired within its own rounds; see its spread)",
-                task, batch_size, arch, times, value, tolerance,
+                "full depth disagrees: %s, %s engine, batch size %d, %s: %s ms per example "
+                "(slowest / fastest %.2f > 1 + tolerance %.2f); the machine's speed changed "
+                "while the stage ran: these runs' times are not comparable with each other "
+                "(each speed-up is paired within its own rounds; see its spread)",
+                task, engine, batch_size, arch, times, value, tolerance,
             )  # fmt: skip
     out = []
     for table in tables:
-        values = [
-            float(spread[(task, arch, b)])
-            for task, arch, b in zip(table.task, table.architecture, table.batch_size, strict=True)
-        ]
+        values = [float(spread[key]) for key in table[keys].itertuples(index=False, name=None)]
         table = table.copy()
         table["full_depth_spread"] = values
         table["full_depth_disagrees"] = [v > 1 + tolerance for v in values]
@@ -239,7 +273,29 @@ DEFAULTS = {
     "repeats": 4,
     "batch_sizes": [1, 32],
     "full_depth_tolerance": 0.1,
+    "onnxruntime": True,
 }
+
+
+def load_engines(
+    run_dir: Path, onnxruntime: bool, device: str, threads: int | None, scratch: Path
+) -> dict:
+    """The run on the torch engine and, with `onnxruntime`, its export (`early-exit
+    export`, written to `scratch`: the stage times what a user would deploy, exported
+    afresh from the same checkpoint) on the ONNX Runtime engine with the same threads."""
+    engines = {TORCH: EarlyExitEngine.from_run(run_dir, device=device)}
+    if onnxruntime:
+        started = time.perf_counter()
+        model, _, _ = load_model_dir(find_model_dir(Path(run_dir))[1])  # unfused, to trace
+        export_model(model, engines[TORCH], scratch / "onnx")
+        # ONNX Runtime on CUDA needs the onnxruntime-gpu build: without it, CPU (logged)
+        ort_device = "cpu" if device == "cpu" else "auto"
+        engines[ORT] = OrtEngine.from_dir(scratch / "onnx", device=ort_device, threads=threads)
+        log.info(
+            "exported %s to ONNX in %.1f s; torch on %s, ONNX Runtime on %s", run_dir,
+            time.perf_counter() - started, engines[TORCH].device, engines[ORT].device,
+        )  # fmt: skip
+    return engines
 
 
 def time_run(
@@ -258,20 +314,23 @@ def time_run(
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    engine = EarlyExitEngine.from_run(run_dir, device=device)
-    examples = load_split(data_dir, "test")[: settings["examples"]]
-    features = encode(examples, engine.tokenizer, engine.max_length).features
     knobs = knob_values(points_path, Path(run_dir) / "sweep.tsv", policy, run_key)
     grid = [(FULL, float("nan"))] + [(policy, k) for k in knobs]
-    table = measure(
-        engine,
-        features,
-        grid,
-        settings["batch_sizes"],
-        settings["warmup"],
-        settings["repeats"],
-        options,
-    )
+    with tempfile.TemporaryDirectory(prefix="latency-export-") as scratch:
+        engines = load_engines(run_dir, settings["onnxruntime"], device, threads, Path(scratch))
+        engine = engines[TORCH]
+        examples = load_split(data_dir, "test")[: settings["examples"]]
+        features = encode(examples, engine.tokenizer, engine.max_length).features
+        table = measure(
+            engines,
+            features,
+            grid,
+            settings["batch_sizes"],
+            settings["warmup"],
+            settings["repeats"],
+            options,
+            threads,
+        )
     table.insert(
         0,
         "chosen_on_dev",

@@ -381,7 +381,7 @@ def _num(value, digits: int = 3) -> str:
 
 LATENCY_COLUMNS = (  # shown when the table has them (newer tables carry more)
     "engine", "policy", "knob", "batch_size", "ms_per_example", "measured_speedup",
-    "measured_speedup_min", "measured_speedup_max", "layer_speedup", "ratio",
+    "speedup_min", "speedup_max", "layer_speedup", "ratio", "time_vs_torch",
 )  # fmt: skip
 MACHINE_COLUMNS = ("machine", "cpu", "device", "threads")
 

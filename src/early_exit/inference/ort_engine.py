@@ -179,6 +179,10 @@ class OrtEngine(EarlyExitEngine):
             yield "mix", self.sessions["mix"]
 
     @property
+    def num_layers(self) -> int:
+        return int(self.manifest["num_layers"])
+
+    @property
     def card(self) -> str:
         """The export's model card (README.md)."""
         return (self.export_dir / CARD).read_text()
