@@ -33,7 +33,14 @@ from early_exit.support.atomic import atomic_path
 from early_exit.support.errors import DataError
 
 DIGEST = "sha256"
-REWRITE = "rerun the job that wrote it: rule train (or slenderize; predict_transfer for transfer/)"
+
+
+def rewrite(path: Path) -> str:
+    """What rewrites a stored-outputs file: a run's own (rule train, or slenderize for a
+    COST-EFF model) or a transfer prediction under `transfer/<target>/`."""
+    if "transfer" in Path(path).parts:
+        return "rerun the job that wrote it: rule predict_transfer"
+    return "rerun the job that wrote it: rule train (or slenderize)"
 
 
 def digest(arrays: dict[str, np.ndarray]) -> str:
@@ -56,21 +63,28 @@ def write_exit_outputs(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def load_exit_logits(path: Path) -> dict[str, np.ndarray]:
     """Read a stored exit-logits file (never unpickles), checked against its digest and
     for the arrays every reader needs."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: stored exit logits missing; {rewrite(path)}")
+    if not zipfile.is_zipfile(path):  # np.load would take it for a pickle and say so
+        raise DataError(
+            f"{path}: cannot read stored exit logits (not an npz archive: truncated or "
+            f"garbled); {rewrite(path)}"
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
         # a truncated or garbled file: not a zip, a member cut short, a bad CRC
-        raise DataError(f"{path}: cannot read stored exit logits ({err}); {REWRITE}") from err
+        raise DataError(f"{path}: cannot read stored exit logits ({err}); {rewrite(path)}") from err
     written = arrays.pop(DIGEST, None)
     if written is not None and str(written) != digest(arrays):
         raise DataError(
             f"{path}: checksum differs from the one written with it: truncated or changed "
-            f"after it was written; {REWRITE}"
+            f"after it was written; {rewrite(path)}"
         )
     problem = structure_problem(arrays)
     if problem:
-        raise DataError(f"{path}: not stored exit logits ({problem}); {REWRITE}")
+        raise DataError(f"{path}: not stored exit logits ({problem}); {rewrite(path)}")
     return arrays
 
 

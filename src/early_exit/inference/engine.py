@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from early_exit.exits.policies import RuntimePolicy, as_numpy, check_runtime, runtime_policy
 from early_exit.modeling.checkpoint import (
     EXIT_CONFIG,
+    REWRITE,
     WEIGHTS,
     load_model_dir,
     read_exit_config,
@@ -132,7 +133,8 @@ def find_model_dir(run_dir: Path) -> tuple[Path, Path]:
         return run_dir.parent, run_dir
     raise DataError(
         f"{run_dir}: not a trained run (expected {run_dir}/model/{EXIT_CONFIG} and "
-        f"{WEIGHTS}, as the workflow writes under results/<task>/<method>/seed<seed>)"
+        f"{WEIGHTS}, as the workflow writes under results/<task>/<method>/seed<seed>; "
+        f"{REWRITE})"
     )
 
 
@@ -254,7 +256,7 @@ class EarlyExitEngine:
         if path is None or not path.is_file():
             raise DataError(
                 f"{path}: no sweep table, so no operating point chosen on dev; run the "
-                "workflow's sweep stage for this run or give a number as threshold"
+                "rerun rule sweep for this run or give a number as threshold"
             )
         points = operating_points(load_sweeps([path]), max_drop)
         points = points[points.policy == policy]

@@ -33,8 +33,8 @@ def read_table(
     columns: tuple[str, ...] | list[str] = (),
 ) -> pd.DataFrame:
     """One table (`what`, e.g. "sweep table"); `rerun` is what writes it, as the
-    message names it ("rule sweep"). `columns` are those the caller needs. A table with a header and no
-    rows is an error unless `allow_empty`."""
+    message names it ("rule sweep"). `columns` are those the caller needs. A table
+    with a header and no rows is an error unless `allow_empty`."""
     path = Path(path)
 
     def wrong(problem: str) -> DataError:
