@@ -208,14 +208,15 @@ class EarlyExitEngine:
         if missing or "exit" not in meta:
             raise DataError(
                 f"{model_dir}: a model directory from an older format (no "
-                f"{', '.join(missing or ['exit'])} in {EXIT_CONFIG}); retrain it with this version"
+                f"{', '.join(missing or ['exit'])} in {EXIT_CONFIG}); retrain it with this "
+                "version (rerun rule train)"
             )
         try:
             model, tokenizer, meta = load_model_dir(model_dir)
         except (TypeError, KeyError, RuntimeError) as err:
             raise DataError(
                 f"{model_dir}: cannot rebuild the model ({err}); it is from an older format, "
-                "retrain it with this version"
+                "retrain it with this version (rerun rule train)"
             ) from err
         temps = None
         calibration = run_dir / "calibration.json"
