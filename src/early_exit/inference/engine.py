@@ -30,7 +30,6 @@ up to floating-point differences between batch shapes (tests/inference/test_engi
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from early_exit.data.prepared import load_manifest
 from early_exit.exits.policies import RuntimePolicy, as_numpy, check_runtime, runtime_policy
 from early_exit.modeling.checkpoint import (
     EXIT_CONFIG,
@@ -148,7 +148,7 @@ def text_fields(run_dir: Path, meta: dict) -> list[str]:
     except DataError:  # a model directory outside the workflow's layout
         return ["text"]
     if manifest.is_file():
-        return list(json.loads(manifest.read_text()).get("text_fields", ["text"]))
+        return list(load_manifest(manifest.parent).get("text_fields", ["text"]))
     return ["text"]
 
 
