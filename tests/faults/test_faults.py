@@ -260,3 +260,42 @@ def test_a_broken_splitee_table_stops_the_splitee_notebook(results, name, fault)
     with pytest.raises(DataError) as err:
         load_tables([str(path)])
     assert_names(one_line(str(err.value)), path, "rule splitee")
+
+
+# ---------------------------------------------------------------- ElasticBERT backbones
+@pytest.fixture
+def elastic_backbone(workspace, tmp_path):
+    """What rule elastic_pretrain writes (a random encoder with a pooler per layer)."""
+    from torch import nn
+    from transformers import BertModel, BertTokenizer
+
+    from early_exit.modeling.elasticbert_io import save_elastic_backbone
+
+    encoder = BertModel.from_pretrained(workspace / "bert", add_pooling_layer=False)
+    tokenizer = BertTokenizer.from_pretrained(workspace / "bert")
+    hidden = encoder.config.hidden_size
+    poolers = {i + 1: nn.Linear(hidden, hidden) for i in range(encoder.config.num_hidden_layers)}
+    save_elastic_backbone(tmp_path / "elastic_backbone", encoder, poolers, tokenizer)
+    return tmp_path / "elastic_backbone"
+
+
+@pytest.mark.parametrize("fault", WITH_CHANGE)
+@pytest.mark.parametrize("name", ["model.safetensors", "config.json", "tokenizer_config.json"])
+def test_a_broken_elastic_backbone_stops_the_job_that_reads_it(
+    elastic_backbone, capsys, tmp_path, name, fault
+):
+    from early_exit.modeling.elasticbert_io import load_elastic_backbone
+
+    WITH_CHANGE[fault](elastic_backbone / name)
+    line = job(capsys, tmp_path / "train.log", lambda: load_elastic_backbone(str(elastic_backbone)))
+    assert name in line or "no config.json" in line
+    assert "rule elastic_pretrain" in line or "no config.json" in line
+
+
+def test_an_elastic_backbone_without_checksums_loads(elastic_backbone):
+    """A hub copy (rule download_model) or one written before checksums were recorded."""
+    from early_exit.modeling.elasticbert_io import load_elastic_backbone
+
+    (elastic_backbone / "checksums.json").unlink()
+    encoder, _, poolers = load_elastic_backbone(str(elastic_backbone))
+    assert len(poolers) == encoder.config.num_hidden_layers

@@ -21,12 +21,12 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from early_exit.modeling.model import ExitConfig, MultiExitModel
 from early_exit.modeling.pruning import SHAPES_KEY, apply_pruned_shapes
-from early_exit.support.atomic import atomic_dir, existing_dir, sha256_file, write_json
+from early_exit.support.atomic import atomic_dir, existing_dir, write_checksums, write_json
+from early_exit.support.atomic import verify_checksums as check_listed
 from early_exit.support.errors import DataError
 
 WEIGHTS = "model.safetensors"
 EXIT_CONFIG = "exit_config.json"
-CHECKSUMS = "checksums.json"
 
 
 def save_model_dir(out_dir: Path, model: MultiExitModel, tokenizer, meta: dict) -> None:
@@ -36,9 +36,7 @@ def save_model_dir(out_dir: Path, model: MultiExitModel, tokenizer, meta: dict) 
         model.encoder.config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / EXIT_CONFIG, {"exit": model.cfg.to_dict(), **meta})
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        digests = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in files}
-        write_json(tmp / CHECKSUMS, {"sha256": digests})
+        write_checksums(tmp)
 
 
 REWRITE = "rerun rule train (or slenderize: a COST-EFF model)"
@@ -57,25 +55,10 @@ def read_exit_config(model_dir: Path) -> dict:
 
 
 def verify_checksums(model_dir: Path) -> None:
-    """Check every file `checksums.json` lists against its sha256 (about 0.1 s for a
+    """Check every file of a model directory against `checksums.json` (about 0.1 s for a
     90 MB weights file). A model directory written before checksums were recorded has
     none and is read with the structure checks of `load_model_dir` alone."""
-    path = Path(model_dir) / CHECKSUMS
-    if not path.is_file():
-        return
-    raw = _read_json(path, "checksum list")
-    listed = raw.get("sha256") if isinstance(raw, dict) else None
-    if not isinstance(listed, dict):
-        raise DataError(f"{path}: not a checksum list (no sha256 table); {REWRITE}")
-    for name, digest in listed.items():
-        file = Path(model_dir) / name
-        if not file.is_file():
-            raise DataError(f"{file}: missing (listed in {CHECKSUMS}); {REWRITE}")
-        if sha256_file(file) != digest:
-            raise DataError(
-                f"{file}: checksum differs from {CHECKSUMS}: truncated or changed after it "
-                f"was written; {REWRITE}"
-            )
+    check_listed(model_dir, REWRITE)
 
 
 def load_model_dir(model_dir: Path) -> tuple[MultiExitModel, Any, dict]:
