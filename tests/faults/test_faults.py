@@ -10,6 +10,7 @@ import io
 import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -299,3 +300,23 @@ def test_an_elastic_backbone_without_checksums_loads(elastic_backbone):
     (elastic_backbone / "checksums.json").unlink()
     encoder, _, poolers = load_elastic_backbone(str(elastic_backbone))
     assert len(poolers) == encoder.config.num_hidden_layers
+
+
+# ---------------------------------------------------------------- early-exit export
+@pytest.mark.parametrize(
+    ("relative", "fault", "rule"),
+    [
+        (POINTS, "garbage", "rule operating_points"),
+        (f"{RUN}/latency.tsv", "truncated", "rule latency"),
+        (f"{RUN}/sweep.tsv", "no column", "rule sweep"),
+        (f"{RUN}/model/model.safetensors", "changed", "rule train"),
+    ],
+)
+def test_a_broken_artifact_stops_the_export(results, capsys, relative, fault, rule):
+    pytest.importorskip("onnxruntime")
+    {**TABLE_FAULTS, **WITH_CHANGE}[fault](results / relative)
+    out = results / "exported"
+    code = main(["export", str(results / RUN), str(out)])
+    line = one_line(capsys.readouterr().err)
+    assert code == 2 and Path(relative).name in line and rule in line
+    assert not out.exists() and not list(results.glob(".exported*"))  # no partial export
