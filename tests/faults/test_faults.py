@@ -320,3 +320,18 @@ def test_a_broken_artifact_stops_the_export(results, capsys, relative, fault, ru
     line = one_line(capsys.readouterr().err)
     assert code == 2 and Path(relative).name in line and rule in line
     assert not out.exists() and not list(results.glob(".exported*"))  # no partial export
+
+
+# ---------------------------------------------------------------- the deck's setup slides
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("name", ["exit_config.json", "config.json"])
+def test_a_broken_model_json_stops_the_deck_slides_job(results, capsys, name, fault):
+    """Rule deck_slides reads each model's JSON without torch (no checksum check)."""
+    from early_exit.slides.generated import Model
+
+    FAULTS[fault](results / RUN / "model" / name)
+    if fault == "deleted" and name == "config.json":  # optional: the backbone's details
+        assert Model.read(results / RUN / "model").backbone_config == {}
+        return
+    line = job(capsys, results / "deck.log", lambda: Model.read(results / RUN / "model"))
+    assert name in line and "rule train" in line

@@ -17,11 +17,15 @@ USER_ERRORS = ("DataError", "ConfigError")  # EarlyExitError's kinds, by name in
 
 
 def main(argv: list[str] | None = None) -> int:
+    import click
     from papermill.cli import papermill
     from papermill.exceptions import PapermillExecutionError
 
     try:
         papermill.main(args=argv, prog_name="papermill", standalone_mode=False)
+    except click.ClickException as err:  # a bad option: click's own message, as papermill's
+        err.show()
+        return err.exit_code
     except PapermillExecutionError as err:
         if err.ename not in USER_ERRORS:
             raise
