@@ -25,9 +25,11 @@ def joint(runs):
 
 
 def edited_copy(run, tmp_path, edit):
-    """A copy of `run` whose exit_config.json is changed by `edit(meta)`."""
+    """A copy of `run` whose exit_config.json is changed by `edit(meta)`, without
+    checksums as a model directory of an older version."""
     copy = tmp_path / "results" / "cls" / "edited" / "seed0"
     shutil.copytree(run, copy)
+    (copy / "model" / "checksums.json").unlink()
     path = copy / "model" / "exit_config.json"
     meta = json.loads(path.read_text())
     edit(meta)

@@ -177,6 +177,9 @@ def test_wrong_shapes_in_the_config_are_named(tiny, tmp_path):
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     config["pruned_shapes"]["heads"] = [3, 2]
     (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match="config.json: checksum differs"):
+        load_model_dir(tmp_path / "model")
+    (tmp_path / "model" / "checksums.json").unlink()  # as written before checksums: shapes
     with pytest.raises(DataError, match="pruned_shapes.*size mismatch"):
         load_model_dir(tmp_path / "model")
     config["pruned_shapes"]["heads"] = [2, 9]

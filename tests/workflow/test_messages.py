@@ -12,17 +12,26 @@ GONE = re.compile(r"\brerun (?:the )?(predict|calibrate|train stage|data stage|s
 
 
 def workflow_rules() -> set[str]:
-    text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    files = [*(REPO / "workflow" / "rules").glob("*.smk"), REPO / "Snakefile"]
+    text = "\n".join(p.read_text() for p in files)
     return set(re.findall(r"^rule (\w+):", text, re.M))
 
 
+# A string that is only a rule's name, as `read_table(path, what, "rule sweep")` takes it
+NAMES_A_RULE = re.compile(r"^\(?rules? [a-z_]+")
+
+
 def message_strings() -> list[tuple[str, str]]:
-    """(where, text) of every string literal in the package that tells the user to rerun
-    something (f-strings by their parts)."""
+    """(where, text) of every string literal in the package, the notebooks and the
+    workflow scripts that tells the user to rerun something or names a rule (f-strings
+    by their parts)."""
     found = []
-    for path in sorted((REPO / "src" / "early_exit").rglob("*.py")):
+    sources = [*(REPO / "src" / "early_exit").rglob("*.py"), *(REPO / "notebooks").glob("*.py")]
+    for path in sorted(sources + list((REPO / "workflow" / "scripts").glob("*.py"))):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and "rerun" in str(node.value):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            if "rerun" in node.value or NAMES_A_RULE.match(node.value):
                 found.append((f"{path.relative_to(REPO)}:{node.lineno}", node.value))
     return found
 
@@ -50,6 +59,11 @@ def test_every_rule_a_message_names_exists():
 def test_no_message_names_a_stage_that_is_gone():
     stale = [f"{where}: {text!r}" for where, text in message_strings() if GONE.search(text)]
     assert stale == []
+
+
+def test_the_check_sees_the_rules_tables_are_read_with():
+    texts = [text for _, text in message_strings()]
+    assert {"rule sweep", "rule latency", "rule splitee", "rule operating_points"} <= set(texts)
 
 
 def test_the_check_reads_rule_lists():

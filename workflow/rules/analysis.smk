@@ -10,11 +10,14 @@ def run_dirs(methods):
 def notebook_shell(name, parameters):
     """Execute notebook `name` with papermill, passing each of `parameters` (params of the
     rule of the same name) with -p, plus out_dir. papermill writes the notebook cell by cell,
-    so it writes a partial file that is renamed when done; then the HTML export."""
+    so it writes a partial file that is renamed when done; then the HTML export. Papermill
+    runs through early_exit.analysis.notebook: a broken input the notebook reads ends the
+    log with one line and exit status 2, as a script's job does."""
     options = " ".join(f"-p {p} {{params.{p}:q}}" for p in parameters)
     partial = f"results/analysis/{name}.partial.ipynb"
     return (
-        f"{{PYTHON}} -m papermill {{input.notebook}} {partial} -k python3 {options}"
+        f"{{PYTHON}} -m early_exit.analysis.notebook {{input.notebook}} {partial}"
+        f" -k python3 {options}"
         " -p out_dir results/analysis > {log} 2>&1"
         f" && mv {partial} {{output.notebook}}"
         " && {PYTHON} -m jupyter nbconvert --to html --output-dir results/analysis"

@@ -25,11 +25,13 @@ from early_exit.analysis.plots import CONTEXT
 from early_exit.support.tables import read_tables
 
 FULL = "full"
+COLUMNS = ("task", "method", "seed", "engine", "policy", "knob", "ms_per_example")
+COLUMNS += ("measured_speedup", "layer_speedup")  # what the figure and table read
 
 
 def load_latency(paths: list[str | Path]) -> pd.DataFrame:
-    """Concatenate latency tables, naming any missing or empty one."""
-    return read_tables(paths, "latency table", "rule latency")
+    """Concatenate latency tables, naming any missing, empty, cut-short or garbled one."""
+    return read_tables(paths, "latency table", "rule latency", columns=COLUMNS)
 
 
 ENGINE_LABELS = {"torch": "torch", "onnxruntime": "ORT"}  # ORT: the export on ONNX Runtime

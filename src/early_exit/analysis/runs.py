@@ -8,7 +8,6 @@ so they never parse paths or open files themselves.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from early_exit.exits.policies import Outputs
 from early_exit.exits.stored import load_exit_logits, stored_scores
+from early_exit.exits.sweep import read_calibration
 from early_exit.support.errors import DataError
 from early_exit.support.layout import parse_run_dir
 
@@ -68,7 +68,7 @@ def load_run(path: str | Path) -> Run:
     task, method, seed = parse_run_dir(path)
     calibration = None
     if (path / "calibration.json").is_file():
-        calibration = json.loads((path / "calibration.json").read_text())
+        calibration = read_calibration(path / "calibration.json")
     return Run(task, method, seed, load_exit_logits(path / "exit_logits.npz"), calibration)
 
 

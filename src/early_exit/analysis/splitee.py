@@ -24,9 +24,14 @@ SHOWN = ("final-layer", "early-exit", "best-fixed", *BANDITS)  # fixed-<layer> s
 MEASURES = ["accuracy", "cost_reduction", "offload_rate", "avg_split_layer", "regret"]
 
 
+KEY_COLUMNS = (*PAIR, "seed", "offload_cost", "order", "policy")  # splitee.tsv and regret.tsv
+
+
 def load_tables(paths: list[str]) -> pd.DataFrame:
-    """SplitEE tables (papermill passes them comma-joined: empty names are skipped)."""
-    return read_tables([p for p in paths if p], "SplitEE table", "rule splitee")
+    """SplitEE tables or their regret curves (papermill passes them comma-joined: empty
+    names are skipped), naming any missing, empty, cut-short or garbled one."""
+    paths = [p for p in paths if p]
+    return read_tables(paths, "SplitEE table", "rule splitee", columns=KEY_COLUMNS)
 
 
 def with_drop(table: pd.DataFrame) -> pd.DataFrame:

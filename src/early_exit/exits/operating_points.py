@@ -21,13 +21,16 @@ from early_exit.support.errors import DataError
 from early_exit.support.tables import read_table, write_table
 
 KEYS = ["task", "method", "seed", "policy"]
+# What readers of the two tables need (checked on read, naming the file that lacks one)
+SWEEP_COLUMNS = (*KEYS, "split", "threshold", "metric", "score", "speedup", "avg_flops")
+POINTS_COLUMNS = (*KEYS, "test_split", "metric", "threshold", "test_score", "test_speedup")
 
 
 def load_sweeps(paths: list[str | Path]) -> pd.DataFrame:
     """Concatenate sweep tables, naming any missing, empty or older one."""
     frames = []
     for path in paths:
-        frame = read_table(path, "sweep table", "rule sweep")
+        frame = read_table(path, "sweep table", "rule sweep", columns=SWEEP_COLUMNS)
         if "full_score" not in frame:
             raise DataError(f"{path}: no full_score column (an older sweep): rerun rule sweep")
         frames.append(frame)
@@ -107,8 +110,10 @@ def write_operating_points(sweep_paths: list[str | Path], max_drop: float, out: 
 
 
 def load_operating_points(path: str | Path) -> pd.DataFrame:
-    """Read `operating_points.tsv`, naming a missing or empty file."""
-    return read_table(path, "operating points table", "rule operating_points")
+    """Read `operating_points.tsv`, naming a missing, empty, cut-short or garbled file."""
+    return read_table(
+        path, "operating points table", "rule operating_points", columns=POINTS_COLUMNS
+    )
 
 
 def chosen_knob(points: pd.DataFrame, task: str, method: str, seed: int, policy: str):

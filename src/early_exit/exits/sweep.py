@@ -79,15 +79,38 @@ def rows(
     )
 
 
+CALIBRATION_REWRITE = "rerun rule sweep to write it again"
+
+
+def read_calibration(path: Path) -> dict:
+    """A run's calibration report (`calibration.json`, written by rule sweep), checked:
+    JSON, an object whose `temperatures` is null (regression) or one positive number per
+    exit. A small file rewritten in seconds, so no checksum: its structure is checked."""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(
+            f"{path}: cannot read temperatures ({err}); {CALIBRATION_REWRITE}"
+        ) from None
+    temps = report.get("temperatures", ()) if isinstance(report, dict) else ()
+    exits = report.get("exit_layers") if isinstance(report, dict) else None
+    ok = temps is None or (
+        isinstance(temps, list)
+        and all(isinstance(t, int | float) and t > 0 for t in temps)
+        and (exits is None or len(exits) == len(temps))
+    )
+    if not ok:
+        raise DataError(
+            f"{path}: cannot read temperatures (not null or one positive number per exit); "
+            f"{CALIBRATION_REWRITE}"
+        )
+    return report
+
+
 def load_temperatures(path: Path | None) -> np.ndarray | None:
     if path is None:
         return None
-    try:
-        temps = json.loads(Path(path).read_text())["temperatures"]
-    except (OSError, ValueError, KeyError) as err:
-        raise DataError(
-            f"{path}: cannot read temperatures ({err}); rerun rule sweep to write it again"
-        ) from err
+    temps = read_calibration(path)["temperatures"]
     return None if temps is None else np.asarray(temps)
 
 

@@ -30,7 +30,6 @@ up to floating-point differences between batch shapes (tests/inference/test_engi
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,9 +37,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from early_exit.data.prepared import load_manifest
 from early_exit.exits.policies import RuntimePolicy, as_numpy, check_runtime, runtime_policy
 from early_exit.modeling.checkpoint import (
     EXIT_CONFIG,
+    REWRITE,
     WEIGHTS,
     load_model_dir,
     read_exit_config,
@@ -132,7 +133,8 @@ def find_model_dir(run_dir: Path) -> tuple[Path, Path]:
         return run_dir.parent, run_dir
     raise DataError(
         f"{run_dir}: not a trained run (expected {run_dir}/model/{EXIT_CONFIG} and "
-        f"{WEIGHTS}, as the workflow writes under results/<task>/<method>/seed<seed>)"
+        f"{WEIGHTS}, as the workflow writes under results/<task>/<method>/seed<seed>; "
+        f"{REWRITE})"
     )
 
 
@@ -146,7 +148,7 @@ def text_fields(run_dir: Path, meta: dict) -> list[str]:
     except DataError:  # a model directory outside the workflow's layout
         return ["text"]
     if manifest.is_file():
-        return list(json.loads(manifest.read_text()).get("text_fields", ["text"]))
+        return list(load_manifest(manifest.parent).get("text_fields", ["text"]))
     return ["text"]
 
 
@@ -206,14 +208,15 @@ class EarlyExitEngine:
         if missing or "exit" not in meta:
             raise DataError(
                 f"{model_dir}: a model directory from an older format (no "
-                f"{', '.join(missing or ['exit'])} in {EXIT_CONFIG}); retrain it with this version"
+                f"{', '.join(missing or ['exit'])} in {EXIT_CONFIG}); retrain it with this "
+                "version (rerun rule train)"
             )
         try:
             model, tokenizer, meta = load_model_dir(model_dir)
         except (TypeError, KeyError, RuntimeError) as err:
             raise DataError(
                 f"{model_dir}: cannot rebuild the model ({err}); it is from an older format, "
-                "retrain it with this version"
+                "retrain it with this version (rerun rule train)"
             ) from err
         temps = None
         calibration = run_dir / "calibration.json"
@@ -254,7 +257,7 @@ class EarlyExitEngine:
         if path is None or not path.is_file():
             raise DataError(
                 f"{path}: no sweep table, so no operating point chosen on dev; run the "
-                "workflow's sweep stage for this run or give a number as threshold"
+                "rerun rule sweep for this run or give a number as threshold"
             )
         points = operating_points(load_sweeps([path]), max_drop)
         points = points[points.policy == policy]

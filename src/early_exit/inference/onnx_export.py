@@ -317,16 +317,16 @@ def point_rows(engine: EarlyExitEngine) -> dict[str, dict]:
     try:
         task, method, seed = parse_run_dir(run_dir.resolve())
         path = operating_points_file(run_dir)
-        if path.is_file():
-            table = load_operating_points(path)
-            mine = (
-                (table.task.astype(str) == str(task))
-                & (table.method.astype(str) == str(method))
-                & (table.seed.astype(str) == str(seed))
-            )
-            tables.append((table[mine], "the workflow's results/analysis/operating_points.tsv"))
     except DataError:  # a run outside the workflow's layout
-        pass
+        path = None
+    if path is not None and path.is_file():  # a broken table stops the export, named
+        table = load_operating_points(path)
+        mine = (
+            (table.task.astype(str) == str(task))
+            & (table.method.astype(str) == str(method))
+            & (table.seed.astype(str) == str(seed))
+        )
+        tables.append((table[mine], "the workflow's results/analysis/operating_points.tsv"))
     if (run_dir / SWEEP).is_file():
         table = operating_points(load_sweeps([run_dir / SWEEP]), DEFAULT_MAX_DROP)
         tables.append((table, f"the run's sweep.tsv (max_drop {DEFAULT_MAX_DROP})"))
@@ -361,7 +361,7 @@ def latency_rows(run_dir: Path) -> pd.DataFrame | None:
     path = run_dir / "latency.tsv"
     if not path.is_file():
         return None
-    return read_table(path, "latency table", "rule latency")
+    return read_table(path, "latency table", "rule latency", columns=("policy", "knob"))
 
 
 # ----------------------------------------------------------------------------- card

@@ -66,9 +66,15 @@ def read_manifest(export_dir: Path) -> dict:
     for name, digest in manifest.get("files", {}).items():
         file = export_dir / name
         if not file.is_file():
-            raise DataError(f"{file}: missing from the export (a partial copy?); export again")
+            raise DataError(
+                f"{file}: missing from the export (a partial copy?); export again with "
+                "early-exit export"
+            )
         if sha256_file(file) != digest:
-            raise DataError(f"{file}: corrupt (its checksum differs from {MANIFEST}); export again")
+            raise DataError(
+                f"{file}: corrupt (its checksum differs from {MANIFEST}); export again "
+                "with early-exit export"
+            )
     return manifest
 
 

@@ -102,7 +102,7 @@ def predict(
     elif manifest["label_names"] != meta["label_names"]:
         raise DataError(
             f"{model_dir} was trained with labels {meta['label_names']}, "
-            f"but {data_dir} has {manifest['label_names']}: rerun training"
+            f"but {data_dir} has {manifest['label_names']}: rerun rule train"
         )
     arrays = {
         "exit_layers": np.array(model.exit_layers, dtype=np.int64),

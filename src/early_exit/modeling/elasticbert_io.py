@@ -25,15 +25,17 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import BertConfig, BertModel, BertTokenizer
 
-from early_exit.support.atomic import atomic_dir
+from early_exit.support.atomic import atomic_dir, verify_checksums, write_checksums
 from early_exit.support.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
+REWRITE = "rerun rule elastic_pretrain (or download_model for a downloaded checkpoint)"
 PREFIX = "elasticbert."
 POOLER = re.compile(r"^elasticbert\.encoder\.pooler\.(\d+)\.dense\.(weight|bias)$")
 BERT_FIELDS = (
@@ -60,7 +62,10 @@ def _local_dir(name: str, revision: str | None) -> Path:
 def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
     safetensors = sorted(directory.glob("*.safetensors"))
     if safetensors:
-        return {k: v for f in safetensors for k, v in load_file(str(f)).items()}
+        try:
+            return {k: v for f in safetensors for k, v in load_file(str(f)).items()}
+        except SafetensorError as err:
+            raise DataError(f"{directory}: unreadable weights ({err}); {REWRITE}") from None
     bins = sorted(directory.glob("pytorch_model*.bin"))
     if bins:
         return {k: v for f in bins for k, v in torch.load(f, weights_only=True).items()}
@@ -75,7 +80,11 @@ def load_elastic_backbone(
     config_file = directory / "config.json"
     if not config_file.is_file():
         raise DataError(f"{directory}: no config.json (not an ElasticBERT checkpoint)")
-    raw = json.loads(config_file.read_text())
+    verify_checksums(directory, REWRITE)  # one elastic pre-training wrote (a hub copy has none)
+    try:
+        raw = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"{config_file}: cannot read it ({err}); {REWRITE}") from None
     config = BertConfig(**{k: raw[k] for k in BERT_FIELDS if k in raw})
     encoder = BertModel(config, add_pooling_layer=False)
     weights = _read_weights(directory)
@@ -92,7 +101,10 @@ def load_elastic_backbone(
             f"unexpected {result.unexpected_keys[:5]})"
         )
     poolers = _poolers(weights, config.hidden_size)
-    tokenizer = BertTokenizer.from_pretrained(directory)
+    try:
+        tokenizer = BertTokenizer.from_pretrained(directory)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{directory}: cannot load the tokenizer ({err}); {REWRITE}") from None
     log.info(
         "loaded ElasticBERT from %s: %d layers, poolers for layers %s",
         directory,
@@ -138,3 +150,4 @@ def save_elastic_backbone(
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         tokenizer.save_pretrained(tmp)
+        write_checksums(tmp)

@@ -44,7 +44,9 @@ def slenderize(spec: RunSpec) -> dict:
     run = TrainingRun.start(spec.data_dir, None, spec.seed, spec.device, spec.threads)
     teacher, tokenizer, teacher_meta = load_model_dir(spec.teacher)
     if teacher_meta["label_names"] != run.manifest["label_names"]:
-        raise DataError(f"{spec.teacher}: trained on other labels than {spec.data_dir}; rerun it")
+        raise DataError(
+            f"{spec.teacher}: trained on other labels than {spec.data_dir}; rerun rule train for it"
+        )
     cfg = task_settings(spec.method, run.manifest["task"])
     encoder_config = teacher.encoder.config
     bert_layers(teacher.encoder)

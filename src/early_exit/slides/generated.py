@@ -17,9 +17,11 @@ from pathlib import Path
 import pandas as pd
 
 from early_exit.analysis.results import interval_text, mean_std, select_criteria, summary_table
+from early_exit.data.prepared import load_manifest
 from early_exit.exits.policies import get_policy
 from early_exit.recipes import get_recipe
 from early_exit.support.atomic import write_text
+from early_exit.support.errors import DataError
 
 
 def exits_figure_name(method: str) -> str:
@@ -40,11 +42,28 @@ class Model:
     @classmethod
     def read(cls, model_dir: str | Path) -> Model:
         model_dir = Path(model_dir)
-        meta = json.loads((model_dir / "exit_config.json").read_text())
+        meta = _read_json(model_dir / "exit_config.json")
         config_path = model_dir / "config.json"
-        backbone = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        backbone = _read_json(config_path) if config_path.is_file() else {}
         run = model_dir.parent  # results/{task}/{method}/seed{seed}/model
         return cls(run.parent.parent.name, run.parent.name, int(meta["seed"]), meta, backbone)
+
+
+MODEL_REWRITE = "rerun rule train (or slenderize)"
+
+
+def _read_json(path: Path) -> dict:
+    """A model directory's JSON (read without torch: its checksums are the loaders' to
+    check), or one DataError naming it."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(
+            f"{path}: cannot read it ({err}); rerun rule train (or slenderize)"
+        ) from None
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: not a JSON object; rerun rule train (or slenderize)")
+    return value
 
 
 # --------------------------------------------------------------------------- formatting
@@ -232,7 +251,7 @@ def write_slides(
     methods_path: str | Path,
     intervals: pd.DataFrame | None = None,
 ) -> None:
-    manifests = {t: json.loads(Path(p).read_text()) for t, p in manifest_paths.items()}
+    manifests = {t: load_manifest(Path(p).parent) for t, p in manifest_paths.items()}
     models = [Model.read(d) for d in model_dirs]
     write_text(setup_path, setup_markdown(config, info, manifests, models))
     write_text(methods_path, methods_markdown(info, points, intervals))

@@ -21,6 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from early_exit.support.errors import DataError
+
+CHECKSUMS = "checksums.json"
+
 
 def umask_mode(base: int) -> int:
     """`base` (0o666 for files, 0o777 for directories) less the process's umask."""
@@ -101,3 +105,38 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_checksums(directory: str | os.PathLike) -> None:
+    """Record the sha256 of every file under `directory` in its `checksums.json`; called
+    inside `atomic_dir`, so the list and the files take their final name together."""
+    directory = Path(directory)
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != CHECKSUMS)
+    digests = {p.relative_to(directory).as_posix(): sha256_file(p) for p in files}
+    write_json(directory / CHECKSUMS, {"sha256": digests})
+
+
+def verify_checksums(directory: str | os.PathLike, rewrite: str) -> bool:
+    """Check every file `checksums.json` lists against its sha256; a DataError naming the
+    file and `rewrite` (what rewrites the directory) when one is missing or differs.
+    False when the directory has no list (written before lists were, or not by us)."""
+    path = Path(directory) / CHECKSUMS
+    if not path.is_file():
+        return False
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"{path}: cannot read the checksum list ({err}); {rewrite}") from None
+    listed = listed.get("sha256") if isinstance(listed, dict) else None
+    if not isinstance(listed, dict):
+        raise DataError(f"{path}: not a checksum list (no sha256 table); {rewrite}")
+    for name, digest in listed.items():
+        file = Path(directory) / name
+        if not file.is_file():
+            raise DataError(f"{file}: missing (listed in {CHECKSUMS}); {rewrite}")
+        if sha256_file(file) != digest:
+            raise DataError(
+                f"{file}: checksum differs from {CHECKSUMS}: truncated or changed after it "
+                f"was written; {rewrite}"
+            )
+    return True
