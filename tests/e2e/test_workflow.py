@@ -3,7 +3,6 @@
 Real model (MiniLM-L6), real data (BBC headlines subset), real deck. Takes a few minutes.
 """
 
-import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -12,12 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 from pypdf import PdfReader
-from workflow_cli import run_workflow
+from workflow_cli import smoke
 
 from early_exit.slides.build import count_slides
 
 REPO = Path(__file__).resolve().parents[2]
-SMOKE = REPO / "config" / "smoke.yaml"
 RUNS = "results/bbc-headlines/{method}/seed1"
 EXITS = {
     "deebert": [1, 2, 3, 4, 5, 6],
@@ -57,16 +55,7 @@ TABLES = (
 pytestmark = pytest.mark.e2e
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return run_workflow(workdir, SMOKE, *args, cores=2, timeout=1200)
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("smoke")
-    result = snakemake(path)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return path
+snakemake = smoke  # the smoke workflow in a directory; `workdir` (conftest.py) is its run
 
 
 def test_data_stage_writes_the_configured_subsets(workdir):

@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "config" / "smoke.yaml"  # the end-to-end tests' configuration
 
 
-def run_workflow(
-    workdir: Path, configfile: Path, *args: str, cores: int = 1, timeout: int = 300
-) -> subprocess.CompletedProcess:
+def workflow_command(workdir: Path, configfile: Path, *args: str, cores: int = 1) -> list[str]:
     """`snakemake -s <repo>/Snakefile --directory WORKDIR ARGS --configfile CONFIGFILE`."""
-    command = [
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -26,5 +25,19 @@ def run_workflow(
         "--configfile",
         str(configfile),
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def run_workflow(
+    workdir: Path, configfile: Path, *args: str, cores: int = 1, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    """Run the workflow (`workflow_command`) to its end, offline."""
+    command = workflow_command(workdir, configfile, *args, cores=cores)
+    return subprocess.run(command, capture_output=True, text=True, env=OFFLINE, timeout=timeout)
+
+
+def smoke(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """The smoke workflow (config/smoke.yaml) in `workdir` on 2 cores."""
+    return run_workflow(workdir, SMOKE, *args, cores=2, timeout=1200)
