@@ -31,6 +31,7 @@ from early_exit.data.prepare import prepare_task
 from early_exit.exits.calibration import calibrate_file
 from early_exit.exits.policies import Outputs, get_policy
 from early_exit.exits.stored import load_exit_logits
+from early_exit.exits.sweep import sweep_file
 from early_exit.inference.engine import EarlyExitEngine
 from early_exit.inference.onnx_export import export_run, runtime_policies
 from early_exit.inference.ort_engine import OrtEngine
@@ -162,10 +163,23 @@ def test_every_kind_exits_where_the_sweep_says(kinds, name, engine_kind):
         total.check(what, n_examples=2 * EVAL if mixed else None)
 
 
-def test_the_gated_regression_model_learned_a_gate_the_sweep_can_use(kinds):
-    """BERxiT on regression: the gate's stored scores lie in (0, 1) and the learned
-    policy's grid spans never-early to all-at-the-first-exit on them."""
-    stored = load_exit_logits(kinds["gated-regression"][0] / "exit_logits.npz")
+def test_the_gated_regression_model_learned_a_gate_the_sweep_can_use(kinds, tmp_path):
+    """BERxiT on regression, through the sweep: the gate's stored scores lie in (0, 1), the
+    sweep writes learned rows (the released knob 0.005 among them) next to patience, and the
+    learned grid spans never-early to all-at-the-first-exit on them."""
+    run = kinds["gated-regression"][0]
+    policies = {
+        "patience": {"values": "all", "tau": 0.1},
+        "learned": {"num_thresholds": 11, "include": [0.005]},
+    }
+    table = sweep_file(
+        run / "exit_logits.npz", tmp_path / "sweep.tsv", policies, None,
+        {"task": "reg", "method": "berxit", "seed": 0}, run / "calibration.json",
+    )  # fmt: skip
+    learned = table[table.policy == "learned"]
+    assert set(learned.split) == {"dev", "test"} and set(table.policy) == {"patience", "learned"}
+    assert np.isclose(learned.threshold, 0.005).any()
+    stored = load_exit_logits(run / "exit_logits.npz")
     scores = stored["dev_scores"]
     assert scores.shape == stored["dev_logits"].shape[:2]
     assert ((scores > 0) & (scores < 1)).all()
