@@ -217,7 +217,8 @@ def deck_markdown(table_md: str | None) -> str:
         'alt="Accuracy against cost reduction for SplitEE, SplitEE-S and the baselines" />\n\n'
         '<p class="caption">A model fine-tuned on the source task answers the target task\'s '
         "stream; the device answers at the split layer when confident, else offloads to the "
-        "final layer. Point size: offloading cost o.</p>\n\n"
+        "final layer. Point size: offloading cost o; marker: threshold α (when several); "
+        "shaded: the paper's headline region (> 50% cost reduction at < 2 points drop).</p>\n\n"
         "---\n\n"
         "# SplitEE: regret over the stream\n\n"
         '<img src="/figures/splitee_regret.png" class="figure" '
