@@ -63,3 +63,50 @@ def test_deck_slides_with_and_without_a_splitee_section(tables, tmp_path):
     assert "| Stream" in slides and "# SplitEE\n" not in slides  # the table's own title dropped
     analysis.write_deck_slides(None, tmp_path / "none.md")
     assert "no `splitee:` section" in (tmp_path / "none.md").read_text()
+
+
+def test_several_alphas_layer_cost_and_the_headline_column(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 200)
+    logits = rng.normal(size=(200, 4, 2))
+    logits[np.arange(200), :, labels] += np.array([0.5, 1.0, 2.0, 3.0])
+    write_exit_outputs(
+        tmp_path / "l.npz",
+        {
+            "exit_layers": np.arange(1, 5),
+            "num_layers": np.array(4),
+            "test_logits": logits,
+            "test_labels": labels,
+        },
+    )
+    key = {"source": "a", "target": "b", "method": "m", "seed": 1}
+    settings = {**SETTINGS, "lambda_depth": 12}
+    table = splitee_file(
+        tmp_path / "l.npz",
+        tmp_path / "t.tsv",
+        tmp_path / "r.tsv",
+        settings,
+        [0.6, 0.9],
+        "test",
+        key,
+    )
+    assert sorted(table.alpha.unique()) == [0.6, 0.9]
+    assert np.allclose(table.layer_cost, 0.1 * 12 / 4)  # lambda x 12 / L
+    final = table[table.policy == "final-layer"]
+    assert np.allclose(final.avg_cost, 0.3 * 4)  # a full pass costs 1.2, as on 12 layers
+    summ = analysis.summary(table)
+    assert len(summ) == 2 * 2 * (2 + 2 + 4 + 1)  # alpha x o x policies
+    assert (summ.headline == analysis.headline(summ.cost_reduction, summ.accuracy_drop)).all()
+    assert not summ[summ.policy == "final-layer"].headline.any()  # no cost reduction
+    text = analysis.splitee_markdown(summ)
+    assert "| Headline" in text and "headline met by" in text and "α" in text
+    assert analysis.tradeoff_figure(summ).axes
+    assert analysis.regret_figure(pd.read_csv(tmp_path / "r.tsv", sep="\t")).axes
+
+
+def test_headline_condition_on_hand_made_numbers():
+    assert analysis.headline(pd.Series([0.6, 0.6, 0.4]), pd.Series([1.9, 2.0, 0.0])).tolist() == [
+        True,
+        False,
+        False,
+    ]

@@ -109,3 +109,28 @@ def test_cross_task_prediction_stores_labels_as_model_label_indices(gated_run, t
     np.testing.assert_array_equal(moved["test_logits"], plain["test_logits"])
     expected = np.array([1, 0, *range(2, len(names))])[plain["test_labels"]]
     np.testing.assert_array_equal(moved["test_labels"], expected)
+
+
+def test_the_gate_grid_can_hold_berxits_released_knob():
+    from early_exit.exits.policies import get_policy
+    from early_exit.exits.policies.learned import RELEASED_KNOB
+
+    out = Outputs(np.zeros((2, 3, 2)), np.zeros(2), scores=np.zeros((2, 3)))
+    policy = get_policy("learned")
+    uniform = policy.grid(out, {"num_thresholds": 41})
+    assert RELEASED_KNOB not in uniform and len(uniform) == 41  # the default grid unchanged
+    grid = policy.grid(out, {"num_thresholds": 41, "include": [0.005, 0.001, 1.0]})
+    assert RELEASED_KNOB in grid and len(grid) == 43  # 1.0 is on the grid already
+    assert (np.diff(grid) > 0).all()
+
+
+def test_the_paper_config_sweeps_learned_on_stsb_with_the_released_knob():
+    from pathlib import Path
+
+    import yaml
+
+    from early_exit.exits.policies.learned import RELEASED_KNOB
+
+    paper = yaml.safe_load((Path(__file__).parents[2] / "config" / "paper.yaml").read_text())
+    assert "learned" in paper["tasks"]["stsb"]["policies"]
+    assert RELEASED_KNOB in paper["sweep"]["policies"]["learned"]["include"]

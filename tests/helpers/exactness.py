@@ -8,7 +8,7 @@ argmax decisions) may differ: those are counted; every other example must match 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from early_exit.exits.sweep import decide, load_temperatures
 from early_exit.training.batching import encode
 
 TOL = 1e-5
+MAX_TOLERATED = 0.01  # near-knob exemptions allowed, as a share of the decisions compared
 GRIDS = {
     "entropy": {"num_thresholds": 11},
     "confidence": {"num_thresholds": 11},
@@ -58,12 +59,48 @@ class Comparison:
     decisions: int = 0  # examples x knob values compared
     tolerated: int = 0  # of those, near-knob examples that differ
     early: int = 0  # of those, decisions the sweep makes before the last exit
+    # per knob value (in grid order, summed over the splits compared): the sweep's and the
+    # engine's early exits
+    sweep_early: list = field(default_factory=list)
+    engine_early: list = field(default_factory=list)
 
     def __iadd__(self, other: Comparison) -> Comparison:
         self.decisions += other.decisions
         self.tolerated += other.tolerated
         self.early += other.early
+        if not self.sweep_early:  # the first split compared
+            self.sweep_early = [0] * len(other.sweep_early)
+            self.engine_early = [0] * len(other.engine_early)
+        pairs = zip(self.sweep_early, other.sweep_early, strict=True)
+        self.sweep_early = [a + b for a, b in pairs]
+        pairs = zip(self.engine_early, other.engine_early, strict=True)
+        self.engine_early = [a + b for a, b in pairs]
         return self
+
+    def check(
+        self, what: str, max_tolerated: float = MAX_TOLERATED, n_examples: int | None = None
+    ) -> None:
+        """The near-knob exemptions are bounded (at most `max_tolerated` of the decisions),
+        and early exits happen knob by knob: wherever the sweep says some example exits
+        early, the engine exits that many early (up to the exemptions), and the grid is
+        not vacuous (at least one knob has early exits; with `n_examples`, at least one
+        knob sends some examples out early and keeps others)."""
+        assert self.tolerated <= max_tolerated * self.decisions, (
+            f"{what}: {self.tolerated} of {self.decisions} decisions differ near the knob, "
+            f"more than {max_tolerated:.0%}"
+        )
+        for k, (sweep, engine) in enumerate(zip(self.sweep_early, self.engine_early, strict=True)):
+            assert abs(sweep - engine) <= self.tolerated, (
+                f"{what}: knob #{k}: the sweep exits {sweep} examples early, the engine {engine}"
+            )
+            if sweep:
+                assert engine > 0, f"{what}: knob #{k}: the engine never exits early"
+        assert sum(e > 0 for e in self.engine_early) >= 1, f"{what}: no knob exits early"
+        if n_examples is not None:
+            assert any(0 < e < n_examples for e in self.engine_early), (
+                f"{what}: every knob sends all examples out early or none "
+                f"({self.engine_early}): the data does not test the decision"
+            )
 
 
 def compare_with_sweep(engine, run, data_dir, split, policy, batch_size) -> Comparison:
@@ -96,9 +133,9 @@ def compare_with_sweep(engine, run, data_dir, split, policy, batch_size) -> Comp
             f"{np.flatnonzero(differs & ~near)} differ from the sweep although no score is near "
             "the knob"
         )
-        result += Comparison(
-            len(differs),
-            int((differs & near).sum()),
-            int((sweep_exits[k] < out.n_exits - 1).sum()),
-        )
+        result.decisions += len(differs)
+        result.tolerated += int((differs & near).sum())
+        result.early += int((sweep_exits[k] < out.n_exits - 1).sum())
+        result.sweep_early.append(int((sweep_exits[k] < out.n_exits - 1).sum()))
+        result.engine_early.append(int((got.exit_index < out.n_exits - 1).sum()))
     return result

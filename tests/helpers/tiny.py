@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from transformers import BertConfig, BertModel, BertTokenizer
 
 WORDS = [
@@ -62,6 +63,41 @@ def make_tiny_bert(
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def fnlp_checkpoint(path, fmt="safetensors", layers=3, hidden=32):
+    """A checkpoint written the way fnlp/elasticbert-base is laid out, key by key."""
+    torch.manual_seed(1)
+    config = BertConfig(
+        vocab_size=5 + len(WORDS),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    body = BertModel(config, add_pooling_layer=False).state_dict()
+    state = {f"elasticbert.{k}": v.clone() for k, v in body.items() if "position_ids" not in k}
+    for i in range(layers):
+        state[f"elasticbert.encoder.pooler.{i}.dense.weight"] = torch.randn(hidden, hidden)
+        state[f"elasticbert.encoder.pooler.{i}.dense.bias"] = torch.randn(hidden)
+    state["classifier.weight"] = torch.randn(2, hidden)  # fine-tuned checkpoints carry one
+    path.mkdir(parents=True)
+    if fmt == "safetensors":
+        save_file(state, str(path / "model.safetensors"))
+    else:
+        torch.save(state, path / "pytorch_model.bin")
+    raw = config.to_dict() | {
+        "model_type": "elasticbert",
+        "num_output_layers": layers,
+        "max_output_layers": layers,
+        "architectures": ["ElasticBertModel"],
+    }
+    (path / "config.json").write_text(json.dumps(raw))
+    (path / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n"
+    )
+    return state
 
 
 def make_examples(n: int, num_labels: int = 3, seed: int = 0) -> list[dict]:

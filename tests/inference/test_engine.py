@@ -49,7 +49,8 @@ def test_engine_exits_where_the_sweep_says(runs, name, policy, batch_size):
         f"{name} {policy} batch {batch_size}: {total.decisions} decisions, "
         f"{total.tolerated} near-knob differences tolerated"
     )
-    assert total.early > 0  # some examples do exit early: the comparison is not vacuous
+    # exemptions at most 1% of the decisions; early exits as the sweep says, knob by knob
+    total.check(f"{name} {policy} batch {batch_size}")
 
 
 def test_full_depth_reproduces_the_stored_last_exit(runs):

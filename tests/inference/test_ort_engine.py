@@ -88,7 +88,8 @@ def test_ort_engine_exits_where_the_sweep_says(models, exports, name, batch_size
             f"{total.decisions - total.tolerated} equal to the sweep's, {total.tolerated} "
             f"near-knob differences tolerated, {total.early} early exits"
         )
-        assert total.early > 0  # some examples exit early: the comparison is not vacuous
+        # exemptions at most 1% of the decisions; early exits as the sweep says, knob by knob
+        total.check(f"ort {name} {policy} batch {batch_size}")
 
 
 def test_full_depth_reproduces_the_stored_last_exit(models, exports):

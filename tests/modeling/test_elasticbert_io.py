@@ -4,9 +4,8 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
-from tiny import WORDS, make_examples, make_tiny_bert, tiny_training
-from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
+from tiny import fnlp_checkpoint, make_examples, make_tiny_bert, tiny_training
+from transformers import BertForMaskedLM, BertTokenizer
 
 from early_exit.data.prepare import prepare_task
 from early_exit.modeling.backbone import load_backbone, load_pretrained
@@ -16,41 +15,6 @@ from early_exit.runners.elastic_pretrain import pretrain
 from early_exit.runners.finetune import build_model
 from early_exit.runners.spec import RunSpec
 from early_exit.support.errors import DataError
-
-
-def fnlp_checkpoint(path, fmt="safetensors", layers=3, hidden=32):
-    """A checkpoint written the way fnlp/elasticbert-base is laid out, key by key."""
-    torch.manual_seed(1)
-    config = BertConfig(
-        vocab_size=5 + len(WORDS),
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    body = BertModel(config, add_pooling_layer=False).state_dict()
-    state = {f"elasticbert.{k}": v.clone() for k, v in body.items() if "position_ids" not in k}
-    for i in range(layers):
-        state[f"elasticbert.encoder.pooler.{i}.dense.weight"] = torch.randn(hidden, hidden)
-        state[f"elasticbert.encoder.pooler.{i}.dense.bias"] = torch.randn(hidden)
-    state["classifier.weight"] = torch.randn(2, hidden)  # fine-tuned checkpoints carry one
-    path.mkdir(parents=True)
-    if fmt == "safetensors":
-        save_file(state, str(path / "model.safetensors"))
-    else:
-        torch.save(state, path / "pytorch_model.bin")
-    raw = config.to_dict() | {
-        "model_type": "elasticbert",
-        "num_output_layers": layers,
-        "max_output_layers": layers,
-        "architectures": ["ElasticBertModel"],
-    }
-    (path / "config.json").write_text(json.dumps(raw))
-    (path / "vocab.txt").write_text(
-        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n"
-    )
-    return state
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "bin"])

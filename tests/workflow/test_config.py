@@ -297,3 +297,17 @@ def test_paper_config_checks_its_costeff_budgets():
     assert slim["heads"] == 2 and slim["intermediate"] == 256 and slim["embedding_rank"] == 128
     assert slim["tasks"]["mrpc"]["prune"]["period"] == 2.0
     assert slim["ta"]["repr_epochs"] == 1 and slim["prune"]["repr_proportion"] == 0.7  # defaults
+
+
+def test_task_training_overrides_a_methods_settings_for_one_task():
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    validate(config, str(SCHEMA))  # fills the defaults, as the Snakefile does
+    teacher = config["methods"]["costeff-a6"]["teacher"]
+    # COST-EFF's released teachers: MRPC 12 epochs, SST-2 5, QNLI 5, CoLA 8, the rest 3
+    expected = {"mrpc": 12, "sst2": 5, "qnli": 5, "cola": 8, "mnli": 3, "qqp": 3, "rte": 3}
+    for task, epochs in expected.items():
+        assert training_settings(config, teacher, task)["epochs"] == epochs, task
+    assert training_settings(config, teacher)["epochs"] == 3
+    config["methods"][teacher]["task_training"]["nope"] = {"epochs": 1}
+    with pytest.raises(ConfigError, match=rf"methods.{teacher}.task_training.nope: unknown task"):
+        check_config(config)

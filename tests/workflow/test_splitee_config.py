@@ -51,6 +51,8 @@ def test_default_config_pairs_paths_and_transfer_parameters():
         (lambda c: c["splitee"].update(alpha=1.5), r"splitee.alpha: 1.5 is outside .*\(0, 1\]"),
         (lambda c: c["splitee"].update(offload_costs=[0.1, -1]), r"splitee.offload_costs\[1\]"),
         (lambda c: c["splitee"].update(orders=0), "splitee.orders: 0 is outside"),
+        (lambda c: c["splitee"].update(lambda_depth=0), "splitee.lambda_depth: 0 is outside"),
+        (lambda c: c["splitee"].update(alpha=[0.3, 1.2]), r"splitee.alpha\[1\]: 1.2 is outside"),
         (lambda c: c["splitee"]["pairs"][0].update(alpha=0), r"splitee.pairs\[0\].alpha"),
         (lambda c: c["splitee"]["pairs"][1].update(target="imdb"), r"pairs\[1\].target: unknown"),
         (lambda c: c["splitee"]["pairs"][0].update(target="bbc-news"), "same task"),
@@ -85,3 +87,16 @@ def test_schema_names_a_mistyped_splitee_key():
     cfg["splitee"]["offload"] = [0.1]
     with pytest.raises(ConfigError, match="splitee: .*'offload' was unexpected"):
         schema_errors(cfg, SCHEMA)
+
+
+def test_default_and_paper_configs_state_lambdas_depth_and_the_paper_orders():
+    from early_exit.config.splitee import pair_alpha, splitee_settings
+
+    default = splitee_settings(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    paper = splitee_settings(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    assert default["lambda_depth"] == paper["lambda_depth"] == 12
+    assert paper["orders"] == 20  # the released scripts' n_epoch
+    # the default draws the trade-off: several thresholds, some below 0.5 (docs/methods.md)
+    alphas = pair_alpha(default, default["pairs"][0])
+    assert len(alphas) > 1 and min(alphas) < 0.5
+    assert all(len(pair_alpha(paper, p)) == 1 for p in paper["pairs"])  # the paper's alphas

@@ -52,7 +52,7 @@ rule splitee:
         "results/logs/splitee/{source}/{target}/{method}/seed{seed}.log",
     params:
         settings=SPLITEE,
-        alpha=lambda wc: pair_alpha(SPLITEE, splitee_pair(wc)),
+        alphas=lambda wc: pair_alpha(SPLITEE, splitee_pair(wc)),
         split=lambda wc: splitee_pair(wc).get("split", "test"),
     threads: 1
     resources:

@@ -11,7 +11,7 @@ rule elastic_pretrain:
         state_dir=lambda wc: f"{run_dir(wc.task, wc.method, wc.seed)}/pretrain_state",
         backbone=method_start,
         method=lambda wc: METHOD_SPECS[wc.method],
-        training=lambda wc: training_settings(config, wc.method),
+        training=lambda wc: training_settings(config, wc.method, wc.task),
         device=config["device"],
     threads: model_threads()
     priority: lambda wc: job_priority(wc, chain=True)
@@ -62,7 +62,7 @@ rule train:
         state_dir=lambda wc: f"{run_dir(wc.task, wc.method, wc.seed)}/train_state",
         backbone=train_backbone,
         method=lambda wc: METHOD_SPECS[wc.method],
-        training=lambda wc: training_settings(config, wc.method),
+        training=lambda wc: training_settings(config, wc.method, wc.task),
         first_stage=lambda wc: first_stage_model(wc) or None,
         device=config["device"],
     threads: model_threads()
@@ -98,7 +98,7 @@ rule slenderize:
         data_dir="data/{task}",
         backbone=method_start,
         method=lambda wc: METHOD_SPECS[wc.method],
-        training=lambda wc: training_settings(config, wc.method),
+        training=lambda wc: training_settings(config, wc.method, wc.task),
         device=config["device"],
     threads: model_threads()
     priority: lambda wc: job_priority(wc, chain=True)

@@ -8,7 +8,7 @@ with job_log(snakemake.log[0]):
         snakemake.output.table,
         snakemake.output.regret,
         p.settings,
-        p.alpha,
+        p.alphas,
         p.split,
         {"source": w.source, "target": w.target, "method": w.method, "seed": int(w.seed)},
         seed=int(w.seed),

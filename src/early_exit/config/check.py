@@ -152,6 +152,11 @@ def _check_method(name: str, method: dict, config: dict) -> int | None:
         except ConfigError as err:
             raise ConfigError(f"criterion: {err}") from None
     _check_teacher(method, method_instances(config), config)
+    for task in method.get("task_training") or {}:
+        if task not in config["tasks"]:
+            raise ConfigError(
+                f"task_training.{task}: unknown task; configured: {', '.join(config['tasks'])}"
+            )
     _check_pretraining(method)
     criterion = method.get("criterion", recipe.criterion)
     if criterion and get_policy(criterion).needs_scores and not recipe.exit_gate:

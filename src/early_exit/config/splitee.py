@@ -15,6 +15,7 @@ from early_exit.support.errors import ConfigError
 DEFAULTS = {
     "alpha": 0.75,
     "lambda": 0.1,
+    "lambda_depth": 12,
     "offload_costs": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
     "orders": 5,
     "ucb_c": 1.0,
@@ -27,8 +28,17 @@ def splitee_settings(config: dict) -> dict | None:
     return None if section is None else {**DEFAULTS, **section}
 
 
-def pair_alpha(settings: dict, pair: dict) -> float:
-    return float(pair.get("alpha", settings["alpha"]))
+def pair_alpha(settings: dict, pair: dict) -> list[float]:
+    """The pair's confidence thresholds (its own, else the section's): always a list, since
+    either may be one number or several (several draw the accuracy-cost trade-off)."""
+    alpha = pair.get("alpha", settings["alpha"])
+    return [float(a) for a in (alpha if isinstance(alpha, list) else [alpha])]
+
+
+def _alphas(key: str, value) -> list[tuple[str, float]]:
+    if isinstance(value, list):
+        return [(f"{key}[{j}]", a) for j, a in enumerate(value)]
+    return [(key, value)]
 
 
 def _check_ranges(settings: dict) -> None:
@@ -36,16 +46,25 @@ def _check_ranges(settings: dict) -> None:
         ("splitee.lambda", settings["lambda"], settings["lambda"] > 0, "> 0"),
         ("splitee.ucb_c", settings["ucb_c"], settings["ucb_c"] > 0, "> 0"),
         ("splitee.orders", settings["orders"], settings["orders"] >= 1, ">= 1"),
-        ("splitee.alpha", settings["alpha"], 0 < settings["alpha"] <= 1, "in (0, 1]"),
+        (
+            "splitee.lambda_depth",
+            settings["lambda_depth"],
+            isinstance(settings["lambda_depth"], int) and settings["lambda_depth"] >= 1,
+            "an integer >= 1: the number of layers lambda is the per-layer cost of",
+        ),
+    ]
+    checks += [
+        (k, a, 0 < a <= 1, "in (0, 1]") for k, a in _alphas("splitee.alpha", settings["alpha"])
     ]
     checks += [
         (f"splitee.offload_costs[{i}]", o, o >= 0, ">= 0")
         for i, o in enumerate(settings["offload_costs"])
     ]
     checks += [
-        (f"splitee.pairs[{i}].alpha", p["alpha"], 0 < p["alpha"] <= 1, "in (0, 1]")
+        (k, a, 0 < a <= 1, "in (0, 1]")
         for i, p in enumerate(settings["pairs"])
         if "alpha" in p
+        for k, a in _alphas(f"splitee.pairs[{i}].alpha", p["alpha"])
     ]
     for key, value, ok, allowed in checks:
         if not ok:

@@ -7,6 +7,12 @@ multi-armed bandit (UCB, c = 1), one arm per exit. The simulation works from sto
 per-exit logits (Div290/SplitEE does the same from a precomputed confidence matrix).
 
 Cost model (the paper's): lambda per layer run on the device, o for offloading.
+The paper's lambda = 0.1 is per layer of a 12-layer backbone (a full pass costs 1.2).
+`splitee.lambda` keeps that meaning, stated for `splitee.lambda_depth` layers (12 by
+default), and the simulation charges lambda x lambda_depth / L per layer of an L-layer
+backbone (`layer_cost`), so a full pass costs the same against the offloading cost o on
+a 6-layer model as on a 12-layer one (charging 0.1 a layer on 6 layers would halve the
+device's cost relative to offloading). Set lambda_depth to L to charge lambda as given.
 At arm a (exit at layer l_a), with confidence conf_a = max softmax of exit a and the
 threshold alpha:
   conf_a >= alpha:  exit on the device,  reward conf_a - lambda l_a,      cost lambda l_a
@@ -63,6 +69,11 @@ class ArmTable:
     cost: np.ndarray
     offloaded: np.ndarray  # bool
     correct: np.ndarray  # bool: the answer given at that arm is right
+
+
+def layer_cost(settings: dict, num_layers: int) -> float:
+    """The per-layer device cost on an L-layer backbone: lambda x lambda_depth / L."""
+    return float(settings["lambda"]) * float(settings.get("lambda_depth", num_layers)) / num_layers
 
 
 def confidences(logits: np.ndarray) -> np.ndarray:
@@ -221,31 +232,37 @@ def splitee_file(
     table_path: Path,
     regret_path: Path,
     settings: dict,
-    alpha: float,
+    alphas,
     split: str,
     run_key: dict,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Simulate every offloading cost of `settings` on a stored transfer prediction and
-    write the summary table and the regret curves (TSV, atomically); `run_key` (source,
-    target, method, seed) become their first columns."""
+    """Simulate every threshold of `alphas` (one number or a list) and every offloading
+    cost of `settings` on a stored transfer prediction and write the summary table and the
+    regret curves (TSV, atomically); `run_key` (source, target, method, seed) become their
+    first columns. The per-layer cost is `layer_cost` of the stored model's depth."""
     stored = load_exit_logits(logits_path)
     if f"{split}_logits" not in stored:
         raise DataError(f"{logits_path}: no split {split!r} stored; rerun rule predict_transfer")
+    num_layers = int(stored.get("num_layers", np.asarray(stored["exit_layers"])[-1]))
+    lam = layer_cost(settings, num_layers)
+    alphas = [alphas] if np.isscalar(alphas) else list(alphas)
     rows, curves = [], []
-    for o in settings["offload_costs"]:
-        cm = CostModel(lam=settings["lambda"], offload=o, alpha=alpha)
-        r, c = simulate(
-            stored[f"{split}_logits"],
-            stored[f"{split}_labels"],
-            stored["exit_layers"],
-            cm,
-            settings["orders"],
-            settings["ucb_c"],
-            seed,
-        )
-        rows += [{**run_key, "offload_cost": o, "alpha": alpha, **x} for x in r]
-        curves += [{**run_key, "offload_cost": o, **x} for x in c]
+    for alpha in alphas:
+        for o in settings["offload_costs"]:
+            cm = CostModel(lam=lam, offload=o, alpha=float(alpha))
+            r, c = simulate(
+                stored[f"{split}_logits"],
+                stored[f"{split}_labels"],
+                stored["exit_layers"],
+                cm,
+                settings["orders"],
+                settings["ucb_c"],
+                seed,
+            )
+            key = {**run_key, "offload_cost": o, "alpha": float(alpha)}
+            rows += [{**key, "layer_cost": lam, **x} for x in r]
+            curves += [{**key, **x} for x in c]
     table, regret = pd.DataFrame(rows), pd.DataFrame(curves)
     for frame, path in ((table, table_path), (regret, regret_path)):
         write_table(frame, path)

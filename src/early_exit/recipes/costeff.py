@@ -40,6 +40,37 @@ Decisions where the paper and code leave room (see also `early_exit.modeling.pru
   decays over the whole pruning phase instead (a warmup detail).
 - No per-evaluation model selection (the released code keeps the best dev checkpoint
   of the last phase); the last model is used, as for every other method here.
+- The teacher is the `teacher` method's run. The released `run.sh` fine-tunes it for
+  MRPC 12 epochs, SST-2 5, QNLI 5, CoLA 8 (MNLI, QQP 3): the paper config gives
+  `finetune-bert` those epochs per task (`methods.<m>.task_training`).
+
+Deliberate deviations from the released code, each with its reason:
+- Regression (STS-B). Released: prediction distillation for regression is one MSE of the
+  student's *final* output against the teacher's final output (`MSELoss()(student_logits,
+  teacher_logits)`), for the TA and the student alike, with no hard-label term and no
+  exit term. Here: every exit is distilled, by MSE, against the same target as for
+  classification (the TA's exits against the fine-tuned model's final output, averaged
+  with the exits' hard MSE as `(soft + hard) / 2`; the student's exits against the TA's
+  matching exits), and the importance pass mixes `hard_weight` in as for classification.
+  Why: COST-EFF's model exits early at every layer, and with the released regression
+  loss its exits would get no prediction signal at all (only the hidden-state term),
+  so its early exits on STS-B would answer with untrained heads; the classification
+  path's per-exit losses are the paper's. This is a choice, not the release.
+- Representation MSE. Released: the hidden states are multiplied by the padding mask and
+  `MSELoss()` averages over the whole padded tensor [batch, 128, hidden] (padding counts
+  as zero error in the mean). Here (`hidden_mse`): the mean over the hidden size of each
+  real token, averaged over that example's real tokens, then over the batch. Why: the
+  release always pads to 128, so its divisor is constant; here batches are padded to their
+  longest example (`early_exit.training.batching`), and the released mean would weight a
+  batch's error by how much padding it happens to have. Same zeros at padding, a
+  different scale per batch.
+- Importance examples. Released (`taylor_fake_iteration`): `np.random.choice(N,
+  int(N * taylor_proportion))`, i.e. examples drawn *with* replacement, in random batches,
+  dropping the last incomplete batch. Here (`costeff_phases.importance_batches`): the first
+  `importance_fraction` of a fresh length-bucketed shuffle of the training batches,
+  without replacement (with 1.0, every example exactly once). Why: an importance score is
+  a sum over examples; drawing with replacement counts about 37% of the examples twice or
+  more and leaves as many out at fraction 1.0, noise the paper does not ask for.
 """
 
 from __future__ import annotations
@@ -87,8 +118,9 @@ def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
 def soft_cross_entropy(
     student: torch.Tensor, teacher: torch.Tensor, temperature: float, task_type: str
 ) -> torch.Tensor:
-    """Per exit [E]: mean over the batch of -sum_c softmax(t/T) log softmax(z/T) (MSE for
-    regression, as released). Shapes [batch, E, C]; `teacher` is detached."""
+    """Per exit [E]: mean over the batch of -sum_c softmax(t/T) log softmax(z/T); MSE for
+    regression, at every exit (the release distils only the final output for regression:
+    see the module's deviations). Shapes [batch, E, C]; `teacher` is detached."""
     import torch.nn.functional as F
 
     teacher = teacher.detach()
@@ -102,7 +134,8 @@ def hidden_mse(
     student: list[torch.Tensor], teacher: list[torch.Tensor], attention_mask: torch.Tensor
 ) -> torch.Tensor:
     """Padding-masked MSE summed over layers: per token the mean over the hidden size,
-    summed over real tokens and divided by their number, averaged over the batch."""
+    summed over real tokens and divided by their number, averaged over the batch (the
+    release averages over the padded tensor instead: see the module's deviations)."""
     if len(student) != len(teacher):
         raise ValueError(f"{len(student)} student hidden states against {len(teacher)}")
     mask = attention_mask.to(student[0].dtype)

@@ -13,13 +13,17 @@ import copy
 from early_exit.recipes import get_recipe
 
 
-def training_settings(config: dict, method: str) -> dict:
+def training_settings(config: dict, method: str, task: str | None = None) -> dict:
     """The recipe's paper defaults (e.g. Sledgehammer's constant learning rate), the global
-    training settings over them, and the method's own overrides on top."""
+    training settings over them, the method's own overrides on top, and for `task` the
+    method's `task_training.<task>` over those (COST-EFF's released teachers train MRPC 12
+    epochs, SST-2 5, ...)."""
     spec = method_instances(config)[method]
     merged = copy.deepcopy(get_recipe(spec["recipe"]).training_defaults)
     merged.update(config["training"])
     merged.update(spec.get("training", {}))
+    if task is not None:
+        merged.update((spec.get("task_training") or {}).get(task, {}))
     return merged
 
 
@@ -28,7 +32,10 @@ def trained_alike(config: dict, a: str, b: str) -> bool:
     settings (with the same seed and recipe, they train the same model)."""
     methods = method_instances(config)
     same_start = method_backbone(config, methods[a]) == method_backbone(config, methods[b])
-    return same_start and training_settings(config, a) == training_settings(config, b)
+    same_tasks = (methods[a].get("task_training") or {}) == (methods[b].get("task_training") or {})
+    return (
+        same_start and same_tasks and training_settings(config, a) == training_settings(config, b)
+    )
 
 
 def first_stage_source(config: dict, method: str) -> str | None:

@@ -38,10 +38,29 @@ def exits(out: Outputs, thresholds: np.ndarray) -> np.ndarray:
     return first_true(gate_fires(out.scores[None], np.asarray(thresholds)[:, None, None]))
 
 
+# BERxiT's released default threshold (`lte_th = 0.005`): not on the uniform grid's
+# steps of 1/39, so `include` adds it (and values near it) where a config asks.
+RELEASED_KNOB = 0.005
+
+SETTINGS = {
+    **NUM_THRESHOLDS,
+    "include": {
+        "type": "array",
+        "items": {"type": "number", "minimum": 0},
+        "default": [],
+        "description": "gate thresholds added to the uniform grid (BERxiT's released "
+        "default is 0.005, between the grid's first two values)",
+    },
+}
+
+
 def grid(out: Outputs, cfg: dict) -> np.ndarray:
     """From 0 (never exit early) to just above 1 (always exit first): gate outputs are
-    sigmoids."""
-    return np.append(np.linspace(0.0, 1.0, cfg["num_thresholds"] - 1), np.nextafter(1.0, 2.0))
+    sigmoids. The uniform grid is spaced 1 / (num_thresholds - 2), far coarser than the
+    released default 0.005 near 0, where a well-trained gate's outputs gather: values
+    under `include` are added (sorted, without repeats)."""
+    uniform = np.append(np.linspace(0.0, 1.0, cfg["num_thresholds"] - 1), np.nextafter(1.0, 2.0))
+    return np.unique(np.concatenate([uniform, np.asarray(cfg.get("include", []), float)]))
 
 
 @dataclass
@@ -67,7 +86,7 @@ POLICY = Policy(
     exits,
     grid,
     ("classification", "regression"),
-    settings=NUM_THRESHOLDS,
+    settings=SETTINGS,
     runtime=LearnedPolicy,
     never_fires=0.0,
     symbol="\\tau",
