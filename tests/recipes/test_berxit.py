@@ -12,6 +12,7 @@ from early_exit.modeling.checkpoint import EXIT_CONFIG, load_model_dir, save_mod
 from early_exit.modeling.model import ExitConfig, MultiExitModel
 from early_exit.recipes import RecipeContext, get_recipe
 from early_exit.recipes.berxit import alternate_lte_loss, lte_targets
+from early_exit.support.atomic import CHECKSUMS
 from early_exit.training.batching import Collator, encode
 from early_exit.training.loop import fit
 
@@ -142,6 +143,7 @@ def test_gate_saved_and_loaded_and_old_model_dirs_still_load(tiny, tmp_path):
     saved = json.loads(cfg_path.read_text())
     del saved["exit"]["exit_gate"]  # written before the gate existed
     cfg_path.write_text(json.dumps(saved))
+    (tmp_path / "old" / CHECKSUMS).unlink()  # nor checksums
     old, _, _ = load_model_dir(tmp_path / "old")
     assert old.cfg.exit_gate is None and run(old.eval(), b).exit_scores is None
 
