@@ -21,6 +21,10 @@ import json
 import socket
 from dataclasses import dataclass
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+
 from early_exit.serving.scheduler import Job, QueueFull, Scheduler, Worker
 from early_exit.support.errors import DataError
 
@@ -36,8 +40,6 @@ class Limits:
 
 
 def error(status: int, message: str):
-    from fastapi.responses import JSONResponse
-
     return JSONResponse({"error": message}, status_code=status)
 
 
@@ -82,9 +84,6 @@ def parse_body(raw: bytes, content_type: str, limits: Limits, fields: list[str])
 
 def create_app(engine, policy, mode: str = "refill", limits: Limits = Limits(), info=None):
     """The ASGI app: `policy` (a runtime policy, or None at full depth) and `mode` fixed."""
-    from fastapi import FastAPI, Request
-    from starlette.requests import ClientDisconnect
-
     scheduler = Scheduler(engine, policy, mode, limits.max_batch, limits.max_wait)
     worker = Worker(scheduler, limits.max_queue)
 

@@ -202,6 +202,7 @@ class Worker:
         self._inbox: list[Job] = []
         self._queued = 0  # rows submitted and not yet admitted by the scheduler
         self._stopping = False
+        self.submitted = 0  # requests accepted
         self._thread = threading.Thread(target=self._loop, name="early-exit-serving", daemon=True)
 
     def start(self) -> Worker:
@@ -219,6 +220,7 @@ class Worker:
                 )
             self._inbox.append(job)
             self._queued += len(job.features)
+            self.submitted += 1
             self._lock.notify()
 
     def stop(self, timeout: float = 30.0) -> None:
