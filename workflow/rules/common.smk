@@ -136,7 +136,6 @@ def run_files(name, methods=METHODS):
 def final_outputs():
     outputs = run_files("sweep.tsv")
     outputs += notebook_outputs()  # analysis.smk
-    outputs += rules.serving.output.tables  # serving.smk (empty when its task is not run)
     if config["deck"]["enabled"]:
         outputs.append("results/slides/deck.pdf")
     return outputs
