@@ -63,9 +63,18 @@ def main() -> int:
                 rate = m / unloaded
                 n = int(min(args.requests, max(16, rate * args.seconds)))
                 r = run_load(srv.url, texts, rate, n, args.seconds, 60, seed=int(m * 100))
-                rows.append({"mode": mode, "multiple": m, "rate": rate, "sent": r.sent,
-                             "answered": r.answered, "throughput": r.throughput,
-                             "p50_ms": 1e3 * r.percentile(50), "p99_ms": 1e3 * r.percentile(99)})  # fmt: skip
+                rows.append(
+                    {
+                        "mode": mode,
+                        "multiple": m,
+                        "rate": rate,
+                        "sent": r.sent,
+                        "answered": r.answered,
+                        "throughput": r.throughput,
+                        "p50_ms": 1e3 * r.percentile(50),
+                        "p99_ms": 1e3 * r.percentile(99),
+                    }
+                )
     table = pd.DataFrame(rows)
     table.to_csv(sys.stdout, sep="\t", index=False, float_format="%.4g")
     full = table[table["mode"] == "full"].set_index("multiple")
@@ -77,16 +86,20 @@ def main() -> int:
     if not doubled.empty:
         m = doubled.index[0]
         ratio = refill.throughput[m] / full.throughput[m]
-        say(f"full p99 doubles at {m:g}x ({full.rate[m]:.1f}/s): refill/full throughput "
-            f"{ratio:.2f} = {ratio / speedup:.2f} of the layer speed-up (target 0.9)")
+        say(
+            f"full p99 doubles at {m:g}x ({full.rate[m]:.1f}/s): refill/full throughput "
+            f"{ratio:.2f} = {ratio / speedup:.2f} of the layer speed-up (target 0.9)"
+        )
     else:
         say("full p99 never doubled its unloaded latency: raise --rates")
     best = refill.throughput.max() / full.throughput.max()
     say(f"highest throughput, refill/full: {best:.2f} = {best / speedup:.2f} of the layer speed-up")
     if not sustained.empty:
         m = sustained.index[-1]
-        say(f"full depth saturates at {m:g}x ({full.rate[m]:.1f}/s, p99 {full.p99_ms[m]:.1f} ms): "
-            f"refill p99 there {refill.p99_ms[m]:.1f} ms")
+        say(
+            f"full depth saturates at {m:g}x ({full.rate[m]:.1f}/s, p99 {full.p99_ms[m]:.1f} ms): "
+            f"refill p99 there {refill.p99_ms[m]:.1f} ms"
+        )
     return 0
 
 

@@ -198,11 +198,19 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("run_dir", help="a run directory (torch) or an export directory (ONNX Runtime)")
     s.add_argument("--policy", default="entropy", help=policy_help())
-    s.add_argument("--threshold", type=threshold_arg, default="auto",
-                   help="the policy's knob, or auto: the operating point chosen on dev")  # fmt: skip
-    s.add_argument("--mode", choices=("refill", "shrink", "full"), default=None,
-                   help="refill (default for a run directory), shrink (default for an export: "
-                   "dynamic batches that shrink as rows exit) or full (full depth)")  # fmt: skip
+    s.add_argument(
+        "--threshold",
+        type=threshold_arg,
+        default="auto",
+        help="the policy's knob, or auto: the operating point chosen on dev",
+    )
+    s.add_argument(
+        "--mode",
+        choices=("refill", "shrink", "full"),
+        default=None,
+        help="refill (default for a run directory), shrink (default for an export: "
+        "dynamic batches that shrink as rows exit) or full (full depth)",
+    )
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -210,8 +218,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-queue", type=int, default=256, help="texts waiting (503 beyond)")
     s.add_argument("--max-texts", type=int, default=64, help="texts per request (413 beyond)")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds per request (504)")
-    s.add_argument("--max-wait", type=int, default=4,
-                   help="layer calls a deeper cohort waits before it must run (fairness)")  # fmt: skip
+    s.add_argument(
+        "--max-wait",
+        type=int,
+        default=4,
+        help="layer calls a deeper cohort waits before it must run (fairness)",
+    )
     return top
 
 
@@ -229,8 +241,9 @@ def serve_command(args) -> int:
     else:
         knob = engine.operating_point(args.policy) if args.threshold == "auto" else args.threshold
         policy = engine.policy(args.policy, knob)
-    limits = Limits(args.max_batch, args.max_queue, args.max_texts, timeout=args.timeout,
-                    max_wait=args.max_wait)  # fmt: skip
+    limits = Limits(
+        args.max_batch, args.max_queue, args.max_texts, timeout=args.timeout, max_wait=args.max_wait
+    )
     info = {"run": str(args.run_dir), "threshold": knob, "task": engine.meta.get("task")}
     return serve(engine, policy, mode, args.host, args.port, limits, info)
 

@@ -13,7 +13,11 @@ from early_exit.runners.finetune import finetune
 from early_exit.runners.spec import RunSpec
 
 TRAINING = tiny_training(
-    epochs=4, learning_rate=1e-2, weight_decay=0.01, warmup_ratio=0.1, bucket_batches=2,
+    epochs=4,
+    learning_rate=1e-2,
+    weight_decay=0.01,
+    warmup_ratio=0.1,
+    bucket_batches=2,
     checkpoint_every=1000,
 )
 RUNS = {
@@ -36,7 +40,9 @@ def serving_runs(tmp_path_factory):
     out = {}
     for name, method in RUNS.items():
         run = root / "results" / "cls" / name / "seed0"
-        finetune(RunSpec(data, run / "model", backbone, method, TRAINING, 0, "cpu", 1, run / "state"))
+        finetune(
+            RunSpec(data, run / "model", backbone, method, TRAINING, 0, "cpu", 1, run / "state")
+        )
         predict(run / "model", data, run / "exit_logits.npz", device="cpu", threads=1)
         calibrate_file(run / "exit_logits.npz", run / "calibration.json")
         out[name] = run

@@ -55,8 +55,17 @@ def test_concurrent_load_gives_the_engines_answers(engine, serving_runs):
         r = httpx.post(f"{url}/classify", json={"text": texts[0]})
         assert r.status_code == 200, r.text
         one = r.json()["answers"]
-        assert set(one[0]) == {"line", "label", "label_name", "exit_layer", "score_name",
-                               "score", "flops", "tokens", "truncated"}  # fmt: skip
+        assert set(one[0]) == {
+            "line",
+            "label",
+            "label_name",
+            "exit_layer",
+            "score_name",
+            "score",
+            "flops",
+            "tokens",
+            "truncated",
+        }
         batch = httpx.post(f"{url}/classify", json={"text": texts}).json()["answers"]
         assert [(a["label"], a["exit_layer"]) for a in batch] == want
         load = run_load(url, texts, rate=400.0, n_requests=len(texts) * 2, max_seconds=20)
@@ -84,17 +93,21 @@ def test_bad_input_while_a_load_runs(engine, serving_runs):
     want = expected(engine, texts)
     with serving(engine, max_texts=4, max_body=4096) as (url, _):
         result = {}
-        load = threading.Thread(target=lambda: result.setdefault(
-            "load", run_load(url, texts, rate=100.0, n_requests=len(texts), max_seconds=20)))
+        load = threading.Thread(
+            target=lambda: result.setdefault(
+                "load", run_load(url, texts, rate=100.0, n_requests=len(texts), max_seconds=20)
+            )
+        )
         load.start()
         for content_type, body, status, words in BAD:
-            r = httpx.post(f"{url}/classify", content=body,
-                           headers={"content-type": content_type})  # fmt: skip
+            r = httpx.post(f"{url}/classify", content=body, headers={"content-type": content_type})
             assert r.status_code == status, (body, r.text)
             assert words in r.json()["error"], r.json()
         with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as s:
-            s.sendall(b"POST /classify HTTP/1.1\r\nhost: x\r\ncontent-type: application/json"
-                      b"\r\ncontent-length: 1000\r\n\r\n{\"text\": \"half")  # then hang up
+            s.sendall(
+                b"POST /classify HTTP/1.1\r\nhost: x\r\ncontent-type: application/json"
+                b'\r\ncontent-length: 1000\r\n\r\n{"text": "half'
+            )  # then hang up
         load.join(30)
         got = [(a[0]["label"], a[0]["exit_layer"]) for a in result["load"].answers]
         assert got == want
@@ -104,11 +117,13 @@ def test_bad_input_while_a_load_runs(engine, serving_runs):
 def test_pair_task_given_one_text():
     from early_exit.serving.app import parse_body
 
-    status, message = parse_body(b'{"text": "a"}', "application/json", Limits(),
-                                 ["text", "text_pair"])  # fmt: skip
+    status, message = parse_body(
+        b'{"text": "a"}', "application/json", Limits(), ["text", "text_pair"]
+    )
     assert status == 422 and "text_pair" in message
-    texts, pairs = parse_body(b'{"text": "a", "text_pair": "b"}', "application/json", Limits(),
-                              ["text", "text_pair"])  # fmt: skip
+    texts, pairs = parse_body(
+        b'{"text": "a", "text_pair": "b"}', "application/json", Limits(), ["text", "text_pair"]
+    )
     assert (texts, pairs) == (["a"], ["b"])
 
 
@@ -134,6 +149,7 @@ def test_graceful_shutdown_answers_what_is_in_flight(engine, serving_runs, monke
 
     monkeypatch.setattr(engine, "run", slow)
     with serving(engine, mode="shrink", max_batch=8) as (url, srv):
+
         def ask():
             results.append(httpx.post(f"{url}/classify", json={"text": texts}, timeout=20))
 
@@ -173,8 +189,21 @@ def test_cli_port_in_use_and_invalid_run_dir(serving_runs, capsys, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        assert main(["serve", str(runs["joint"]), "--threshold", "0.1", "--port", str(port),
-                     "--device", "cpu"]) == 2  # fmt: skip
+        assert (
+            main(
+                [
+                    "serve",
+                    str(runs["joint"]),
+                    "--threshold",
+                    "0.1",
+                    "--port",
+                    str(port),
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 2
+        )
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot listen" in err
     assert main(["serve", str(tmp_path), "--port", "0"]) == 2

@@ -11,6 +11,7 @@ KNOBS = (0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4)
 
 def knob(engine, texts):
     """The entropy knob at which the rows spread over the most exit layers."""
+
     def spread(k):
         return len({a.exit_layer for a in engine.classify(texts, "entropy", k)})
 
@@ -18,8 +19,10 @@ def knob(engine, texts):
 
 
 def engine_answers(engine, texts, batch_size):
-    return [(a.label, a.exit_layer) for a in
-            engine.classify(texts, "entropy", engine.knob, batch_size=batch_size)]  # fmt: skip
+    return [
+        (a.label, a.exit_layer)
+        for a in engine.classify(texts, "entropy", engine.knob, batch_size=batch_size)
+    ]
 
 
 def served(engine, texts, mode, arrive_every=1, max_batch=8, max_wait=4):
@@ -33,6 +36,7 @@ def served(engine, texts, mode, arrive_every=1, max_batch=8, max_wait=4):
             assert err is None
             results[i] = (answers[0].label, answers[0].exit_layer)
             finished_at[i] = scheduler.ticks
+
         return settle
 
     features, truncated = engine.encode(texts)
@@ -77,8 +81,13 @@ def test_a_deep_row_is_not_starved(serving_runs):
     admitted, finished = {}, {}
     for i, feature in enumerate(features):  # one new request every tick
         admitted[i] = scheduler.ticks
-        scheduler.submit(Job([feature], truncated[[i]],
-                             lambda a, e, i=i: finished.__setitem__(i, scheduler.ticks)))  # fmt: skip
+        scheduler.submit(
+            Job(
+                [feature],
+                truncated[[i]],
+                lambda a, e, i=i: finished.__setitem__(i, scheduler.ticks),
+            )
+        )
         scheduler.tick()
     for _ in range(1000):
         if scheduler.idle():

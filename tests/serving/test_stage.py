@@ -9,11 +9,23 @@ from early_exit.support.tables import read_table
 def test_the_stage_writes_every_mode_and_rate(serving_runs, tmp_path):
     runs, _ = serving_runs
     run_dir = runs["joint"]
-    run = {"run_key": {"task": "cls", "method": "joint", "seed": "0"}, "run_dir": str(run_dir),
-           "data_dir": str(run_dir.parents[3] / "data" / "cls"), "policy": "entropy",
-           "threshold": 0.01}  # fmt: skip
-    settings = {"rates": [0.5, 2], "requests": 20, "seconds": 1.0, "texts": 16, "max_batch": 8,
-                "max_queue": 256, "max_wait": 4, "timeout": 10}  # fmt: skip
+    run = {
+        "run_key": {"task": "cls", "method": "joint", "seed": "0"},
+        "run_dir": str(run_dir),
+        "data_dir": str(run_dir.parents[3] / "data" / "cls"),
+        "policy": "entropy",
+        "threshold": 0.01,
+    }
+    settings = {
+        "rates": [0.5, 2],
+        "requests": 20,
+        "seconds": 1.0,
+        "texts": 16,
+        "max_batch": 8,
+        "max_queue": 256,
+        "max_wait": 4,
+        "timeout": 10,
+    }
     start = time.perf_counter()
     serve_runs([run], [tmp_path / "serving.tsv"], None, settings, "cpu", 1)
     assert time.perf_counter() - start < 60

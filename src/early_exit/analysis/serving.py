@@ -13,8 +13,11 @@ import seaborn as sns
 from early_exit.analysis.plots import CONTEXT
 from early_exit.support.tables import read_tables
 
-MODES = {"full": "full depth, dynamic batching", "shrink": "shrinking batch",
-         "refill": "refilling scheduler"}  # fmt: skip
+MODES = {
+    "full": "full depth, dynamic batching",
+    "shrink": "shrinking batch",
+    "refill": "refilling scheduler",
+}
 
 
 def load_serving(paths: list[str | Path]) -> pd.DataFrame:
@@ -28,8 +31,9 @@ def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
     methods = sorted(table.method.unique())
     palette = dict(zip(MODES, sns.color_palette("colorblind", len(MODES)), strict=True))
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
-        fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.4),
-                                 squeeze=False, sharey=True)  # fmt: skip
+        fig, axes = plt.subplots(
+            1, len(methods), figsize=(3.6 * len(methods), 3.4), squeeze=False, sharey=True
+        )
         for ax, method in zip(axes[0], methods, strict=True):
             rows = table[table.method == method]
             for mode, label in MODES.items():
@@ -47,11 +51,17 @@ def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
 def serving_markdown(table: pd.DataFrame, title: str = "Serving under load") -> str:
     """Per method and mode: the highest throughput sustained (every request answered) and
     its p50/p99, and the unloaded full-depth latency."""
-    lines = [f"# {title}", "", "| method | mode | throughput (req/s) | p50 (ms) | p99 (ms) |",
-             "|---|---|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"# {title}",
+        "",
+        "| method | mode | throughput (req/s) | p50 (ms) | p99 (ms) |",
+        "|---|---|---:|---:|---:|",
+    ]
     for (method, mode), rows in table.groupby(["method", "mode"], sort=True):
         ok = rows[rows.rejected == 0]
         best = (ok if not ok.empty else rows).sort_values("throughput").iloc[-1]
-        lines.append(f"| {method} | {MODES.get(mode, mode)} | {best.throughput:.1f} | "
-                     f"{best.p50_ms:.1f} | {best.p99_ms:.1f} |")  # fmt: skip
+        lines.append(
+            f"| {method} | {MODES.get(mode, mode)} | {best.throughput:.1f} | "
+            f"{best.p50_ms:.1f} | {best.p99_ms:.1f} |"
+        )
     return "\n".join(lines) + "\n"

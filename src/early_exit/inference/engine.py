@@ -480,7 +480,10 @@ class Cohort:
         if not fired.any():  # nobody exited: no copies, no new mask
             return None
         exited = Exited(
-            self.rows[fired], exit_index, logits[fired], np.asarray(self.state["score"][fired], float)
+            self.rows[fired],
+            exit_index,
+            logits[fired],
+            np.asarray(self.state["score"][fired], float),
         )
         keep = ~fired
         self.rows, self.lengths = self.rows[keep], self.lengths[keep]

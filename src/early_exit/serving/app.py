@@ -48,7 +48,7 @@ def parse_body(raw: bytes, content_type: str, limits: Limits, fields: list[str])
     if content_type.split(";")[0].strip().lower() != "application/json":
         return 415, f"content type {content_type or 'missing'!r}: send application/json"
     if not raw:
-        return 400, "empty body: send {\"text\": \"...\"} or {\"text\": [\"...\", ...]}"
+        return 400, 'empty body: send {"text": "..."} or {"text": ["...", ...]}'
     if len(raw) > limits.max_body:
         return 413, f"body of {len(raw)} bytes: the limit is {limits.max_body}"
     try:
@@ -58,7 +58,7 @@ def parse_body(raw: bytes, content_type: str, limits: Limits, fields: list[str])
     except json.JSONDecodeError as err:
         return 400, f"invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
     if not isinstance(body, dict) or "text" not in body:
-        return 422, "expected a JSON object with a \"text\" field (a string or a list of strings)"
+        return 422, 'expected a JSON object with a "text" field (a string or a list of strings)'
     columns = []
     for name in fields:
         if name not in body:
@@ -169,8 +169,13 @@ def server(app, sock: socket.socket, log_level: str = "warning", graceful: float
     """A uvicorn server for `app` on `sock` (run it with `.run(sockets=[sock])`)."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=graceful,
-                            access_log=False, lifespan="on")  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        timeout_graceful_shutdown=graceful,
+        access_log=False,
+        lifespan="on",
+    )
     return uvicorn.Server(config)
 
 
@@ -181,8 +186,10 @@ def serve(engine, policy, mode: str, host: str, port: int, limits: Limits, info=
 
     sock = bind(host, port)
     app = create_app(engine, policy, mode, limits, info)
-    print(f"early-exit: serving {mode} on http://{host}:{sock.getsockname()[1]} "
-          "(POST /classify, GET /health; Ctrl-C stops after answering what is in flight)",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"early-exit: serving {mode} on http://{host}:{sock.getsockname()[1]} "
+        "(POST /classify, GET /health; Ctrl-C stops after answering what is in flight)",
+        file=sys.stderr,
+    )
     server(app, sock, "info").run(sockets=[sock])
     return 0

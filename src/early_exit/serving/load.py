@@ -74,16 +74,28 @@ async def _load(url, bodies, times, max_seconds, timeout):
             if r.status_code == 200:
                 answers[i] = r.json()["answers"]
 
-        tasks = [asyncio.ensure_future(one(i)) for i in range(len(bodies)) if times[i] < max_seconds]
-        done, pending = await asyncio.wait(tasks, timeout=max_seconds + timeout) if tasks else ((), ())
+        tasks = [
+            asyncio.ensure_future(one(i)) for i in range(len(bodies)) if times[i] < max_seconds
+        ]
+        done, pending = (
+            await asyncio.wait(tasks, timeout=max_seconds + timeout) if tasks else ((), ())
+        )
         for task in pending:
             task.cancel()
         seconds = time.perf_counter() - start
     return statuses, np.array(latencies), answers, seconds, len(tasks)
 
 
-def run_load(url: str, texts: list[str], rate: float, n_requests: int, max_seconds: float = 30.0,
-             timeout: float = 30.0, seed: int = 0, pairs: list[str] | None = None) -> LoadResult:  # fmt: skip
+def run_load(
+    url: str,
+    texts: list[str],
+    rate: float,
+    n_requests: int,
+    max_seconds: float = 30.0,
+    timeout: float = 30.0,
+    seed: int = 0,
+    pairs: list[str] | None = None,
+) -> LoadResult:
     """Send `n_requests` one-text requests (cycling over `texts`) at Poisson `rate`."""
     check_loopback(url)
     if rate <= 0 or n_requests <= 0:
@@ -101,5 +113,6 @@ def run_load(url: str, texts: list[str], rate: float, n_requests: int, max_secon
             errors[s] = errors.get(s, 0) + 1
     last = float(times[min(sent, len(times)) - 1]) if sent else 0.0
     span = float(np.nanmax(times[:sent] + np.nan_to_num(latencies[:sent]))) if sent else 0.0
-    return LoadResult(rate, sent, int(ok.sum()), errors, latencies[ok], max(span, last),
-                      answers[:sent])  # fmt: skip
+    return LoadResult(
+        rate, sent, int(ok.sum()), errors, latencies[ok], max(span, last), answers[:sent]
+    )

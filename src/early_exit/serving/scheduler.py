@@ -69,8 +69,9 @@ class Scheduler:
     """Rows of many requests through one engine, in one of `MODES`; not thread-safe:
     the `Worker` thread owns it."""
 
-    def __init__(self, engine, policy, mode: str = "refill", max_batch: int = 32,
-                 max_wait: int = 4):  # fmt: skip
+    def __init__(
+        self, engine, policy, mode: str = "refill", max_batch: int = 32, max_wait: int = 4
+    ):
         if mode not in MODES:
             raise ConfigError(f"serving mode {mode!r}: expected one of {', '.join(MODES)}")
         if mode == "refill" and not hasattr(engine, "model"):

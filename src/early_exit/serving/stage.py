@@ -30,8 +30,20 @@ from early_exit.serving.scheduler import MODES
 from early_exit.support.errors import DataError
 from early_exit.support.tables import write_table
 
-COLUMNS = ["mode", "offered_rate", "rate_multiple", "sent", "answered", "rejected", "throughput",
-           "p50_ms", "p95_ms", "p99_ms", "unloaded_ms", "threshold"]  # fmt: skip
+COLUMNS = [
+    "mode",
+    "offered_rate",
+    "rate_multiple",
+    "sent",
+    "answered",
+    "rejected",
+    "throughput",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "unloaded_ms",
+    "threshold",
+]
 
 
 class Running:
@@ -40,8 +52,9 @@ class Running:
     def __init__(self, engine, policy, mode: str, limits: Limits):
         self.sock = bind("127.0.0.1", 0)
         self.server = server(create_app(engine, policy, mode, limits), self.sock, graceful=10)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)  # fmt: skip
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
 
     def __enter__(self) -> Running:
@@ -79,8 +92,13 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
     engine = EarlyExitEngine.from_run(run["run_dir"], device=device)
     knob = run.get("threshold")  # given (tests), else the one chosen on dev
     if knob is None:
-        knob = chosen_knob(load_operating_points(points_path), key["task"], key["method"],
-                           key["seed"], run["policy"])  # fmt: skip
+        knob = chosen_knob(
+            load_operating_points(points_path),
+            key["task"],
+            key["method"],
+            key["seed"],
+            run["policy"],
+        )
     if knob is None:
         raise DataError(f"{points_path}: no operating point for {key} under {run['policy']}")
     policy = engine.policy(run["policy"], knob, **run.get("options", {}))
@@ -88,8 +106,13 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
     records = load_split(run["data_dir"], "test")[: settings["texts"]]
     texts = [r[fields[0]] for r in records]
     pairs = [r[fields[1]] for r in records] if len(fields) > 1 else None
-    limits = Limits(max_batch=settings["max_batch"], max_queue=settings["max_queue"],
-                    max_texts=1, timeout=settings["timeout"], max_wait=settings["max_wait"])  # fmt: skip
+    limits = Limits(
+        max_batch=settings["max_batch"],
+        max_queue=settings["max_queue"],
+        max_texts=1,
+        timeout=settings["timeout"],
+        max_wait=settings["max_wait"],
+    )
     with Running(engine, None, "full", limits) as srv:
         unloaded = unloaded_latency(srv.url, texts)
     rows = []
@@ -99,17 +122,43 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
             for multiple in settings["rates"]:
                 rate = multiple / unloaded
                 n = int(min(settings["requests"], max(8, rate * settings["seconds"])))
-                load = run_load(srv.url, texts, rate, n, settings["seconds"],
-                                settings["timeout"], seed=len(rows), pairs=pairs)  # fmt: skip
-                rows.append([mode, rate, multiple, load.sent, load.answered,
-                             load.sent - load.answered, load.throughput,
-                             1e3 * load.percentile(50), 1e3 * load.percentile(95),
-                             1e3 * load.percentile(99), 1e3 * unloaded, knob])  # fmt: skip
+                load = run_load(
+                    srv.url,
+                    texts,
+                    rate,
+                    n,
+                    settings["seconds"],
+                    settings["timeout"],
+                    seed=len(rows),
+                    pairs=pairs,
+                )
+                rows.append(
+                    [
+                        mode,
+                        rate,
+                        multiple,
+                        load.sent,
+                        load.answered,
+                        load.sent - load.answered,
+                        load.throughput,
+                        1e3 * load.percentile(50),
+                        1e3 * load.percentile(95),
+                        1e3 * load.percentile(99),
+                        1e3 * unloaded,
+                        knob,
+                    ]
+                )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def serve_runs(runs: list[dict], tables: list[str], points_path: str, settings: dict,
-               device: str = "cpu", threads: int | None = None) -> None:  # fmt: skip
+def serve_runs(
+    runs: list[dict],
+    tables: list[str],
+    points_path: str,
+    settings: dict,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> None:
     """Measure every run, one after the other, and write its serving.tsv."""
     import torch
 
