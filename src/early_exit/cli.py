@@ -244,7 +244,12 @@ def serve_command(args) -> int:
     limits = Limits(
         args.max_batch, args.max_queue, args.max_texts, timeout=args.timeout, max_wait=args.max_wait
     )
-    info = {"run": str(args.run_dir), "threshold": knob, "task": engine.meta.get("task")}
+    info = {
+        "run": str(args.run_dir),
+        "policy": args.policy,
+        "threshold": knob,
+        "task": engine.meta.get("task"),
+    }
     return serve(engine, policy, mode, args.host, args.port, limits, info)
 
 

@@ -191,5 +191,8 @@ def serve(engine, policy, mode: str, host: str, port: int, limits: Limits, info=
         "(POST /classify, GET /health; Ctrl-C stops after answering what is in flight)",
         file=sys.stderr,
     )
-    server(app, sock, "info").run(sockets=[sock])
+    try:
+        server(app, sock, "info").run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the signal after its graceful shutdown
+        pass
     return 0

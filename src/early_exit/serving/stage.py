@@ -118,7 +118,7 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
     rows = []
     for mode in MODES:
         with Running(engine, None if mode == "full" else policy, mode, limits) as srv:
-            run_load(srv.url, texts, 1.0 / unloaded, 8, 5.0, pairs=pairs)  # warm-up
+            run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs)  # warm-up
             for multiple in settings["rates"]:
                 rate = multiple / unloaded
                 n = int(min(settings["requests"], max(8, rate * settings["seconds"])))
