@@ -49,6 +49,7 @@ localrules:
     difficulty_notebook,
     seeds_notebook,
     latency_notebook,
+    serving_notebook,
     splitee,
     splitee_notebook,
     splitee_slides,
