@@ -26,6 +26,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/splitee.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/latency.smk"
+include: "workflow/rules/serving.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/deck.smk"
 
@@ -48,6 +49,7 @@ localrules:
     difficulty_notebook,
     seeds_notebook,
     latency_notebook,
+    serving_notebook,
     splitee,
     splitee_notebook,
     splitee_slides,

@@ -1,5 +1,6 @@
 """`early-exit predict`: classify new text with a model the workflow trained, exiting early;
-`early-exit export`: write a trained run as ONNX graphs that ONNX Runtime runs the same way.
+`early-exit export`: write a trained run as ONNX graphs that ONNX Runtime runs the same way;
+`early-exit serve`: answer the same over HTTP (docs/serving.md).
 
     early-exit predict results/bbc-news/deebert/seed13 --policy entropy --threshold auto \
         < texts.txt > answers.jsonl
@@ -192,7 +193,64 @@ def parser() -> argparse.ArgumentParser:
     )
     e.add_argument("run_dir", help="results/<task>/<method>/seed<seed> (or its model/ directory)")
     e.add_argument("out_dir", help="the export directory to write (replaced atomically)")
+    s = commands.add_parser(
+        "serve", help="answer POST /classify over HTTP, refilling the batch as rows exit"
+    )
+    s.add_argument("run_dir", help="a run directory (torch) or an export directory (ONNX Runtime)")
+    s.add_argument("--policy", default="entropy", help=policy_help())
+    s.add_argument(
+        "--threshold",
+        type=threshold_arg,
+        default="auto",
+        help="the policy's knob, or auto: the operating point chosen on dev",
+    )
+    s.add_argument(
+        "--mode",
+        choices=("refill", "shrink", "full"),
+        default=None,
+        help="refill (default for a run directory), shrink (default for an export: "
+        "dynamic batches that shrink as rows exit) or full (full depth)",
+    )
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    s.add_argument("--max-batch", type=int, default=32, help="rows per layer call")
+    s.add_argument("--max-queue", type=int, default=256, help="texts waiting (503 beyond)")
+    s.add_argument("--max-texts", type=int, default=64, help="texts per request (413 beyond)")
+    s.add_argument("--timeout", type=float, default=30.0, help="seconds per request (504)")
+    s.add_argument(
+        "--max-wait",
+        type=int,
+        default=4,
+        help="layer calls a deeper cohort waits before it must run (fairness)",
+    )
     return top
+
+
+def serve_command(args) -> int:
+    from early_exit.inference.ort_engine import looks_like_export
+    from early_exit.serving.app import Limits, serve
+
+    for name in ("max_batch", "max_queue", "max_texts", "timeout"):
+        if getattr(args, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be > 0")
+    engine = load_engine(args.run_dir, args.device)
+    mode = args.mode or ("shrink" if looks_like_export(args.run_dir) else "refill")
+    if args.policy == "full":
+        policy, mode, knob = None, "full", None
+    else:
+        knob = engine.operating_point(args.policy) if args.threshold == "auto" else args.threshold
+        policy = engine.policy(args.policy, knob)
+    limits = Limits(
+        args.max_batch, args.max_queue, args.max_texts, timeout=args.timeout, max_wait=args.max_wait
+    )
+    info = {
+        "run": str(args.run_dir),
+        "policy": args.policy,
+        "threshold": knob,
+        "task": engine.meta.get("task"),
+    }
+    return serve(engine, policy, mode, args.host, args.port, limits, info)
 
 
 def load_engine(path: str, device: str):
@@ -261,7 +319,8 @@ def summarise(answers, skipped: list[int], max_length: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    command = {"predict": predict_command, "export": export_command}[args.command]
+    commands = {"predict": predict_command, "export": export_command, "serve": serve_command}
+    command = commands[args.command]
     try:
         return command(args)
     except (ConfigError, DataError) as err:

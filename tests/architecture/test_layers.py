@@ -19,7 +19,7 @@ FLOORS = [
     ("training",),
     ("recipes", "exits"),
     ("inference", "analysis"),
-    ("slides",),
+    ("slides", "serving"),
     ("runners", "config", "cli"),
 ]
 FLOOR = {name: level for level, names in enumerate(FLOORS) for name in names}

@@ -291,6 +291,27 @@ rule latency_notebook:
         notebook_shell("latency", ["tables", "methods"])
 
 
+rule serving_notebook:
+    input:
+        notebook="results/analysis/serving.source.ipynb",
+        tables=rules.serving.output.tables,
+    output:
+        figure=report(
+            "results/analysis/serving.png", caption="../report/serving.rst", category="Serving"
+        ),
+        table=report(
+            "results/analysis/serving.md", caption="../report/serving_table.rst", category="Serving"
+        ),
+        notebook="results/analysis/serving.ipynb",
+        html="results/analysis/serving.html",
+    log:
+        "results/logs/analysis/serving.log",
+    params:
+        tables=lambda wc, input: ",".join(input.tables),
+    shell:
+        notebook_shell("serving", ["tables"])
+
+
 rule splitee_notebook:
     input:
         notebook="results/analysis/splitee.source.ipynb",
@@ -328,6 +349,8 @@ def notebook_outputs():
     rules_ += (rules.exits_notebook,)
     rules_ += (rules.calibration_notebook,)
     rules_ += (rules.difficulty_notebook, rules.seeds_notebook, rules.latency_notebook)
+    if SERVED:  # the serving stage's task is one the config runs
+        rules_ += (rules.serving_notebook,)
     if SPLITEE is not None:  # only configs with a splitee section
         rules_ += (rules.splitee_notebook,)
     return [path for rule_ in rules_ for path in rule_.output]

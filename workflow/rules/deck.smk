@@ -11,6 +11,7 @@ DECK_FIGURES = [
     "results/analysis/difficulty.png",
     "results/analysis/seeds.png",
     "results/analysis/latency.png",
+    *(["results/analysis/serving.png"] if SERVED else []),
     *(["results/analysis/splitee_tradeoff.png", "results/analysis/splitee_regret.png"] if SPLITEE else []),
 ]
 DECK_TABLES = [
@@ -19,6 +20,7 @@ DECK_TABLES = [
     "results/analysis/significance.md",
     "results/analysis/difficulty.md",
     "results/analysis/latency.md",
+    *(["results/analysis/serving.md"] if SERVED else []),
     "results/slides/generated/setup.md",
     "results/slides/generated/methods.md",
     "results/slides/generated/splitee.md",

@@ -354,61 +354,15 @@ class EarlyExitEngine:
     def _run_batch(
         self, batch: dict, rows: np.ndarray, lengths: np.ndarray, policy, out: Decisions
     ) -> None:
-        """One padded batch through the layers; rows leave as their policy fires.
-
-        Row bookkeeping is on the host: `rows` (input positions) and `lengths` shrink with
-        the batch, so the padding left and whether a mask is needed come without asking
-        the device."""
-        model, stack = self.model, self.model.stack
-        attn = batch["attention_mask"]
-        hidden = stack.embeddings(batch["input_ids"], batch.get("token_type_ids"))
-        width = hidden.shape[1]
-        # no padding (always so at batch size 1): no mask, and heads pool without one
-        padded = bool((lengths < width).any())
-        mask = stack.layer_mask(hidden, attn) if padded else None
-        pool_mask = attn if padded else None
-        state = policy.start(len(rows)) if policy is not None else None
-        last = len(self.exit_layers) - 1
-        layer_mix = model.cfg.head == "layer_mix"
-        mixed: list[torch.Tensor] = []
-        for index in range(self.exit_layers[-1]):
-            hidden = stack.layer(index, hidden, mask)
-            if layer_mix:
-                mixed.append(model.mix_state(hidden, pool_mask))
-            exit_index = model.exit_index(index + 1)
-            if exit_index is None or (policy is None and exit_index != last):
-                continue
-            logits, features = model.head(exit_index, hidden, pool_mask, mixed)
-            logits, scores = self._host(logits, model.gate_score(features))
-            if policy is None:
-                fired = None  # full depth: every row answers here
-            else:
-                fired = policy.fires(exit_index, logits, scores, state)
-                if exit_index == last:
-                    fired = None
-            if fired is None or fired.all():
-                out.exit_index[rows] = exit_index
-                out.logits[rows] = logits
-                if policy is not None:
-                    out.score[rows] = state["score"]
-                return
-            if not fired.any():  # nobody exited: no copies, no new mask
-                continue
-            done = rows[fired]
-            out.exit_index[done] = exit_index
-            out.logits[done] = logits[fired]
-            out.score[done] = state["score"][fired]
-            keep = ~fired
-            rows, lengths, state = rows[keep], lengths[keep], policy.keep(state, keep)
-            kept = torch.from_numpy(np.flatnonzero(keep)).to(hidden.device, non_blocking=True)
-            hidden, attn = hidden.index_select(0, kept), attn.index_select(0, kept)
-            mixed = [m.index_select(0, kept) for m in mixed]
-            if self._trim and int(lengths.max()) < width:
-                width = int(lengths.max())
-                hidden, attn = hidden[:, :width], attn[:, :width]
-            padded = bool((lengths < width).any())
-            mask = stack.layer_mask(hidden, attn) if padded else None
-            pool_mask = attn if padded else None
+        """One padded batch through the layers; rows leave as their policy fires
+        (`Cohort`, one layer per step, which the serving scheduler also refills)."""
+        cohort = Cohort(self, batch, rows, lengths, policy)
+        while cohort.rows.size:
+            exited = cohort.step()
+            if exited is not None:
+                out.exit_index[exited.rows] = exited.exit_index
+                out.logits[exited.rows] = exited.logits
+                out.score[exited.rows] = exited.score
 
     # ------------------------------------------------------------------ answers
 
@@ -459,3 +413,118 @@ class EarlyExitEngine:
         decisions = self.run(features, rule, batch_size, sort_by_length, progress=progress)
         name = "none" if rule is None else rule.score_name
         return self.answers(decisions, features, truncated, name)
+
+
+@dataclass
+class Exited:
+    """The rows of a cohort that answered at one exit."""
+
+    rows: np.ndarray  # the row ids the cohort was given (input positions, request ids)
+    exit_index: int
+    logits: np.ndarray  # [n, C]
+    score: np.ndarray  # [n] the deciding score (NaN at full depth)
+
+
+def merge_state(a: dict | None, b: dict | None) -> dict | None:
+    """Two policy states of rows at the same depth as one (each value is per row, or None
+    before the first exit, as patience's previous logits)."""
+    if a is None or b is None:
+        return None
+    return {k: None if a[k] is None else np.concatenate([a[k], b[k]]) for k in a}
+
+
+class Cohort:
+    """Rows at one depth walking the layers together, one layer per `step`.
+
+    Row bookkeeping is on the host: `rows` (row ids) and `lengths` shrink with the batch,
+    so the padding left and whether a mask is needed come without asking the device.
+    Two cohorts at the same depth can `merge` (the serving scheduler's refill): their
+    hidden states are padded to the wider one, where the mask hides the padding."""
+
+    def __init__(self, engine: EarlyExitEngine, batch: dict, rows, lengths, policy):
+        self.engine, self.policy = engine, policy
+        stack = engine.model.stack
+        self.rows, self.lengths = np.asarray(rows), np.asarray(lengths)
+        self.attn = batch["attention_mask"]
+        self.hidden = stack.embeddings(batch["input_ids"], batch.get("token_type_ids"))
+        self.width = self.hidden.shape[1]
+        self.state = policy.start(len(self.rows)) if policy is not None else None
+        self.mixed: list[torch.Tensor] = []
+        self.depth = 0  # layers run so far
+        self._masks()
+
+    def _masks(self) -> None:
+        # no padding (always so at batch size 1): no mask, and heads pool without one
+        self.padded = bool((self.lengths < self.width).any())
+        stack = self.engine.model.stack
+        self.mask = stack.layer_mask(self.hidden, self.attn) if self.padded else None
+        self.pool_mask = self.attn if self.padded else None
+
+    def step(self) -> Exited | None:
+        """Run the next layer; the rows that answer at its exit leave (returned)."""
+        engine, model, policy = self.engine, self.engine.model, self.policy
+        index = self.depth
+        self.hidden = model.stack.layer(index, self.hidden, self.mask)
+        self.depth += 1
+        if model.cfg.head == "layer_mix":
+            self.mixed.append(model.mix_state(self.hidden, self.pool_mask))
+        exit_index = model.exit_index(index + 1)
+        last = len(engine.exit_layers) - 1
+        if exit_index is None or (policy is None and exit_index != last):
+            return None
+        logits, features = model.head(exit_index, self.hidden, self.pool_mask, self.mixed)
+        logits, scores = engine._host(logits, model.gate_score(features))
+        if policy is None:
+            fired = None  # full depth: every row answers here
+        else:
+            fired = policy.fires(exit_index, logits, scores, self.state)
+            if exit_index == last:
+                fired = None
+        if fired is None or fired.all():
+            score = self.state["score"] if policy is not None else np.full(len(self.rows), np.nan)
+            exited = Exited(self.rows, exit_index, logits, np.asarray(score, dtype=float))
+            self.rows, self.lengths = self.rows[:0], self.lengths[:0]
+            return exited
+        if not fired.any():  # nobody exited: no copies, no new mask
+            return None
+        exited = Exited(
+            self.rows[fired],
+            exit_index,
+            logits[fired],
+            np.asarray(self.state["score"][fired], float),
+        )
+        keep = ~fired
+        self.rows, self.lengths = self.rows[keep], self.lengths[keep]
+        self.state = policy.keep(self.state, keep)
+        kept = torch.from_numpy(np.flatnonzero(keep)).to(self.hidden.device, non_blocking=True)
+        self.hidden, self.attn = self.hidden.index_select(0, kept), self.attn.index_select(0, kept)
+        self.mixed = [m.index_select(0, kept) for m in self.mixed]
+        if engine._trim and int(self.lengths.max()) < self.width:
+            self.width = int(self.lengths.max())
+            self.hidden, self.attn = self.hidden[:, : self.width], self.attn[:, : self.width]
+        self._masks()
+        return exited
+
+    def merge(self, other: Cohort) -> None:
+        """Take `other`'s rows (same depth) into this cohort: one layer call for both."""
+        if other.depth != self.depth:
+            raise ValueError(f"cohorts at depths {self.depth} and {other.depth} cannot merge")
+        width = max(self.width, other.width)
+        left = not self.engine._trim  # padding on the left
+
+        def pad(t: torch.Tensor) -> torch.Tensor:
+            extra = width - t.shape[1]
+            if extra == 0:
+                return t
+            shape = (t.shape[0], extra, *t.shape[2:])
+            zeros = torch.zeros(shape, dtype=t.dtype, device=t.device)
+            return torch.cat([zeros, t] if left else [t, zeros], 1)
+
+        self.hidden = torch.cat([pad(self.hidden), pad(other.hidden)])
+        self.attn = torch.cat([pad(self.attn), pad(other.attn)])
+        self.mixed = [torch.cat([a, b]) for a, b in zip(self.mixed, other.mixed, strict=True)]
+        self.rows = np.concatenate([self.rows, other.rows])
+        self.lengths = np.concatenate([self.lengths, other.lengths])
+        self.state = merge_state(self.state, other.state)
+        self.width = width
+        self._masks()

@@ -1,0 +1,1 @@
+"""Serving: the refilling scheduler, the HTTP API and the load generator (docs/serving.md)."""

@@ -1,0 +1,169 @@
+"""The workflow's serving stage: throughput and tail latency under load, per serving mode.
+
+For each early-exit run of one task, at the knob chosen on dev, the real HTTP server
+(`early_exit.serving.app`, uvicorn on 127.0.0.1) is started once per mode and the load
+generator (`early_exit.serving.load`) offers open-loop Poisson arrivals of single test
+texts at each rate: `full` (full depth, dynamic batching: the baseline a user would
+deploy), `shrink` (dynamic batching, the engine's shrinking batch) and `refill` (the
+refilling scheduler). Every point is bounded in requests and in seconds. One job measures
+every run, alone on the machine, like the latency stage.
+
+Rates: `rates` are multiples of the run's unloaded full-depth rate (1 / its batch-1
+full-depth latency, measured first through the server), so one config fits tiny and
+full-size models. Output per run: serving.tsv, one row per (mode, rate).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from early_exit.data.prepared import load_split
+from early_exit.exits.operating_points import chosen_knob, load_operating_points
+from early_exit.serving.app import Limits, bind, create_app, server
+from early_exit.serving.load import run_load
+from early_exit.serving.scheduler import MODES
+from early_exit.support.errors import DataError
+from early_exit.support.tables import write_table
+
+COLUMNS = [
+    "mode",
+    "offered_rate",
+    "rate_multiple",
+    "sent",
+    "answered",
+    "rejected",
+    "throughput",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "unloaded_ms",
+    "threshold",
+]
+
+
+class Running:
+    """A server on 127.0.0.1 in a thread, stopped (gracefully) on exit."""
+
+    def __init__(self, engine, policy, mode: str, limits: Limits):
+        self.sock = bind("127.0.0.1", 0)
+        self.server = server(create_app(engine, policy, mode, limits), self.sock, graceful=10)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        for _ in range(400):  # bounded: 20 s
+            if self.server.started:
+                return self
+            time.sleep(0.05)
+        raise DataError("serving stage: the server did not start within 20 s")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.sock.close()
+
+
+def unloaded_latency(url: str, texts: list[str], n: int = 8) -> float:
+    """Median seconds of one request at a time (no queueing)."""
+    import httpx
+
+    times = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for text in (texts * n)[: n + 2]:
+            start = time.perf_counter()
+            client.post("/classify", json={"text": text}).raise_for_status()
+            times.append(time.perf_counter() - start)
+    return float(np.median(times[2:]))
+
+
+def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu") -> pd.DataFrame:
+    """serving.tsv's rows for one run (its engine loaded once, a server per mode)."""
+    from early_exit.inference.engine import EarlyExitEngine
+
+    key = run["run_key"]
+    engine = EarlyExitEngine.from_run(run["run_dir"], device=device)
+    knob = run.get("threshold")  # given (tests), else the one chosen on dev
+    if knob is None:
+        knob = chosen_knob(
+            load_operating_points(points_path),
+            key["task"],
+            key["method"],
+            key["seed"],
+            run["policy"],
+        )
+    if knob is None:
+        raise DataError(f"{points_path}: no operating point for {key} under {run['policy']}")
+    policy = engine.policy(run["policy"], knob, **run.get("options", {}))
+    fields = engine.fields
+    records = load_split(run["data_dir"], "test")[: settings["texts"]]
+    texts = [r[fields[0]] for r in records]
+    pairs = [r[fields[1]] for r in records] if len(fields) > 1 else None
+    limits = Limits(
+        max_batch=settings["max_batch"],
+        max_queue=settings["max_queue"],
+        max_texts=1,
+        timeout=settings["timeout"],
+        max_wait=settings["max_wait"],
+    )
+    with Running(engine, None, "full", limits) as srv:
+        unloaded = unloaded_latency(srv.url, texts)
+    rows = []
+    for mode in MODES:
+        with Running(engine, None if mode == "full" else policy, mode, limits) as srv:
+            run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs)  # warm-up
+            for multiple in settings["rates"]:
+                rate = multiple / unloaded
+                n = int(min(settings["requests"], max(8, rate * settings["seconds"])))
+                load = run_load(
+                    srv.url,
+                    texts,
+                    rate,
+                    n,
+                    settings["seconds"],
+                    settings["timeout"],
+                    seed=len(rows),
+                    pairs=pairs,
+                )
+                rows.append(
+                    [
+                        mode,
+                        rate,
+                        multiple,
+                        load.sent,
+                        load.answered,
+                        load.sent - load.answered,
+                        load.throughput,
+                        1e3 * load.percentile(50),
+                        1e3 * load.percentile(95),
+                        1e3 * load.percentile(99),
+                        1e3 * unloaded,
+                        knob,
+                    ]
+                )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def serve_runs(
+    runs: list[dict],
+    tables: list[str],
+    points_path: str,
+    settings: dict,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> None:
+    """Measure every run, one after the other, and write its serving.tsv."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    for run, table in zip(runs, tables, strict=True):
+        frame = measure_run(run, points_path, settings, device)
+        write_table(frame, Path(table), run["run_key"])
