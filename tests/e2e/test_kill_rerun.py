@@ -8,6 +8,7 @@ byte for byte with the uninterrupted run (`workdir`, tests/e2e/conftest.py).
 """
 
 import fnmatch
+import json
 import os
 import signal
 import subprocess
@@ -59,13 +60,37 @@ def kill_when(path: Path, pattern: str, where: str, log: Path, timeout: float = 
             proc.wait()
 
 
-def files(root: Path) -> dict[str, bytes]:
+def _without_time(data: bytes) -> object:
+    meta = json.loads(data)
+    meta["progress"].pop("seconds")
+    return meta
+
+
+def _without_exit_config(data: bytes) -> object:
+    listed = json.loads(data)
+    listed["sha256"].pop("exit_config.json")
+    return listed
+
+
+# Files compared but for one measured value, and why.
+PARTLY_MEASURED = {
+    "results/*/model/exit_config.json": (_without_time, "progress.seconds: training's wall time"),
+    "results/*/model/checksums.json": (_without_exit_config, "exit_config.json's digest"),
+}
+
+
+def files(root: Path) -> dict[str, object]:
+    """Every file under data/ and results/ but the MEASURED ones, as bytes (or, for the
+    PARTLY_MEASURED ones, as their content without the measured value)."""
     out = {}
     for base in ("data", "results"):
         for file in (root / base).rglob("*"):
             name = file.relative_to(root).as_posix()
             if file.is_file() and not any(fnmatch.fnmatch(name, p) for p in MEASURED):
                 out[name] = file.read_bytes()
+                for pattern, (compared, _) in PARTLY_MEASURED.items():
+                    if fnmatch.fnmatch(name, pattern):
+                        out[name] = compared(out[name])
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import matplotlib.figure
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -72,6 +73,8 @@ def seeds_figure(
         for ax, (task, name) in zip(axes.flat, panels, strict=True):
             data = points[points.task == task]
             column = PANELS[name]
+            jitter_state = np.random.get_state()  # seaborn jitters with numpy's global RNG:
+            np.random.seed(0)  # seeded here, the same figure on every run
             sns.stripplot(
                 data=data,
                 x=column,
@@ -86,6 +89,7 @@ def seeds_figure(
                 zorder=3,
                 ax=ax,
             )
+            np.random.set_state(jitter_state)
             if many_seeds:
                 sns.pointplot(
                     data=data,
