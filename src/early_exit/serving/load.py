@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -17,6 +18,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from early_exit.support.errors import ConfigError
+
+# httpx logs every request at INFO: thousands of lines per load, none of them news
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclass
