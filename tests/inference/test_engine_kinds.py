@@ -186,3 +186,25 @@ def test_the_gated_regression_model_learned_a_gate_the_sweep_can_use(kinds, tmp_
     out = Outputs(stored["dev_logits"], stored["dev_labels"], "regression", scores=scores)
     grid, exits = get_policy("learned").decide(out, {"num_thresholds": 11, "include": [0.005]})
     assert (exits[0] == scores.shape[1] - 1).all() and (exits[-1] == 0).all()
+
+
+# Batch size 1 for the kinds that no other exactness test runs one row at a time (pooler,
+# shared pooler, layer mix, gated and pruned models are: tests/inference/test_engine.py and
+# test_ort_engine.py); the test split, every runtime policy.
+@pytest.mark.parametrize(
+    "name,engine_kind",
+    [
+        ("pruned", "torch"),
+        ("elasticbert", "torch"),
+        ("elasticbert", "ort"),
+        ("gated-regression", "torch"),
+        ("gated-regression", "ort"),
+    ],
+)
+def test_one_row_at_a_time_too(kinds, name, engine_kind):
+    run, data_dir, export = kinds[name]
+    torch_engine = EarlyExitEngine.from_run(run, device="cpu")
+    engine = torch_engine if engine_kind == "torch" else OrtEngine.from_dir(export)
+    for policy in runtime_policies(torch_engine):
+        total = compare_with_sweep(engine, run, data_dir, "test", policy, 1)
+        total.check(f"{engine_kind} {name} {policy} batch 1")
