@@ -120,12 +120,16 @@ def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
+DENSE = '<div class="dense-table">'  # both engines side by side: the deck's smaller table type
+
+
 def latency_markdown(table: pd.DataFrame, title: str) -> str:
     """The chosen operating points' measured speed-ups as markdown slides, one per task:
     a row per method and batch size, each engine's time and speed-up side by side."""
     summary = latency_summary(table)
     slides = [
-        f"# {title}: {task}\n\n{_engines_table(part)}\n\n{_note(table[table.task == task])}"
+        f"# {title}: {task}\n\n{DENSE}\n\n{_engines_table(part)}\n\n</div>\n\n"
+        f"{_note(table[table.task == task])}"
         for task, part in summary.groupby("task", sort=True)
     ]
     return "\n\n---\n\n".join(slides) + "\n"
