@@ -112,7 +112,7 @@ def test_both_engines_side_by_side():
     text = latency_markdown(frame, "Measured speed-up")
     header = next(line for line in text.splitlines() if line.startswith("| Method"))
     assert header.index("torch measured") < header.index("ORT measured")
-    assert text.count('<div class="dense-table">') == text.count("</div>") == 1  # the wide table type
+    assert text.count('<div class="dense-table">') == text.count("</div>") == 1
     body = [line for line in text.splitlines() if line.startswith(("| deebert", "| pabee"))]
     assert len(body) == 4  # one row per method and batch size, both engines in it
     assert all("5.50 (10.00)" in line and "4.40 (8.00)" in line for line in body)

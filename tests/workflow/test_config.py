@@ -311,3 +311,13 @@ def test_task_training_overrides_a_methods_settings_for_one_task():
     config["methods"][teacher]["task_training"]["nope"] = {"epochs": 1}
     with pytest.raises(ConfigError, match=rf"methods.{teacher}.task_training.nope: unknown task"):
         check_config(config)
+
+
+def test_the_serving_task_is_a_configured_one_or_the_first():
+    config = default_config()
+    config["serving"]["task"] = "yelp"
+    with pytest.raises(ConfigError, match="serving.task: 'yelp' is not one of the configured"):
+        check_config(config)
+    config["serving"].pop("task")
+    check_config(config)
+    assert config["serving"]["task"] == next(iter(config["tasks"]))

@@ -173,6 +173,20 @@ def _check_method(name: str, method: dict, config: dict) -> int | None:
     return len(exits)
 
 
+def _check_serving(config: dict) -> None:
+    """The serving stage serves one configured task: `serving.task`, or the first task when
+    it is not set (filled in here, so that every config's deck has its serving slides)."""
+    serving = config.setdefault("serving", {})
+    task = serving.get("task")
+    if task is None:
+        serving["task"] = next(iter(config["tasks"]))
+    elif task not in config["tasks"]:
+        raise ConfigError(
+            f"serving.task: {task!r} is not one of the configured tasks "
+            f"({', '.join(config['tasks'])}); name one, or leave it out for the first"
+        )
+
+
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the first key that cannot work; fill in the defaults of
     each policy's settings (`check_policy_settings`)."""
@@ -184,6 +198,7 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"tasks.{name}.{err}") from None
         _check_local_paths(name, task.source)
     check_policy_settings(config)
+    _check_serving(config)
     exits = {}
     check_splitee(config, tasks, method_instances(config))
     for name, method in method_instances(config).items():

@@ -191,8 +191,7 @@ def serve(engine, policy, mode: str, host: str, port: int, limits: Limits, info=
         "(POST /classify, GET /health; Ctrl-C stops after answering what is in flight)",
         file=sys.stderr,
     )
-    try:
+    # uvicorn re-raises the signal after its graceful shutdown
+    with contextlib.suppress(KeyboardInterrupt):
         server(app, sock, "info").run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises the signal after its graceful shutdown
-        pass
     return 0
