@@ -165,3 +165,15 @@ TINY_SLENDERIZE = {
         "pred_learning_rate": 2e-3,
     },
 }
+
+
+# The tiny trained runs of the engine and serving tests (tests/inference/conftest.py,
+# tests/serving/conftest.py): four epochs, enough for exits that disagree.
+RUN_TRAINING = tiny_training(
+    epochs=4,
+    learning_rate=1e-2,
+    weight_decay=0.01,
+    warmup_ratio=0.1,
+    bucket_batches=2,
+    checkpoint_every=1000,
+)

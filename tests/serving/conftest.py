@@ -4,7 +4,7 @@
 import json
 
 import pytest
-from tiny import make_examples, make_tiny_bert, tiny_training
+from tiny import RUN_TRAINING, make_examples, make_tiny_bert
 
 from early_exit.data.prepare import prepare_task
 from early_exit.exits.calibration import calibrate_file
@@ -12,14 +12,7 @@ from early_exit.inference.predict import predict
 from early_exit.runners.finetune import finetune
 from early_exit.runners.spec import RunSpec
 
-TRAINING = tiny_training(
-    epochs=4,
-    learning_rate=1e-2,
-    weight_decay=0.01,
-    warmup_ratio=0.1,
-    bucket_batches=2,
-    checkpoint_every=1000,
-)
+TRAINING = RUN_TRAINING
 RUNS = {
     "joint": {"recipe": "joint", "exit_layers": "all"},
     "sledgehammer": {"recipe": "sledgehammer", "exit_layers": [1, 2, 4]},
