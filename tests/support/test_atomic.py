@@ -63,3 +63,28 @@ def test_a_failed_directory_write_keeps_the_complete_version(tmp_path):
         raise RuntimeError("interrupted")
     assert (target / "w").read_text() == "v1" and existing_dir(target) == target
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)]
+)
+def test_a_model_directory_gets_the_umask_modes_weights_included(
+    tmp_path, mask, file_mode, dir_mode
+):
+    """safetensors creates its file 0600 whatever the umask; a model directory's every
+    file (nested ones too) must still be readable as the umask allows."""
+    import torch
+    from safetensors.torch import save_file
+
+    with umask(mask), atomic_dir(tmp_path / "model") as tmp:
+        save_file({"w": torch.zeros(2)}, str(tmp / "model.safetensors"))
+        (tmp / "tokenizer").mkdir()
+        (tmp / "tokenizer" / "vocab.txt").write_text("a\n")
+        os.chmod(tmp / "tokenizer" / "vocab.txt", 0o600)
+        (tmp / "run.sh").write_text("#!/bin/sh\n")
+        os.chmod(tmp / "run.sh", 0o700)
+    model = tmp_path / "model"
+    assert mode(model / "model.safetensors") == file_mode
+    assert mode(model / "tokenizer" / "vocab.txt") == file_mode
+    assert mode(model / "tokenizer") == dir_mode and mode(model) == dir_mode
+    assert mode(model / "run.sh") == dir_mode  # executable stays executable, umask applied

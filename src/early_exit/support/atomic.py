@@ -6,7 +6,8 @@ that a rerun (or Snakemake) could mistake for a complete output.
 `tempfile` creates its files 0600 and its directories 0700 whatever the umask; the
 outputs get the modes a plain `open()` / `mkdir()` would give under the current umask
 before they are renamed into place, so colleagues sharing a results directory (a
-cluster's shared filesystem) can read them, and a group can rerun part of it.
+cluster's shared filesystem) can read them, and a group can rerun part of it. A
+directory's files get them too: some writers (safetensors) create theirs 0600.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     old = target.with_name(f".{target.name}.old")
     try:
         yield tmp
-        os.chmod(tmp, umask_mode(0o777))
+        give_umask_modes(tmp)
         # Move the previous version aside rather than deleting it first, so there is
         # never a moment when neither version exists (see `existing_dir`).
         if target.exists():
@@ -76,6 +77,20 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def give_umask_modes(directory: Path) -> None:
+    """Every folder and file under `directory` (itself included) gets the mode `mkdir()` /
+    `open()` would give under the umask; an executable file stays executable."""
+    dir_mode, file_mode, exe_mode = umask_mode(0o777), umask_mode(0o666), umask_mode(0o777)
+    os.chmod(directory, dir_mode)
+    for root, dirs, files in os.walk(directory):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), dir_mode)
+        for name in files:
+            path = os.path.join(root, name)
+            executable = os.lstat(path).st_mode & 0o111
+            os.chmod(path, exe_mode if executable else file_mode)
 
 
 def existing_dir(target: str | os.PathLike) -> Path | None:
