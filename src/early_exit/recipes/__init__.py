@@ -129,9 +129,6 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-TRAINED_BY = ("stages", "slenderize")
-PRETRAININGS = (None, "elastic")
-
 
 def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:

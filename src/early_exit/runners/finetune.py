@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from early_exit.modeling.checkpoint import WEIGHTS, load_model_dir, save_model_d
 from early_exit.modeling.model import ExitConfig, MultiExitModel
 from early_exit.recipes import RecipeContext, get_recipe
 from early_exit.runners.spec import RunSpec
+from early_exit.support.atomic import sha256_file
 from early_exit.support.errors import DataError
 from early_exit.training.run import TrainingRun
 
@@ -58,11 +58,7 @@ def take_first_stage(model: MultiExitModel, first_stage_dir: Path) -> str:
     log.info(
         "first stage taken from %s (%s, seed %s)", first_stage_dir, meta["method"], meta["seed"]
     )
-    digest = hashlib.sha256()
-    with open(Path(first_stage_dir) / WEIGHTS, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(Path(first_stage_dir) / WEIGHTS)
 
 
 def finetune(spec: RunSpec, on_step=None) -> dict:

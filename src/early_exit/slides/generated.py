@@ -49,9 +49,6 @@ class Model:
         return cls(run.parent.parent.name, run.parent.name, int(meta["seed"]), meta, backbone)
 
 
-MODEL_REWRITE = "rerun rule train (or slenderize)"
-
-
 def _read_json(path: Path) -> dict:
     """A model directory's JSON (read without torch: its checksums are the loaders' to
     check), or one DataError naming it."""
