@@ -1,5 +1,5 @@
 """The package's floors: a module imports only from floors below its own (or its own
-package), and no two packages import each other (STYLE.md, docs/architecture.md).
+package), and no two packages import each other (docs/architecture.md).
 
 Read from the source with `ast` (nothing is imported), so a violation fails here before
 it can hide behind a lazy import inside a function.
