@@ -328,7 +328,9 @@ def test_a_blank_page_is_exported_once_more_alone_with_a_wait(tmp_path):
         """,
     )
     pdf, site = tmp_path / "out" / "deck.pdf", tmp_path / "out" / "site"
-    info = deck.build_deck(src, [], [], tmp_path / "build", pdf, site, chromium="true")
+    info = deck.build_deck(
+        src, [], [], tmp_path / "build", pdf, site, chromium="true", fit_check=False
+    )
     exports = (tmp_path / "exports").read_text().splitlines()
     assert info["pages"] == 2 and len(exports) == 2
     assert "--wait" not in exports[0] and f"--wait {deck.RETRY_WAIT_MS}" in exports[1]
@@ -338,7 +340,9 @@ def test_a_blank_page_is_exported_once_more_alone_with_a_wait(tmp_path):
         f'#!/bin/bash\n[ "$1" = build ] && {{ mkdir -p "$4"; exit 0; }}\ncp {blank} "$4"\n'
     )
     with pytest.raises(DeckError, match="page 1 .* blank"):
-        deck.build_deck(src, [], [], tmp_path / "build", pdf, site, chromium="true")
+        deck.build_deck(
+            src, [], [], tmp_path / "build", pdf, site, chromium="true", fit_check=False
+        )
     assert pdf.read_bytes() == good.read_bytes()  # the previous deck stays
 
 

@@ -25,6 +25,7 @@ from early_exit.slides.markdown import (
     iter_slides,
     split_long_tables,
 )
+from early_exit.slides.pages import check_pages
 from early_exit.support.atomic import atomic_dir, atomic_path
 
 log = logging.getLogger(__name__)
@@ -246,10 +247,13 @@ def build_deck(
     site_dir: Path,
     chromium: str | None = None,
     timeout: int = SLIDEV_TIMEOUT_S,
+    fit_check: bool = True,
 ) -> dict:
     """Build the static site and the PDF of the deck; return page and slide counts.
 
-    `timeout` bounds each Slidev command (seconds).
+    `timeout` bounds each Slidev command (seconds). `fit_check`: open every slide of the
+    site in the browser and fail, naming the slide, when content runs off it or an image
+    does not load (`early_exit.slides.pages`).
 
     Both outputs appear atomically: a failed or interrupted build leaves the
     previous ones (or none) in place, never a half-written PDF Snakemake would trust.
@@ -268,6 +272,8 @@ def build_deck(
             log.warning("%s; exporting once more with --wait %d", err, RETRY_WAIT_MS)
             export_s += _export(build_dir, pdf_tmp, browser, timeout, RETRY_WAIT_MS)
             pages = check_pdf(pdf_tmp, expected)
+        if fit_check:
+            check_pages(site_tmp, expected, browser, build_dir / "node_modules")
     log.info("deck: %d slides; slidev build %.1f s, export %.1f s", expected, build_s, export_s)
     return {
         "pages": pages,
