@@ -62,7 +62,7 @@ def test_same_answers_one_at_a_time_one_batch_and_refilled(serving_runs, name):
     for every in (1, 2, 3):
         refilled, scheduler = served(engine, texts, "refill", arrive_every=every)
         assert refilled == one_batch, every
-        shared.append(max(scheduler.rows_per_tick))
+        shared.append(scheduler.rows_per_call.values().max())
     assert len({layer for _, layer in one_batch}) > 1  # rows exit at several depths
     assert max(shared) > 1, shared  # rows admitted apart shared layer calls
     for mode in ("shrink",):

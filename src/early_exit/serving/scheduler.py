@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from early_exit.inference.engine import Answer, Cohort, Decisions, pack
+from early_exit.serving.metrics import RowsPerCall
 from early_exit.support.errors import ConfigError
 
 MODES = ("full", "shrink", "refill")
@@ -59,7 +60,9 @@ class Job:
     features: list[dict]
     truncated: np.ndarray
     done: Callable[[list[Answer] | None, Exception | None], None]
-    arrived: float = field(default_factory=time.monotonic)
+    arrived: float = field(default_factory=time.perf_counter)  # queued
+    admitted: float | None = None  # its first row taken by the scheduler
+    finished: float | None = None  # its last row answered
     cancelled: bool = False
     decisions: Decisions | None = None
     left: int = 0
@@ -87,7 +90,7 @@ class Scheduler:
         self.rows: dict[int, tuple[Job, int]] = {}  # row id -> (job, index in job)
         self.next_row = 0
         self.ticks = 0  # layer calls (refill) or batches (shrink, full)
-        self.rows_per_tick: list[int] = []
+        self.rows_per_call = RowsPerCall()  # rows per layer call (refill) or batch
 
     @property
     def in_flight(self) -> int:
@@ -119,6 +122,8 @@ class Scheduler:
         while self.waiting and len(taken) < n:
             job, i = self.waiting.popleft()
             if not job.cancelled:
+                if job.admitted is None:
+                    job.admitted = time.perf_counter()
                 taken.append((job, i))
         return taken
 
@@ -128,7 +133,7 @@ class Scheduler:
             return
         features = [job.features[i] for job, i in taken]
         decisions = self.engine.run(features, self.policy, batch_size=len(features))
-        self.rows_per_tick.append(len(features))
+        self.rows_per_call.add(len(features))
         for k, (job, i) in enumerate(taken):
             self._answer(job, i, decisions.exit_index[k], decisions.logits[k], decisions.score[k])
 
@@ -168,7 +173,7 @@ class Scheduler:
         del self.waited[id(cohort)]
         for other in self.cohorts:
             self.waited[id(other)] += 1
-        self.rows_per_tick.append(len(cohort.rows))
+        self.rows_per_call.add(len(cohort.rows))
         exited = cohort.step()
         if exited is not None:
             for k, row in enumerate(exited.rows):
@@ -183,6 +188,7 @@ class Scheduler:
         job.decisions.score[i] = score
         job.left -= 1
         if job.left == 0 and not job.cancelled:
+            job.finished = time.perf_counter()
             name = "none" if self.policy is None else self.policy.score_name
             try:
                 answers = self.engine.answers(job.decisions, job.features, job.truncated, name)
