@@ -10,7 +10,11 @@ every run, alone on the machine, like the latency stage.
 
 Rates: `rates` are multiples of the run's unloaded full-depth rate (1 / its batch-1
 full-depth latency, measured first through the server), so one config fits tiny and
-full-size models. Output per run: serving.tsv, one row per (mode, rate).
+full-size models. Every mode is offered the same arrival sequence at a rate (seeded by the
+rate's multiple), from a load generator in its own process (`early_exit.serving.load`);
+latency counts from the scheduled arrival, failures as infinite latency. Output per run:
+serving.tsv, one row per (mode, rate), with the samples behind the percentiles (`sent`)
+and 95% order-statistic intervals for p50 and p90.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import pandas as pd
 from early_exit.data.prepared import load_split
 from early_exit.exits.operating_points import chosen_knob, load_operating_points
 from early_exit.serving.app import Limits, bind, create_app, server
-from early_exit.serving.load import run_load
+from early_exit.serving.load import Generator, LoadResult, paired_seed, run_load
 from early_exit.serving.scheduler import MODES
 from early_exit.support.errors import DataError
 from early_exit.support.tables import write_table
@@ -34,13 +38,18 @@ COLUMNS = [
     "mode",
     "offered_rate",
     "rate_multiple",
-    "sent",
+    "sent",  # the samples behind every percentile (failures included as infinite)
     "answered",
-    "rejected",
-    "throughput",
+    "rejected",  # rejected, timed out or unanswered: infinite latency, lost goodput
+    "throughput",  # 200 answers per second in the steady-state window
     "p50_ms",
-    "p95_ms",
+    "p50_low_ms",  # 95% order-statistic interval
+    "p50_high_ms",
+    "p90_ms",
+    "p90_low_ms",
+    "p90_high_ms",
     "p99_ms",
+    "rows_per_call",  # mean rows per layer call (refill) or batch (shrink, full)
     "unloaded_ms",
     "threshold",
 ]
@@ -72,7 +81,7 @@ class Running:
 
 
 def unloaded_latency(url: str, texts: list[str], n: int = 8) -> float:
-    """Median seconds of one request at a time (no queueing)."""
+    """Median seconds of one request at a time (no queueing), on one keep-alive connection."""
     import httpx
 
     times = []
@@ -82,6 +91,37 @@ def unloaded_latency(url: str, texts: list[str], n: int = 8) -> float:
             client.post("/classify", json={"text": text}).raise_for_status()
             times.append(time.perf_counter() - start)
     return float(np.median(times[2:]))
+
+
+def rows_per_call(url: str) -> dict[int, int]:
+    """The server's histogram of rows per layer call (or batch) so far."""
+    import httpx
+
+    got = httpx.get(f"{url}/metrics", timeout=30).json()["rows_per_call"]
+    return {int(k): n for k, n in got.get("histogram", {}).items()}
+
+
+def mean_rows(before: dict[int, int], after: dict[int, int]) -> float:
+    """Mean rows per call of the calls made between two histograms."""
+    calls = {k: n - before.get(k, 0) for k, n in after.items()}
+    total = sum(calls.values())
+    return sum(k * n for k, n in calls.items()) / total if total else float("nan")
+
+
+def point(load: LoadResult) -> dict:
+    """A load's figures: counts, throughput, percentiles (ms) with their intervals."""
+    out = {
+        "sent": load.sent,
+        "answered": load.answered,
+        "rejected": load.failed,
+        "throughput": load.throughput,
+    }
+    for q in (50, 90, 99):
+        est, low, high, _ = load.interval(q)
+        out[f"p{q}_ms"] = 1e3 * est
+        if q != 99:
+            out[f"p{q}_low_ms"], out[f"p{q}_high_ms"] = 1e3 * low, 1e3 * high
+    return out
 
 
 def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu") -> pd.DataFrame:
@@ -116,38 +156,36 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
     with Running(engine, None, "full", limits) as srv:
         unloaded = unloaded_latency(srv.url, texts)
     rows = []
-    for mode in MODES:
-        with Running(engine, None if mode == "full" else policy, mode, limits) as srv:
-            run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs)  # warm-up
-            for multiple in settings["rates"]:
-                rate = multiple / unloaded
-                n = int(min(settings["requests"], max(8, rate * settings["seconds"])))
-                load = run_load(
-                    srv.url,
-                    texts,
-                    rate,
-                    n,
-                    settings["seconds"],
-                    settings["timeout"],
-                    seed=len(rows),
-                    pairs=pairs,
-                )
-                rows.append(
-                    [
-                        mode,
+    with Generator() as gen:  # the client in its own process, reused for every point
+        for mode in MODES:
+            with Running(engine, None if mode == "full" else policy, mode, limits) as srv:
+                run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs, generator=gen)
+                for multiple in settings["rates"]:
+                    rate = multiple / unloaded
+                    n = int(min(settings["requests"], max(8, rate * settings["seconds"])))
+                    before = rows_per_call(srv.url)
+                    load = run_load(
+                        srv.url,
+                        texts,
                         rate,
-                        multiple,
-                        load.sent,
-                        load.answered,
-                        load.sent - load.answered,
-                        load.throughput,
-                        1e3 * load.percentile(50),
-                        1e3 * load.percentile(95),
-                        1e3 * load.percentile(99),
-                        1e3 * unloaded,
-                        knob,
-                    ]
-                )
+                        n,
+                        settings["seconds"],
+                        settings["timeout"],
+                        seed=paired_seed(multiple),  # the same arrivals for every mode
+                        pairs=pairs,
+                        generator=gen,
+                    )
+                    rows.append(
+                        {
+                            "mode": mode,
+                            "offered_rate": rate,
+                            "rate_multiple": multiple,
+                            **point(load),
+                            "rows_per_call": mean_rows(before, rows_per_call(srv.url)),
+                            "unloaded_ms": 1e3 * unloaded,
+                            "threshold": knob,
+                        }
+                    )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
