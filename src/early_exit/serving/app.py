@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from early_exit.serving.metrics import StageTimes
-from early_exit.serving.scheduler import Job, QueueFull, Scheduler, Worker
+from early_exit.serving.scheduler import Admission, Job, QueueFull, Scheduler, Worker
 from early_exit.support.errors import DataError
 
 
@@ -44,6 +44,7 @@ class Limits:
     max_body: int = 1 << 20  # bytes per request
     timeout: float = 30.0  # seconds per request
     max_wait: int = 4  # ticks a cohort waits before it must run (the fairness bound)
+    admission: Admission = Admission()  # when refill admits rows, which cohort it steps
 
 
 def error(status: int, message: str):
@@ -122,7 +123,7 @@ async def read_body(request: Request, limit: int) -> bytes | tuple[int, str]:
 
 def create_app(engine, policy, mode: str = "refill", limits: Limits = Limits(), info=None):
     """The ASGI app: `policy` (a runtime policy, or None at full depth) and `mode` fixed."""
-    scheduler = Scheduler(engine, policy, mode, limits.max_batch, limits.max_wait)
+    scheduler = Scheduler(engine, policy, mode, limits.max_batch, limits.max_wait, limits.admission)
     worker = Worker(scheduler, limits.max_queue)
     times = StageTimes()
     # one thread tokenises: off the event loop, and a fast tokenizer is not safe to call

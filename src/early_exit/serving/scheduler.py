@@ -68,15 +68,70 @@ class Job:
     left: int = 0
 
 
+CHOICES = ("shallowest", "fullest")
+
+
+@dataclass(frozen=True)
+class Admission:
+    """When the refilling scheduler admits waiting rows, and which cohort it steps.
+
+    The default (`rows=1, after=0, cohorts=None, choice="shallowest"`) admits whenever a
+    slot is free and steps the shallowest cohort: under load it leaves many small cohorts,
+    each layer call streaming a layer's weights for a few rows. `bulk()` admits at layer 0
+    only once `rows` slots are free (and as many rows wait) or the oldest waiting row has
+    waited `after` seconds (or nothing is in flight), keeps at most `cohorts` cohorts live,
+    and steps the cohort with the most rows x ticks waited."""
+
+    rows: int = 1  # admit once this many slots are free and as many rows wait
+    after: float = 0.0  # ... or once the oldest waiting row has waited this long (s)
+    cohorts: int | None = None  # at most this many cohorts live (None: one per depth)
+    choice: str = "shallowest"  # or "fullest": the most rows x ticks waited
+
+    @classmethod
+    def bulk(cls, max_batch: int = 32) -> Admission:
+        return cls(rows=max(1, max_batch // 4), after=0.005, cohorts=4, choice="fullest")
+
+    def check(self) -> None:
+        if self.choice not in CHOICES:
+            raise ConfigError(
+                f"serving choice {self.choice!r}: expected one of {', '.join(CHOICES)}"
+            )
+        if self.rows < 1 or self.after < 0 or (self.cohorts is not None and self.cohorts < 1):
+            raise ConfigError(
+                f"serving admission {self}: rows and cohorts must be >= 1, after >= 0"
+            )
+
+    def admits(self, scheduler: Scheduler, free: int) -> bool:
+        """Whether to admit now (`free` slots, rows waiting)."""
+        cohorts = scheduler.cohorts
+        if not cohorts:
+            return True  # nothing in flight: waiting would only add latency
+        at_zero = any(c.depth == 0 for c in cohorts)
+        if self.cohorts is not None and len(cohorts) >= self.cohorts and not at_zero:
+            return False
+        if free >= self.rows and len(scheduler.waiting) >= self.rows:
+            return True
+        job = scheduler.waiting[0][0]
+        return time.perf_counter() - job.arrived >= self.after
+
+
 class Scheduler:
     """Rows of many requests through one engine, in one of `MODES`; not thread-safe:
     the `Worker` thread owns it."""
 
     def __init__(
-        self, engine, policy, mode: str = "refill", max_batch: int = 32, max_wait: int = 4
+        self,
+        engine,
+        policy,
+        mode: str = "refill",
+        max_batch: int = 32,
+        max_wait: int = 4,
+        admission: Admission | None = None,
     ):
         if mode not in MODES:
             raise ConfigError(f"serving mode {mode!r}: expected one of {', '.join(MODES)}")
+        self.admission = admission or Admission()
+        self.admission.check()
         if mode == "refill" and not hasattr(engine, "model"):
             raise ConfigError(
                 "serving mode refill needs the torch engine (a run directory); an ONNX export "
@@ -138,7 +193,10 @@ class Scheduler:
             self._answer(job, i, decisions.exit_index[k], decisions.logits[k], decisions.score[k])
 
     def _admit(self) -> None:
-        taken = self._take(self.max_batch - self.in_flight)
+        free = self.max_batch - self.in_flight
+        if not self.waiting or free <= 0 or not self.admission.admits(self, free):
+            return
+        taken = self._take(free)
         if not taken:
             return
         features = [job.features[i] for job, i in taken]
@@ -165,6 +223,12 @@ class Scheduler:
         overdue = [c for c in self.cohorts if self.waited[id(c)] > self.max_wait]
         if overdue:
             return max(overdue, key=lambda c: self.waited[id(c)])
+        if self.admission.choice == "fullest":
+            # rows x age: the call that serves the most row-ticks of waiting; ties to the
+            # shallowest (catch-up, so cohorts meet and merge)
+            return max(
+                self.cohorts, key=lambda c: (len(c.rows) * (self.waited[id(c)] + 1), -c.depth)
+            )
         return min(self.cohorts, key=lambda c: c.depth)
 
     def _step(self) -> None:
