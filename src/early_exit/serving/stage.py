@@ -101,11 +101,16 @@ def rows_per_call(url: str) -> dict[int, int]:
     return {int(k): n for k, n in got.get("histogram", {}).items()}
 
 
+def calls_between(before: dict[int, int], after: dict[int, int]) -> np.ndarray:
+    """The row counts of the calls made between two histograms (sorted)."""
+    calls = {k: n - before.get(k, 0) for k, n in sorted(after.items())}
+    return np.repeat(list(calls), list(calls.values())).astype(np.int64)
+
+
 def mean_rows(before: dict[int, int], after: dict[int, int]) -> float:
     """Mean rows per call of the calls made between two histograms."""
-    calls = {k: n - before.get(k, 0) for k, n in after.items()}
-    total = sum(calls.values())
-    return sum(k * n for k, n in calls.items()) / total if total else float("nan")
+    calls = calls_between(before, after)
+    return float(calls.mean()) if calls.size else float("nan")
 
 
 def point(load: LoadResult) -> dict:
