@@ -49,23 +49,12 @@ from early_exit.inference.engine import EarlyExitEngine
 from early_exit.serving.app import Limits
 from early_exit.serving.load import Generator, paired_seed, run_load
 from early_exit.serving.scheduler import Admission
-from early_exit.serving.stage import Running, calls_between, rows_per_call
+from early_exit.serving.stage import Running, calls_between, model_time, rows_per_call
 from early_exit.support.layout import parse_run_dir
 
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def model_time(engine, features, n: int = 30) -> float:
-    """Median seconds of one text at full depth, batch 1, the engine alone."""
-    engine.run(features[:3], None, batch_size=1)  # warm-up
-    times = []
-    for f in (features * n)[:n]:
-        start = time.perf_counter()
-        engine.run([f], None, batch_size=1)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def round_trips(url: str, n: int = 40) -> tuple[float, float]:
@@ -233,7 +222,7 @@ def main() -> int:
     decisions = engine.run(features, policy)
     layers = np.array(engine.exit_layers)
     speedup = layers[-1] / np.mean(layers[decisions.exit_index])
-    model = model_time(engine, features)
+    model = model_time(engine, texts, n=30)
     slo = args.slo_multiple * model
     limits = Limits(
         max_batch=args.max_batch,

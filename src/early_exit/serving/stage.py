@@ -50,7 +50,9 @@ COLUMNS = [
     "p90_high_ms",
     "p99_ms",
     "rows_per_call",  # mean rows per layer call (refill) or batch (shrink, full)
-    "unloaded_ms",
+    "unloaded_ms",  # batch-1 full-depth latency through the server (HTTP included)
+    "model_ms",  # batch-1 full-depth model time, the engine alone
+    "slo_ms",  # the latency objective: `slo` x model_ms
     "threshold",
 ]
 
@@ -91,6 +93,21 @@ def unloaded_latency(url: str, texts: list[str], n: int = 8) -> float:
             client.post("/classify", json={"text": text}).raise_for_status()
             times.append(time.perf_counter() - start)
     return float(np.median(times[2:]))
+
+
+def model_time(engine, texts: list[str], pairs=None, n: int = 10) -> float:
+    """Median seconds of one text at full depth, batch 1, the engine alone (no HTTP)."""
+    import torch
+
+    features, _ = engine.encode(texts[:n], None if pairs is None else pairs[:n])
+    times = []
+    with torch.inference_mode():
+        engine.run(features[:2], None, batch_size=1)  # warm-up
+        for feature in (features * n)[:n]:
+            start = time.perf_counter()
+            engine.run([feature], None, batch_size=1)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def rows_per_call(url: str) -> dict[int, int]:
@@ -160,6 +177,7 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
     )
     with Running(engine, None, "full", limits) as srv:
         unloaded = unloaded_latency(srv.url, texts)
+    model = model_time(engine, texts, pairs)
     rows = []
     with Generator() as gen:  # the client in its own process, reused for every point
         for mode in MODES:
@@ -188,6 +206,8 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
                             **point(load),
                             "rows_per_call": mean_rows(before, rows_per_call(srv.url)),
                             "unloaded_ms": 1e3 * unloaded,
+                            "model_ms": 1e3 * model,
+                            "slo_ms": 1e3 * model * settings.get("slo", 5.0),
                             "threshold": knob,
                         }
                     )
