@@ -6,18 +6,24 @@ different depths cannot share one layer call, so the rows in flight are held as 
 one per depth, and each `tick` makes one layer call. The rule:
 
 1. Admit: while rows in flight are fewer than `max_batch`, the oldest waiting rows (FIFO)
-   are embedded as a new cohort at depth 0 (joining the depth-0 cohort if there is one).
+   are embedded as a new cohort at depth 0 (joining the depth-0 cohort if there is one);
+   under `Admission.bulk()` only once `rows` slots are free and as many rows wait, or the
+   oldest has waited `after` seconds, or nothing is in flight, and while fewer than
+   `cohorts` cohorts are live (or it joins the depth-0 one).
 2. Step: the cohort that has waited more than `max_wait` ticks since it last ran, the
-   longest-waiting first; otherwise the shallowest cohort ("catch up").
+   longest-waiting first; otherwise the shallowest cohort ("catch up"), or under
+   `choice="fullest"` the one with the most rows x (ticks waited + 1).
 3. Merge: a cohort that reaches the depth of another becomes one with it, so the layers
    after the meeting point run on one fuller batch.
 
-Fairness bound: cohorts sit at distinct depths, so there are at most L (layers) of them;
-a cohort that is not stepped waits at most `max_wait` ticks before it is eligible and then
-at most L - 1 ticks behind the other eligible ones: it runs at least once every
-`max_wait + L` ticks and answers within `L * (max_wait + L)` ticks of admission. Admission
-is FIFO and rows in flight answer within that bound, so no request waits forever.
-(`tests/serving/test_scheduler.py` checks it on a synthetic stream.)
+Fairness bound: cohorts sit at distinct depths, so there are at most C of them (L layers,
+or the `cohorts` cap if smaller); a cohort that is not stepped waits at most `max_wait`
+ticks before it is eligible and then at most C - 1 ticks behind the other eligible ones
+(rule 2's overdue clause comes before either choice): it runs at least once every
+`max_wait + C` ticks and answers within `L * (max_wait + C)` ticks of admission.
+Admission is FIFO and rows in flight answer within that bound, so no request waits
+forever. (`tests/serving/test_scheduler.py` checks it on a synthetic stream, for both
+admissions.)
 
 The answers are the engine's: each row walks the same layers, heads and policy (the
 policy's per-row state travels with it); merging pads hidden states to the wider cohort,
