@@ -315,6 +315,8 @@ def test_cli_port_in_use_and_invalid_run_dir(serving_runs, capsys, tmp_path):
                     str(port),
                     "--device",
                     "cpu",
+                    "--admission",
+                    "bulk",
                 ]
             )
             == 2
