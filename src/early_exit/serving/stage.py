@@ -185,13 +185,12 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
                 run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs, generator=gen)
                 for multiple in settings["rates"]:
                     rate = multiple / unloaded
-                    n = int(min(settings["requests"], max(8, rate * settings["seconds"])))
                     before = rows_per_call(srv.url)
-                    load = run_load(
+                    load = run_load(  # the arrivals within `seconds`, at most `requests`
                         srv.url,
                         texts,
                         rate,
-                        n,
+                        settings["requests"],
                         settings["seconds"],
                         settings["timeout"],
                         seed=paired_seed(multiple),  # the same arrivals for every mode
