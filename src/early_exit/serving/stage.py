@@ -146,8 +146,14 @@ def point(load: LoadResult) -> dict:
     return out
 
 
-def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu") -> pd.DataFrame:
-    """serving.tsv's rows for one run (its engine loaded once, a server per mode)."""
+def measure_run(
+    run: dict, points_path: str, settings: dict, device: str = "cpu", gen: Generator | None = None
+) -> pd.DataFrame:
+    """serving.tsv's rows for one run (its engine loaded once, a server per mode), the
+    load offered from `gen`'s process (a new one when None)."""
+    if gen is None:
+        with Generator() as own:
+            return measure_run(run, points_path, settings, device, own)
     from early_exit.inference.engine import EarlyExitEngine
 
     key = run["run_key"]
@@ -177,39 +183,38 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
     )
     with Running(engine, None, "full", limits) as srv:
         unloaded = unloaded_latency(srv.url, texts)
-    model = model_time(engine, texts, pairs)
+    model = model_time(engine, texts, pairs, n=5)
     rows = []
-    with Generator() as gen:  # the client in its own process, reused for every point
-        for mode in MODES:
-            with Running(engine, None if mode == "full" else policy, mode, limits) as srv:
-                run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs, generator=gen)
-                for multiple in settings["rates"]:
-                    rate = multiple / unloaded
-                    before = rows_per_call(srv.url)
-                    load = run_load(  # the arrivals within `seconds`, at most `requests`
-                        srv.url,
-                        texts,
-                        rate,
-                        settings["requests"],
-                        settings["seconds"],
-                        settings["timeout"],
-                        seed=paired_seed(multiple),  # the same arrivals for every mode
-                        pairs=pairs,
-                        generator=gen,
-                    )
-                    rows.append(
-                        {
-                            "mode": mode,
-                            "offered_rate": rate,
-                            "rate_multiple": multiple,
-                            **point(load),
-                            "rows_per_call": mean_rows(before, rows_per_call(srv.url)),
-                            "unloaded_ms": 1e3 * unloaded,
-                            "model_ms": 1e3 * model,
-                            "slo_ms": 1e3 * model * settings.get("slo", 5.0),
-                            "threshold": knob,
-                        }
-                    )
+    for mode in MODES:
+        with Running(engine, None if mode == "full" else policy, mode, limits) as srv:
+            run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs, generator=gen)
+            for multiple in settings["rates"]:
+                rate = multiple / unloaded
+                before = rows_per_call(srv.url)
+                load = run_load(  # the arrivals within `seconds`, at most `requests`
+                    srv.url,
+                    texts,
+                    rate,
+                    settings["requests"],
+                    settings["seconds"],
+                    settings["timeout"],
+                    seed=paired_seed(multiple),  # the same arrivals for every mode
+                    pairs=pairs,
+                    generator=gen,
+                )
+                rows.append(
+                    {
+                        "mode": mode,
+                        "offered_rate": rate,
+                        "rate_multiple": multiple,
+                        **point(load),
+                        "rows_per_call": mean_rows(before, rows_per_call(srv.url)),
+                        "unloaded_ms": 1e3 * unloaded,
+                        "model_ms": 1e3 * model,
+                        "slo_ms": 1e3 * model * settings.get("slo", 5.0),
+                        "threshold": knob,
+                    }
+                )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -226,6 +231,7 @@ def serve_runs(
 
     if threads:
         torch.set_num_threads(threads)
-    for run, table in zip(runs, tables, strict=True):
-        frame = measure_run(run, points_path, settings, device)
-        write_table(frame, Path(table), run["run_key"])
+    with Generator() as gen:  # the client's process, started once for every run
+        for run, table in zip(runs, tables, strict=True):
+            frame = measure_run(run, points_path, settings, device, gen)
+            write_table(frame, Path(table), run["run_key"])
