@@ -224,6 +224,12 @@ def parser() -> argparse.ArgumentParser:
         default=4,
         help="layer calls a deeper cohort waits before it must run (fairness)",
     )
+    s.add_argument(
+        "--admission",
+        choices=["eager", "bulk"],
+        default="eager",
+        help="refill: admit whenever a slot frees (eager) or in bulk (docs/serving.md)",
+    )
     return top
 
 
@@ -241,8 +247,16 @@ def serve_command(args) -> int:
     else:
         knob = engine.operating_point(args.policy) if args.threshold == "auto" else args.threshold
         policy = engine.policy(args.policy, knob)
+    from early_exit.serving.scheduler import Admission
+
+    admission = Admission.bulk(args.max_batch) if args.admission == "bulk" else Admission()
     limits = Limits(
-        args.max_batch, args.max_queue, args.max_texts, timeout=args.timeout, max_wait=args.max_wait
+        args.max_batch,
+        args.max_queue,
+        args.max_texts,
+        timeout=args.timeout,
+        max_wait=args.max_wait,
+        admission=admission,
     )
     info = {
         "run": str(args.run_dir),

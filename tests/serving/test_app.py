@@ -77,21 +77,45 @@ def test_concurrent_load_gives_the_engines_answers(engine, serving_runs):
 
 BAD = [  # (content type, body, status, words in the error)
     ("application/json", b"", 400, "empty body"),
-    ("application/json", b"{" + b" " * 5000 + b"}", 413, "bytes"),
+    ("application/json", b"{" + b" " * 300_000 + b"}", 413, "bytes"),
     ("application/json", b'{"text": ["a", "b", "c", "d", "e"]}', 413, "texts"),
     ("application/json", b'{"text": "caf\xe9"}', 400, "not UTF-8"),
     ("text/plain", b'{"text": "a"}', 415, "content type"),
     ("application/json", b"{nope", 400, "invalid JSON"),
+    ("application/json", b"[" * 100_000, 400, "nested too deeply"),
+    ("application/json", b'{"text": ' + b"1" * 5000 + b"}", 400, "invalid JSON"),
     ("application/json", b'{"texts": "a"}', 422, "text"),
     ("application/json", b'{"text": []}', 422, "empty"),
     ("application/json", b'{"text": 3}', 422, "string"),
+    ("application/json", b'{"text": ["fine", "x\\ud800y"]}', 422, "not encodable as UTF-8"),
 ]
 
 
-def test_bad_input_while_a_load_runs(engine, serving_runs):
+def raw_request(url: str, head: bytes, body: bytes = b"") -> bytes:
+    """Send `head` (and `body`) on a fresh connection; the response up to its JSON body."""
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as s:
+        s.sendall(head + body)
+        got = b""
+        while not got.endswith(b"}"):  # the JSON error, after the headers
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+def test_bad_input_while_a_load_runs(engine, serving_runs, monkeypatch):
     _, texts = serving_runs
     want = expected(engine, texts)
-    with serving(engine, max_texts=4, max_body=4096) as (url, _):
+    encode = engine.encode
+
+    def fragile(texts, pairs=None):  # the tokenizer fails on one text
+        if "BOOM" in texts:
+            raise TypeError("the tokenizer cannot take this text")
+        return encode(texts, pairs)
+
+    monkeypatch.setattr(engine, "encode", fragile)
+    with serving(engine, max_texts=4, max_body=200_000) as (url, _):
         result = {}
         load = threading.Thread(
             target=lambda: result.setdefault(
@@ -101,8 +125,18 @@ def test_bad_input_while_a_load_runs(engine, serving_runs):
         load.start()
         for content_type, body, status, words in BAD:
             r = httpx.post(f"{url}/classify", content=body, headers={"content-type": content_type})
-            assert r.status_code == status, (body, r.text)
+            assert r.status_code == status, (body[:40], r.text)
             assert words in r.json()["error"], r.json()
+        r = httpx.post(f"{url}/classify", json={"text": ["fine", "BOOM"]})
+        assert r.status_code == 500 and "TypeError" in r.json()["error"], r.text
+        # a declared length over the limit is answered before any of the body is sent
+        head = (
+            b"POST /classify HTTP/1.1\r\nhost: x\r\ncontent-type: application/json"
+            b"\r\ncontent-length: 1000000000\r\n\r\n"
+        )
+        answer = raw_request(url, head)
+        assert answer.startswith(b"HTTP/1.1 413") and b"limit" in answer, answer
+        # a client that hangs up halfway through its body
         with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as s:
             s.sendall(
                 b"POST /classify HTTP/1.1\r\nhost: x\r\ncontent-type: application/json"
@@ -112,6 +146,87 @@ def test_bad_input_while_a_load_runs(engine, serving_runs):
         got = [(a[0]["label"], a[0]["exit_layer"]) for a in result["load"].answers]
         assert got == want
         assert httpx.post(f"{url}/classify", json={"text": texts[:2]}).status_code == 200
+
+
+def test_an_unexpected_error_is_a_json_500_and_the_server_keeps_serving(
+    engine, serving_runs, monkeypatch
+):
+    from early_exit.serving import app as app_module
+
+    _, texts = serving_runs
+    parse = app_module.parse_body
+
+    def buggy(raw, *args):  # a bug the handler does not expect, on one body only
+        if b"BUG" in raw:
+            raise KeyError("a bug in the server")
+        return parse(raw, *args)
+
+    monkeypatch.setattr(app_module, "parse_body", buggy)
+    with serving(engine) as (url, _):
+        result = {}
+        load = threading.Thread(
+            target=lambda: result.setdefault(
+                "load", run_load(url, texts, rate=100.0, n_requests=len(texts), max_seconds=20)
+            )
+        )
+        load.start()
+        for _ in range(3):
+            r = httpx.post(f"{url}/classify", json={"text": "BUG"})
+            assert r.status_code == 500, r.text
+            assert "KeyError" in r.json()["error"] and "a bug in the server" in r.json()["error"]
+        load.join(30)
+        assert result["load"].answered == len(texts)
+        assert httpx.post(f"{url}/classify", json={"text": texts[0]}).status_code == 200
+
+
+def test_accepted_connections_set_tcp_nodelay(engine, serving_runs):
+    """Without TCP_NODELAY, uvicorn's separate header and body writes wait for the
+    client's delayed ACK: about 40 ms on every keep-alive round trip."""
+    _, texts = serving_runs
+    with serving(engine) as (url, srv), httpx.Client(base_url=url) as client:
+        assert client.get("/health").status_code == 200  # the connection stays open
+        connections = list(srv.server_state.connections)
+        assert connections
+        for protocol in connections:
+            sock = protocol.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_metrics_give_each_stage_and_the_rows_per_call(engine, serving_runs):
+    _, texts = serving_runs
+    with serving(engine) as (url, _):
+        empty = httpx.get(f"{url}/metrics").json()
+        assert empty["requests"] == 0 and empty["rows_per_call"]["calls"] == 0
+        load = run_load(url, texts, rate=200.0, n_requests=len(texts), max_seconds=20)
+        assert load.answered == len(texts)
+        got = httpx.get(f"{url}/metrics").json()
+    assert got["mode"] == "refill" and got["requests"] == len(texts)
+    stages = got["stages"]
+    assert set(stages) == {"parse", "tokenise", "queue", "model", "answer", "total"}
+    for stage in stages.values():
+        assert stage["samples"] == len(texts)
+        assert 0 <= stage["p50_ms"] <= stage["p90_ms"] <= stage["p99_ms"]
+    parts = sum(stages[s]["mean_ms"] for s in ("parse", "tokenise", "queue", "model", "answer"))
+    assert parts == pytest.approx(stages["total"]["mean_ms"], rel=1e-6)
+    assert stages["model"]["mean_ms"] > 0
+    rows = got["rows_per_call"]
+    # refill: one call per layer step; every row walks at least one layer
+    assert (
+        rows["calls"] >= engine.exit_layers[0] and sum(rows["histogram"].values()) == rows["calls"]
+    )
+    assert 1 <= rows["p50"] <= rows["max"] <= 32
+
+
+def test_encode_flags_truncation_in_one_pass(engine):
+    """The `truncated` flag from the tokenizer's overflow equals what an untruncated
+    second pass would say, for single texts and pairs, at and around the max length."""
+    words = [" ".join(["w"] * n) for n in range(1, 3 * engine.max_length)]
+    for pairs in (None, [" ".join(["v"] * (n % 7 + 1)) for n in range(len(words))]):
+        features, truncated = engine.encode(words, pairs)
+        full = engine.tokenizer(words, pairs, truncation=False)["input_ids"]
+        assert list(truncated) == [len(f) > engine.max_length for f in full]
+        assert all(len(f["input_ids"]) <= engine.max_length for f in features)
+        assert truncated.any() and not truncated.all()
 
 
 def test_pair_task_given_one_text():
@@ -200,6 +315,8 @@ def test_cli_port_in_use_and_invalid_run_dir(serving_runs, capsys, tmp_path):
                     str(port),
                     "--device",
                     "cpu",
+                    "--admission",
+                    "bulk",
                 ]
             )
             == 2

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.serving.scheduler import Job, Scheduler
+from early_exit.serving.scheduler import Admission, Job, Scheduler
 
 KNOBS = (0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4)
 
@@ -25,10 +25,13 @@ def engine_answers(engine, texts, batch_size):
     ]
 
 
-def served(engine, texts, mode, arrive_every=1, max_batch=8, max_wait=4):
+BULK = Admission(rows=3, after=1e9, cohorts=2, choice="fullest")  # the deadline never passes
+
+
+def served(engine, texts, mode, arrive_every=1, max_batch=8, max_wait=4, admission=None):
     """Submit one text per job, one job every `arrive_every` ticks; tick until all answer."""
     policy = engine.policy("entropy", engine.knob)
-    scheduler = Scheduler(engine, policy, mode, max_batch=max_batch, max_wait=max_wait)
+    scheduler = Scheduler(engine, policy, mode, max_batch, max_wait, admission)
     results, finished_at = {}, {}
 
     def done(i):
@@ -62,36 +65,53 @@ def test_same_answers_one_at_a_time_one_batch_and_refilled(serving_runs, name):
     for every in (1, 2, 3):
         refilled, scheduler = served(engine, texts, "refill", arrive_every=every)
         assert refilled == one_batch, every
-        shared.append(max(scheduler.rows_per_tick))
+        shared.append(scheduler.rows_per_call.values().max())
     assert len({layer for _, layer in one_batch}) > 1  # rows exit at several depths
     assert max(shared) > 1, shared  # rows admitted apart shared layer calls
     for mode in ("shrink",):
         assert served(engine, texts, mode)[0] == one_batch
+    for every in (1, 3):  # bulk admission, a cap on cohorts, the fullest cohort first
+        refilled, scheduler = served(engine, texts, "refill", every, admission=BULK)
+        assert refilled == one_batch, every
 
 
-def test_a_deep_row_is_not_starved(serving_runs):
+@pytest.mark.parametrize("admission", [None, BULK], ids=["eager", "bulk"])
+def test_a_deep_row_is_not_starved(serving_runs, admission):
     """A stream that keeps arriving at layer 0 does not hold back a deeper cohort: every
-    request answers within the bound L * (max_wait + L) ticks of admission."""
+    request answers within the bound L * (max_wait + C) ticks of its admission (C: the
+    most cohorts live, at most L), and waits a bounded time to be admitted."""
     runs, texts = serving_runs
     engine = EarlyExitEngine.from_run(runs["joint"], device="cpu")
     policy = engine.policy("entropy", 0.0)  # never fires early: every row goes to the end
     layers, max_wait = engine.exit_layers[-1], 2
-    scheduler = Scheduler(engine, policy, "refill", max_batch=64, max_wait=max_wait)
+    cohorts = layers if admission is None else min(layers, admission.cohorts)
+    scheduler = Scheduler(engine, policy, "refill", 64, max_wait, admission)
     features, truncated = engine.encode(texts * 3)
-    admitted, finished = {}, {}
+    jobs, submitted, admitted, finished = [], {}, {}, {}
+
+    def tick():
+        scheduler.tick()
+        for i, job in enumerate(jobs):
+            if job.admitted is not None and i not in admitted:
+                admitted[i] = scheduler.ticks - 1  # admitted during that tick
+
     for i, feature in enumerate(features):  # one new request every tick
-        admitted[i] = scheduler.ticks
-        scheduler.submit(
+        jobs.append(
             Job(
                 [feature],
                 truncated[[i]],
                 lambda a, e, i=i: finished.__setitem__(i, scheduler.ticks),
             )
         )
-        scheduler.tick()
+        submitted[i] = scheduler.ticks
+        scheduler.submit(jobs[-1])
+        tick()
     for _ in range(1000):
         if scheduler.idle():
             break
-        scheduler.tick()
-    waits = np.array([finished[i] - admitted[i] for i in admitted])
-    assert waits.max() <= layers * (max_wait + layers)
+        tick()
+    assert len(finished) == len(features)
+    waits = np.array([finished[i] - admitted[i] for i in finished])
+    assert waits.max() <= layers * (max_wait + cohorts)
+    queued = np.array([admitted[i] - submitted[i] for i in finished])
+    assert queued.max() <= layers * (max_wait + cohorts)  # cohorts finish, slots free

@@ -1,5 +1,12 @@
-"""The serving notebook's figure and table: latency against throughput under load, one
-curve per serving mode (full depth, shrinking batch, refilling scheduler), per method."""
+"""The serving notebook's figure and table: per method and serving mode (full depth,
+shrinking batch, refilling scheduler), the capacity under the latency objective and the
+latency at an equal offered load.
+
+The stage's points are short (docs/serving.md): the capacity here is the highest offered
+rate whose p90 (failures counted as infinite latency) stays within the SLO among the
+rates tried, and the equal load is the highest rate at which full depth still meets it;
+`scripts/bench_serving.py` measures the p99 capacity with repeats.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from pathlib import Path
 
 import matplotlib.figure
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -25,43 +33,97 @@ def load_serving(paths: list[str | Path]) -> pd.DataFrame:
     return read_tables(paths, "serving table", "rule serving")
 
 
-def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
-    """p99 latency against sustained throughput, one panel per method, one curve per mode
-    (the points are the offered arrival rates, in order)."""
-    methods = sorted(table.method.unique())
-    palette = dict(zip(MODES, sns.color_palette("colorblind", len(MODES)), strict=True))
-    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
-        fig, axes = plt.subplots(
-            1, len(methods), figsize=(3.6 * len(methods), 3.4), squeeze=False, sharey=True
+def capacities(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method and mode: the highest offered rate whose p90 is within the SLO (0 if
+    none of the rates tried), with the SLO."""
+    rows = []
+    for (method, mode), group in table.groupby(["method", "mode"], sort=True):
+        ok = group[group.p90_ms <= group.slo_ms]
+        rows.append(
+            {
+                "method": method,
+                "mode": mode,
+                "capacity": float(ok.offered_rate.max()) if not ok.empty else 0.0,
+                "slo_ms": float(group.slo_ms.iloc[0]),
+            }
         )
-        for ax, method in zip(axes[0], methods, strict=True):
-            rows = table[table.method == method]
-            for mode, label in MODES.items():
-                curve = rows[rows["mode"] == mode].sort_values("offered_rate")
-                ax.plot(curve.throughput, curve.p99_ms, "o-", color=palette[mode], label=label)
-            ax.set_title(method)
-            ax.set_xlabel("throughput (requests/s)")
-            ax.set_yscale("log")
-        axes[0][0].set_ylabel("p99 latency (ms)")
-        axes[0][-1].legend(fontsize="small")
+    return pd.DataFrame(rows)
+
+
+def equal_load(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method: every mode's row at one offered rate, the highest at which full depth
+    meets the SLO (the lowest rate tried if it never does)."""
+    out = []
+    for _, group in table.groupby("method", sort=True):
+        full = group[group["mode"] == "full"]
+        ok = full[full.p90_ms <= full.slo_ms]
+        multiple = (ok if not ok.empty else full).rate_multiple
+        multiple = multiple.max() if not ok.empty else multiple.min()
+        out.append(group[group.rate_multiple == multiple])
+    return pd.concat(out, ignore_index=True)
+
+
+def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
+    """Left: capacity under the SLO per method, one bar per mode. Right: p50 latency at
+    an equal offered load (95% order-statistic interval) with p90 as a tick."""
+    caps = capacities(table)
+    equal = equal_load(table)
+    methods = sorted(table.method.unique())
+    modes = [m for m in MODES if m in set(table["mode"])]
+    palette = dict(zip(MODES, sns.color_palette("colorblind", len(MODES)), strict=True))
+    width = 0.8 / len(modes)
+    x = np.arange(len(methods))
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(max(8.0, 2.2 * len(methods) * 2), 3.6))
+        for k, mode in enumerate(modes):
+            offset = (k - (len(modes) - 1) / 2) * width
+            c = caps[caps["mode"] == mode].set_index("method").reindex(methods)
+            left.bar(x + offset, c.capacity, width, color=palette[mode], label=MODES[mode])
+            e = equal[equal["mode"] == mode].set_index("method").reindex(methods)
+            err = np.vstack([e.p50_ms - e.p50_low_ms, e.p50_high_ms - e.p50_ms])
+            err = np.where(np.isfinite(err), err, 0)
+            right.bar(x + offset, e.p50_ms, width, color=palette[mode], yerr=err, capsize=2)
+            right.plot(x + offset, e.p90_ms, "_", color="black", markersize=10)
+        slo = table.groupby("method").slo_ms.first().reindex(methods)
+        left.set_title(f"capacity: p90 within the SLO ({slo.median():.0f} ms)")
+        left.set_ylabel("offered rate (requests/s)")
+        right.set_title("latency at equal load (p50, – p90)")
+        right.set_ylabel("latency (ms)")
+        for ax in (left, right):
+            ax.set_xticks(x, methods, rotation=30, ha="right")
+        left.legend(fontsize="small")
         fig.tight_layout()
     return fig
 
 
 def serving_markdown(table: pd.DataFrame, title: str = "Serving under load") -> str:
-    """Per method and mode: the highest throughput sustained (every request answered) and
-    its p50/p99, and the unloaded full-depth latency."""
+    """Per method and mode: the capacity under the SLO among the rates tried, and at the
+    equal offered load: p50 and p90 with their 95% intervals, the requests behind them,
+    and the mean rows per layer call (or batch)."""
+    caps = capacities(table).set_index(["method", "mode"])
+    equal = equal_load(table)
     lines = [
         f"# {title}",
         "",
-        "| method | mode | throughput (req/s) | p50 (ms) | p99 (ms) |",
-        "|---|---|---:|---:|---:|",
+        "Capacity: the highest offered rate with p90 (failures as infinite) within the SLO. "
+        "Latency at the equal offered load (ms, 95% interval), over n requests.",
+        "",
+        "| method | mode | capacity (req/s) | load (req/s) | p50 (ms) | p90 (ms) | n | rows/call |",
+        "|---|---|---:|---:|---|---|---:|---:|",
     ]
-    for (method, mode), rows in table.groupby(["method", "mode"], sort=True):
-        ok = rows[rows.rejected == 0]
-        best = (ok if not ok.empty else rows).sort_values("throughput").iloc[-1]
+
+    def num(v):
+        return f"{v:.1f}" if np.isfinite(v) else "∞"
+
+    def ms(v, lo, hi):
+        return f"{num(v)} [{num(lo)}, {num(hi)}]" if np.isfinite(v) else "∞"
+
+    for row in equal.sort_values(["method", "mode"]).itertuples():
+        cap = caps.loc[(row.method, row.mode), "capacity"]
         lines.append(
-            f"| {method} | {MODES.get(mode, mode)} | {best.throughput:.1f} | "
-            f"{best.p50_ms:.1f} | {best.p99_ms:.1f} |"
+            f"| {row.method} | {MODES.get(row.mode, row.mode)} | {cap:.1f} | "
+            f"{row.offered_rate:.1f} | {ms(row.p50_ms, row.p50_low_ms, row.p50_high_ms)} | "
+            f"{ms(row.p90_ms, row.p90_low_ms, row.p90_high_ms)} | {row.sent} | "
+            f"{row.rows_per_call:.1f} |"
         )
     return "\n".join(lines) + "\n"

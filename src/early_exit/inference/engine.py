@@ -283,17 +283,21 @@ class EarlyExitEngine:
     # ------------------------------------------------------------------ tokenising
 
     def encode(self, texts: list, pairs: list | None = None) -> tuple[list[dict], np.ndarray]:
-        """Token features per example and whether each was truncated to the max length."""
+        """Token features per example and whether each was truncated to the max length
+        (one tokenisation per text: a fast tokenizer keeps the tokens it cut off)."""
         if pairs is None and len(self.fields) > 1:
             raise DataError(
                 f"task {self.meta['task']!r} classifies pairs ({', '.join(self.fields)}); "
                 "give both texts of each pair"
             )
-        full = self.tokenizer(texts, pairs, truncation=False, verbose=False)["input_ids"]
         tokens = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length)
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokens]
         features = [{k: tokens[k][i] for k in keys} for i in range(len(texts))]
-        truncated = np.array([len(f) > self.max_length for f in full], dtype=bool)
+        if tokens.encodings is not None:  # a fast tokenizer: what truncation cut off is kept
+            truncated = np.array([bool(e.overflowing) for e in tokens.encodings], dtype=bool)
+        else:  # a slow one: a second, untruncated pass
+            full = self.tokenizer(texts, pairs, truncation=False, verbose=False)["input_ids"]
+            truncated = np.array([len(f) > self.max_length for f in full], dtype=bool)
         return features, truncated
 
     # ------------------------------------------------------------------ running

@@ -4,12 +4,16 @@
                     task) -> {"answers": [...]}, each answer with the fields of
                     `early-exit predict` (`line` is the text's 1-based place in the list)
     GET  /health    -> {"status": "ok", the mode, policy, knob, queue and limits}
+    GET  /metrics   -> per-stage server timings (parse, tokenise, queue, model, answer) and
+                       the rows per layer call (early_exit.serving.metrics)
 
-The event loop only parses, tokenises and queues; one `Worker` thread runs the model, so
-the scheduler sees every request (docs/serving.md). Limits: `max_texts` texts per
-request, `max_body` bytes, `max_queue` texts waiting (503 beyond it), `timeout` seconds
-per request (504). Every bad request is a 4xx JSON `{"error": ...}` naming the problem;
-the server keeps serving. Shutdown (SIGINT/SIGTERM) stops accepting, answers what is
+The event loop only reads, parses and queues; one thread tokenises (once per text) and one
+`Worker` thread runs the model, so the scheduler sees every request (docs/serving.md).
+Limits: `max_texts` texts per request, `max_body` bytes (the declared Content-Length is
+checked before reading, and the body is read with that cap), `max_queue` texts waiting
+(503 beyond it), `timeout` seconds per request (504). Every bad request is a 4xx JSON
+`{"error": ...}` naming the problem, anything unexpected a JSON 500 naming it; the server
+keeps serving. Shutdown (SIGINT/SIGTERM) stops accepting, answers what is
 queued and in flight, then exits.
 """
 
@@ -19,13 +23,16 @@ import asyncio
 import contextlib
 import json
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from early_exit.serving.scheduler import Job, QueueFull, Scheduler, Worker
+from early_exit.serving.metrics import StageTimes
+from early_exit.serving.scheduler import Admission, Job, QueueFull, Scheduler, Worker
 from early_exit.support.errors import DataError
 
 
@@ -37,6 +44,7 @@ class Limits:
     max_body: int = 1 << 20  # bytes per request
     timeout: float = 30.0  # seconds per request
     max_wait: int = 4  # ticks a cohort waits before it must run (the fairness bound)
+    admission: Admission = Admission()  # when refill admits rows, which cohort it steps
 
 
 def error(status: int, message: str):
@@ -57,6 +65,10 @@ def parse_body(raw: bytes, content_type: str, limits: Limits, fields: list[str])
         return 400, f"body not UTF-8 ({err.reason} at byte {err.start})"
     except json.JSONDecodeError as err:
         return 400, f"invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+    except RecursionError:
+        return 400, "invalid JSON: nested too deeply"
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        return 400, f"invalid JSON ({err})"
     if not isinstance(body, dict) or "text" not in body:
         return 422, 'expected a JSON object with a "text" field (a string or a list of strings)'
     columns = []
@@ -79,22 +91,60 @@ def parse_body(raw: bytes, content_type: str, limits: Limits, fields: list[str])
         return 413, f"{n} texts: the limit is {limits.max_texts} per request"
     if any(not any(c[i].strip() for c in columns) for i in range(n)):
         return 422, "an empty text: every text needs some characters"
+    for name, column in zip(fields, columns, strict=False):
+        for i, value in enumerate(column):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:  # JSON's \ud800 escapes decode to lone surrogates
+                return 422, (
+                    f"{name!r} {i + 1}: not encodable as UTF-8 ({err.reason}, "
+                    f"{value[err.start]!r} at character {err.start})"
+                )
     return columns[0], (columns[1] if len(columns) > 1 else None)
+
+
+async def read_body(request: Request, limit: int) -> bytes | tuple[int, str]:
+    """The body, read in chunks up to `limit` bytes; (status, message) when the declared
+    Content-Length is over the limit or invalid (nothing read) or the stream passes it."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            return 400, f"content-length {declared!r}: not a number of bytes"
+        if int(declared) > limit:
+            return 413, f"body of {int(declared)} bytes: the limit is {limit}"
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return 413, f"body of more than {limit} bytes: the limit is {limit}"
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_app(engine, policy, mode: str = "refill", limits: Limits = Limits(), info=None):
     """The ASGI app: `policy` (a runtime policy, or None at full depth) and `mode` fixed."""
-    scheduler = Scheduler(engine, policy, mode, limits.max_batch, limits.max_wait)
+    scheduler = Scheduler(engine, policy, mode, limits.max_batch, limits.max_wait, limits.admission)
     worker = Worker(scheduler, limits.max_queue)
+    times = StageTimes()
+    # one thread tokenises: off the event loop, and a fast tokenizer is not safe to call
+    # from two threads at once
+    tokenising = ThreadPoolExecutor(1, thread_name_prefix="early-exit-tokenise")
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         worker.start()
         yield
         await asyncio.get_running_loop().run_in_executor(None, worker.stop)
+        tokenising.shutdown(wait=False)
 
     app = FastAPI(title="early-exit", lifespan=lifespan)
     app.state.worker = worker
+    app.state.times = times
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception):
+        # Starlette still logs the traceback; the client gets JSON naming the problem
+        return error(500, f"internal error: {type(err).__name__}: {err}")
 
     @app.get("/health")
     async def health():
@@ -109,21 +159,38 @@ def create_app(engine, policy, mode: str = "refill", limits: Limits = Limits(), 
             **{k: getattr(limits, k) for k in limits.__dataclass_fields__},
         }
 
+    @app.get("/metrics")
+    async def metrics():
+        return {
+            "mode": mode,
+            "requests": times.requests,
+            "stages": times.summary(),
+            "rows_per_call": scheduler.rows_per_call.summary(),
+        }
+
     @app.post("/classify")
     async def classify(request: Request):
+        start = time.perf_counter()
         try:
-            raw = await request.body()
+            raw = await read_body(request, limits.max_body)
         except ClientDisconnect:
             return error(400, "the client disconnected before the body arrived")
+        if isinstance(raw, tuple):
+            return error(*raw)
         parsed = parse_body(raw, request.headers.get("content-type", ""), limits, engine.fields)
         if isinstance(parsed[0], int):
             return error(*parsed)
         texts, pairs = parsed
+        loop = asyncio.get_running_loop()
+        parsed_at = time.perf_counter()
         try:
-            features, truncated = engine.encode(texts, pairs)
+            features, truncated = await loop.run_in_executor(
+                tokenising, engine.encode, texts, pairs
+            )
         except DataError as err:
             return error(422, str(err))
-        loop = asyncio.get_running_loop()
+        except Exception as err:  # noqa: BLE001 - a text the tokenizer cannot take
+            return error(500, f"the tokenizer failed on this request ({type(err).__name__}: {err})")
         future = loop.create_future()
 
         def settle(answers, err):
@@ -144,8 +211,20 @@ def create_app(engine, policy, mode: str = "refill", limits: Limits = Limits(), 
             job.cancelled = True
             return error(504, f"no answer within {limits.timeout:g} s; the server is overloaded")
         if err is not None:
-            return error(500, f"the model failed on this request ({err})")
-        return {"answers": [{"line": i + 1, **a.to_json()} for i, a in enumerate(answers)]}
+            return error(500, f"the model failed on this request ({type(err).__name__}: {err})")
+        body = {"answers": [{"line": i + 1, **a.to_json()} for i, a in enumerate(answers)]}
+        end = time.perf_counter()
+        admitted = job.admitted if job.admitted is not None else job.arrived
+        finished = job.finished if job.finished is not None else end
+        times.record(
+            parse=parsed_at - start,
+            tokenise=job.arrived - parsed_at,
+            queue=admitted - job.arrived,
+            model=finished - admitted,
+            answer=end - finished,
+            total=end - start,
+        )
+        return body
 
     return app
 
@@ -153,8 +232,12 @@ def create_app(engine, policy, mode: str = "refill", limits: Limits = Limits(), 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, or a one-line DataError (port in use, no such address)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # protocol IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose `proto`
+    # says TCP, and an accepted socket inherits the listener's. Without it uvicorn's
+    # separate header and body writes wait for the client's delayed ACK (about 40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as err:

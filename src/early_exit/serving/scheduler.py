@@ -6,18 +6,24 @@ different depths cannot share one layer call, so the rows in flight are held as 
 one per depth, and each `tick` makes one layer call. The rule:
 
 1. Admit: while rows in flight are fewer than `max_batch`, the oldest waiting rows (FIFO)
-   are embedded as a new cohort at depth 0 (joining the depth-0 cohort if there is one).
+   are embedded as a new cohort at depth 0 (joining the depth-0 cohort if there is one);
+   under `Admission.bulk()` only once `rows` slots are free and as many rows wait, or the
+   oldest has waited `after` seconds, or nothing is in flight, and while fewer than
+   `cohorts` cohorts are live (or it joins the depth-0 one).
 2. Step: the cohort that has waited more than `max_wait` ticks since it last ran, the
-   longest-waiting first; otherwise the shallowest cohort ("catch up").
+   longest-waiting first; otherwise the shallowest cohort ("catch up"), or under
+   `choice="fullest"` the one with the most rows x (ticks waited + 1).
 3. Merge: a cohort that reaches the depth of another becomes one with it, so the layers
    after the meeting point run on one fuller batch.
 
-Fairness bound: cohorts sit at distinct depths, so there are at most L (layers) of them;
-a cohort that is not stepped waits at most `max_wait` ticks before it is eligible and then
-at most L - 1 ticks behind the other eligible ones: it runs at least once every
-`max_wait + L` ticks and answers within `L * (max_wait + L)` ticks of admission. Admission
-is FIFO and rows in flight answer within that bound, so no request waits forever.
-(`tests/serving/test_scheduler.py` checks it on a synthetic stream.)
+Fairness bound: cohorts sit at distinct depths, so there are at most C of them (L layers,
+or the `cohorts` cap if smaller); a cohort that is not stepped waits at most `max_wait`
+ticks before it is eligible and then at most C - 1 ticks behind the other eligible ones
+(rule 2's overdue clause comes before either choice): it runs at least once every
+`max_wait + C` ticks and answers within `L * (max_wait + C)` ticks of admission.
+Admission is FIFO and rows in flight answer within that bound, so no request waits
+forever. (`tests/serving/test_scheduler.py` checks it on a synthetic stream, for both
+admissions.)
 
 The answers are the engine's: each row walks the same layers, heads and policy (the
 policy's per-row state travels with it); merging pads hidden states to the wider cohort,
@@ -43,6 +49,7 @@ import numpy as np
 import torch
 
 from early_exit.inference.engine import Answer, Cohort, Decisions, pack
+from early_exit.serving.metrics import RowsPerCall
 from early_exit.support.errors import ConfigError
 
 MODES = ("full", "shrink", "refill")
@@ -59,10 +66,59 @@ class Job:
     features: list[dict]
     truncated: np.ndarray
     done: Callable[[list[Answer] | None, Exception | None], None]
-    arrived: float = field(default_factory=time.monotonic)
+    arrived: float = field(default_factory=time.perf_counter)  # queued
+    admitted: float | None = None  # its first row taken by the scheduler
+    finished: float | None = None  # its last row answered
     cancelled: bool = False
     decisions: Decisions | None = None
     left: int = 0
+
+
+CHOICES = ("shallowest", "fullest")
+
+
+@dataclass(frozen=True)
+class Admission:
+    """When the refilling scheduler admits waiting rows, and which cohort it steps.
+
+    The default (`rows=1, after=0, cohorts=None, choice="shallowest"`) admits whenever a
+    slot is free and steps the shallowest cohort: under load it leaves many small cohorts,
+    each layer call streaming a layer's weights for a few rows. `bulk()` admits at layer 0
+    only once `rows` slots are free (and as many rows wait) or the oldest waiting row has
+    waited `after` seconds (or nothing is in flight), keeps at most `cohorts` cohorts live,
+    and steps the cohort with the most rows x ticks waited."""
+
+    rows: int = 1  # admit once this many slots are free and as many rows wait
+    after: float = 0.0  # ... or once the oldest waiting row has waited this long (s)
+    cohorts: int | None = None  # at most this many cohorts live (None: one per depth)
+    choice: str = "shallowest"  # or "fullest": the most rows x ticks waited
+
+    @classmethod
+    def bulk(cls, max_batch: int = 32) -> Admission:
+        return cls(rows=max(1, max_batch // 4), after=0.005, cohorts=4, choice="fullest")
+
+    def check(self) -> None:
+        if self.choice not in CHOICES:
+            raise ConfigError(
+                f"serving choice {self.choice!r}: expected one of {', '.join(CHOICES)}"
+            )
+        if self.rows < 1 or self.after < 0 or (self.cohorts is not None and self.cohorts < 1):
+            raise ConfigError(
+                f"serving admission {self}: rows and cohorts must be >= 1, after >= 0"
+            )
+
+    def admits(self, scheduler: Scheduler, free: int) -> bool:
+        """Whether to admit now (`free` slots, rows waiting)."""
+        cohorts = scheduler.cohorts
+        if not cohorts:
+            return True  # nothing in flight: waiting would only add latency
+        at_zero = any(c.depth == 0 for c in cohorts)
+        if self.cohorts is not None and len(cohorts) >= self.cohorts and not at_zero:
+            return False
+        if free >= self.rows and len(scheduler.waiting) >= self.rows:
+            return True
+        job = scheduler.waiting[0][0]
+        return time.perf_counter() - job.arrived >= self.after
 
 
 class Scheduler:
@@ -70,10 +126,18 @@ class Scheduler:
     the `Worker` thread owns it."""
 
     def __init__(
-        self, engine, policy, mode: str = "refill", max_batch: int = 32, max_wait: int = 4
+        self,
+        engine,
+        policy,
+        mode: str = "refill",
+        max_batch: int = 32,
+        max_wait: int = 4,
+        admission: Admission | None = None,
     ):
         if mode not in MODES:
             raise ConfigError(f"serving mode {mode!r}: expected one of {', '.join(MODES)}")
+        self.admission = admission or Admission()
+        self.admission.check()
         if mode == "refill" and not hasattr(engine, "model"):
             raise ConfigError(
                 "serving mode refill needs the torch engine (a run directory); an ONNX export "
@@ -87,7 +151,7 @@ class Scheduler:
         self.rows: dict[int, tuple[Job, int]] = {}  # row id -> (job, index in job)
         self.next_row = 0
         self.ticks = 0  # layer calls (refill) or batches (shrink, full)
-        self.rows_per_tick: list[int] = []
+        self.rows_per_call = RowsPerCall()  # rows per layer call (refill) or batch
 
     @property
     def in_flight(self) -> int:
@@ -119,6 +183,8 @@ class Scheduler:
         while self.waiting and len(taken) < n:
             job, i = self.waiting.popleft()
             if not job.cancelled:
+                if job.admitted is None:
+                    job.admitted = time.perf_counter()
                 taken.append((job, i))
         return taken
 
@@ -128,12 +194,15 @@ class Scheduler:
             return
         features = [job.features[i] for job, i in taken]
         decisions = self.engine.run(features, self.policy, batch_size=len(features))
-        self.rows_per_tick.append(len(features))
+        self.rows_per_call.add(len(features))
         for k, (job, i) in enumerate(taken):
             self._answer(job, i, decisions.exit_index[k], decisions.logits[k], decisions.score[k])
 
     def _admit(self) -> None:
-        taken = self._take(self.max_batch - self.in_flight)
+        free = self.max_batch - self.in_flight
+        if not self.waiting or free <= 0 or not self.admission.admits(self, free):
+            return
+        taken = self._take(free)
         if not taken:
             return
         features = [job.features[i] for job, i in taken]
@@ -160,6 +229,12 @@ class Scheduler:
         overdue = [c for c in self.cohorts if self.waited[id(c)] > self.max_wait]
         if overdue:
             return max(overdue, key=lambda c: self.waited[id(c)])
+        if self.admission.choice == "fullest":
+            # rows x age: the call that serves the most row-ticks of waiting; ties to the
+            # shallowest (catch-up, so cohorts meet and merge)
+            return max(
+                self.cohorts, key=lambda c: (len(c.rows) * (self.waited[id(c)] + 1), -c.depth)
+            )
         return min(self.cohorts, key=lambda c: c.depth)
 
     def _step(self) -> None:
@@ -168,7 +243,7 @@ class Scheduler:
         del self.waited[id(cohort)]
         for other in self.cohorts:
             self.waited[id(other)] += 1
-        self.rows_per_tick.append(len(cohort.rows))
+        self.rows_per_call.add(len(cohort.rows))
         exited = cohort.step()
         if exited is not None:
             for k, row in enumerate(exited.rows):
@@ -183,6 +258,7 @@ class Scheduler:
         job.decisions.score[i] = score
         job.left -= 1
         if job.left == 0 and not job.cancelled:
+            job.finished = time.perf_counter()
             name = "none" if self.policy is None else self.policy.score_name
             try:
                 answers = self.engine.answers(job.decisions, job.features, job.truncated, name)

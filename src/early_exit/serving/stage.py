@@ -10,7 +10,11 @@ every run, alone on the machine, like the latency stage.
 
 Rates: `rates` are multiples of the run's unloaded full-depth rate (1 / its batch-1
 full-depth latency, measured first through the server), so one config fits tiny and
-full-size models. Output per run: serving.tsv, one row per (mode, rate).
+full-size models. Every mode is offered the same arrival sequence at a rate (seeded by the
+rate's multiple), from a load generator in its own process (`early_exit.serving.load`);
+latency counts from the scheduled arrival, failures as infinite latency. Output per run:
+serving.tsv, one row per (mode, rate), with the samples behind the percentiles (`sent`)
+and 95% order-statistic intervals for p50 and p90.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import pandas as pd
 from early_exit.data.prepared import load_split
 from early_exit.exits.operating_points import chosen_knob, load_operating_points
 from early_exit.serving.app import Limits, bind, create_app, server
-from early_exit.serving.load import run_load
+from early_exit.serving.load import Generator, LoadResult, paired_seed, run_load
 from early_exit.serving.scheduler import MODES
 from early_exit.support.errors import DataError
 from early_exit.support.tables import write_table
@@ -34,14 +38,21 @@ COLUMNS = [
     "mode",
     "offered_rate",
     "rate_multiple",
-    "sent",
+    "sent",  # the samples behind every percentile (failures included as infinite)
     "answered",
-    "rejected",
-    "throughput",
+    "rejected",  # rejected, timed out or unanswered: infinite latency, lost goodput
+    "throughput",  # 200 answers per second in the steady-state window
     "p50_ms",
-    "p95_ms",
+    "p50_low_ms",  # 95% order-statistic interval
+    "p50_high_ms",
+    "p90_ms",
+    "p90_low_ms",
+    "p90_high_ms",
     "p99_ms",
-    "unloaded_ms",
+    "rows_per_call",  # mean rows per layer call (refill) or batch (shrink, full)
+    "unloaded_ms",  # batch-1 full-depth latency through the server (HTTP included)
+    "model_ms",  # batch-1 full-depth model time, the engine alone
+    "slo_ms",  # the latency objective: `slo` x model_ms
     "threshold",
 ]
 
@@ -72,7 +83,7 @@ class Running:
 
 
 def unloaded_latency(url: str, texts: list[str], n: int = 8) -> float:
-    """Median seconds of one request at a time (no queueing)."""
+    """Median seconds of one request at a time (no queueing), on one keep-alive connection."""
     import httpx
 
     times = []
@@ -84,8 +95,65 @@ def unloaded_latency(url: str, texts: list[str], n: int = 8) -> float:
     return float(np.median(times[2:]))
 
 
-def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu") -> pd.DataFrame:
-    """serving.tsv's rows for one run (its engine loaded once, a server per mode)."""
+def model_time(engine, texts: list[str], pairs=None, n: int = 10) -> float:
+    """Median seconds of one text at full depth, batch 1, the engine alone (no HTTP)."""
+    import torch
+
+    features, _ = engine.encode(texts[:n], None if pairs is None else pairs[:n])
+    times = []
+    with torch.inference_mode():
+        engine.run(features[:2], None, batch_size=1)  # warm-up
+        for feature in (features * n)[:n]:
+            start = time.perf_counter()
+            engine.run([feature], None, batch_size=1)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def rows_per_call(url: str) -> dict[int, int]:
+    """The server's histogram of rows per layer call (or batch) so far."""
+    import httpx
+
+    got = httpx.get(f"{url}/metrics", timeout=30).json()["rows_per_call"]
+    return {int(k): n for k, n in got.get("histogram", {}).items()}
+
+
+def calls_between(before: dict[int, int], after: dict[int, int]) -> np.ndarray:
+    """The row counts of the calls made between two histograms (sorted)."""
+    calls = {k: n - before.get(k, 0) for k, n in sorted(after.items())}
+    return np.repeat(list(calls), list(calls.values())).astype(np.int64)
+
+
+def mean_rows(before: dict[int, int], after: dict[int, int]) -> float:
+    """Mean rows per call of the calls made between two histograms."""
+    calls = calls_between(before, after)
+    return float(calls.mean()) if calls.size else float("nan")
+
+
+def point(load: LoadResult) -> dict:
+    """A load's figures: counts, throughput, percentiles (ms) with their intervals."""
+    out = {
+        "sent": load.sent,
+        "answered": load.answered,
+        "rejected": load.failed,
+        "throughput": load.throughput,
+    }
+    for q in (50, 90, 99):
+        est, low, high, _ = load.interval(q)
+        out[f"p{q}_ms"] = 1e3 * est
+        if q != 99:
+            out[f"p{q}_low_ms"], out[f"p{q}_high_ms"] = 1e3 * low, 1e3 * high
+    return out
+
+
+def measure_run(
+    run: dict, points_path: str, settings: dict, device: str = "cpu", gen: Generator | None = None
+) -> pd.DataFrame:
+    """serving.tsv's rows for one run (its engine loaded once, a server per mode), the
+    load offered from `gen`'s process (a new one when None)."""
+    if gen is None:
+        with Generator() as own:
+            return measure_run(run, points_path, settings, device, own)
     from early_exit.inference.engine import EarlyExitEngine
 
     key = run["run_key"]
@@ -115,38 +183,37 @@ def measure_run(run: dict, points_path: str, settings: dict, device: str = "cpu"
     )
     with Running(engine, None, "full", limits) as srv:
         unloaded = unloaded_latency(srv.url, texts)
+    model = model_time(engine, texts, pairs, n=5)
     rows = []
     for mode in MODES:
         with Running(engine, None if mode == "full" else policy, mode, limits) as srv:
-            run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs)  # warm-up
+            run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs, generator=gen)
             for multiple in settings["rates"]:
                 rate = multiple / unloaded
-                n = int(min(settings["requests"], max(8, rate * settings["seconds"])))
-                load = run_load(
+                before = rows_per_call(srv.url)
+                load = run_load(  # the arrivals within `seconds`, at most `requests`
                     srv.url,
                     texts,
                     rate,
-                    n,
+                    settings["requests"],
                     settings["seconds"],
                     settings["timeout"],
-                    seed=len(rows),
+                    seed=paired_seed(multiple),  # the same arrivals for every mode
                     pairs=pairs,
+                    generator=gen,
                 )
                 rows.append(
-                    [
-                        mode,
-                        rate,
-                        multiple,
-                        load.sent,
-                        load.answered,
-                        load.sent - load.answered,
-                        load.throughput,
-                        1e3 * load.percentile(50),
-                        1e3 * load.percentile(95),
-                        1e3 * load.percentile(99),
-                        1e3 * unloaded,
-                        knob,
-                    ]
+                    {
+                        "mode": mode,
+                        "offered_rate": rate,
+                        "rate_multiple": multiple,
+                        **point(load),
+                        "rows_per_call": mean_rows(before, rows_per_call(srv.url)),
+                        "unloaded_ms": 1e3 * unloaded,
+                        "model_ms": 1e3 * model,
+                        "slo_ms": 1e3 * model * settings.get("slo", 5.0),
+                        "threshold": knob,
+                    }
                 )
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -164,6 +231,7 @@ def serve_runs(
 
     if threads:
         torch.set_num_threads(threads)
-    for run, table in zip(runs, tables, strict=True):
-        frame = measure_run(run, points_path, settings, device)
-        write_table(frame, Path(table), run["run_key"])
+    with Generator() as gen:  # the client's process, started once for every run
+        for run, table in zip(runs, tables, strict=True):
+            frame = measure_run(run, points_path, settings, device, gen)
+            write_table(frame, Path(table), run["run_key"])
