@@ -13,12 +13,12 @@
 # %% [markdown]
 # # Which differences are larger than noise
 #
-# Every pair of a task's methods at their operating points (each under its own
-# criterion, knob chosen on dev): the paired bootstrap difference of test scores and
-# its Holm-adjusted test, as a matrix per task; then each method against the full
-# model of its backbone and against the static curve at the same FLOPs. The tables
-# come from rule operating_points (`significance.tsv`, `intervals.tsv`). Executed by
-# papermill; the next cell holds the parameters.
+# A family of tests fixed in advance (docs/statistics.md): each early-exit method, under
+# its own criterion at the knob chosen on dev, against its own full model (the drop),
+# against plain fine-tuning of its backbone (score and FLOPs) and against the static
+# curve at the same FLOPs; an exact test at the chosen knobs for each, Holm over the
+# family of a task. The tables come from rule operating_points (`significance.tsv`,
+# `intervals.tsv`). Executed by papermill; the next cell holds the parameters.
 
 # %% tags=["parameters"]
 summary = "results/analysis/intervals.tsv"  # written by rule operating_points
@@ -49,10 +49,10 @@ fig
 
 # %%
 text = comparisons.differences_markdown(
-    summary, pairs, criteria, "Differences from the full model and the static curve", coverage
+    summary, pairs, criteria, "Drop, vs fine-tuning and vs static curve, tested", coverage
 )
 results.write_markdown(out / "significance.md", text)
 print(text)
 
 # %%
-pairs[pairs.significant].sort_values(["task", "p_holm"])
+pairs[pairs.significant].sort_values(["task", "p_adjusted"])

@@ -119,6 +119,12 @@ class Split:
     rep_full_score: np.ndarray  # [B]
     rep_full_flops: np.ndarray  # [B]
     correct: np.ndarray | None = None  # [K, n] per-example correctness (classification)
+    # per example, for the exact tests at fixed knobs (`analysis.significance`)
+    labels: np.ndarray | None = None  # [n]
+    preds: np.ndarray | None = None  # [K, n] predictions at every knob
+    full_preds: np.ndarray | None = None  # [n] the run's own full model (last exit)
+    spent: np.ndarray | None = None  # [K, n] FLOPs per example at every knob
+    full_spent: np.ndarray | None = None  # [n] FLOPs per example at the last exit
 
 
 @dataclass
@@ -204,6 +210,11 @@ def split_values(stored: dict, split: str, temps, policies: dict, idx: np.ndarra
                 correct=(preds == out.labels[None, :])
                 if out.task_type == "classification"
                 else None,
+                labels=out.labels,
+                preds=preds,
+                full_preds=full_preds[0],
+                spent=spent,
+                full_spent=flops[:, -1],
                 **full,
             ),
         )

@@ -5,8 +5,10 @@ Tables written by the workflow's `operating_points` rule:
 - per run (the operating-points table): the knob's test score, drop from the full
   model, layer speed-up and FLOPs, each with its interval;
 - per method and policy over seeds (`intervals.tsv`): the same, and the difference
-  from the full model of the same backbone (plain fine-tuning; `vs_full_model`) and
-  from the static curve at the same FLOPs (`vs_curve`), each with its interval;
+  from plain fine-tuning of the same backbone (**vs fine-tuning**, `vs_finetune`; the
+  run named in `finetune`) and from the static curve at the same FLOPs (**vs static
+  curve**, `vs_curve`), each with its interval (names as in docs/statistics.md: the
+  **drop** is against the method's own full model, vs fine-tuning against another run);
 - the ELUE score of every method and policy with its interval (`elue_intervals.tsv`).
 
 Seeds: a method's numbers over seeds are the mean over its seeds. With several seeds,
@@ -136,7 +138,7 @@ class Task:
         rep_s = np.stack([p["reps"]["score"] for p in points], 1)
         return value, (rep_f, rep_s)
 
-    def full_model(self, method: str) -> str | None:
+    def finetune(self, method: str) -> str | None:
         """The plain fine-tuning run of the method's backbone (a single exit on the last layer)."""
         backbone = self.info.get(method, {}).get("backbone")
         for name, i in sorted(self.info.items()):
@@ -165,30 +167,30 @@ def summary_rows(task: Task) -> pd.DataFrame:
         for stat in STATS:
             lo, hi = interval(p["reps"][stat], conf)
             row |= {f"test_{stat}_lo": lo, f"test_{stat}_hi": hi}
-        row |= _vs_full_model(task, method, policy, split, p)
+        row |= _vs_finetune(task, method, policy, split, p)
         row |= _vs_curve(task, method, split, p)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _vs_full_model(task, method, policy, split, p) -> dict:
-    base_name = task.full_model(method)
+def _vs_finetune(task, method, policy, split, p) -> dict:
+    base_name = task.finetune(method)
     base = task.point(base_name, "single-exit", split) if base_name else None
     if base is None:
         return {
-            "full_model": None,
-            "vs_full_model": np.nan,
-            "vs_full_model_lo": np.nan,
-            "vs_full_model_hi": np.nan,
+            "finetune": None,
+            "vs_finetune": np.nan,
+            "vs_finetune_lo": np.nan,
+            "vs_finetune_hi": np.nan,
         }
     diff = p["reps"]["score"] - base["reps"]["score"]
     lo, hi = interval(diff, task.settings.confidence)
     value = p["value"]["score"] - base["value"]["score"]
     return {
-        "full_model": base_name,
-        "vs_full_model": value,
-        "vs_full_model_lo": lo,
-        "vs_full_model_hi": hi,
+        "finetune": base_name,
+        "vs_finetune": value,
+        "vs_finetune_lo": lo,
+        "vs_finetune_hi": hi,
     }
 
 
