@@ -191,3 +191,26 @@ def test_p_value_from_the_bootstrap_standard_error():
     assert bootstrap.p_value(0.0, np.zeros(100)) == 1.0
     d = np.random.default_rng(0).normal(0.02, 0.01, 5000)
     assert bootstrap.p_value(0.02, d) == pytest.approx(0.0455, abs=0.004)  # z = 2
+
+
+def test_the_guaranteed_knob_adds_columns_and_changes_none(tmp_path):
+    from early_exit.analysis.intervals import LTT_COLUMNS
+    from early_exit.exits.operating_points import Guarantee
+
+    sweeps = [make_run(tmp_path, "t", "a", 1, stored(seed=1, n=400))]
+    kw = dict(policies={"t": POLICIES}, settings=Settings(resamples=100), max_drop=0.01)
+    plain = uncertainty_tables(sweeps, info={"a": INFO["a"]}, **kw)["points"]
+    loose, strict = (
+        uncertainty_tables(sweeps, info={"a": INFO["a"]}, guarantee=Guarantee(d, 0.1), **kw)[
+            "points"
+        ]
+        for d in (0.2, 0.01)
+    )
+    assert list(loose.columns) == [*plain.columns, *LTT_COLUMNS]  # added after, nothing moved
+    pd.testing.assert_frame_equal(loose[plain.columns], plain)
+    row = loose.query("policy == 'entropy'").iloc[0]
+    assert row.ltt_certified and row.ltt_dev_risk <= 0.2 and row.ltt_test_speedup > 1
+    # a risk of 1% on 400 dev examples at epsilon 0.1 is certified with at most one
+    # disagreement (P(Bin(400, 0.01) <= 1) = 0.09): the strict guarantee keeps a slower knob
+    tight = strict.query("policy == 'entropy'").iloc[0]
+    assert tight.ltt_test_speedup <= row.ltt_test_speedup

@@ -45,6 +45,7 @@ rule operating_points:
     params:
         max_drop=config["analysis"]["max_drop"],
         bootstrap=config["analysis"].get("bootstrap", {}),
+        guarantee=config["analysis"].get("guarantee", {}),
         policies={task: task_policies(config, task) for task in TASKS},
         methods=METHOD_INFO,
     threads: 1

@@ -29,7 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from early_exit.exits.metrics import score_rows
-from early_exit.exits.operating_points import choose
+from early_exit.exits.operating_points import (
+    Guarantee,
+    choose,
+    conservative_order,
+    guaranteed,
+)
 from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import decide, decisions, load_temperatures, split_outputs
 from early_exit.support.errors import DataError
@@ -125,6 +130,13 @@ class Split:
     full_preds: np.ndarray | None = None  # [n] the run's own full model (last exit)
     spent: np.ndarray | None = None  # [K, n] FLOPs per example at every knob
     full_spent: np.ndarray | None = None  # [n] FLOPs per example at the last exit
+    full_speedup: float = 1.0  # layer speed-up of the last exit
+
+    def losses(self, guarantee: Guarantee) -> np.ndarray | None:
+        """[K, n] the guarantee's 0/1 losses (None for regression: no disagreement)."""
+        if self.correct is None or self.preds is None:
+            return None
+        return guarantee.losses(self.preds, self.full_preds, self.labels)
 
 
 @dataclass
@@ -140,6 +152,10 @@ class RunReplicates:
     chosen: int  # knob index chosen on the whole dev split (the operating point)
     rep_chosen: np.ndarray  # [B] knob index per replicate (re-chosen on dev, or `chosen`)
     tests: dict[str, Split] = field(default_factory=dict)
+    # the Learn-then-Test knob (`exits.operating_points.guaranteed`): index, -1 when no knob
+    # is certified (the full model), None without a guarantee or for regression
+    guaranteed: int | None = None
+    guaranteed_dev_risk: float = float("nan")
 
     @property
     def key(self) -> tuple:
@@ -215,6 +231,7 @@ def split_values(stored: dict, split: str, temps, policies: dict, idx: np.ndarra
                 full_preds=full_preds[0],
                 spent=spent,
                 full_spent=flops[:, -1],
+                full_speedup=num_layers / float(layers[-1]),
                 **full,
             ),
         )
@@ -228,10 +245,12 @@ def run_replicates(
     settings: Settings,
     max_drop: float,
     order: dict[str, np.ndarray] | None = None,
+    guarantee: Guarantee | None = None,
 ) -> tuple[list[RunReplicates], dict[str, np.ndarray]]:
     """Every policy's replicates for one run (`run_dir` holds exit_logits.npz and
     calibration.json); `order` (split -> ids, from the task's first run) aligns the
-    examples, and the run's own order is returned for the next runs of the task."""
+    examples, and the run's own order is returned for the next runs of the task. With a
+    `guarantee`, each policy's Learn-then-Test knob is chosen on dev too."""
     run_dir = Path(run_dir)
     path = run_dir / "exit_logits.npz"
     stored = load_exit_logits(path)
@@ -255,5 +274,13 @@ def run_replicates(
         )
         tests = {s: v[name][1] for s, v in values.items() if s.startswith("test") and name in v}
         metric = str(stored["metric"])
-        found.append(RunReplicates(*key, name, metric, grid, point, rep, tests))
+        run = RunReplicates(*key, name, metric, grid, point, rep, tests)
+        losses = dev.losses(guarantee) if guarantee is not None else None
+        if losses is not None:
+            order_k = conservative_order(1 / dev.speedup)
+            n = losses.shape[1]
+            g = guaranteed(losses.sum(1), n, order_k, guarantee.delta, guarantee.epsilon)[0]
+            run.guaranteed = int(g)
+            run.guaranteed_dev_risk = float(losses[g].mean()) if g >= 0 else float("nan")
+        found.append(run)
     return found, order

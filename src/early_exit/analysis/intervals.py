@@ -28,6 +28,7 @@ import pandas as pd
 
 from early_exit.analysis.bootstrap import RunReplicates, Settings, interval
 from early_exit.analysis.elue import curve_methods
+from early_exit.exits.operating_points import Guarantee
 
 STATS = ("score", "drop", "speedup", "flops")
 
@@ -61,8 +62,11 @@ def coverage(seeds: int, settings: Settings) -> str:
     )
 
 
-def run_rows(runs: list[RunReplicates], settings: Settings) -> pd.DataFrame:
-    """Interval columns per run and test split: `test_<stat>_lo` / `_hi`, and the drop."""
+def run_rows(
+    runs: list[RunReplicates], settings: Settings, guarantee: Guarantee | None = None
+) -> pd.DataFrame:
+    """Interval columns per run and test split: `test_<stat>_lo` / `_hi`, and the drop;
+    with a `guarantee`, the Learn-then-Test knob's columns (`guaranteed_columns`)."""
     rows = []
     for run in runs:
         for split, t in run.tests.items():
@@ -72,8 +76,49 @@ def run_rows(runs: list[RunReplicates], settings: Settings) -> pd.DataFrame:
             for stat in STATS:
                 lo, hi = interval(at[stat], settings.confidence)
                 row |= {f"test_{stat}_lo": lo, f"test_{stat}_hi": hi}
+            if guarantee is not None:
+                row |= guaranteed_columns(run, split, guarantee)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+LTT_COLUMNS = (
+    "ltt_threshold",
+    "ltt_certified",
+    "ltt_dev_risk",
+    "ltt_test_risk",
+    "ltt_test_score",
+    "ltt_test_drop",
+    "ltt_test_speedup",
+)
+
+
+def guaranteed_columns(run: RunReplicates, split: str, guarantee: Guarantee) -> dict:
+    """The Learn-then-Test knob's columns (`ltt_*`): its threshold chosen on dev, whether
+    any knob was certified (if not, the full model: every example at the last exit), its
+    dev risk, and on the test split its realised risk, score, drop and layer speed-up."""
+    t, g = run.tests[split], run.guaranteed
+    if g is None:
+        return dict.fromkeys(LTT_COLUMNS, np.nan)
+    if g < 0:
+        return {
+            "ltt_threshold": np.nan,
+            "ltt_certified": False,
+            "ltt_dev_risk": np.nan,
+            "ltt_test_risk": 0.0,
+            "ltt_test_score": t.full_score,
+            "ltt_test_drop": 0.0,
+            "ltt_test_speedup": t.full_speedup,
+        }
+    return {
+        "ltt_threshold": float(run.grid[g]),
+        "ltt_certified": True,
+        "ltt_dev_risk": run.guaranteed_dev_risk,
+        "ltt_test_risk": float(t.losses(guarantee)[g].mean()),
+        "ltt_test_score": float(t.score[g]),
+        "ltt_test_drop": float(t.full_score - t.score[g]),
+        "ltt_test_speedup": float(t.speedup[g]),
+    }
 
 
 class Task:
