@@ -57,6 +57,7 @@ def test_sign_flip_is_exact_on_small_samples_and_deterministic():
     assert sign_flip(np.ones(5), "x") == pytest.approx(0.0625)
     assert sign_flip(np.array([1, 1, 1, 1, 1, 0, 0.0]), "x") == pytest.approx(0.0625)
     assert sign_flip(np.zeros(10), "x") == 1.0
+    assert sign_flip(np.array([0, 0, 1.0]), "x") == 1.0
     d = np.random.default_rng(2).normal(0.1, 1, 300)
     assert sign_flip(d, "y") == sign_flip(d, "y")
 
@@ -180,3 +181,23 @@ def test_empty_family_and_figure_without_rows():
     empty = pd.DataFrame(columns=["task", "test_split", "quantity"])
     assert comparisons.panels(empty) == []
     comparisons.significance_figure(empty, 0.05)
+
+
+def test_several_seeds_are_tested_on_seed_mean_differences(tmp_path):
+    skills = {1: (0.5, 1.5, 3.0), 2: (0.1, 0.2, 0.4)}  # a good and a poor training run
+    sweeps = [make_run(tmp_path, "t", "ee", s, stored(seed=s, skill=k)) for s, k in skills.items()]
+    sweeps.append(make_run(tmp_path, "t", "ft", 1, stored(seed=9, exits=(4,), skill=(3.0,))))
+    info = {k: INFO[k] for k in ("ee", "ft")}
+    kw = dict(policies={"t": POLICIES}, settings=Settings(resamples=200), max_drop=0.01, info=info)
+    family = uncertainty_tables(sweeps, **kw)["significance"].set_index(["comparison", "quantity"])
+    assert (family.seeds == 2).all()
+    assert family.loc[("drop", "score"), "test"] == "sign-flip permutation"
+    assert family.loc[("vs fine-tuning", "score"), "test"] == "sign-flip permutation"
+    # the t-interval over two seeds that differ spans what they disagree on
+    one = uncertainty_tables([sweeps[0], sweeps[2]], **kw)["significance"]
+    one = one.set_index(["comparison", "quantity"])
+    key = ("vs fine-tuning", "score")
+    width = {
+        n: f.loc[key, "value_hi"] - f.loc[key, "value_lo"] for n, f in (("2", family), ("1", one))
+    }
+    assert width["2"] > 2 * width["1"]

@@ -11,17 +11,20 @@ Tables written by the workflow's `operating_points` rule:
   **drop** is against the method's own full model, vs fine-tuning against another run);
 - the ELUE score of every method and policy with its interval (`elue_intervals.tsv`).
 
-Seeds: a method's numbers over seeds are the mean over its seeds. With several seeds,
-each replicate also resamples the seeds (a two-level bootstrap: seeds with
-replacement, then the replicate's resampled test examples, shared by all seeds since
-they are the same examples), so the interval covers training-seed and test-sampling
-variance together. With one seed it covers test sampling (and, with
-`reselect_on_dev`, the choice of knob on dev) only; the tables say which.
+Seeds: a method's numbers over seeds are the mean over its seeds. With one seed the
+interval is the paired bootstrap's percentile interval: test sampling (and, with
+`reselect_on_dev`, the choice of knob on dev) only. With several seeds it is a
+t-interval around the seed mean (`combined_interval`): the variance of the mean is the
+between-seed variance of the seeds' values over the number of seeds, plus the
+within-seed variance (the bootstrap variance of the seed mean over the same resampled
+examples), with Welch-Satterthwaite degrees of freedom. Drawing three seeds with
+replacement (the two-level bootstrap this replaced) has only ten distinct multisets and
+underestimates the between-seed variance by a factor (S - 1) / S, a third with three
+seeds; the t quantile with S - 1 degrees of freedom also pays for estimating that
+variance from S values. The tables' notes say which interval they show.
 """
 
 from __future__ import annotations
-
-import zlib
 
 import numpy as np
 import pandas as pd
@@ -33,33 +36,50 @@ from early_exit.exits.operating_points import Guarantee
 STATS = ("score", "drop", "speedup", "flops")
 
 
-def seed_draws(settings: Settings, seeds: int, *names) -> np.ndarray | None:
-    """Which seeds each replicate averages, [B, S] (drawn with replacement; None with one
-    seed). Deterministic, and independent between methods: their seeds are independent
-    training runs."""
-    if seeds == 1:
-        return None
-    rng = np.random.default_rng([settings.seed, zlib.crc32("\0".join(map(str, names)).encode())])
-    return rng.integers(0, seeds, size=(settings.resamples, seeds))
+def between(values) -> list[tuple[float, int]]:
+    """The between-seed variance term of a seed mean: [(s^2 / S, S - 1)], none for one
+    seed."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        return []
+    spread = 0.0 if np.ptp(v) <= 1e-12 * max(1.0, np.abs(v).max()) else v.var(ddof=1)
+    return [(float(spread / v.size), v.size - 1)]
 
 
-def mean_draws(replicates: list[np.ndarray], draws: np.ndarray | None) -> np.ndarray:
-    """Per replicate, the mean over its drawn seeds: [B, ...] from S arrays [B, ...]."""
-    stacked = np.stack(replicates)
-    if draws is None:
-        return stacked[0]
-    return stacked[draws, np.arange(stacked.shape[1])[:, None]].mean(1)
+def combined_interval(
+    value: float, reps: np.ndarray, terms: list[tuple[float, int]], confidence: float
+) -> tuple[float, float]:
+    """The interval of a seed mean (or a difference of seed means): the bootstrap's
+    percentile interval when no between-seed term is left (one seed, or seeds that agree
+    exactly); else value ± t_df sqrt(within + sum of the terms), within being the
+    variance of the bootstrap replicates `reps` and df by Welch-Satterthwaite (the
+    within part counted as known: it rests on every resampled example)."""
+    from scipy.stats import t
+
+    terms = [(b, df) for b, df in terms if b > 0]
+    if not terms or np.isnan(value):
+        return interval(reps, confidence)
+    r = np.asarray(reps, dtype=float)
+    r = r[~np.isnan(r)]
+    within = float(r.var(ddof=1)) if r.size > 1 else 0.0
+    total = within + sum(b for b, _ in terms)
+    df = total**2 / sum(b**2 / d for b, d in terms)
+    half = float(t.ppf(0.5 + confidence / 2, df)) * np.sqrt(total)
+    return float(value - half), float(value + half)
 
 
 def coverage(seeds: int, settings: Settings) -> str:
     """What an interval covers, for a table's note."""
     knob = " and the choice of knob on resampled dev" if settings.reselect_on_dev else ""
-    seeds_part = "training seeds and test sampling" if seeds > 1 else "test sampling only"
     pct = f"{settings.confidence * 100:g}%"
-    return (
-        f"{pct} paired bootstrap percentile intervals ({settings.resamples} resamples, "
-        f"seed {settings.seed}) covering {seeds_part}{knob}"
-    )
+    boot = f"{settings.resamples} resamples, seed {settings.seed}"
+    if seeds > 1:
+        return (
+            f"{pct} t-intervals over seed means covering training seeds (between-seed "
+            f"variance) and test sampling{knob} (paired bootstrap, {boot})"
+        )
+    return f"{pct} paired bootstrap percentile intervals ({boot}) covering test sampling only{knob}"
 
 
 def run_rows(
@@ -142,21 +162,29 @@ class Task:
             return None
         if key not in self._cache:
             runs = self.groups[key]
-            draws = seed_draws(self.settings, len(runs), self.task, *key)
             ats = [r.at_point(split) for r in runs]
             tests = [r.tests[split] for r in runs]
+            per_seed = {
+                "score": [t.score[r.chosen] for t, r in zip(tests, runs, strict=True)],
+                "drop": [
+                    t.full_score - t.score[r.chosen] for t, r in zip(tests, runs, strict=True)
+                ],
+                "speedup": [t.speedup[r.chosen] for t, r in zip(tests, runs, strict=True)],
+                "flops": [t.flops[r.chosen] for t, r in zip(tests, runs, strict=True)],
+            }
             self._cache[key] = {
                 "seeds": len(runs),
-                "reps": {s: mean_draws([a[s] for a in ats], draws) for s in (*STATS, "full_score")},
-                "value": {
-                    "score": np.mean([t.score[r.chosen] for t, r in zip(tests, runs, strict=True)]),
-                    "flops": np.mean([t.flops[r.chosen] for t, r in zip(tests, runs, strict=True)]),
-                },
+                # the seed mean in every replicate (the same resampled examples for all)
+                "reps": {s: np.mean([a[s] for a in ats], 0) for s in (*STATS, "full_score")},
+                "value": {s: float(np.mean(v)) for s, v in per_seed.items()},
+                "between": {s: between(v) for s, v in per_seed.items()},
                 "knobs": {
                     "score": np.mean([t.score for t in tests], 0),
                     "flops": np.mean([t.flops for t in tests], 0),
-                    "rep_score": mean_draws([t.rep_score for t in tests], draws),
-                    "rep_flops": mean_draws([t.rep_flops for t in tests], draws),
+                    "seed_score": np.stack([t.score for t in tests]),
+                    "seed_flops": np.stack([t.flops for t in tests]),
+                    "rep_score": np.mean([t.rep_score for t in tests], 0),
+                    "rep_flops": np.mean([t.rep_flops for t in tests], 0),
                 },
             }
         return self._cache[key]
@@ -182,6 +210,25 @@ class Task:
         rep_f = np.stack([p["reps"]["flops"] for p in points], 1)
         rep_s = np.stack([p["reps"]["score"] for p in points], 1)
         return value, (rep_f, rep_s)
+
+    def curve_between(self, backbone: str, split: str, at) -> list[tuple[float, int]]:
+        """The between-seed terms of the static curve's value at FLOPs `at` (linear
+        between the two static points around it, as np.interp; several FLOPs: of the
+        curve's mean value over them): each point's term times its squared weight."""
+        methods = curve_methods(self.info).get(backbone, [])
+        points = [self.point(m, "single-exit", split) for m in methods]
+        points = sorted((p for p in points if p is not None), key=lambda p: p["value"]["flops"])
+        if not points:
+            return []
+        flops = np.array([p["value"]["flops"] for p in points])
+        at = np.atleast_1d(np.asarray(at, dtype=float))
+        weights = [float(np.interp(at, flops, e).mean()) for e in np.eye(len(points))]
+        return [
+            (w**2 * b, df)
+            for w, p in zip(weights, points, strict=True)
+            for b, df in p["between"]["score"]
+            if w > 0
+        ]
 
     def finetune(self, method: str) -> str | None:
         """The plain fine-tuning run of the method's backbone (a single exit on the last layer)."""
@@ -210,7 +257,7 @@ def summary_rows(task: Task) -> pd.DataFrame:
         row = {"task": task.task, "method": method, "policy": policy, "test_split": split}
         row["seeds"] = p["seeds"]
         for stat in STATS:
-            lo, hi = interval(p["reps"][stat], conf)
+            lo, hi = combined_interval(p["value"][stat], p["reps"][stat], p["between"][stat], conf)
             row |= {f"test_{stat}_lo": lo, f"test_{stat}_hi": hi}
         row |= _vs_finetune(task, method, policy, split, p)
         row |= _vs_curve(task, method, split, p)
@@ -229,8 +276,9 @@ def _vs_finetune(task, method, policy, split, p) -> dict:
             "vs_finetune_hi": np.nan,
         }
     diff = p["reps"]["score"] - base["reps"]["score"]
-    lo, hi = interval(diff, task.settings.confidence)
     value = p["value"]["score"] - base["value"]["score"]
+    terms = p["between"]["score"] + base["between"]["score"]
+    lo, hi = combined_interval(value, diff, terms, task.settings.confidence)
     return {
         "finetune": base_name,
         "vs_finetune": value,
@@ -247,7 +295,8 @@ def _vs_curve(task, method, split, p) -> dict:
     (xp, fp), (rep_x, rep_f) = curve
     value = p["value"]["score"] - np.interp(p["value"]["flops"], xp, fp)
     diff = p["reps"]["score"] - interp_rows(p["reps"]["flops"], rep_x, rep_f)
-    lo, hi = interval(diff, task.settings.confidence)
+    terms = p["between"]["score"] + task.curve_between(reference, split, p["value"]["flops"])
+    lo, hi = combined_interval(value, diff, terms, task.settings.confidence)
     return {"vs_curve": value, "vs_curve_lo": lo, "vs_curve_hi": hi}
 
 
@@ -266,9 +315,15 @@ def elue_rows(task: Task) -> pd.DataFrame:
         order = np.argsort(grid, kind="stable")  # the sweep's threshold order (NaN last)
         points = pd.DataFrame({"f": knobs["flops"][order], "s": knobs["score"][order]})
         keep = order[~points.round({"f": 0, "s": 9}).duplicated().to_numpy()]
-        (_, _), (rep_x, rep_f) = curve
+        (xp, fp), (rep_x, rep_f) = curve
         gap = knobs["rep_score"][:, keep] - interp_rows(knobs["rep_flops"][:, keep], rep_x, rep_f)
-        lo, hi = interval(100 * gap.mean(1), task.settings.confidence)
+        # per seed, against the seeds' mean curve; the curve's own seeds as their terms
+        seed_gap = knobs["seed_score"][:, keep] - np.interp(knobs["seed_flops"][:, keep], xp, fp)
+        value = 100 * float(seed_gap.mean())
+        terms = between(100 * seed_gap.mean(1)) + [
+            (100**2 * b, df) for b, df in task.curve_between(reference, split, knobs["flops"][keep])
+        ]
+        lo, hi = combined_interval(value, 100 * gap.mean(1), terms, task.settings.confidence)
         rows.append(
             {"task": task.task, "method": method, "policy": policy, "elue_lo": lo, "elue_hi": hi}
         )

@@ -37,9 +37,9 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from early_exit.analysis.bootstrap import interval, p_value
+from early_exit.analysis.bootstrap import p_value
 from early_exit.analysis.elue import curve_methods
-from early_exit.analysis.intervals import Task, interp_rows
+from early_exit.analysis.intervals import Task, combined_interval, interp_rows
 from early_exit.exits.metrics import score_rows
 
 PERMUTATIONS = 9999  # random sign patterns when exact enumeration is too large
@@ -106,7 +106,7 @@ def sign_flip(differences: np.ndarray, *names) -> float:
 
     d = np.asarray(differences, dtype=float)
     d = d[d != 0]  # a zero difference is the same under either sign
-    if d.size == 0:
+    if d.size < 2:  # one difference: both signs are as extreme, p = 1
         return 1.0
     result = permutation_test(
         (d,),
@@ -182,8 +182,10 @@ def _seed_runs(task: Task, method: str, policy: str, split: str):
     return runs, [r.tests[split] for r in runs], [r.chosen for r in runs]
 
 
-def _row(task, split, method, policy, comparison, quantity, against, seeds, value, reps, test):
-    lo, hi = interval(reps, task.settings.confidence)
+def _row(
+    task, split, method, policy, comparison, quantity, against, seeds, value, reps, test, terms
+):
+    lo, hi = combined_interval(value, reps, terms, task.settings.confidence)
     name, p = test
     return {
         "task": task.task,
@@ -236,7 +238,8 @@ def _comparisons(task: Task, method: str, policy: str, split: str) -> list[dict]
     value = float(np.mean([t.full_score - t.score[k] for t, k in zip(tests, chosen, strict=True)]))
     reps = point["reps"]["drop"]
     test = _score_test(metric, labels, full, [preds], [1.0], value, reps, (*names, "drop"))
-    rows.append(_row(*common, "drop", "score", "own full model", seeds, value, reps, test))
+    terms = point["between"]["drop"]
+    rows.append(_row(*common, "drop", "score", "own full model", seeds, value, reps, test, terms))
 
     # vs fine-tuning: early exit - plain fine-tuning of the backbone, score and FLOPs
     base_name = task.finetune(method)
@@ -249,11 +252,17 @@ def _comparisons(task: Task, method: str, policy: str, split: str) -> list[dict]
         reps = point["reps"]["score"] - base["reps"]["score"]
         nm = (*names, "finetune", "score")
         test = _score_test(metric, labels, preds, [b_preds], [1.0], value, reps, nm)
-        rows.append(_row(*common, "vs fine-tuning", "score", base_name, seeds, value, reps, test))
+        terms = point["between"]["score"] + base["between"]["score"]
+        rows.append(
+            _row(*common, "vs fine-tuning", "score", base_name, seeds, value, reps, test, terms)
+        )
         value = float(point["value"]["flops"] - base["value"]["flops"])
         reps = point["reps"]["flops"] - base["reps"]["flops"]
         test = ("sign-flip permutation", sign_flip(spent - b_spent, *names, "finetune", "flops"))
-        rows.append(_row(*common, "vs fine-tuning", "flops", base_name, seeds, value, reps, test))
+        terms = point["between"]["flops"] + base["between"]["flops"]
+        rows.append(
+            _row(*common, "vs fine-tuning", "flops", base_name, seeds, value, reps, test, terms)
+        )
 
     # vs static curve: early exit - the curve at the same FLOPs, score
     reference = task.info.get(method, {}).get("reference")
@@ -266,17 +275,10 @@ def _comparisons(task: Task, method: str, policy: str, split: str) -> list[dict]
         weights, models = _bracket(at, flops_x, members)
         nm = (*names, "curve")
         test = _score_test(metric, labels, preds, models, weights, value, reps, nm)
+        terms = point["between"]["score"] + task.curve_between(reference, split, at)
+        against = f"static curve ({reference})"
         rows.append(
-            _row(
-                *common,
-                "vs static curve",
-                "score",
-                f"static curve ({reference})",
-                seeds,
-                value,
-                reps,
-                test,
-            )
+            _row(*common, "vs static curve", "score", against, seeds, value, reps, test, terms)
         )
     return rows
 
