@@ -23,8 +23,11 @@
 # %% tags=["parameters"]
 summary = "results/analysis/intervals.tsv"  # written by rule operating_points
 significance = "results/analysis/significance.tsv"
+points = "results/analysis/operating_points.tsv"  # with the guaranteed knob's ltt_* columns
 methods = "{}"  # JSON: method -> {"recipe", "criterion", "static", ...}
 bootstrap = "{}"  # JSON: analysis.bootstrap of the config
+guarantee = "{}"  # JSON: analysis.guarantee of the config
+max_drop = 0.01
 out_dir = "results/analysis"
 
 # %%
@@ -33,6 +36,7 @@ from pathlib import Path
 
 from early_exit.analysis import comparisons, intervals, plots, results, roles
 from early_exit.analysis.bootstrap import Settings
+from early_exit.exits.operating_points import load_operating_points
 from early_exit.support.tables import read_table
 
 out = Path(out_dir)
@@ -52,6 +56,21 @@ text = comparisons.differences_markdown(
     summary, pairs, criteria, "Drop, vs fine-tuning and vs static curve, tested", coverage
 )
 results.write_markdown(out / "significance.md", text)
+print(text)
+
+# %% [markdown]
+# The knob of the point rule next to the knob chosen with a guarantee (Learn-then-Test).
+
+# %%
+text = comparisons.guarantee_markdown(
+    load_operating_points(points),
+    criteria,
+    static,
+    float(max_drop),
+    json.loads(guarantee),
+    "A knob chosen with a guarantee",
+)
+results.write_markdown(out / "guarantee.md", text)
 print(text)
 
 # %%

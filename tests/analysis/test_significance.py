@@ -201,3 +201,19 @@ def test_several_seeds_are_tested_on_seed_mean_differences(tmp_path):
         n: f.loc[key, "value_hi"] - f.loc[key, "value_lo"] for n, f in (("2", family), ("1", one))
     }
     assert width["2"] > 2 * width["1"]
+
+
+def test_guarantee_table_shows_both_knobs(tmp_path):
+    from early_exit.exits.operating_points import Guarantee
+    from early_exit.support.errors import DataError
+
+    sweeps = [make_run(tmp_path, "t", "ee", 1, stored(seed=1, n=300))]
+    kw = dict(policies={"t": POLICIES}, settings=Settings(resamples=50), max_drop=0.01)
+    points = uncertainty_tables(sweeps, info={"ee": INFO["ee"]}, guarantee=Guarantee(), **kw)
+    points = points["points"]
+    text = comparisons.guarantee_markdown(points, {"ee": "entropy"}, [], 0.01, {}, "G")
+    row = points.query("policy == 'entropy'").iloc[0]
+    assert "| ee " in text and f"{row.test_speedup:.2f}×" in text
+    assert f"{row.ltt_test_speedup:.2f}×" in text and "at most 5%" in text
+    with pytest.raises(DataError, match="rerun rule operating_points"):
+        comparisons.guarantee_markdown(points.drop(columns="ltt_certified"), {}, [], 0.01, {}, "G")

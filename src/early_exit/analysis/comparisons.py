@@ -12,6 +12,7 @@ import seaborn as sns
 from early_exit.analysis.plots import CONTEXT
 from early_exit.analysis.results import interval_text
 from early_exit.analysis.significance import COMPARISONS
+from early_exit.support.errors import DataError
 
 
 def panels(significance: pd.DataFrame) -> list[tuple[str, str]]:
@@ -128,3 +129,64 @@ def differences_markdown(
         f"family. [interval]: {coverage}."
     )
     return f"# {title}\n\n{table.to_markdown(index=False, disable_numparse=True)}\n\n{note}\n"
+
+
+def guarantee_markdown(
+    points: pd.DataFrame,
+    criteria: dict[str, str],
+    static: list[str],
+    max_drop: float,
+    guarantee: dict,
+    title: str,
+) -> str:
+    """Per task and early-exit run under its own criterion: the knob of the point rule
+    next to the Learn-then-Test knob (`ltt_*` columns of the operating points), each with
+    its test drop and layer speed-up, and the guaranteed knob's risk on dev and test."""
+    from early_exit.exits.operating_points import Guarantee
+
+    g = Guarantee.from_config(guarantee)
+    if "ltt_certified" not in points:
+        raise DataError(
+            "operating points table: no ltt_* columns (an older table): rerun rule operating_points"
+        )
+    chosen = points[
+        (points.policy == points.method.map(criteria))
+        & ~points.method.isin(static)
+        & (points.test_split == "test")
+    ]
+    rows = []
+    for row in chosen.sort_values(["task", "method", "seed"]).itertuples():
+        certified = str(row.ltt_certified) == "True"  # a bool, or read back from TSV
+        rows.append(
+            {
+                "Task": row.task,
+                "Method": row.method,
+                "Seed": row.seed,
+                "Point rule: knob": f"{row.threshold:.3g}",
+                "drop": f"{100 * (row.test_score_full - row.test_score):.1f}",
+                "speed-up": f"{row.test_speedup:.2f}×",
+                "Guaranteed: knob": f"{row.ltt_threshold:.3g}" if certified else "full model",
+                "drop ": f"{100 * row.ltt_test_drop:.1f}",
+                "speed-up ": f"{row.ltt_test_speedup:.2f}×",
+                f"{g.risk} dev → test": (
+                    f"{100 * row.ltt_dev_risk:.1f} → {100 * row.ltt_test_risk:.1f}"
+                    if certified
+                    else "–"
+                ),
+            }
+        )
+    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) if rows else "–"
+    risk = (
+        "disagreement with the same model's full-depth answers"
+        if g.risk == "disagreement"
+        else "the share of examples the full model gets right and the early exit wrong"
+    )
+    note = (
+        f"Test split; points ×100. Point rule: the fastest knob within {max_drop * 100:g} "
+        "points of the full model's dev score (no guarantee). Guaranteed (Learn-then-Test): "
+        f"the fastest knob whose risk ({risk}) is at most {g.delta * 100:g}% with probability "
+        f"at least {1 - g.epsilon:g} over the dev split (binomial-tail p-values, fixed-sequence "
+        "testing from conservative to aggressive; the full model when no knob is certified). "
+        "Drop: own full model − early exit."
+    )
+    return f"# {title}\n\n{table}\n\n{note}\n"
