@@ -93,10 +93,10 @@ def interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
 
 def p_value(value: float, differences: np.ndarray) -> float:
     """Two-sided p-value of a paired difference being 0, from its bootstrap standard
-    error: 2 * Phi(-|value| / sd(replicates)). A percentile count (the share of
-    replicates beyond 0) cannot go below 2 / (B + 1), which a Holm correction over a
-    task's pairs then makes unreachable; the standard error has no such floor.
-    Identical predictions (every replicate 0) give p = 1."""
+    error: 2 * Phi(-|value| / sd(replicates)). Optimistic on small discordant counts, so
+    it decides only where no exact test applies (`analysis.significance`: a metric that
+    is not a mean over examples against the static curve, or over several seeds; the
+    table names it `bootstrap z`). Identical predictions (every replicate 0) give p = 1."""
     from scipy.stats import norm
 
     d = np.asarray(differences, dtype=float)
