@@ -5,8 +5,10 @@ For every early-exit run of a results directory (each method under its own crite
 the config's policies and max_drop), the pool is the run's dev and test examples
 together; each simulated split draws dev and test samples of the real sizes from it,
 chooses the knob on dev and builds the fixed-knob and re-selected bootstrap intervals.
-Prints the coverage of score, drop and speed-up per interval kind (pooled over runs, then
-per run) and writes every simulated split to --out.
+Prints the coverage of score, drop and speed-up per interval kind and truth (the value at
+the chosen knob, and the protocol's mean over dev splits), pooled over runs, then per
+run, and writes every simulated split to --out. The protocol's truth is per run, so the
+pooled table averages per-run coverages weighted by their splits.
 
     PYTHONPATH=src .venv/bin/python scripts/coverage_sim.py --results results \\
         --config config/config.yaml --draws 200 --resamples 400 --out coverage.tsv
@@ -25,6 +27,7 @@ import yaml
 from early_exit.analysis.coverage import Pool, coverage, simulate
 from early_exit.analysis.roles import method_info
 from early_exit.config.check import task_policies
+from early_exit.exits.calibration import calibrate
 from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import decide, decisions, load_temperatures, split_outputs
 from early_exit.support.tables import write_table
@@ -35,7 +38,12 @@ def run_pool(run_dir: Path, policies: dict, policy: str) -> tuple[Pool, dict] | 
     stored = load_exit_logits(run_dir / "exit_logits.npz")
     if str(stored["metric"]) != "accuracy":
         return None
-    temps = load_temperatures(run_dir / "calibration.json")
+    calibration = run_dir / "calibration.json"
+    temps = (  # the sweep rule's temperatures, fitted the same way when not there yet
+        load_temperatures(calibration)
+        if calibration.exists()
+        else np.asarray(calibrate(stored)["temperatures"])
+    )
     parts, sizes = [], {}
     for split in ("dev", "test"):
         out = split_outputs(stored, split, temps)
@@ -90,10 +98,14 @@ def main() -> None:
     draws = pd.concat(frames, ignore_index=True)
     write_table(draws, args.out)
     print("\npooled over runs:")
-    print(coverage(draws).to_string(index=False, float_format="%.3f"))
+    pooled = pd.concat([coverage(g) for _, g in draws.groupby(["task", "method"])])
+    pooled = pooled.groupby(["statistic", "interval", "truth"], sort=False).mean().reset_index()
+    print(pooled.to_string(index=False, float_format="%.3f"))
     print("\nper run:")
     for (task, method), group in draws.groupby(["task", "method"]):
-        table = coverage(group).pivot(index="statistic", columns="interval", values="coverage")
+        table = coverage(group).pivot(
+            index="statistic", columns=["interval", "truth"], values="coverage"
+        )
         agreement = group.knob_agreement.mean()
         print(f"{task} {method} (dev knob agreement {agreement:.2f}):")
         print(table.to_string(float_format="%.3f"))

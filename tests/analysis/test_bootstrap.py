@@ -119,14 +119,18 @@ def test_reselection_moves_the_knob_and_fixed_selection_does_not(tmp_path):
     make_run(tmp_path, "t", "a", 1, stored(seed=4, skill=(1.0, 1.2, 1.6)))
     run = tmp_path / "t" / "a" / "seed1"
     kw = dict(policies=POLICIES, max_drop=0.01)
-    moved, _ = bootstrap.run_replicates(run, ("t", "a", 1), settings=Settings(200), **kw)
-    fixed, _ = bootstrap.run_replicates(
-        run, ("t", "a", 1), settings=Settings(200, reselect_on_dev=False), **kw
+    moved, _ = bootstrap.run_replicates(
+        run, ("t", "a", 1), settings=Settings(200, reselect_on_dev=True), **kw
     )
+    fixed, _ = bootstrap.run_replicates(run, ("t", "a", 1), settings=Settings(200), **kw)
     entropy = next(r for r in moved if r.policy == "entropy")
     kept = next(r for r in fixed if r.policy == "entropy")
     assert len(np.unique(entropy.rep_chosen)) > 1
     assert np.all(kept.rep_chosen == kept.chosen) and kept.chosen == entropy.chosen
+    # the choice's variability is stated either way (the default keeps the knob)
+    assert kept.knobs_rechosen == len(np.unique(entropy.rep_chosen)) > 1
+    assert kept.knob_agreement == pytest.approx(np.mean(entropy.rep_chosen == entropy.chosen))
+    assert 0 < kept.knob_agreement < 1
     # same test resamples either way: at the common knob the replicates are identical
     same = entropy.rep_chosen == kept.chosen
     np.testing.assert_array_equal(

@@ -30,11 +30,16 @@ def test_coverage_counts_the_truth_inside_below_and_above():
         draws[f"{stat}_fixed_hi"] = [0.6, 0.7, 0.2, 0.5]
         draws[f"{stat}_reselected_lo"] = 0.0
         draws[f"{stat}_reselected_hi"] = 1.0
-    table = coverage(draws).set_index(["statistic", "interval"])
-    fixed = table.loc[("score", "fixed")]
+    draws["score_truth"] = [0.5, 0.5, 0.5, 0.9]
+    table = coverage(draws).set_index(["statistic", "interval", "truth"])
+    fixed = table.loc[("drop", "fixed", "at knob")]
     assert fixed.coverage == 0.5 and fixed.truth_below == 0.25 and fixed.truth_above == 0.25
     assert fixed.width == pytest.approx(0.1125)
-    assert table.loc[("drop", "reselected")].coverage == 1.0
+    assert table.loc[("score", "fixed", "at knob")].coverage == 0.25
+    # the protocol's truth is the mean over splits, 0.6: inside the first two intervals
+    assert table.loc[("score", "fixed", "protocol")].coverage == 0.5
+    assert table.loc[("score", "fixed", "protocol")].truth_above == 0.5
+    assert table.loc[("drop", "reselected", "protocol")].coverage == 1.0
 
 
 def test_simulated_truth_is_the_pool_at_the_chosen_knob_and_fixed_intervals_cover():
@@ -45,8 +50,8 @@ def test_simulated_truth_is_the_pool_at_the_chosen_knob_and_fixed_intervals_cove
         assert row.score_truth == pytest.approx(everything["score"][row.knob])
         assert row.speedup_truth == pytest.approx(everything["speedup"][row.knob])
     assert draws.knob.nunique() > 1  # the dev choice varies between splits
-    table = coverage(draws).set_index(["statistic", "interval"])
+    table = coverage(draws).set_index(["statistic", "interval", "truth"])
     # 120 splits: a 95% interval covers 114 on average, sd 2.4; 0.88 is 3 sd below
-    assert table.loc[("score", "fixed")].coverage >= 0.88
-    assert table.loc[("speedup", "fixed")].coverage >= 0.88
+    assert table.loc[("score", "fixed", "at knob")].coverage >= 0.88
+    assert table.loc[("speedup", "fixed", "at knob")].coverage >= 0.88
     assert draws.equals(simulate(pool, 150, 300, 0.01, draws=120, resamples=200, seed=1))

@@ -71,7 +71,11 @@ def combined_interval(
 
 def coverage(seeds: int, settings: Settings) -> str:
     """What an interval covers, for a table's note."""
-    knob = " and the choice of knob on resampled dev" if settings.reselect_on_dev else ""
+    knob = (
+        " and the choice of knob on resampled dev (the protocol's mean)"
+        if settings.reselect_on_dev
+        else " at the knob chosen on dev"
+    )
     pct = f"{settings.confidence * 100:g}%"
     boot = f"{settings.resamples} resamples, seed {settings.seed}"
     if seeds > 1:
@@ -96,6 +100,10 @@ def run_rows(
             for stat in STATS:
                 lo, hi = interval(at[stat], settings.confidence)
                 row |= {f"test_{stat}_lo": lo, f"test_{stat}_hi": hi}
+            row |= {
+                "dev_knob_agreement": run.knob_agreement,
+                "dev_knobs_rechosen": run.knobs_rechosen,
+            }
             if guarantee is not None:
                 row |= guaranteed_columns(run, split, guarantee)
             rows.append(row)
