@@ -28,6 +28,7 @@ from early_exit.analysis.coverage import Pool, coverage, simulate
 from early_exit.analysis.roles import method_info
 from early_exit.config.check import task_policies
 from early_exit.exits.calibration import calibrate
+from early_exit.exits.operating_points import Guarantee
 from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import decide, decisions, load_temperatures, split_outputs
 from early_exit.support.tables import write_table
@@ -55,16 +56,18 @@ def run_pool(run_dir: Path, policies: dict, policy: str) -> tuple[Pool, dict] | 
         _, exit_idx = found[0]
         n = len(out.labels)
         last = np.full((1, n), out.n_exits - 1)
+        preds, full = decide(out, exit_idx), decide(out, last)[0]
         parts.append(
             (
-                decide(out, exit_idx) == out.labels[None, :],
+                preds == out.labels[None, :],
                 stored["exit_layers"][exit_idx],
-                decide(out, last)[0] == out.labels,
+                full == out.labels,
+                preds != full[None, :],
             )
         )
         sizes[split] = n
-    correct, layer, full = (np.concatenate(p, axis=-1) for p in zip(*parts, strict=True))
-    return Pool(correct, layer, full, int(stored["num_layers"])), sizes
+    correct, layer, full, differ = (np.concatenate(p, axis=-1) for p in zip(*parts, strict=True))
+    return Pool(correct, layer, full, int(stored["num_layers"]), differ), sizes
 
 
 def main() -> None:
@@ -79,6 +82,7 @@ def main() -> None:
     config = yaml.safe_load(args.config.read_text())
     max_drop = config["analysis"]["max_drop"]
     info = method_info(config)
+    guarantee = Guarantee.from_config(config["analysis"].get("guarantee"))
     frames, start = [], time.time()
     for task in config["tasks"]:
         policies = task_policies(config, task)
@@ -91,7 +95,13 @@ def main() -> None:
                 continue
             pool, sizes = found
             draws = simulate(
-                pool, sizes["dev"], sizes["test"], max_drop, args.draws, args.resamples
+                pool,
+                sizes["dev"],
+                sizes["test"],
+                max_drop,
+                args.draws,
+                args.resamples,
+                guarantee=guarantee,
             )
             frames.append(draws.assign(task=task, method=method, policy=i["criterion"]))
             print(f"{task} {method}: {len(draws)} splits ({time.time() - start:.0f} s)")
@@ -101,6 +111,20 @@ def main() -> None:
     pooled = pd.concat([coverage(g) for _, g in draws.groupby(["task", "method"])])
     pooled = pooled.groupby(["statistic", "interval", "truth"], sort=False).mean().reset_index()
     print(pooled.to_string(index=False, float_format="%.3f"))
+    g = guarantee
+    print(
+        f"\nknob with a guarantee (disagreement <= {g.delta:g} with probability >= "
+        f"{1 - g.epsilon:g}): realised violation rate per run, against the point rule's"
+    )
+    for (task, method), group in draws.groupby(["task", "method"]):
+        ltt = (group.ltt_risk_truth > g.delta).mean()
+        point = (group.point_risk_truth > g.delta).mean()
+        certified = (group.ltt_knob >= 0).mean()
+        print(
+            f"{task} {method}: LTT {ltt:.3f} (a knob certified in {certified:.2f} of splits, "
+            f"speed-up {group.ltt_speedup_truth.mean():.2f}x), point rule {point:.3f} "
+            f"(speed-up {group.speedup_truth.mean():.2f}x)"
+        )
     print("\nper run:")
     for (task, method), group in draws.groupby(["task", "method"]):
         table = coverage(group).pivot(

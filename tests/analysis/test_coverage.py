@@ -55,3 +55,16 @@ def test_simulated_truth_is_the_pool_at_the_chosen_knob_and_fixed_intervals_cove
     assert table.loc[("score", "fixed", "at knob")].coverage >= 0.88
     assert table.loc[("speedup", "fixed", "at knob")].coverage >= 0.88
     assert draws.equals(simulate(pool, 150, 300, 0.01, draws=120, resamples=200, seed=1))
+
+
+def test_guaranteed_knob_on_simulated_splits_keeps_its_risk():
+    from early_exit.exits.operating_points import Guarantee
+
+    pool = synthetic_pool()
+    full_pred = pool.full_correct[None, :]
+    differ = pool.correct != full_pred  # disagreement with the full model
+    pool = Pool(pool.correct, pool.layer, pool.full_correct, pool.num_layers, differ)
+    draws = simulate(pool, 150, 300, 0.01, draws=100, resamples=50, guarantee=Guarantee())
+    assert (draws.ltt_risk_truth > 0.05).mean() <= 0.1 + 2 * np.sqrt(0.09 / 100)
+    certified = draws[draws.ltt_knob >= 0]
+    assert len(certified) > 50 and certified.ltt_speedup_truth.mean() > 1.05  # it exits early

@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from early_exit.analysis.bootstrap import _counts
-from early_exit.exits.operating_points import choose
+from early_exit.exits.operating_points import (
+    Guarantee,
+    choose,
+    conservative_order,
+    guaranteed,
+)
 
 STATS = ("score", "drop", "speedup")
 
@@ -44,6 +49,7 @@ class Pool:
     layer: np.ndarray  # [K, N] exit layer at each knob
     full_correct: np.ndarray  # [N] bool: the run's own full model
     num_layers: int
+    differ: np.ndarray | None = None  # [K, N] bool: answer differs from the full model's
 
     def values(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Per knob [K], on the examples `idx`."""
@@ -84,9 +90,12 @@ def simulate(
     resamples: int = 400,
     confidence: float = 0.95,
     seed: int = 0,
+    guarantee: Guarantee | None = None,
 ) -> pd.DataFrame:
     """One row per simulated split: the knob chosen on its dev sample, the truth at that
-    knob, and each interval's bounds for every statistic."""
+    knob, and each interval's bounds for every statistic. With a `guarantee` (and
+    `pool.differ`), also the Learn-then-Test knob chosen on the same dev sample and the
+    pool's disagreement and speed-up there (`ltt_risk_truth`, `ltt_speedup_truth`)."""
     rng = np.random.default_rng(seed)
     size = pool.correct.shape[1]
     truth_all = pool.values(np.arange(size))
@@ -104,6 +113,17 @@ def simulate(
         t = pool.values(test)
         rows_b = np.arange(resamples)
         row = {"draw": draw, "knob": k, "knob_agreement": float(np.mean(rep_k == k))}
+        if guarantee is not None and pool.differ is not None:
+            order = conservative_order(1 / d["speedup"])
+            counts = pool.differ[:, dev].sum(1)
+            g = int(guaranteed(counts, n_dev, order, guarantee.delta, guarantee.epsilon)[0])
+            risk = pool.differ.mean(1)
+            row |= {
+                "ltt_knob": g,
+                "ltt_risk_truth": float(risk[g]) if g >= 0 else 0.0,
+                "ltt_speedup_truth": float(truth_all["speedup"][g]) if g >= 0 else np.nan,
+                "point_risk_truth": float(risk[k]),
+            }
         for stat in STATS:
             fixed = _percentile(rep_test[stat][:, k], confidence)
             again = _percentile(rep_test[stat][rows_b, rep_k], confidence)
