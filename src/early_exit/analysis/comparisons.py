@@ -70,9 +70,8 @@ def significance_figure(significance: pd.DataFrame, level: float) -> matplotlib.
             ax.set_title(title, fontsize="small")
             ax.tick_params(labelsize="x-small")
         fig.suptitle(
-            "each early-exit method: drop (own full model − early exit), vs fine-tuning and vs "
-            f"static curve (early exit − it); filled: significant at {level:g} after Holm "
-            "over the family",
+            "drop: own full model − early exit; vs fine-tuning, vs static curve: early exit − "
+            f"it\nfilled: significant at {level:g} (exact test, Holm over the task's family)",
             fontsize="small",
         )
         fig.tight_layout()
