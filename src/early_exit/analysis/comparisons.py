@@ -156,6 +156,8 @@ def guarantee_markdown(
     rows = []
     for row in chosen.sort_values(["task", "method", "seed"]).itertuples():
         certified = str(row.ltt_certified) == "True"  # a bool, or read back from TSV
+        if str(row.ltt_certified) not in ("True", "False"):  # regression: none computed
+            continue
         rows.append(
             {
                 "Task": row.task,

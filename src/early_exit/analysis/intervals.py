@@ -219,6 +219,11 @@ class Task:
         rep_s = np.stack([p["reps"]["score"] for p in points], 1)
         return value, (rep_f, rep_s)
 
+    def on_curve(self, method: str, backbone: str) -> bool:
+        """Whether `method` is itself a point of the backbone's static curve (it then
+        differs from the curve seed by seed by construction: no between-seed term)."""
+        return method in curve_methods(self.info).get(backbone, [])
+
     def curve_between(self, backbone: str, split: str, at) -> list[tuple[float, int]]:
         """The between-seed terms of the static curve's value at FLOPs `at` (linear
         between the two static points around it, as np.interp; several FLOPs: of the
@@ -304,6 +309,8 @@ def _vs_curve(task, method, split, p) -> dict:
     value = p["value"]["score"] - np.interp(p["value"]["flops"], xp, fp)
     diff = p["reps"]["score"] - interp_rows(p["reps"]["flops"], rep_x, rep_f)
     terms = p["between"]["score"] + task.curve_between(reference, split, p["value"]["flops"])
+    if task.on_curve(method, reference):
+        terms = []
     lo, hi = combined_interval(value, diff, terms, task.settings.confidence)
     return {"vs_curve": value, "vs_curve_lo": lo, "vs_curve_hi": hi}
 
@@ -331,6 +338,8 @@ def elue_rows(task: Task) -> pd.DataFrame:
         terms = between(100 * seed_gap.mean(1)) + [
             (100**2 * b, df) for b, df in task.curve_between(reference, split, knobs["flops"][keep])
         ]
+        if task.on_curve(method, reference):
+            terms = []
         lo, hi = combined_interval(value, 100 * gap.mean(1), terms, task.settings.confidence)
         rows.append(
             {"task": task.task, "method": method, "policy": policy, "elue_lo": lo, "elue_hi": hi}

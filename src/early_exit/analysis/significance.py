@@ -276,6 +276,8 @@ def _comparisons(task: Task, method: str, policy: str, split: str) -> list[dict]
         nm = (*names, "curve")
         test = _score_test(metric, labels, preds, models, weights, value, reps, nm)
         terms = point["between"]["score"] + task.curve_between(reference, split, at)
+        if task.on_curve(method, reference):
+            terms = []
         against = f"static curve ({reference})"
         rows.append(
             _row(*common, "vs static curve", "score", against, seeds, value, reps, test, terms)
