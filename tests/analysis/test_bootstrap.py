@@ -112,7 +112,9 @@ def test_tables_keep_the_point_estimates_and_bracket_them(tmp_path):
     drop = tables["significance"].query("method == 'a' and comparison == 'drop'").iloc[0]
     row = points.query("method == 'a' and policy == 'entropy'").iloc[0]
     assert drop.value == pytest.approx(row.test_drop)
-    assert drop.value_lo <= drop.value_hi
+    # at a fixed knob the drop's interval is Agresti-Min's, the same in both tables
+    assert (drop.value_lo, drop.value_hi) == (row.test_drop_lo, row.test_drop_hi)
+    assert drop.value_lo < drop.value < drop.value_hi
 
 
 def test_reselection_moves_the_knob_and_fixed_selection_does_not(tmp_path):
@@ -242,3 +244,16 @@ def test_seed_mean_interval_covers_with_three_seeds_where_the_seed_bootstrap_doe
     reps = rng.normal(0, 1, 500)
     assert intervals.combined_interval(0.0, reps, [], 0.95) == bootstrap.interval(reps, 0.95)
     assert intervals.between([0.5]) == [] and intervals.between([0.5, 0.5]) == [(0.0, 1)]
+
+
+def test_paired_difference_interval_is_agresti_mins():
+    # 10 examples only A gets right, 3 only B, 87 both or neither (n = 100)
+    a = np.array([1] * 10 + [0] * 3 + [1] * 80 + [0] * 7, dtype=bool)
+    b = np.array([0] * 10 + [1] * 3 + [1] * 80 + [0] * 7, dtype=bool)
+    lo, hi = intervals.paired_difference_interval(a, b, 0.95)
+    # add 1/2 to each cell: 10.5 and 3.5 of n = 102; d = 7 / 102
+    d = 7 / 102
+    half = 1.959964 * np.sqrt((14 - 7**2 / 102) / 102**2)
+    assert lo == pytest.approx(d - half, abs=1e-6) and hi == pytest.approx(d + half, abs=1e-6)
+    lo, hi = intervals.paired_difference_interval(a, a, 0.95)  # identical: around 0
+    assert lo < 0 < hi and lo == pytest.approx(-hi)

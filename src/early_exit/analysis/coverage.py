@@ -6,7 +6,9 @@ draws a dev and a test sample of the real sizes from the pool with replacement, 
 the knob on dev by the protocol's rule (`exits.operating_points.choose`), and builds the
 intervals the `operating_points` rule builds:
 
-- **fixed knob**: the test examples resampled at the knob chosen on the drawn dev split;
+- **fixed knob**: the test examples resampled at the knob chosen on the drawn dev split
+  (the drop: the Agresti-Min interval the workflow uses there,
+  `analysis.intervals.paired_difference_interval`);
 - **re-selected**: dev resampled too and the knob chosen again in every replicate
   (`analysis.bootstrap.reselect_on_dev`).
 
@@ -31,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from early_exit.analysis.bootstrap import _counts
+from early_exit.analysis.intervals import paired_difference_interval
 from early_exit.exits.operating_points import (
     Guarantee,
     choose,
@@ -126,6 +129,9 @@ def simulate(
             }
         for stat in STATS:
             fixed = _percentile(rep_test[stat][:, k], confidence)
+            if stat == "drop":  # as the workflow does at a fixed knob (accuracy)
+                full, early = pool.full_correct[test], pool.correct[k, test]
+                fixed = paired_difference_interval(full, early, confidence)
             again = _percentile(rep_test[stat][rows_b, rep_k], confidence)
             row |= {
                 f"{stat}_truth": float(truth_all[stat][k]),

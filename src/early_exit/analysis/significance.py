@@ -39,7 +39,7 @@ import pandas as pd
 
 from early_exit.analysis.bootstrap import p_value
 from early_exit.analysis.elue import curve_methods
-from early_exit.analysis.intervals import Task, combined_interval, interp_rows
+from early_exit.analysis.intervals import Task, combined_interval, drop_interval, interp_rows
 from early_exit.exits.metrics import score_rows
 
 PERMUTATIONS = 9999  # random sign patterns when exact enumeration is too large
@@ -239,7 +239,10 @@ def _comparisons(task: Task, method: str, policy: str, split: str) -> list[dict]
     reps = point["reps"]["drop"]
     test = _score_test(metric, labels, full, [preds], [1.0], value, reps, (*names, "drop"))
     terms = point["between"]["drop"]
-    rows.append(_row(*common, "drop", "score", "own full model", seeds, value, reps, test, terms))
+    row = _row(*common, "drop", "score", "own full model", seeds, value, reps, test, terms)
+    if seeds == 1 and (exact := drop_interval(runs[0], split, task.settings)) is not None:
+        row["value_lo"], row["value_hi"] = exact
+    rows.append(row)
 
     # vs fine-tuning: early exit - plain fine-tuning of the backbone, score and FLOPs
     base_name = task.finetune(method)
