@@ -115,6 +115,11 @@ def test_tables_keep_the_point_estimates_and_bracket_them(tmp_path):
     # at a fixed knob the drop's interval is Agresti-Min's, the same in both tables
     assert (drop.value_lo, drop.value_hi) == (row.test_drop_lo, row.test_drop_hi)
     assert drop.value_lo < drop.value < drop.value_hi
+    # a single-exit run is its own full model: its drop is 0, and so is its interval
+    single = make_run(tmp_path, "t", "c", 1, stored(seed=3, exits=(4,), skill=(3.0,)))
+    info = INFO | {"c": INFO["a"] | {"criterion": None, "static": True}}
+    alone = uncertainty_tables([single], {"t": POLICIES}, Settings(100), 0.01, info)["points"]
+    assert alone[["test_drop", "test_drop_lo", "test_drop_hi"]].iloc[0].tolist() == [0, 0, 0]
 
 
 def test_reselection_moves_the_knob_and_fixed_selection_does_not(tmp_path):

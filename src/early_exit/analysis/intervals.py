@@ -109,10 +109,13 @@ def paired_difference_interval(
 def drop_interval(run: RunReplicates, split: str, settings: Settings) -> tuple[float, float] | None:
     """The drop's interval at a fixed knob for accuracy (`paired_difference_interval`
     of the run's own full model against its early exit); None where it does not apply
-    (another metric, or intervals that re-choose the knob)."""
+    (another metric, intervals that re-choose the knob, or a knob at which every example
+    leaves at the last exit, the full model itself)."""
     t = run.tests[split]
     if settings.reselect_on_dev or run.metric != "accuracy" or t.correct is None:
         return None
+    if np.array_equal(t.spent[run.chosen], t.full_spent):  # every example at the last exit:
+        return None  # the full model itself, a drop of 0 by construction (the bootstrap's [0, 0])
     full = t.full_preds == t.labels
     return paired_difference_interval(full, t.correct[run.chosen], settings.confidence)
 
