@@ -83,7 +83,11 @@ def coverage(seeds: int, settings: Settings) -> str:
             f"{pct} t-intervals over seed means covering training seeds (between-seed "
             f"variance) and test sampling{knob} (paired bootstrap, {boot})"
         )
-    return f"{pct} paired bootstrap percentile intervals ({boot}) covering test sampling only{knob}"
+    drop = "" if settings.reselect_on_dev else " (the drop, for accuracy: Agresti-Min's)"
+    return (
+        f"{pct} paired bootstrap percentile intervals ({boot}){drop} covering test sampling "
+        f"only{knob}"
+    )
 
 
 def paired_difference_interval(
