@@ -219,5 +219,6 @@ def test_guarantee_table_shows_both_knobs(tmp_path):
     row = points.query("policy == 'entropy'").iloc[0]
     assert "| ee " in text and f"{row.test_speedup:.2f}×" in text
     assert f"{row.ltt_test_speedup:.2f}×" in text and "at most 5%" in text
+    assert f"| {100 * row.dev_knob_agreement:.0f}% " in text
     with pytest.raises(DataError, match="rerun rule operating_points"):
         comparisons.guarantee_markdown(points.drop(columns="ltt_certified"), {}, [], 0.01, {}, "G")

@@ -166,6 +166,11 @@ def guarantee_markdown(
                 "Point rule: knob": f"{row.threshold:.3g}",
                 "drop": f"{100 * (row.test_score_full - row.test_score):.1f}",
                 "speed-up": f"{row.test_speedup:.2f}×",
+                "same knob on resampled dev": (
+                    f"{100 * row.dev_knob_agreement:.0f}%"
+                    if not pd.isna(getattr(row, "dev_knob_agreement", np.nan))
+                    else "–"
+                ),
                 "Guaranteed: knob": f"{row.ltt_threshold:.3g}" if certified else "full model",
                 "drop ": f"{100 * row.ltt_test_drop:.1f}",
                 "speed-up ": f"{row.ltt_test_speedup:.2f}×",
@@ -188,6 +193,8 @@ def guarantee_markdown(
         f"the fastest knob whose risk ({risk}) is at most {g.delta * 100:g}% with probability "
         f"at least {1 - g.epsilon:g} over the dev split (binomial-tail p-values, fixed-sequence "
         "testing from conservative to aggressive; the full model when no knob is certified). "
-        "Drop: own full model − early exit."
+        "Same knob on resampled dev: the share of bootstrap resamples of dev on which the point "
+        "rule chooses the same knob (how stable the choice is). Drop: own full model − early "
+        "exit."
     )
     return f"# {title}\n\n{table}\n\n{note}\n"
