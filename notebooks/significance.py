@@ -13,18 +13,21 @@
 # %% [markdown]
 # # Which differences are larger than noise
 #
-# Every pair of a task's methods at their operating points (each under its own
-# criterion, knob chosen on dev): the paired bootstrap difference of test scores and
-# its Holm-adjusted test, as a matrix per task; then each method against the full
-# model of its backbone and against the static curve at the same FLOPs. The tables
-# come from rule operating_points (`significance.tsv`, `intervals.tsv`). Executed by
-# papermill; the next cell holds the parameters.
+# A family of tests fixed in advance (docs/statistics.md): each early-exit method, under
+# its own criterion at the knob chosen on dev, against its own full model (the drop),
+# against plain fine-tuning of its backbone (score and FLOPs) and against the static
+# curve at the same FLOPs; an exact test at the chosen knobs for each, Holm over the
+# family of a task. The tables come from rule operating_points (`significance.tsv`,
+# `intervals.tsv`). Executed by papermill; the next cell holds the parameters.
 
 # %% tags=["parameters"]
 summary = "results/analysis/intervals.tsv"  # written by rule operating_points
 significance = "results/analysis/significance.tsv"
+points = "results/analysis/operating_points.tsv"  # with the guaranteed knob's ltt_* columns
 methods = "{}"  # JSON: method -> {"recipe", "criterion", "static", ...}
 bootstrap = "{}"  # JSON: analysis.bootstrap of the config
+guarantee = "{}"  # JSON: analysis.guarantee of the config
+max_drop = 0.01
 out_dir = "results/analysis"
 
 # %%
@@ -33,6 +36,7 @@ from pathlib import Path
 
 from early_exit.analysis import comparisons, intervals, plots, results, roles
 from early_exit.analysis.bootstrap import Settings
+from early_exit.exits.operating_points import load_operating_points
 from early_exit.support.tables import read_table
 
 out = Path(out_dir)
@@ -49,10 +53,25 @@ fig
 
 # %%
 text = comparisons.differences_markdown(
-    summary, pairs, criteria, "Differences from the full model and the static curve", coverage
+    summary, pairs, criteria, "Drop, vs fine-tuning and vs static curve, tested", coverage
 )
 results.write_markdown(out / "significance.md", text)
 print(text)
 
+# %% [markdown]
+# The knob of the point rule next to the knob chosen with a guarantee (Learn-then-Test).
+
 # %%
-pairs[pairs.significant].sort_values(["task", "p_holm"])
+text = comparisons.guarantee_markdown(
+    load_operating_points(points),
+    criteria,
+    static,
+    float(max_drop),
+    json.loads(guarantee),
+    "A knob chosen with a guarantee",
+)
+results.write_markdown(out / "guarantee.md", text)
+print(text)
+
+# %%
+pairs[pairs.significant].sort_values(["task", "p_adjusted"])

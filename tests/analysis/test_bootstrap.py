@@ -3,12 +3,10 @@ re-made per replicate, seeds, and the tables the operating_points rule writes.""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from bootstrap_runs import POLICIES, make_run, stored
 
 from early_exit.analysis import bootstrap, intervals
 from early_exit.analysis.bootstrap import Settings
@@ -16,49 +14,7 @@ from early_exit.analysis.uncertainty import uncertainty_tables
 from early_exit.exits.metrics import score_rows
 from early_exit.exits.operating_points import choose, operating_points
 from early_exit.exits.stored import write_exit_outputs
-from early_exit.exits.sweep import sweep_file
 from early_exit.support.errors import DataError
-
-POLICIES = {"entropy": {"num_thresholds": 11}, "patience": {}}
-
-
-def stored(n=150, exits=(1, 2, 4), seed=0, skill=(0.5, 1.5, 3.0), order=None):
-    """Stored outputs of a 3-class, 4-layer model; `skill` sets how good each exit is."""
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "exit_layers": np.array(exits),
-        "num_layers": np.array(4),
-        "label_names": np.array(["a", "b", "c"]),
-        "task_type": np.array("classification"),
-        "metric": np.array("accuracy"),
-        "splits": np.array(["dev", "test"]),
-    }
-    for split, offset in (("dev", 0), ("test", 1000)):
-        labels = np.random.default_rng(offset).integers(0, 3, n)  # the same task for every run
-        logits = rng.normal(size=(n, len(exits), 3))
-        logits[np.arange(n), :, labels] += np.asarray(skill)
-        lengths = rng.integers(3, 20, n)
-        ids = np.array([f"{split}/{i:03d}" for i in range(n)])
-        perm = np.arange(n) if order is None else order(n)
-        arrays |= {
-            f"{split}_logits": logits.astype(np.float32)[perm],
-            f"{split}_labels": labels[perm],
-            f"{split}_lengths": lengths[perm],
-            f"{split}_ids": ids[perm],
-            f"{split}_flops": (lengths[:, None] * np.array(exits)[None, :] * 1e6)[perm],
-        }
-    return arrays
-
-
-def make_run(root: Path, task: str, method: str, seed: int, arrays: dict) -> Path:
-    run = root / task / method / f"seed{seed}"
-    run.mkdir(parents=True)
-    write_exit_outputs(run / "exit_logits.npz", arrays)
-    (run / "calibration.json").write_text(json.dumps({"temperatures": None}))
-    key = {"task": task, "method": method, "seed": seed}
-    sweep_file(run / "exit_logits.npz", run / "sweep.tsv", POLICIES, None, key)
-    return run / "sweep.tsv"
-
 
 INFO = {
     "a": {
@@ -122,14 +78,14 @@ def test_vectorised_choice_is_the_protocols():
     assert choose(score, np.array([0.90, 0.95]), speed, 0.01).tolist() == [1, 0]
 
 
-def test_identical_predictions_differ_by_exactly_zero(tmp_path):
+def test_identical_runs_have_identical_intervals(tmp_path):
     arrays = stored(seed=1)
     sweeps = [make_run(tmp_path, "t", m, 1, arrays) for m in ("a", "b")]
     info = {"a": INFO["a"], "b": INFO["a"] | {"criterion": "entropy"}}
     tables = uncertainty_tables(sweeps, {"t": POLICIES}, Settings(resamples=200), 0.01, info)
-    pair = tables["significance"].iloc[0]
-    assert pair.difference == 0 and pair.difference_lo == 0 and pair.difference_hi == 0
-    assert pair.p_value == 1.0 and pair.p_mcnemar == 1.0 and not pair.significant
+    a, b = (tables["summary"].query(f"method == '{m}' and policy == 'entropy'") for m in "ab")
+    cols = [c for c in a.columns if c.endswith(("_lo", "_hi"))]
+    np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
 
 
 def test_tables_keep_the_point_estimates_and_bracket_them(tmp_path):
@@ -151,25 +107,37 @@ def test_tables_keep_the_point_estimates_and_bracket_them(tmp_path):
         points.test_score <= points.test_score_hi
     )
     assert inside.mean() >= 0.75
-    # the better model beats the worse at its operating point, and the test says so
-    pair = tables["significance"].iloc[0]
-    assert (pair.method_a, pair.method_b) == ("a", "b")
-    assert pair.difference > 0.2 and pair.difference_lo > 0 and pair.significant
-    assert pair.p_mcnemar < 1e-6
+    # the good model loses at its operating point against its own full model by little:
+    # the family's drop row is the points table's drop
+    drop = tables["significance"].query("method == 'a' and comparison == 'drop'").iloc[0]
+    row = points.query("method == 'a' and policy == 'entropy'").iloc[0]
+    assert drop.value == pytest.approx(row.test_drop)
+    # at a fixed knob the drop's interval is Agresti-Min's, the same in both tables
+    assert (drop.value_lo, drop.value_hi) == (row.test_drop_lo, row.test_drop_hi)
+    assert drop.value_lo < drop.value < drop.value_hi
+    # a single-exit run is its own full model: its drop is 0, and so is its interval
+    single = make_run(tmp_path, "t", "c", 1, stored(seed=3, exits=(4,), skill=(3.0,)))
+    info = INFO | {"c": INFO["a"] | {"criterion": None, "static": True}}
+    alone = uncertainty_tables([single], {"t": POLICIES}, Settings(100), 0.01, info)["points"]
+    assert alone[["test_drop", "test_drop_lo", "test_drop_hi"]].iloc[0].tolist() == [0, 0, 0]
 
 
 def test_reselection_moves_the_knob_and_fixed_selection_does_not(tmp_path):
     make_run(tmp_path, "t", "a", 1, stored(seed=4, skill=(1.0, 1.2, 1.6)))
     run = tmp_path / "t" / "a" / "seed1"
     kw = dict(policies=POLICIES, max_drop=0.01)
-    moved, _ = bootstrap.run_replicates(run, ("t", "a", 1), settings=Settings(200), **kw)
-    fixed, _ = bootstrap.run_replicates(
-        run, ("t", "a", 1), settings=Settings(200, reselect_on_dev=False), **kw
+    moved, _ = bootstrap.run_replicates(
+        run, ("t", "a", 1), settings=Settings(200, reselect_on_dev=True), **kw
     )
+    fixed, _ = bootstrap.run_replicates(run, ("t", "a", 1), settings=Settings(200), **kw)
     entropy = next(r for r in moved if r.policy == "entropy")
     kept = next(r for r in fixed if r.policy == "entropy")
     assert len(np.unique(entropy.rep_chosen)) > 1
     assert np.all(kept.rep_chosen == kept.chosen) and kept.chosen == entropy.chosen
+    # the choice's variability is stated either way (the default keeps the knob)
+    assert kept.knobs_rechosen == len(np.unique(entropy.rep_chosen)) > 1
+    assert kept.knob_agreement == pytest.approx(np.mean(entropy.rep_chosen == entropy.chosen))
+    assert 0 < kept.knob_agreement < 1
     # same test resamples either way: at the common knob the replicates are identical
     same = entropy.rep_chosen == kept.chosen
     np.testing.assert_array_equal(
@@ -183,8 +151,9 @@ def test_runs_stored_in_another_order_are_aligned_by_id(tmp_path):
     sweeps = [make_run(tmp_path, "t", "a", 1, arrays), make_run(tmp_path, "t", "b", 1, reversed_)]
     info = {"a": INFO["a"], "b": INFO["a"]}
     tables = uncertainty_tables(sweeps, {"t": POLICIES}, Settings(resamples=100), 0.01, info)
-    pair = tables["significance"].iloc[0]
-    assert pair.difference == 0 and pair.difference_hi == 0  # the same model, paired
+    a, b = (tables["summary"].query(f"method == '{m}'").sort_values("policy") for m in "ab")
+    cols = [c for c in a.columns if c.endswith(("_lo", "_hi"))]
+    np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())  # the same examples
 
 
 def test_a_run_predicted_on_other_examples_is_named(tmp_path):
@@ -205,7 +174,7 @@ def test_a_sweep_older_than_its_outputs_is_an_error(tmp_path):
         uncertainty_tables([sweep], {"t": POLICIES}, Settings(resamples=100), 0.01, INFO)
 
 
-def test_seeds_resampled_with_the_examples(tmp_path):
+def test_seeds_combined_with_the_examples(tmp_path):
     one = [make_run(tmp_path / "one", "t", "a", 1, stored(seed=9))]
     same = [make_run(tmp_path / "same", "t", "a", s, stored(seed=9)) for s in (1, 2, 3)]
     apart = [  # a good and a poor training run
@@ -218,7 +187,7 @@ def test_seeds_resampled_with_the_examples(tmp_path):
         for name, runs in (("one", one), ("same", same), ("apart", apart))
     }
     pick = {k: v[v.policy == "entropy"].iloc[0] for k, v in summary.items()}
-    # three copies of one seed: resampling seeds changes nothing
+    # three copies of one seed: no between-seed variance, the bootstrap interval as is
     assert pick["same"].seeds == 3
     assert pick["same"].test_score_lo == pytest.approx(pick["one"].test_score_lo)
     assert pick["same"].test_score_hi == pytest.approx(pick["one"].test_score_hi)
@@ -233,3 +202,63 @@ def test_p_value_from_the_bootstrap_standard_error():
     assert bootstrap.p_value(0.0, np.zeros(100)) == 1.0
     d = np.random.default_rng(0).normal(0.02, 0.01, 5000)
     assert bootstrap.p_value(0.02, d) == pytest.approx(0.0455, abs=0.004)  # z = 2
+
+
+def test_the_guaranteed_knob_adds_columns_and_changes_none(tmp_path):
+    from early_exit.analysis.intervals import LTT_COLUMNS
+    from early_exit.exits.operating_points import Guarantee
+
+    sweeps = [make_run(tmp_path, "t", "a", 1, stored(seed=1, n=400))]
+    kw = dict(policies={"t": POLICIES}, settings=Settings(resamples=100), max_drop=0.01)
+    plain = uncertainty_tables(sweeps, info={"a": INFO["a"]}, **kw)["points"]
+    loose, strict = (
+        uncertainty_tables(sweeps, info={"a": INFO["a"]}, guarantee=Guarantee(d, 0.1), **kw)[
+            "points"
+        ]
+        for d in (0.2, 0.01)
+    )
+    assert list(loose.columns) == [*plain.columns, *LTT_COLUMNS]  # added after, nothing moved
+    pd.testing.assert_frame_equal(loose[plain.columns], plain)
+    row = loose.query("policy == 'entropy'").iloc[0]
+    assert row.ltt_certified and row.ltt_dev_risk <= 0.2 and row.ltt_test_speedup > 1
+    # a risk of 1% on 400 dev examples at epsilon 0.1 is certified with at most one
+    # disagreement (P(Bin(400, 0.01) <= 1) = 0.09): the strict guarantee keeps a slower knob
+    tight = strict.query("policy == 'entropy'").iloc[0]
+    assert tight.ltt_test_speedup <= row.ltt_test_speedup
+
+
+def test_seed_mean_interval_covers_with_three_seeds_where_the_seed_bootstrap_does_not():
+    """Three seeds whose training varies (sd 1) measured on a test set with little noise
+    (sd 0.1): over 2000 simulated experiments the t-interval over seed means covers the
+    true mean about 95% of the time; resampling the three seeds with replacement (the
+    two-level bootstrap it replaced) covers far less."""
+    rng = np.random.default_rng(0)
+    experiments, seeds, resamples = 2000, 3, 400
+    covered, boot_covered = 0, 0
+    for _ in range(experiments):
+        values = rng.normal(0.0, 1.0, seeds)
+        reps = values.mean() + rng.normal(0, 0.1, resamples)  # within-seed replicates
+        lo, hi = intervals.combined_interval(values.mean(), reps, intervals.between(values), 0.95)
+        covered += lo <= 0 <= hi
+        draws = values[rng.integers(0, seeds, (resamples, seeds))].mean(1) + reps - values.mean()
+        blo, bhi = bootstrap.interval(draws, 0.95)
+        boot_covered += blo <= 0 <= bhi
+    assert covered / experiments >= 0.93
+    assert boot_covered / experiments < 0.85
+    # one seed, or seeds that agree exactly: the bootstrap's percentile interval itself
+    reps = rng.normal(0, 1, 500)
+    assert intervals.combined_interval(0.0, reps, [], 0.95) == bootstrap.interval(reps, 0.95)
+    assert intervals.between([0.5]) == [] and intervals.between([0.5, 0.5]) == [(0.0, 1)]
+
+
+def test_paired_difference_interval_is_agresti_mins():
+    # 10 examples only A gets right, 3 only B, 87 both or neither (n = 100)
+    a = np.array([1] * 10 + [0] * 3 + [1] * 80 + [0] * 7, dtype=bool)
+    b = np.array([0] * 10 + [1] * 3 + [1] * 80 + [0] * 7, dtype=bool)
+    lo, hi = intervals.paired_difference_interval(a, b, 0.95)
+    # add 1/2 to each cell: 10.5 and 3.5 of n = 102; d = 7 / 102
+    d = 7 / 102
+    half = 1.959964 * np.sqrt((14 - 7**2 / 102) / 102**2)
+    assert lo == pytest.approx(d - half, abs=1e-6) and hi == pytest.approx(d + half, abs=1e-6)
+    lo, hi = intervals.paired_difference_interval(a, a, 0.95)  # identical: around 0
+    assert lo < 0 < hi and lo == pytest.approx(-hi)

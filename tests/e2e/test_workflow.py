@@ -51,6 +51,8 @@ TABLES = (
     "difficulty.md",
     "seeds.md",
     "latency.md",
+    "significance.md",
+    "guarantee.md",
 )
 pytestmark = pytest.mark.e2e
 

@@ -45,6 +45,7 @@ rule operating_points:
     params:
         max_drop=config["analysis"]["max_drop"],
         bootstrap=config["analysis"].get("bootstrap", {}),
+        guarantee=config["analysis"].get("guarantee", {}),
         policies={task: task_policies(config, task) for task in TASKS},
         methods=METHOD_INFO,
     threads: 1
@@ -125,6 +126,7 @@ rule significance_notebook:
         notebook="results/analysis/significance.source.ipynb",
         summary=rules.operating_points.output.summary,
         significance=rules.operating_points.output.significance,
+        points=rules.operating_points.output.points,  # the ltt_* columns
     output:
         figure=report(
             "results/analysis/significance.png",
@@ -136,6 +138,11 @@ rule significance_notebook:
             caption="../report/significance_table.rst",
             category="Results",
         ),
+        guarantee=report(
+            "results/analysis/guarantee.md",
+            caption="../report/guarantee.rst",
+            category="Results",
+        ),
         notebook="results/analysis/significance.ipynb",
         html="results/analysis/significance.html",
     log:
@@ -143,10 +150,17 @@ rule significance_notebook:
     params:
         summary=lambda wc, input: input.summary,
         significance=lambda wc, input: input.significance,
+        points=lambda wc, input: input.points,
         methods=json.dumps(METHOD_INFO),
         bootstrap=json.dumps(config["analysis"].get("bootstrap", {})),
+        guarantee=json.dumps(config["analysis"].get("guarantee", {})),
+        max_drop=config["analysis"]["max_drop"],
     shell:
-        notebook_shell("significance", ["summary", "significance", "methods", "bootstrap"])
+        notebook_shell(
+            "significance",
+            ["summary", "significance", "points", "methods", "bootstrap", "guarantee"]
+            + ["max_drop"],
+        )
 
 
 rule exits_notebook:

@@ -18,6 +18,7 @@ DECK_TABLES = [
     "results/analysis/results_table.md",
     "results/analysis/elue.md",
     "results/analysis/significance.md",
+    "results/analysis/guarantee.md",
     "results/analysis/difficulty.md",
     "results/analysis/latency.md",
     *(["results/analysis/serving.md"] if SERVED else []),

@@ -1,5 +1,6 @@
 from early_exit.analysis.bootstrap import Settings
 from early_exit.analysis.uncertainty import write_uncertainty
+from early_exit.exits.operating_points import Guarantee
 from early_exit.support.joblog import job_log
 
 p, out = snakemake.params, snakemake.output
@@ -11,4 +12,5 @@ with job_log(snakemake.log[0]):
         p.max_drop,
         p.methods,
         {name: out[name] for name in ("points", "summary", "elue", "significance")},
+        Guarantee.from_config(p.guarantee),
     )

@@ -1,5 +1,5 @@
-"""The significance figure and the differences table (from `significance.tsv` and
-`intervals.tsv`, written by the `operating_points` rule); notebooks call these."""
+"""The significance figure and table of the family of tests (`significance.tsv`,
+written by the `operating_points` rule; `analysis.significance`); notebooks call these."""
 
 from __future__ import annotations
 
@@ -10,73 +10,78 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
-from early_exit.analysis.results import interval_text, select_criteria
+from early_exit.analysis.results import interval_text
+from early_exit.analysis.significance import COMPARISONS
+from early_exit.support.errors import DataError
 
 
 def panels(significance: pd.DataFrame) -> list[tuple[str, str]]:
-    """(task, test split) of each matrix, in order."""
+    """(task, test split) of each family, in order."""
     keys = significance[["task", "test_split"]].drop_duplicates()
     return sorted(map(tuple, keys.to_numpy()))
 
 
-def difference_matrix(significance: pd.DataFrame, task: str, split: str):
-    """Row minus column score difference (x100) and significance, both [M, M]."""
-    pairs = significance[(significance.task == task) & (significance.test_split == split)]
-    names = sorted(set(pairs.method_a) | set(pairs.method_b))
-    diff = pd.DataFrame(np.nan, index=names, columns=names)
-    marked = pd.DataFrame(False, index=names, columns=names)
-    for row in pairs.itertuples():
-        diff.loc[row.method_a, row.method_b] = 100 * row.difference
-        diff.loc[row.method_b, row.method_a] = -100 * row.difference
-        marked.loc[row.method_a, row.method_b] = marked.loc[row.method_b, row.method_a] = bool(
-            row.significant
-        )
-    return diff, marked
+def score_rows_of(significance: pd.DataFrame, task: str, split: str) -> pd.DataFrame:
+    """The family's score comparisons of one task and test split, method by method."""
+    rows = significance[
+        (significance.task == task)
+        & (significance.test_split == split)
+        & (significance.quantity == "score")
+    ]
+    order = {name: i for i, name in enumerate(COMPARISONS)}
+    rank = rows.comparison.map(order).fillna(len(order))
+    return rows.assign(_rank=rank).sort_values(["method", "_rank"]).drop(columns="_rank")
 
 
 def significance_figure(significance: pd.DataFrame, level: float) -> matplotlib.figure.Figure:
-    """One matrix per task: score difference row - column at the operating points
-    (points x100), significant differences (Holm-adjusted, at `level`) in bold with a star."""
+    """One panel per task: every score comparison of the family (points x100) with its
+    interval; filled markers are significant at `level` after Holm over the family."""
     keys = panels(significance)
-    with sns.plotting_context(CONTEXT), sns.axes_style("white"):
-        size = max(len(difference_matrix(significance, *k)[0]) for k in keys) if keys else 1
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        size = max((len(score_rows_of(significance, *k)) for k in keys), default=1)
         fig, axes = plt.subplots(
             1,
             max(len(keys), 1),
-            figsize=(0.75 * size * max(len(keys), 1) + 3, 0.6 * size + 2.5),
+            figsize=(5 * max(len(keys), 1) + 2, 0.32 * size + 1.8),
             squeeze=False,
+            sharey=False,
+        )
+        colours = dict(
+            zip(COMPARISONS, sns.color_palette("colorblind", len(COMPARISONS)), strict=True)
         )
         for ax, (task, split) in zip(axes.flat, keys, strict=False):
-            diff, marked = difference_matrix(significance, task, split)
-            labels = diff.map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-            labels = labels.where(~marked, labels + "*")
-            bound = float(np.nanmax(np.abs(diff.to_numpy()))) if diff.notna().any().any() else 1
-            sns.heatmap(
-                diff,
-                annot=labels,
-                fmt="",
-                cmap="vlag",
-                center=0,
-                vmin=-bound,
-                vmax=bound,
-                cbar=False,
-                square=True,
-                linewidths=0.5,
-                annot_kws={"fontsize": 9},
-                ax=ax,
-            )
-            for text in ax.texts:
-                if text.get_text().endswith("*"):
-                    text.set_fontweight("bold")
+            rows = score_rows_of(significance, task, split).reset_index(drop=True)
+            y = np.arange(len(rows))[::-1]
+            for yi, row in zip(y, rows.itertuples(), strict=True):
+                colour = colours.get(row.comparison, "0.3")
+                err = [[100 * (row.value - row.value_lo)], [100 * (row.value_hi - row.value)]]
+                ax.errorbar(100 * row.value, yi, xerr=err, fmt="none", ecolor=colour, capsize=3)
+                ax.plot(
+                    100 * row.value,
+                    yi,
+                    "o",
+                    color=colour,
+                    markerfacecolor=colour if row.significant else "white",
+                )
+            ax.axvline(0, color="0.3", lw=0.8)
+            ax.set_yticks(y, [f"{r.method} · {r.comparison}" for r in rows.itertuples()])
+            ax.set_xlabel("points ×100", fontsize="small")
             title = task if split == "test" else f"{task} · {split}"
             ax.set_title(title, fontsize="small")
             ax.tick_params(labelsize="x-small")
         fig.suptitle(
-            f"score difference row − column (points ×100); * significant at {level:g} after Holm",
+            "drop: own full model − early exit; vs fine-tuning, vs static curve: early exit − "
+            f"it\nfilled: significant at {level:g} (exact test, Holm over the task's family)",
             fontsize="small",
         )
         fig.tight_layout()
     return fig
+
+
+def _cell(row, scale: float = 100, digits: int = 1) -> str:
+    text = interval_text(row.value, row.value_lo, row.value_hi, scale, digits)
+    p = row.p_adjusted
+    return text if pd.isna(p) else f"{text}, p {'< 0.001' if p < 0.001 else f'{p:.3f}'}"
 
 
 def differences_markdown(
@@ -86,48 +91,110 @@ def differences_markdown(
     title: str,
     coverage: str,
 ) -> str:
-    """Per task, each method under its own criterion: its difference from the full model
-    of its backbone with the Holm-adjusted p-value of that pair, and from the static
-    curve at the same FLOPs, each with its interval."""
-    chosen = select_criteria(summary, criteria, include_oracle=False)
+    """Per task, each early-exit method under its own criterion: the family's comparisons
+    (drop, vs fine-tuning, vs static curve; FLOPs vs fine-tuning), each with its interval
+    and Holm-adjusted p-value. `summary` and `criteria` name the methods shown (the
+    family's own rows decide)."""
+    headers = {
+        ("drop", "score"): "Drop",
+        ("vs fine-tuning", "score"): "vs fine-tuning",
+        ("vs static curve", "score"): "vs static curve",
+        ("vs fine-tuning", "flops"): "GFLOPs vs fine-tuning",
+    }
     rows = []
-    for row in chosen.sort_values(["task", "test_split", "method"]).itertuples():
+    for (task, split, method), group in significance.groupby(
+        ["task", "test_split", "method"], sort=True
+    ):
+        row = {
+            "Task": task if split == "test" else f"{task} · {split}",
+            "Method": method,
+            "Policy": group.policy.iloc[0],
+        }
+        for (comparison, quantity), header in headers.items():
+            found = group[(group.comparison == comparison) & (group.quantity == quantity)]
+            scale, digits = (1e-9, 2) if quantity == "flops" else (100, 1)
+            row[header] = _cell(found.iloc[0], scale, digits) if len(found) else "–"
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["Task", "Method", "Policy", *headers.values()])
+    tests = sorted(set(significance.test)) if len(significance) else []
+    sizes = significance.groupby("family").family_size.first() if len(significance) else []
+    note = (
+        "Test split, at the knob chosen on dev; points ×100. Drop: own full model (the same "
+        "run, every example at the last exit) − early exit; vs fine-tuning: early exit − plain "
+        "fine-tuning of the same backbone; vs static curve: early exit − the static curve at "
+        "the same FLOPs. Family fixed in advance: these comparisons of every early-exit "
+        f"method of a task ({', '.join(f'{k}: {v} tests' for k, v in dict(sizes).items())}); "
+        f"tests at the chosen knobs: {', '.join(tests) or '–'}; p: Holm-adjusted over the "
+        f"family. [interval]: {coverage}."
+    )
+    return f"# {title}\n\n{table.to_markdown(index=False, disable_numparse=True)}\n\n{note}\n"
+
+
+def guarantee_markdown(
+    points: pd.DataFrame,
+    criteria: dict[str, str],
+    static: list[str],
+    max_drop: float,
+    guarantee: dict,
+    title: str,
+) -> str:
+    """Per task and early-exit run under its own criterion: the knob of the point rule
+    next to the Learn-then-Test knob (`ltt_*` columns of the operating points), each with
+    its test drop and layer speed-up, and the guaranteed knob's risk on dev and test."""
+    from early_exit.exits.operating_points import Guarantee
+
+    g = Guarantee.from_config(guarantee)
+    if "ltt_certified" not in points:
+        raise DataError(
+            "operating points table: no ltt_* columns (an older table): rerun rule operating_points"
+        )
+    chosen = points[
+        (points.policy == points.method.map(criteria))
+        & ~points.method.isin(static)
+        & (points.test_split == "test")
+    ]
+    rows = []
+    for row in chosen.sort_values(["task", "method", "seed"]).itertuples():
+        certified = str(row.ltt_certified) == "True"  # a bool, or read back from TSV
+        if str(row.ltt_certified) not in ("True", "False"):  # regression: none computed
+            continue
         rows.append(
             {
-                "Task": row.task if row.test_split == "test" else f"{row.task} · {row.test_split}",
+                "Task": row.task,
                 "Method": row.method,
-                "Policy": row.policy,
-                "− full model": interval_text(
-                    row.vs_full_model, row.vs_full_model_lo, row.vs_full_model_hi, 100
+                "Seed": row.seed,
+                "Point rule: knob": f"{row.threshold:.3g}",
+                "drop": f"{100 * (row.test_score_full - row.test_score):.1f}",
+                "speed-up": f"{row.test_speedup:.2f}×",
+                "same knob on resampled dev": (
+                    f"{100 * row.dev_knob_agreement:.0f}%"
+                    if not pd.isna(getattr(row, "dev_knob_agreement", np.nan))
+                    else "–"
                 ),
-                "p (Holm)": _pair_p(significance, row),
-                "− static curve": interval_text(
-                    row.vs_curve, row.vs_curve_lo, row.vs_curve_hi, 100
+                "Guaranteed: knob": f"{row.ltt_threshold:.3g}" if certified else "full model",
+                "drop ": f"{100 * row.ltt_test_drop:.1f}",
+                "speed-up ": f"{row.ltt_test_speedup:.2f}×",
+                f"{g.risk} dev → test": (
+                    f"{100 * row.ltt_dev_risk:.1f} → {100 * row.ltt_test_risk:.1f}"
+                    if certified
+                    else "–"
                 ),
             }
         )
-    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) if rows else "–"
+    risk = (
+        "disagreement with the same model's full-depth answers"
+        if g.risk == "disagreement"
+        else "the share of examples the full model gets right and the early exit wrong"
+    )
     note = (
-        "Test split, at the knob chosen on dev. − full model: score minus that of plain "
-        "fine-tuning of the same backbone; − static curve: score minus the static curve's at "
-        "the same FLOPs; points ×100. p: paired bootstrap test of the difference from the full "
-        f"model, Holm-adjusted over the task's pairs. [interval]: {coverage}."
+        f"Test split; points ×100. Point rule: the fastest knob within {max_drop * 100:g} "
+        "points of the full model's dev score (no guarantee). Guaranteed (Learn-then-Test): "
+        f"the fastest knob whose risk ({risk}) is at most {g.delta * 100:g}% with probability "
+        f"at least {1 - g.epsilon:g} over the dev split (binomial-tail p-values, fixed-sequence "
+        "testing from conservative to aggressive; the full model when no knob is certified). "
+        "Same knob on resampled dev: the share of bootstrap resamples of dev on which the point "
+        "rule chooses the same knob (how stable the choice is). Drop: own full model − early "
+        "exit."
     )
     return f"# {title}\n\n{table}\n\n{note}\n"
-
-
-def _pair_p(significance: pd.DataFrame, row) -> str:
-    if pd.isna(row.full_model) or row.full_model == row.method:
-        return "–"
-    pair = significance[
-        (significance.task == row.task)
-        & (significance.test_split == row.test_split)
-        & (
-            ((significance.method_a == row.method) & (significance.method_b == row.full_model))
-            | ((significance.method_b == row.method) & (significance.method_a == row.full_model))
-        )
-    ]
-    if pair.empty:
-        return "–"
-    p = float(pair.p_holm.iloc[0])
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"

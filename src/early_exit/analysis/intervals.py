@@ -5,62 +5,130 @@ Tables written by the workflow's `operating_points` rule:
 - per run (the operating-points table): the knob's test score, drop from the full
   model, layer speed-up and FLOPs, each with its interval;
 - per method and policy over seeds (`intervals.tsv`): the same, and the difference
-  from the full model of the same backbone (plain fine-tuning; `vs_full_model`) and
-  from the static curve at the same FLOPs (`vs_curve`), each with its interval;
+  from plain fine-tuning of the same backbone (**vs fine-tuning**, `vs_finetune`; the
+  run named in `finetune`) and from the static curve at the same FLOPs (**vs static
+  curve**, `vs_curve`), each with its interval (names as in docs/statistics.md: the
+  **drop** is against the method's own full model, vs fine-tuning against another run);
 - the ELUE score of every method and policy with its interval (`elue_intervals.tsv`).
 
-Seeds: a method's numbers over seeds are the mean over its seeds. With several seeds,
-each replicate also resamples the seeds (a two-level bootstrap: seeds with
-replacement, then the replicate's resampled test examples, shared by all seeds since
-they are the same examples), so the interval covers training-seed and test-sampling
-variance together. With one seed it covers test sampling (and, with
-`reselect_on_dev`, the choice of knob on dev) only; the tables say which.
+Seeds: a method's numbers over seeds are the mean over its seeds. With one seed the
+interval is the paired bootstrap's percentile interval: test sampling (and, with
+`reselect_on_dev`, the choice of knob on dev) only. With several seeds it is a
+t-interval around the seed mean (`combined_interval`): the variance of the mean is the
+between-seed variance of the seeds' values over the number of seeds, plus the
+within-seed variance (the bootstrap variance of the seed mean over the same resampled
+examples), with Welch-Satterthwaite degrees of freedom. Drawing three seeds with
+replacement (the two-level bootstrap this replaced) has only ten distinct multisets and
+underestimates the between-seed variance by a factor (S - 1) / S, a third with three
+seeds; the t quantile with S - 1 degrees of freedom also pays for estimating that
+variance from S values. The tables' notes say which interval they show.
 """
 
 from __future__ import annotations
-
-import zlib
 
 import numpy as np
 import pandas as pd
 
 from early_exit.analysis.bootstrap import RunReplicates, Settings, interval
 from early_exit.analysis.elue import curve_methods
+from early_exit.exits.operating_points import Guarantee
 
 STATS = ("score", "drop", "speedup", "flops")
 
 
-def seed_draws(settings: Settings, seeds: int, *names) -> np.ndarray | None:
-    """Which seeds each replicate averages, [B, S] (drawn with replacement; None with one
-    seed). Deterministic, and independent between methods: their seeds are independent
-    training runs."""
-    if seeds == 1:
-        return None
-    rng = np.random.default_rng([settings.seed, zlib.crc32("\0".join(map(str, names)).encode())])
-    return rng.integers(0, seeds, size=(settings.resamples, seeds))
+def between(values) -> list[tuple[float, int]]:
+    """The between-seed variance term of a seed mean: [(s^2 / S, S - 1)], none for one
+    seed."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        return []
+    spread = 0.0 if np.ptp(v) <= 1e-12 * max(1.0, np.abs(v).max()) else v.var(ddof=1)
+    return [(float(spread / v.size), v.size - 1)]
 
 
-def mean_draws(replicates: list[np.ndarray], draws: np.ndarray | None) -> np.ndarray:
-    """Per replicate, the mean over its drawn seeds: [B, ...] from S arrays [B, ...]."""
-    stacked = np.stack(replicates)
-    if draws is None:
-        return stacked[0]
-    return stacked[draws, np.arange(stacked.shape[1])[:, None]].mean(1)
+def combined_interval(
+    value: float, reps: np.ndarray, terms: list[tuple[float, int]], confidence: float
+) -> tuple[float, float]:
+    """The interval of a seed mean (or a difference of seed means): the bootstrap's
+    percentile interval when no between-seed term is left (one seed, or seeds that agree
+    exactly); else value ± t_df sqrt(within + sum of the terms), within being the
+    variance of the bootstrap replicates `reps` and df by Welch-Satterthwaite (the
+    within part counted as known: it rests on every resampled example)."""
+    from scipy.stats import t
+
+    terms = [(b, df) for b, df in terms if b > 0]
+    if not terms or np.isnan(value):
+        return interval(reps, confidence)
+    r = np.asarray(reps, dtype=float)
+    r = r[~np.isnan(r)]
+    within = float(r.var(ddof=1)) if r.size > 1 else 0.0
+    total = within + sum(b for b, _ in terms)
+    df = total**2 / sum(b**2 / d for b, d in terms)
+    half = float(t.ppf(0.5 + confidence / 2, df)) * np.sqrt(total)
+    return float(value - half), float(value + half)
 
 
 def coverage(seeds: int, settings: Settings) -> str:
     """What an interval covers, for a table's note."""
-    knob = " and the choice of knob on resampled dev" if settings.reselect_on_dev else ""
-    seeds_part = "training seeds and test sampling" if seeds > 1 else "test sampling only"
+    knob = (
+        " and the choice of knob on resampled dev (the protocol's mean)"
+        if settings.reselect_on_dev
+        else " at the knob chosen on dev"
+    )
     pct = f"{settings.confidence * 100:g}%"
+    boot = f"{settings.resamples} resamples, seed {settings.seed}"
+    if seeds > 1:
+        return (
+            f"{pct} t-intervals over seed means covering training seeds (between-seed "
+            f"variance) and test sampling{knob} (paired bootstrap, {boot})"
+        )
+    drop = "" if settings.reselect_on_dev else " (the drop, for accuracy: Agresti-Min's)"
     return (
-        f"{pct} paired bootstrap percentile intervals ({settings.resamples} resamples, "
-        f"seed {settings.seed}) covering {seeds_part}{knob}"
+        f"{pct} paired bootstrap percentile intervals ({boot}){drop} covering test sampling "
+        f"only{knob}"
     )
 
 
-def run_rows(runs: list[RunReplicates], settings: Settings) -> pd.DataFrame:
-    """Interval columns per run and test split: `test_<stat>_lo` / `_hi`, and the drop."""
+def paired_difference_interval(
+    a_correct: np.ndarray, b_correct: np.ndarray, confidence: float
+) -> tuple[float, float]:
+    """Agresti-Min interval of the difference of two paired proportions, mean(a) -
+    mean(b): a Wald interval after adding 1/2 to each cell of the 2x2 table (Agresti and
+    Min 2005). A percentile bootstrap of the drop, which rests on the few examples where
+    the two disagree, covered 92% at nominal 95% on the default run's outputs; this, 96%
+    (docs/statistics.md)."""
+    from scipy.stats import norm
+
+    a, b = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
+    n = a.size + 2
+    only_a, only_b = (a & ~b).sum() + 0.5, (~a & b).sum() + 0.5
+    d = (only_a - only_b) / n
+    half = norm.ppf(0.5 + confidence / 2) * np.sqrt(
+        ((only_a + only_b) - (only_a - only_b) ** 2 / n) / n**2
+    )
+    return float(d - half), float(d + half)
+
+
+def drop_interval(run: RunReplicates, split: str, settings: Settings) -> tuple[float, float] | None:
+    """The drop's interval at a fixed knob for accuracy (`paired_difference_interval`
+    of the run's own full model against its early exit); None where it does not apply
+    (another metric, intervals that re-choose the knob, or a knob at which every example
+    leaves at the last exit, the full model itself)."""
+    t = run.tests[split]
+    if settings.reselect_on_dev or run.metric != "accuracy" or t.correct is None:
+        return None
+    if np.array_equal(t.spent[run.chosen], t.full_spent):  # every example at the last exit:
+        return None  # the full model itself, a drop of 0 by construction (the bootstrap's [0, 0])
+    full = t.full_preds == t.labels
+    return paired_difference_interval(full, t.correct[run.chosen], settings.confidence)
+
+
+def run_rows(
+    runs: list[RunReplicates], settings: Settings, guarantee: Guarantee | None = None
+) -> pd.DataFrame:
+    """Interval columns per run and test split: `test_<stat>_lo` / `_hi`, and the drop;
+    with a `guarantee`, the Learn-then-Test knob's columns (`guaranteed_columns`)."""
     rows = []
     for run in runs:
         for split, t in run.tests.items():
@@ -70,8 +138,55 @@ def run_rows(runs: list[RunReplicates], settings: Settings) -> pd.DataFrame:
             for stat in STATS:
                 lo, hi = interval(at[stat], settings.confidence)
                 row |= {f"test_{stat}_lo": lo, f"test_{stat}_hi": hi}
+            if (exact := drop_interval(run, split, settings)) is not None:
+                row["test_drop_lo"], row["test_drop_hi"] = exact
+            row |= {
+                "dev_knob_agreement": run.knob_agreement,
+                "dev_knobs_rechosen": run.knobs_rechosen,
+            }
+            if guarantee is not None:
+                row |= guaranteed_columns(run, split, guarantee)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+LTT_COLUMNS = (
+    "ltt_threshold",
+    "ltt_certified",
+    "ltt_dev_risk",
+    "ltt_test_risk",
+    "ltt_test_score",
+    "ltt_test_drop",
+    "ltt_test_speedup",
+)
+
+
+def guaranteed_columns(run: RunReplicates, split: str, guarantee: Guarantee) -> dict:
+    """The Learn-then-Test knob's columns (`ltt_*`): its threshold chosen on dev, whether
+    any knob was certified (if not, the full model: every example at the last exit), its
+    dev risk, and on the test split its realised risk, score, drop and layer speed-up."""
+    t, g = run.tests[split], run.guaranteed
+    if g is None:
+        return dict.fromkeys(LTT_COLUMNS, np.nan)
+    if g < 0:
+        return {
+            "ltt_threshold": np.nan,
+            "ltt_certified": False,
+            "ltt_dev_risk": np.nan,
+            "ltt_test_risk": 0.0,
+            "ltt_test_score": t.full_score,
+            "ltt_test_drop": 0.0,
+            "ltt_test_speedup": t.full_speedup,
+        }
+    return {
+        "ltt_threshold": float(run.grid[g]),
+        "ltt_certified": True,
+        "ltt_dev_risk": run.guaranteed_dev_risk,
+        "ltt_test_risk": float(t.losses(guarantee)[g].mean()),
+        "ltt_test_score": float(t.score[g]),
+        "ltt_test_drop": float(t.full_score - t.score[g]),
+        "ltt_test_speedup": float(t.speedup[g]),
+    }
 
 
 class Task:
@@ -95,21 +210,29 @@ class Task:
             return None
         if key not in self._cache:
             runs = self.groups[key]
-            draws = seed_draws(self.settings, len(runs), self.task, *key)
             ats = [r.at_point(split) for r in runs]
             tests = [r.tests[split] for r in runs]
+            per_seed = {
+                "score": [t.score[r.chosen] for t, r in zip(tests, runs, strict=True)],
+                "drop": [
+                    t.full_score - t.score[r.chosen] for t, r in zip(tests, runs, strict=True)
+                ],
+                "speedup": [t.speedup[r.chosen] for t, r in zip(tests, runs, strict=True)],
+                "flops": [t.flops[r.chosen] for t, r in zip(tests, runs, strict=True)],
+            }
             self._cache[key] = {
                 "seeds": len(runs),
-                "reps": {s: mean_draws([a[s] for a in ats], draws) for s in (*STATS, "full_score")},
-                "value": {
-                    "score": np.mean([t.score[r.chosen] for t, r in zip(tests, runs, strict=True)]),
-                    "flops": np.mean([t.flops[r.chosen] for t, r in zip(tests, runs, strict=True)]),
-                },
+                # the seed mean in every replicate (the same resampled examples for all)
+                "reps": {s: np.mean([a[s] for a in ats], 0) for s in (*STATS, "full_score")},
+                "value": {s: float(np.mean(v)) for s, v in per_seed.items()},
+                "between": {s: between(v) for s, v in per_seed.items()},
                 "knobs": {
                     "score": np.mean([t.score for t in tests], 0),
                     "flops": np.mean([t.flops for t in tests], 0),
-                    "rep_score": mean_draws([t.rep_score for t in tests], draws),
-                    "rep_flops": mean_draws([t.rep_flops for t in tests], draws),
+                    "seed_score": np.stack([t.score for t in tests]),
+                    "seed_flops": np.stack([t.flops for t in tests]),
+                    "rep_score": np.mean([t.rep_score for t in tests], 0),
+                    "rep_flops": np.mean([t.rep_flops for t in tests], 0),
                 },
             }
         return self._cache[key]
@@ -136,7 +259,31 @@ class Task:
         rep_s = np.stack([p["reps"]["score"] for p in points], 1)
         return value, (rep_f, rep_s)
 
-    def full_model(self, method: str) -> str | None:
+    def on_curve(self, method: str, backbone: str) -> bool:
+        """Whether `method` is itself a point of the backbone's static curve (it then
+        differs from the curve seed by seed by construction: no between-seed term)."""
+        return method in curve_methods(self.info).get(backbone, [])
+
+    def curve_between(self, backbone: str, split: str, at) -> list[tuple[float, int]]:
+        """The between-seed terms of the static curve's value at FLOPs `at` (linear
+        between the two static points around it, as np.interp; several FLOPs: of the
+        curve's mean value over them): each point's term times its squared weight."""
+        methods = curve_methods(self.info).get(backbone, [])
+        points = [self.point(m, "single-exit", split) for m in methods]
+        points = sorted((p for p in points if p is not None), key=lambda p: p["value"]["flops"])
+        if not points:
+            return []
+        flops = np.array([p["value"]["flops"] for p in points])
+        at = np.atleast_1d(np.asarray(at, dtype=float))
+        weights = [float(np.interp(at, flops, e).mean()) for e in np.eye(len(points))]
+        return [
+            (w**2 * b, df)
+            for w, p in zip(weights, points, strict=True)
+            for b, df in p["between"]["score"]
+            if w > 0
+        ]
+
+    def finetune(self, method: str) -> str | None:
         """The plain fine-tuning run of the method's backbone (a single exit on the last layer)."""
         backbone = self.info.get(method, {}).get("backbone")
         for name, i in sorted(self.info.items()):
@@ -163,32 +310,36 @@ def summary_rows(task: Task) -> pd.DataFrame:
         row = {"task": task.task, "method": method, "policy": policy, "test_split": split}
         row["seeds"] = p["seeds"]
         for stat in STATS:
-            lo, hi = interval(p["reps"][stat], conf)
+            lo, hi = combined_interval(p["value"][stat], p["reps"][stat], p["between"][stat], conf)
             row |= {f"test_{stat}_lo": lo, f"test_{stat}_hi": hi}
-        row |= _vs_full_model(task, method, policy, split, p)
+        runs = task.groups[(method, policy, split)]
+        if len(runs) == 1 and (exact := drop_interval(runs[0], split, task.settings)) is not None:
+            row["test_drop_lo"], row["test_drop_hi"] = exact
+        row |= _vs_finetune(task, method, policy, split, p)
         row |= _vs_curve(task, method, split, p)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _vs_full_model(task, method, policy, split, p) -> dict:
-    base_name = task.full_model(method)
+def _vs_finetune(task, method, policy, split, p) -> dict:
+    base_name = task.finetune(method)
     base = task.point(base_name, "single-exit", split) if base_name else None
     if base is None:
         return {
-            "full_model": None,
-            "vs_full_model": np.nan,
-            "vs_full_model_lo": np.nan,
-            "vs_full_model_hi": np.nan,
+            "finetune": None,
+            "vs_finetune": np.nan,
+            "vs_finetune_lo": np.nan,
+            "vs_finetune_hi": np.nan,
         }
     diff = p["reps"]["score"] - base["reps"]["score"]
-    lo, hi = interval(diff, task.settings.confidence)
     value = p["value"]["score"] - base["value"]["score"]
+    terms = p["between"]["score"] + base["between"]["score"]
+    lo, hi = combined_interval(value, diff, terms, task.settings.confidence)
     return {
-        "full_model": base_name,
-        "vs_full_model": value,
-        "vs_full_model_lo": lo,
-        "vs_full_model_hi": hi,
+        "finetune": base_name,
+        "vs_finetune": value,
+        "vs_finetune_lo": lo,
+        "vs_finetune_hi": hi,
     }
 
 
@@ -200,7 +351,10 @@ def _vs_curve(task, method, split, p) -> dict:
     (xp, fp), (rep_x, rep_f) = curve
     value = p["value"]["score"] - np.interp(p["value"]["flops"], xp, fp)
     diff = p["reps"]["score"] - interp_rows(p["reps"]["flops"], rep_x, rep_f)
-    lo, hi = interval(diff, task.settings.confidence)
+    terms = p["between"]["score"] + task.curve_between(reference, split, p["value"]["flops"])
+    if task.on_curve(method, reference):
+        terms = []
+    lo, hi = combined_interval(value, diff, terms, task.settings.confidence)
     return {"vs_curve": value, "vs_curve_lo": lo, "vs_curve_hi": hi}
 
 
@@ -219,9 +373,17 @@ def elue_rows(task: Task) -> pd.DataFrame:
         order = np.argsort(grid, kind="stable")  # the sweep's threshold order (NaN last)
         points = pd.DataFrame({"f": knobs["flops"][order], "s": knobs["score"][order]})
         keep = order[~points.round({"f": 0, "s": 9}).duplicated().to_numpy()]
-        (_, _), (rep_x, rep_f) = curve
+        (xp, fp), (rep_x, rep_f) = curve
         gap = knobs["rep_score"][:, keep] - interp_rows(knobs["rep_flops"][:, keep], rep_x, rep_f)
-        lo, hi = interval(100 * gap.mean(1), task.settings.confidence)
+        # per seed, against the seeds' mean curve; the curve's own seeds as their terms
+        seed_gap = knobs["seed_score"][:, keep] - np.interp(knobs["seed_flops"][:, keep], xp, fp)
+        value = 100 * float(seed_gap.mean())
+        terms = between(100 * seed_gap.mean(1)) + [
+            (100**2 * b, df) for b, df in task.curve_between(reference, split, knobs["flops"][keep])
+        ]
+        if task.on_curve(method, reference):
+            terms = []
+        lo, hi = combined_interval(value, 100 * gap.mean(1), terms, task.settings.confidence)
         rows.append(
             {"task": task.task, "method": method, "policy": policy, "elue_lo": lo, "elue_hi": hi}
         )

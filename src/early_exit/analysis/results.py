@@ -18,7 +18,7 @@ GROUP = ["task", "method", "policy", "metric", "test_split"]
 def summary_table(points: pd.DataFrame, intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each (method, policy) operating point,
     with the bootstrap intervals over seeds (`intervals.tsv`: `<stat>_lo` / `_hi`,
-    `vs_full_model`, `vs_curve`) when given."""
+    `vs_finetune`, `vs_curve`) when given."""
     points = points.assign(test_drop=points.test_score_full - points.test_score)
     cols = ["test_score_full", "test_score", "test_drop", "test_speedup", "test_flops"]
     grouped = points.groupby(GROUP, sort=True)
@@ -103,7 +103,8 @@ def results_markdown(
     note = (
         f"Test split. Knob (threshold or patience) chosen on dev: the fastest whose dev score "
         f"is within {max_drop * 100:g} percentage points of the same model's full-model score; "
-        f"scores and drops ×100, mean over seeds; {spread}."
+        "Drop: the model's own full model (every example at its last exit) minus its early-exit "
+        f"score; scores and drops ×100, mean over seeds; {spread}."
     )
     return f"# {title}\n\n{rows.to_markdown(index=False)}\n\n{note}\n"
 

@@ -98,7 +98,7 @@ def method_info(config: dict) -> dict[str, dict]:
             "curve": curve,
             "reference": scored,
             # a single exit on the last layer (plain fine-tuning): the full model that
-            # the intervals' `vs_full_model` compares methods of its backbone with
+            # the intervals' `vs_finetune` compares methods of its backbone with
             "full_model": recipe.static
             and not recipe.reference_curve
             and not spec.get("exit_layers"),

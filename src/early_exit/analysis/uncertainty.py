@@ -17,14 +17,18 @@ import pandas as pd
 from early_exit.analysis.bootstrap import RunReplicates, Settings, run_replicates
 from early_exit.analysis.intervals import Task, elue_rows, run_rows, summary_rows
 from early_exit.analysis.significance import significance_rows
-from early_exit.exits.operating_points import KEYS, load_sweeps, operating_points
+from early_exit.exits.operating_points import KEYS, Guarantee, load_sweeps, operating_points
 from early_exit.support.errors import DataError
 from early_exit.support.layout import parse_run_dir
 from early_exit.support.tables import write_table
 
 
 def task_replicates(
-    run_dirs: list[Path], policies: dict[str, dict], settings: Settings, max_drop: float
+    run_dirs: list[Path],
+    policies: dict[str, dict],
+    settings: Settings,
+    max_drop: float,
+    guarantee: Guarantee | None = None,
 ) -> dict[str, list[RunReplicates]]:
     """Every run's replicates, by task; runs of a task aligned on the first one's examples."""
     by_task: dict[str, list[RunReplicates]] = {}
@@ -33,7 +37,7 @@ def task_replicates(
         key = parse_run_dir(run_dir)
         task = key[0]
         reps, orders[task] = run_replicates(
-            run_dir, key, policies[task], settings, max_drop, orders.get(task)
+            run_dir, key, policies[task], settings, max_drop, orders.get(task), guarantee
         )
         by_task.setdefault(task, []).extend(reps)
     return by_task
@@ -63,16 +67,18 @@ def uncertainty_tables(
     settings: Settings,
     max_drop: float,
     info: dict,
+    guarantee: Guarantee | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Operating points with interval columns, the over-seeds summary, ELUE intervals
-    and pairwise significance (each run directory is its sweep table's folder)."""
+    """Operating points with interval columns (and, with a `guarantee`, the
+    Learn-then-Test knob's `ltt_*` columns after them), the over-seeds summary, ELUE
+    intervals and the family of tests (each run directory is its sweep table's folder)."""
     run_dirs = [Path(p).parent for p in sweep_paths]
     points = operating_points(load_sweeps(sweep_paths), max_drop)
-    by_task = task_replicates(run_dirs, policies, settings, max_drop)
+    by_task = task_replicates(run_dirs, policies, settings, max_drop, guarantee)
     _check_knobs(points, [r for runs in by_task.values() for r in runs], run_dirs)
     per_run, summary, elue, significance = [], [], [], []
     for runs in by_task.values():
-        per_run.append(run_rows(runs, settings))
+        per_run.append(run_rows(runs, settings, guarantee))
         task = Task(runs, settings, info)
         summary.append(summary_rows(task))
         elue.append(elue_rows(task))
@@ -94,8 +100,9 @@ def write_uncertainty(
     max_drop: float,
     info: dict,
     outputs: dict[str, str | Path],
+    guarantee: Guarantee | None = None,
 ) -> None:
     """Write each table of `uncertainty_tables` to `outputs[name]` (TSV, atomically)."""
-    tables = uncertainty_tables(sweep_paths, policies, settings, max_drop, info)
+    tables = uncertainty_tables(sweep_paths, policies, settings, max_drop, info, guarantee)
     for name, path in outputs.items():
         write_table(tables[name], path)

@@ -8,16 +8,29 @@ are aggregated as mean and standard deviation. The workflow's `operating_points`
 writes them to `results/analysis/operating_points.tsv` (`write_operating_points`);
 the notebooks, the slides and the latency stage read that file
 (`load_operating_points`) instead of choosing again.
+
+A second protocol, beside that point rule, chooses a knob with a guarantee
+(`Guarantee`, `guaranteed`): Learn-then-Test (Angelopoulos et al. 2021; CALM, Schuster
+et al. 2022, calibrates its exit thresholds this way). Given a tolerance delta and a
+risk level epsilon, it picks the fastest knob whose risk (disagreement with the same
+model's full-depth predictions, label-free; or, with labels, the share of examples the
+full model gets right and the early exit wrong, which bounds the drop) is at most delta
+with probability at least 1 - epsilon over the draw of the calibration (dev) split: each
+knob's null "risk > delta" is tested with the exact binomial tail, in a fixed sequence
+from the most conservative knob to the most aggressive, stopping at the first it cannot
+reject. The analysis stage adds its columns to the operating points
+(`early_exit.analysis.uncertainty`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from early_exit.support.errors import DataError
+from early_exit.support.errors import ConfigError, DataError
 from early_exit.support.tables import read_table, write_table
 
 KEYS = ["task", "method", "seed", "policy"]
@@ -62,6 +75,64 @@ def choose(score: np.ndarray, full_score: np.ndarray, speedup: np.ndarray, max_d
     fast = np.where(ok, speedup, -np.inf)
     fastest = fast == fast.max(1, keepdims=True)
     return np.where(fastest, score, -np.inf).argmax(1)
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """`analysis.guarantee` of the config: the Learn-then-Test knob."""
+
+    delta: float = 0.05  # tolerated risk (share of examples)
+    epsilon: float = 0.1  # the chance, over the dev split, that the knob's risk exceeds delta
+    risk: str = "disagreement"  # or "drop": full model right and early exit wrong
+
+    RISKS = ("disagreement", "drop")
+
+    @classmethod
+    def from_config(cls, section: dict | None) -> Guarantee:
+        found = cls(**(section or {}))
+        if found.risk not in cls.RISKS:
+            raise ConfigError(
+                f"analysis.guarantee.risk: {found.risk!r} is not one of {', '.join(cls.RISKS)}"
+            )
+        if not (0 < found.delta < 1 and 0 < found.epsilon < 1):
+            raise ConfigError("analysis.guarantee: delta and epsilon must lie between 0 and 1")
+        return found
+
+    def losses(self, preds: np.ndarray, full_preds: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Per knob and example [K, n], 0 or 1: the risk's loss."""
+        differ = preds != full_preds[None, :]
+        if self.risk == "disagreement":
+            return differ
+        return (full_preds == labels)[None, :] & (preds != labels[None, :])
+
+
+def ltt_p_values(counts: np.ndarray, n: int, delta: float) -> np.ndarray:
+    """Valid p-values of "risk > delta" from loss counts of n examples (0/1 losses): the
+    binomial tail P(Bin(n, delta) <= count) (scipy.stats.binom), which only shrinks for a
+    larger true risk."""
+    from scipy.stats import binom
+
+    return binom.cdf(np.asarray(counts), n, delta)
+
+
+def conservative_order(layers: np.ndarray) -> np.ndarray:
+    """Knob positions from the most conservative (most layers on average) to the most
+    aggressive, ties in grid order. Every policy here is monotone in its knob (a larger
+    entropy threshold exits every example no later), so this is the knob order itself on
+    any data: fixed before the losses are seen, as the fixed-sequence test needs."""
+    layers = np.asarray(layers, dtype=float)
+    return np.lexsort((np.arange(len(layers)), -layers))
+
+
+def guaranteed(counts: np.ndarray, n: int, order: np.ndarray, delta: float, epsilon: float):
+    """Learn-then-Test with fixed-sequence testing, vectorised: per row of loss `counts`
+    [R, K] (R calibration draws or one run, K knobs, n examples each), the position of the
+    fastest knob certified (its p-value and every more conservative one's at most
+    epsilon), -1 when not even the first is. The family-wise error of the sequence is at
+    most epsilon, so P(risk of the chosen knob > delta) <= epsilon."""
+    p = ltt_p_values(np.atleast_2d(counts), n, delta)
+    rejected = np.cumprod(p[:, order] <= epsilon, axis=1).sum(1)
+    return np.where(rejected > 0, np.asarray(order)[np.maximum(rejected - 1, 0)], -1)
 
 
 def _choose(dev: pd.DataFrame, max_drop: float) -> int:
