@@ -73,6 +73,8 @@ rule tradeoff_notebook:
         points=rules.operating_points.output.points,
         intervals=rules.operating_points.output.summary,
         elue_intervals=rules.operating_points.output.elue,
+        # the engine over the whole test split, beside the layer speed-up
+        measured=rules.latency.output.split,
     output:
         figure=report(
             "results/analysis/tradeoff.png",
@@ -108,6 +110,7 @@ rule tradeoff_notebook:
         points=lambda wc, input: input.points,
         intervals=lambda wc, input: input.intervals,
         elue_intervals=lambda wc, input: input.elue_intervals,
+        measured=lambda wc, input: input.measured,
         bootstrap=json.dumps(config["analysis"].get("bootstrap", {})),
         methods=json.dumps(METHOD_INFO),
         split=config["analysis"]["split"],
@@ -116,7 +119,7 @@ rule tradeoff_notebook:
         notebook_shell(
             "tradeoff",
             ["sweeps", "points", "intervals", "elue_intervals", "bootstrap", "methods", "split"]
-            + ["max_drop"],
+            + ["max_drop", "measured"],
         )
 
 
