@@ -274,6 +274,7 @@ rule latency_notebook:
     input:
         notebook="results/analysis/latency.source.ipynb",
         tables=rules.latency.output.tables,
+        measured=rules.latency.output.split,
     output:
         figure=report(
             "results/analysis/latency.png", caption="../report/latency.rst", category="Latency"
@@ -289,9 +290,10 @@ rule latency_notebook:
         "results/logs/analysis/latency.log",
     params:
         tables=lambda wc, input: ",".join(input.tables),
+        measured=lambda wc, input: input.measured,
         methods=json.dumps(METHOD_INFO),
     shell:
-        notebook_shell("latency", ["tables", "methods"])
+        notebook_shell("latency", ["tables", "measured", "methods"])
 
 
 rule serving_notebook:

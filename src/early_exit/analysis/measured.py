@@ -30,8 +30,8 @@ def load_measured(path: str | Path) -> pd.DataFrame:
 
 
 def measured_summary(table: pd.DataFrame, engine: str | None = ENGINE) -> pd.DataFrame:
-    """Per task, method, policy (and engine): the measured and the layer speed-up of the
-    same examples, means over seeds; the interval is a seed's own with one seed, else the
+    """Per task, method, policy (and engine): the knob, the measured and the layer speed-up
+    of the same examples, means over seeds; the interval is a seed's own with one seed, else the
     lowest low and the highest high over seeds (an envelope); examples, batch size and
     rounds of the timing; how many examples differed from the stored outputs (all near
     the knob, or the stage would have failed), summed over seeds."""
@@ -39,7 +39,7 @@ def measured_summary(table: pd.DataFrame, engine: str | None = ENGINE) -> pd.Dat
     if engine is not None:
         timed = timed[timed.engine == engine]
     grouped = timed.groupby([*KEYS, "engine"], sort=True)
-    summary = grouped[["measured_speedup", "layer_speedup"]].mean()
+    summary = grouped[["knob", "measured_speedup", "layer_speedup"]].mean()
     summary["speedup_lo"] = grouped.speedup_lo.min()
     summary["speedup_hi"] = grouped.speedup_hi.max()
     for key in ("examples", "batch_size", "rounds"):
