@@ -11,7 +11,7 @@ settings for --policy) and operating point (max_drop 0.01, as rule operating_poi
 chooses), so nothing is written beside the run. Then, as rule latency does it, with the
 threads given (default: all cores): the ONNX export and both engines are loaded (timed),
 the stage's curve on the first test examples with the default config's `latency`
-settings (timed), and the knob chosen on dev over every test example
+settings, once per --curve-repeats value (timed), and the knob chosen on dev over every test example
 (`inference.whole_split.time_split`) at each --split setting (batch size x repeats;
 timed; each with its agreement check). Prints one line per part with its seconds and
 the load average before and after, and the whole-split numbers.
@@ -86,7 +86,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-split"))
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--split", nargs="+", default=["32x1", "64x1"], help="BATCHxREPEATS")
-    parser.add_argument("--no-curve", action="store_true", help="skip the stage's curve")
+    parser.add_argument(
+        "--curve-repeats", nargs="*", type=int, default=None,
+        help="rounds of the curve, one timing per value (default: the config's; none: skip)",
+    )  # fmt: skip
     args = parser.parse_args()
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     settings = DEFAULTS | cfg["latency"]
@@ -103,16 +106,17 @@ def main() -> None:
             print(f"  export and load: {time.perf_counter() - start:.1f} s")
             test = load_split(target.parents[2].parent / "data" / key["task"], "test")
             features = encode(test, engine.tokenizer, engine.max_length).features
-            if not args.no_curve:
+            curves = [settings["repeats"]] if args.curve_repeats is None else args.curve_repeats
+            for repeats in curves:
                 grid = [(FULL, float("nan"))] + [(args.policy, k) for k in knobs]
                 start = time.perf_counter()
                 measure(
                     engines, features[: settings["examples"]], grid, settings["batch_sizes"],
-                    settings["warmup"], settings["repeats"], options, args.threads,
+                    settings["warmup"], repeats, options, args.threads,
                 )  # fmt: skip
                 print(
                     f"  curve ({settings['examples']} examples, batch sizes "
-                    f"{settings['batch_sizes']}, {settings['repeats']} rounds, {len(grid)} "
+                    f"{settings['batch_sizes']}, {repeats} rounds, {len(grid)} "
                     f"settings, 2 engines): {time.perf_counter() - start:.1f} s; load {load()}"
                 )
             out = test_outputs(target, engine)
