@@ -13,8 +13,8 @@ threads given (default: all cores): the ONNX export and both engines are loaded 
 the stage's curve on the first test examples with the default config's `latency`
 settings, once per --curve-repeats value (timed), and the knob chosen on dev over every test example
 (`inference.whole_split.time_split`) at each --split setting (batch size x repeats;
-timed; each with its agreement check). Prints one line per part with its seconds and
-the load average before and after, and the whole-split numbers.
+timed; each with its agreement check). Prints one line per part with its wall and CPU
+seconds and the load average after it, and the whole-split numbers.
 """
 
 from __future__ import annotations
@@ -79,6 +79,22 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+class Clock:
+    """Wall seconds and this process's CPU seconds (all its threads) of a part: on a
+    shared machine the wall time grows with the load, the CPU time much less."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+    def __str__(self) -> str:
+        return f"{self.wall:.1f} s wall, {self.cpu:.1f} s CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
@@ -100,36 +116,35 @@ def main() -> None:
         knobs = knob_values(points, target / "sweep.tsv", args.policy, key)
         print(f"{run}: {args.policy} {knobs[0]:g} chosen on dev; load {load()}")
         with tempfile.TemporaryDirectory(prefix="bench-split-") as scratch:
-            start = time.perf_counter()
-            engines = load_engines(target, True, "cpu", args.threads, Path(scratch))
+            with Clock() as clock:
+                engines = load_engines(target, True, "cpu", args.threads, Path(scratch))
             engine = engines["torch"]
-            print(f"  export and load: {time.perf_counter() - start:.1f} s")
+            print(f"  export and load: {clock}")
             test = load_split(target.parents[2].parent / "data" / key["task"], "test")
             features = encode(test, engine.tokenizer, engine.max_length).features
             curves = [settings["repeats"]] if args.curve_repeats is None else args.curve_repeats
             for repeats in curves:
                 grid = [(FULL, float("nan"))] + [(args.policy, k) for k in knobs]
-                start = time.perf_counter()
-                measure(
-                    engines, features[: settings["examples"]], grid, settings["batch_sizes"],
-                    settings["warmup"], repeats, options, args.threads,
-                )  # fmt: skip
+                with Clock() as clock:
+                    measure(
+                        engines, features[: settings["examples"]], grid, settings["batch_sizes"],
+                        settings["warmup"], repeats, options, args.threads,
+                    )  # fmt: skip
                 print(
                     f"  curve ({settings['examples']} examples, batch sizes "
                     f"{settings['batch_sizes']}, {repeats} rounds, {len(grid)} "
-                    f"settings, 2 engines): {time.perf_counter() - start:.1f} s; load {load()}"
+                    f"settings, 2 engines): {clock}; load {load()}"
                 )
             out = test_outputs(target, engine)
             for spec in args.split:
                 batch, repeats = (int(v) for v in spec.split("x"))
-                start = time.perf_counter()
-                table = time_split(
-                    engines, features, out, args.policy, knobs[0], options,
-                    {"batch_size": batch, "repeats": repeats}, device_sync(engine), str(run),
-                )  # fmt: skip
-                took = time.perf_counter() - start
+                with Clock() as clock:
+                    table = time_split(
+                        engines, features, out, args.policy, knobs[0], options,
+                        {"batch_size": batch, "repeats": repeats}, device_sync(engine), str(run),
+                    )  # fmt: skip
                 print(f"  whole split ({len(features)} examples) batch {batch} x{repeats}: "
-                      f"{took:.1f} s; load {load()}")  # fmt: skip
+                      f"{clock}; load {load()}")  # fmt: skip
                 for r in table[table.policy != FULL].itertuples():
                     numbers = {
                         k: round(getattr(r, k), 3)
