@@ -14,7 +14,8 @@ the stage's curve on the first test examples with the default config's `latency`
 settings, once per --curve-repeats value (timed), and the knob chosen on dev over every test example
 (`inference.whole_split.time_split`) at each --split setting (batch size x repeats;
 timed; each with its agreement check). Prints one line per part with its wall and CPU
-seconds and the load average after it, and the whole-split numbers.
+seconds and the load average after it, and the whole-split numbers; the whole-split rows go to
+--out/measured_speedup.tsv (added to earlier calls' rows; `examples_run` names the setting).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import yaml
 
@@ -45,6 +47,7 @@ from early_exit.inference.latency import (
 )
 from early_exit.inference.whole_split import time_split
 from early_exit.support.layout import parse_run_dir
+from early_exit.support.tables import write_table
 from early_exit.training.batching import encode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +114,7 @@ def main() -> None:
     settings = DEFAULTS | cfg["latency"]
     torch.set_num_threads(args.threads)
     options = get_policy(args.policy).option_values(cfg["sweep"]["policies"].get(args.policy, {}))
+    tables = []
     for run in args.runs:
         target, points, key = mirror(run, args.out, args.policy, cfg)
         knobs = knob_values(points, target / "sweep.tsv", args.policy, key)
@@ -145,6 +149,8 @@ def main() -> None:
                     )  # fmt: skip
                 print(f"  whole split ({len(features)} examples) batch {batch} x{repeats}: "
                       f"{clock}; load {load()}")  # fmt: skip
+                keyed = table.assign(**key, examples_run=spec)
+                tables.append(keyed)
                 for r in table[table.policy != FULL].itertuples():
                     numbers = {
                         k: round(getattr(r, k), 3)
@@ -153,6 +159,11 @@ def main() -> None:
                     }  # fmt: skip
                     numbers |= {"rounds": r.rounds, "differ": r.differ, "tolerated": r.tolerated}
                     print(f"    {r.engine}: {json.dumps(numbers)}")
+    if tables:  # every run's whole-split rows, added to those of earlier calls
+        path = args.out / "measured_speedup.tsv"
+        frames = [pd.read_csv(path, sep="\t")] if path.is_file() else []
+        write_table(pd.concat([*frames, *tables], ignore_index=True), path)
+        print(f"whole-split rows: {path}")
 
 
 if __name__ == "__main__":
