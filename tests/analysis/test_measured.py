@@ -103,7 +103,9 @@ def test_the_results_table_shows_layer_and_measured_speed_up_of_the_same_example
     patience = next(line for line in text.splitlines() if "patience" in line)
     assert "–" in patience  # another policy than the one timed
     assert "same 425 test examples as Speed-up (batch size 32)" in text
-    assert "over 14 interleaved rounds" in text and "1 examples differed" in text
+    assert "over 14 interleaved rounds" in text and "matched but on 1, all near the knob" in text
+    agreed = measured_summary(measured().assign(differ=0))
+    assert "matched on every example" in results.results_markdown(summary, 0.01, "R", None, agreed)
     # without a measurement the table is as before
     assert "Measured" not in results.results_markdown(summary, 0.01, "Results")
 

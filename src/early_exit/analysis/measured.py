@@ -85,11 +85,13 @@ def measured_note(measured: pd.DataFrame | None) -> str:
     if measured.rounds.min() == measured.rounds.max():
         rounds = str(int(measured.rounds.min()))
     engine = ", ".join(sorted(set(measured.engine)))
+    differ = int(measured.differ.sum())
+    agreed = "on every example" if differ == 0 else f"but on {differ}, all near the knob"
     return (
         f" Measured: wall-clock speed-up of the {engine} engine exiting for real on the same "
         f"{examples} test examples as Speed-up (batch size {batch}): the split's time at "
         f"full depth over its time at the knob, [95% bootstrap interval over {rounds} "
         "interleaved rounds, one batch each]; Speed-up is the layer speed-up "
-        "L / mean exit layer simulated from stored outputs, which the engine's exits "
-        f"matched ({int(measured.differ.sum())} examples differed, all near the knob)."
+        "L / mean exit layer simulated from stored outputs, which the engine's exits and "
+        f"answers matched {agreed}."
     )
