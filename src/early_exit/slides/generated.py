@@ -129,7 +129,7 @@ def method_slide(
             f"{_knob(policy.name, row.threshold_mean, row.threshold_std)}"
             f" chosen on dev → {early} {row.metric} at {speed} on {split}"
             f" (full depth {full})"
-            + ("" if real == "–" else f"; measured {real} on the same examples")
+            + ("" if real == "–" else f"; wall-clock {real}")
         )
     figure = exits_figure_name(method)
     lines += [
