@@ -55,7 +55,8 @@ class Agreement:
             f"the knob, none allowed; {self.tolerated} near it, at most {bound} = "
             f"{max_tolerated:.0%} allowed): the engine does not do what the results tables "
             "simulate; rerun rule train for this run (its model and stored outputs are "
-            "written together), and if it persists, the engine is wrong"
+            "written together); on hardware whose floats differ more between batch shapes "
+            "(a GPU), latency.whole_split.tolerance and max_tolerated set the bound"
         )
 
 
