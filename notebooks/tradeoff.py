@@ -23,6 +23,7 @@ sweeps = ""  # comma-separated sweep tables
 points = "results/analysis/operating_points.tsv"  # written by rule operating_points
 intervals = "results/analysis/intervals.tsv"  # bootstrap intervals over seeds (same rule)
 elue_intervals = "results/analysis/elue_intervals.tsv"
+measured = ""  # the latency stage's measured speed-ups over the whole test split (optional)
 bootstrap = "{}"  # JSON: analysis.bootstrap of the config
 methods = (
     "{}"  # JSON: method -> {"recipe", "criterion", "static", "backbone", "curve", "reference"}
@@ -38,6 +39,7 @@ from pathlib import Path
 from early_exit.analysis import elue, plots, results, roles, spatial
 from early_exit.analysis.bootstrap import Settings
 from early_exit.analysis.intervals import coverage
+from early_exit.analysis.measured import load_measured, measured_summary
 from early_exit.exits import operating_points
 from early_exit.support.tables import read_table
 
@@ -48,6 +50,7 @@ points = operating_points.load_operating_points(points)
 spread = read_table(intervals, "intervals table", "rule operating_points")
 summary = results.summary_table(points, spread)
 covers = coverage(int(summary.seeds.max()), Settings.from_config(json.loads(bootstrap)))
+timed = measured_summary(load_measured(measured)) if measured else None
 
 # %% [markdown]
 # Each line is one method under its own criterion (mean over seeds per knob value);
@@ -85,7 +88,7 @@ cost.groupby(["task", "method"]).num_parameters.first().unstack(0) / 1e6
 slides = []
 for task, rows in summary.groupby("task"):
     chosen = results.select_criteria(rows, criteria, include_oracle=False)
-    text = results.results_markdown(chosen, max_drop, f"Results: {task}", covers)
+    text = results.results_markdown(chosen, max_drop, f"Results: {task}", covers, timed)
     results.write_markdown(out / f"results_{task}.md", text)
     slides.append(text)
     print(text)

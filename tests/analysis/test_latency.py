@@ -126,8 +126,8 @@ def test_a_slide_per_task():
     two = pd.concat([table(), table().assign(task="bbc-headlines")], ignore_index=True)
     slides = latency_markdown(two, "Measured speed-up").split("\n---\n")
     assert [s.strip().splitlines()[0] for s in slides] == [
-        "# Measured speed-up: bbc-headlines",
-        "# Measured speed-up: bbc-news",
+        "# Measured speed-up: bbc-headlines, first 32 test examples",
+        "# Measured speed-up: bbc-news, first 32 test examples",
     ]
 
 

@@ -31,6 +31,8 @@ MEASURED = {
     "*.snakemake_timestamp": "Snakemake's directory timestamps",
     "results/*/latency.tsv": "measured times",
     "results/analysis/latency.*": "the latency notebook's figure and table of measured times",
+    "results/analysis/measured_speedup.tsv": "measured times over the whole test split",
+    "results/analysis/results_*.md": "the results tables: the measured speed-up column",
     "results/*/serving.tsv": "measured throughput and latency",
     "results/analysis/serving.*": "the serving notebook's figure and table of measured times",
     "*.ipynb": "executed notebooks record their execution times",

@@ -131,6 +131,19 @@ def test_analysis_tables_cover_every_method(workdir):
     assert elue[elue.policy == "entropy"].loc["deebert", "points"] > 1
 
 
+def test_every_test_example_is_timed_at_the_chosen_knob_and_agrees(workdir):
+    """The latency stage's whole-split table: every early-exit run on both engines, the
+    engines' exits checked against the stored outputs (the job failed otherwise), and the
+    results table showing the measured speed-up beside the layer speed-up."""
+    split = pd.read_csv(workdir / "results/analysis/measured_speedup.tsv", sep="\t")
+    timed = split[split.policy != "full"]
+    assert set(timed.method) == set(DYNAMIC) and set(timed.engine) == {"torch", "onnxruntime"}
+    test = pd.read_json(workdir / "data/bbc-headlines/test.jsonl", lines=True)
+    assert (timed.examples == len(test)).all() and (timed.rounds > 1).all()
+    assert (timed.differ == timed.tolerated).all() and (timed.measured_speedup > 0).all()
+    assert "| Measured " in (workdir / "results/analysis/results_bbc-headlines.md").read_text()
+
+
 def test_deck_pdf_has_one_page_per_slide_and_the_results(workdir):
     pdf = workdir / "results/slides/deck.pdf"
     pages = PdfReader(pdf).pages

@@ -16,6 +16,8 @@ import pytest
 
 from early_exit.analysis.bootstrap import Settings
 from early_exit.analysis.latency import load_latency
+from early_exit.analysis.measured import COLUMNS as MEASURED_COLUMNS
+from early_exit.analysis.measured import load_measured
 from early_exit.analysis.splitee import load_tables
 from early_exit.analysis.uncertainty import write_uncertainty
 from early_exit.cli import main
@@ -250,6 +252,20 @@ def test_a_broken_latency_table_stops_the_latency_notebook(results, fault):
     TABLE_FAULTS[fault](path)
     with pytest.raises(DataError) as err:
         load_latency([path])
+    assert_names(one_line(str(err.value)), path, "rule latency")
+
+
+@pytest.mark.parametrize("fault", TABLE_FAULTS)
+def test_a_broken_measured_speedup_table_stops_its_readers(tmp_path, fault):
+    """measured_speedup.tsv (rule latency): read by the tradeoff and latency notebooks and
+    rule deck_slides, through one reader."""
+    path = tmp_path / "measured_speedup.tsv"
+    columns = ("task", "policy", *(c for c in MEASURED_COLUMNS if c not in ("task", "policy")))
+    path.write_text("\t".join(columns) + "\n" + "\t".join("1" for _ in columns) + "\n")
+    load_measured(path)  # the intact table reads
+    TABLE_FAULTS[fault](path)
+    with pytest.raises(DataError) as err:
+        load_measured(path)
     assert_names(one_line(str(err.value)), path, "rule latency")
 
 

@@ -74,6 +74,8 @@ rule tradeoff_notebook:
         points=rules.operating_points.output.points,
         intervals=rules.operating_points.output.summary,
         elue_intervals=rules.operating_points.output.elue,
+        # the engine over the whole test split, beside the layer speed-up
+        measured=rules.latency.output.split,
     output:
         figure=report(
             "results/analysis/tradeoff.png",
@@ -109,6 +111,7 @@ rule tradeoff_notebook:
         points=lambda wc, input: input.points,
         intervals=lambda wc, input: input.intervals,
         elue_intervals=lambda wc, input: input.elue_intervals,
+        measured=lambda wc, input: input.measured,
         bootstrap=json.dumps(config["analysis"].get("bootstrap", {})),
         methods=json.dumps(METHOD_INFO),
         split=config["analysis"]["split"],
@@ -117,7 +120,7 @@ rule tradeoff_notebook:
         notebook_shell(
             "tradeoff",
             ["sweeps", "points", "intervals", "elue_intervals", "bootstrap", "methods", "split"]
-            + ["max_drop"],
+            + ["max_drop", "measured"],
         )
 
 
@@ -285,6 +288,7 @@ rule latency_notebook:
     input:
         notebook="results/analysis/latency.source.ipynb",
         tables=rules.latency.output.tables,
+        measured=rules.latency.output.split,
     output:
         figure=report(
             "results/analysis/latency.png", caption="../report/latency.rst", category="Latency"
@@ -300,9 +304,10 @@ rule latency_notebook:
         "results/logs/analysis/latency.log",
     params:
         tables=lambda wc, input: ",".join(input.tables),
+        measured=lambda wc, input: input.measured,
         methods=json.dumps(METHOD_INFO),
     shell:
-        notebook_shell("latency", ["tables", "methods"])
+        notebook_shell("latency", ["tables", "measured", "methods"])
 
 
 rule serving_notebook:

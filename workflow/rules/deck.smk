@@ -34,6 +34,7 @@ rule deck_slides:
         models=run_files("model"),
         points=rules.operating_points.output.points,
         intervals=rules.operating_points.output.summary,
+        measured=rules.latency.output.split,  # measured speed-ups beside the layer ones
     output:
         setup=report(
             "results/slides/generated/setup.md", caption="../report/setup.rst", category="Deck"

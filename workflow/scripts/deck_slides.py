@@ -1,3 +1,4 @@
+from early_exit.analysis.measured import load_measured
 from early_exit.exits.operating_points import load_operating_points
 from early_exit.slides.generated import write_slides
 from early_exit.support.joblog import job_log
@@ -14,4 +15,5 @@ with job_log(snakemake.log[0]):
         snakemake.output.setup,
         snakemake.output.methods,
         read_table(snakemake.input.intervals, "intervals table", "rule operating_points"),
+        load_measured(snakemake.input.measured),
     )

@@ -10,4 +10,5 @@ with job_log(snakemake.log[0]):
         p.settings,
         p.device,
         snakemake.threads,
+        split_path=snakemake.output.split,
     )

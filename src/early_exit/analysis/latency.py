@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from early_exit.analysis.measured import measured_summary, measured_text
 from early_exit.analysis.plots import CONTEXT
 from early_exit.support.tables import read_tables
 
@@ -123,16 +124,65 @@ def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
 DENSE = '<div class="dense-table">'  # both engines side by side: the deck's smaller table type
 
 
-def latency_markdown(table: pd.DataFrame, title: str) -> str:
+def latency_markdown(table: pd.DataFrame, title: str, whole: pd.DataFrame | None = None) -> str:
     """The chosen operating points' measured speed-ups as markdown slides, one per task:
-    a row per method and batch size, each engine's time and speed-up side by side."""
+    a row per method and batch size, each engine's time and speed-up side by side; with
+    `whole` (the stage's measured_speedup.tsv), a slide per task of the knob chosen on dev
+    over every test example first, the examples of the results tables."""
     summary = latency_summary(table)
-    slides = [
-        f"# {title}: {task}\n\n{DENSE}\n\n{_engines_table(part)}\n\n</div>\n\n"
-        f"{_note(table[table.task == task])}"
-        for task, part in summary.groupby("task", sort=True)
-    ]
+    slides = []
+    for task, part in summary.groupby("task", sort=True):
+        if whole is not None and (whole.task == task).any():
+            slides.append(whole_split_slide(whole[whole.task == task], f"{title}: {task}"))
+        slides.append(
+            f"# {title}: {task}, first {int(table.examples.iloc[0])} test examples\n\n"
+            f"{DENSE}\n\n{_engines_table(part)}\n\n</div>\n\n"
+            f"{_note(table[table.task == task])}"
+        )
     return "\n\n---\n\n".join(slides) + "\n"
+
+
+def whole_split_slide(whole: pd.DataFrame, title: str) -> str:
+    """The knob chosen on dev over every test example: per method, the layer speed-up
+    simulated from stored outputs and each engine's measured speed-up [interval over
+    rounds] on the same examples, and how many examples the engine answered otherwise."""
+    summary = measured_summary(whole, engine=None)
+    names = engines(summary)
+    first = summary[summary.engine == names[0]].set_index(["method", "policy"])
+    rows = pd.DataFrame(
+        {
+            "Method": first.index.get_level_values("method"),
+            "Knob": [
+                f"{p} {k:.3g}"
+                for p, k in zip(first.index.get_level_values("policy"), first.knob, strict=True)
+            ],
+            "Layers": [f"{v:.2f}×" for v in first.layer_speedup],
+        }
+    )  # fmt: skip
+    for engine in names:
+        part = summary[summary.engine == engine].set_index(["method", "policy"])
+        part = part.reindex(first.index)
+        label = ENGINE_LABELS.get(engine, engine)
+        rows[f"{label} measured"] = [
+            measured_text(m, lo, hi)
+            for m, lo, hi in zip(
+                part.measured_speedup, part.speedup_lo, part.speedup_hi, strict=True
+            )
+        ]
+        rows[f"{label} differ"] = [str(int(d)) for d in part.differ]
+    timed = whole[whole.policy != FULL]
+    note = (
+        f"Every test example ({int(timed.examples.iloc[0])}), at the knob chosen on dev, batch "
+        f"size {int(timed.batch_size.iloc[0])}, {int(timed.rounds.iloc[0])} interleaved rounds "
+        "of one batch (full depth and the knob on every engine, back to back): measured = "
+        "the split's time at full depth / at the knob [95% bootstrap interval over rounds]; "
+        "Layers = L / mean exit layer simulated from the stored outputs (the results "
+        "tables' Speed-up); differ = examples whose exit or answer differed from the "
+        "simulation's (all near the knob: beyond the bound the stage fails)."
+        + disagreement_note(whole)
+    )
+    table = rows.to_markdown(index=False, disable_numparse=True)
+    return f"# {title}, every test example\n\n{DENSE}\n\n{table}\n\n</div>\n\n{note}"
 
 
 def _engines_table(summary: pd.DataFrame) -> str:

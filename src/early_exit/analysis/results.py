@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from early_exit.analysis.measured import measured_column, measured_note
 from early_exit.support.atomic import write_text
 
 GROUP = ["task", "method", "policy", "metric", "test_split"]
@@ -75,10 +76,16 @@ def _column(
 
 
 def results_markdown(
-    summary: pd.DataFrame, max_drop: float, title: str, coverage: str | None = None
+    summary: pd.DataFrame,
+    max_drop: float,
+    title: str,
+    coverage: str | None = None,
+    measured: pd.DataFrame | None = None,
 ) -> str:
     """A results table as markdown with a heading (it becomes a slide as is);
-    `coverage` says what the intervals cover (`intervals.coverage`) when there are some."""
+    `coverage` says what the intervals cover (`intervals.coverage`) when there are some;
+    `measured` (`analysis.measured.measured_summary`) adds the measured speed-up of the
+    same test examples beside the layer speed-up."""
     knob = ["–" if pd.isna(t) else f"{t:.3g}" for t in summary.threshold_mean]
     columns = {"Method": summary.method, "Policy": summary.policy}
     if summary.test_split.nunique() > 1:  # e.g. MNLI matched and mismatched, kept apart
@@ -90,6 +97,7 @@ def results_markdown(
             "Early exit": _column(summary, "test_score", 100),
             "Drop": _column(summary, "test_drop", 100),
             "Speed-up": _column(summary, "test_speedup", digits=2, suffix="×"),
+            **({"Measured": measured_column(summary, measured)} if measured is not None else {}),
             "GFLOPs/example": _column(summary, "test_flops", 1e-9, digits=2),
             "Knob": knob,
             "Seeds": summary.seeds,
@@ -104,7 +112,7 @@ def results_markdown(
         f"Test split. Knob (threshold or patience) chosen on dev: the fastest whose dev score "
         f"is within {max_drop * 100:g} percentage points of the same model's full-model score; "
         "Drop: the model's own full model (every example at its last exit) minus its early-exit "
-        f"score; scores and drops ×100, mean over seeds; {spread}."
+        f"score; scores and drops ×100, mean over seeds; {spread}.{measured_note(measured)}"
     )
     return f"# {title}\n\n{rows.to_markdown(index=False)}\n\n{note}\n"
 

@@ -31,9 +31,15 @@ so `time_vs_torch` (an engine's time over torch's at the same setting) is paired
 Each engine's speed-up is over its own full depth; the table's `engine` column says
 which, and the full-depth check compares runs engine by engine.
 
-Timing uses a fixed-size, deterministic subset of the test split (the first
-`examples` examples in file order). One job times every run, alone on the machine (all
-cores); the stage's time is in docs/performance.md.
+These curves use a fixed-size, deterministic subset of the test split (the first
+`examples` examples in file order). The knob chosen on dev is also run over *every* test
+example (`inference.whole_split`, settings `latency.whole_split`): timed at full depth and
+at the knob in interleaved rounds of one batch each, the engine's exits and answers
+checked against the stored outputs' (the stage fails beyond the bound), and the measured
+speed-up with its interval written beside the layer speed-up of the same examples
+(`results/analysis/measured_speedup.tsv`, what the results tables, the method slides and
+the README's headline show). One job times every run, alone on the machine (all cores);
+the stage's time is in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -54,9 +60,12 @@ from early_exit.exits.operating_points import (
     load_operating_points,
     load_sweeps,
 )
+from early_exit.exits.policies import Outputs
+from early_exit.exits.stored import load_exit_logits
 from early_exit.inference.engine import EarlyExitEngine, find_model_dir
 from early_exit.inference.onnx_export import export_model
 from early_exit.inference.ort_engine import OrtEngine
+from early_exit.inference.whole_split import FULL, time_split
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.support.errors import DataError
 from early_exit.support.tables import write_table
@@ -64,7 +73,6 @@ from early_exit.training.batching import encode
 
 log = logging.getLogger(__name__)
 
-FULL = "full"  # every layer, the last exit only: the reference for measured speed-up
 TORCH, ORT = "torch", "onnxruntime"  # the engines: the run on torch, its export on ORT
 
 
@@ -274,6 +282,7 @@ DEFAULTS = {
     "batch_sizes": [1, 32],
     "full_depth_tolerance": 0.1,
     "onnxruntime": True,
+    "whole_split": {},  # inference.whole_split.DEFAULTS
 }
 
 
@@ -308,8 +317,12 @@ def time_run(
     device: str = "auto",
     threads: int | None = None,
     options: dict | None = None,
-) -> pd.DataFrame:
-    """Time one run: its latency table (`run_key`: task, method, seed columns first)."""
+    whole_split: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Time one run: its latency table (`run_key`: task, method, seed columns first) and,
+    with `whole_split`, its rows of the knob chosen on dev over every test example
+    (`inference.whole_split.time_split`; DataError when the engines disagree with the
+    stored outputs beyond the bound)."""
     settings = DEFAULTS | (settings or {})
     if threads:
         torch.set_num_threads(threads)
@@ -331,15 +344,43 @@ def time_run(
             options,
             threads,
         )
+        split = None
+        if whole_split:
+            out = test_outputs(Path(run_dir), engine)
+            features = encode(load_split(data_dir, "test"), engine.tokenizer, engine.max_length)
+            what = f"{run_dir} ({policy})"
+            split = time_split(
+                engines, features.features, out, policy, knobs[0], options,
+                settings["whole_split"], device_sync(engine), what,
+            )  # fmt: skip
     table.insert(
         0,
         "chosen_on_dev",
         [p != FULL and k == knobs[0] for p, k in zip(table.policy, table.knob, strict=True)],
     )
-    for i, (key, value) in enumerate(run_key.items()):
-        table.insert(i, key, value)
-    table["architecture"] = architecture(engine.model)
-    return table
+    if split is not None:
+        split["device"] = [str(engines[name].device) for name in split.engine]
+        split["threads"] = threads or torch.get_num_threads()
+    for frame in (table, split):
+        if frame is None:
+            continue
+        for i, (key, value) in enumerate(run_key.items()):
+            frame.insert(i, key, value)
+        frame["architecture"] = architecture(engine.model)
+    return table, split
+
+
+def test_outputs(run_dir: Path, engine) -> Outputs:
+    """The run's stored outputs of the test split, as the sweeps read them (the
+    temperatures fitted on dev, a learned gate's scores)."""
+    stored = load_exit_logits(run_dir / "exit_logits.npz")
+    return Outputs(
+        stored["test_logits"],
+        stored["test_labels"],
+        engine.task_type,
+        engine.temperatures,
+        stored.get("test_scores"),
+    )
 
 
 def latency_file(
@@ -353,14 +394,20 @@ def latency_file(
     device: str = "auto",
     threads: int | None = None,
     options: dict | None = None,
+    split_path: Path | None = None,
 ) -> pd.DataFrame:
-    """Time one run and write its latency table (no peers: a full-depth spread of 1)."""
-    table = time_run(
-        run_dir, data_dir, policy, run_key, points_path, settings, device, threads, options
-    )
+    """Time one run and write its latency table (no peers: a full-depth spread of 1) and,
+    with `split_path`, its whole-split table there."""
+    table, split = time_run(
+        run_dir, data_dir, policy, run_key, points_path, settings, device, threads, options,
+        split_path is not None,
+    )  # fmt: skip
     tolerance = (DEFAULTS | (settings or {}))["full_depth_tolerance"]
     (table,) = full_depth_check([table], tolerance)
     write_table(table, out_path)
+    if split is not None:
+        (split,) = full_depth_check([split], tolerance)
+        write_table(split, split_path)
     return table
 
 
@@ -371,30 +418,50 @@ def time_runs(
     settings: dict | None = None,
     device: str = "auto",
     threads: int | None = None,
+    split_path: Path | None = None,
 ) -> None:
     """Time every run, one after the other in this process, then check that runs of one
-    architecture agree at full depth (`full_depth_check`) and write each one's table.
+    architecture agree at full depth (`full_depth_check`) and write each one's table; with
+    `split_path`, every run's knob chosen on dev over the whole test split too, in one
+    table there (`inference.whole_split`).
 
     A run is a dict with `run_dir`, `data_dir`, `policy`, `run_key` (task, method, seed)
     and `options` (the criterion's, e.g. patience's tau)."""
     start = time.perf_counter()
-    tables = []
+    tables, splits = [], []
     for run in runs:
         log.info("timing %s under %s", run["run_dir"], run["policy"])
-        tables.append(
-            time_run(
-                run["run_dir"],
-                run["data_dir"],
-                run["policy"],
-                run["run_key"],
-                points_path,
-                settings,
-                device,
-                threads,
-                run.get("options"),
-            )
+        began = time.perf_counter()
+        table, split = time_run(
+            run["run_dir"],
+            run["data_dir"],
+            run["policy"],
+            run["run_key"],
+            points_path,
+            settings,
+            device,
+            threads,
+            run.get("options"),
+            split_path is not None,
         )
+        tables.append(table)
+        if split is not None:
+            splits.append(split)
+            knob = split[split.policy != FULL]
+            log.info(
+                "%s: whole test split (%d examples): %s; %.1f s for the run",
+                run["run_dir"], int(knob.examples.iloc[0]),
+                "; ".join(
+                    f"{r.engine} measured {r.measured_speedup:.2f}x [{r.speedup_lo:.2f}, "
+                    f"{r.speedup_hi:.2f}] at layer {r.layer_speedup:.2f}x, {r.differ} differ "
+                    f"({r.tolerated} near the knob)"
+                    for r in knob.itertuples()
+                ),
+                time.perf_counter() - began,
+            )  # fmt: skip
     tolerance = (DEFAULTS | (settings or {}))["full_depth_tolerance"]
     for table, out_path in zip(full_depth_check(tables, tolerance), out_paths, strict=True):
         write_table(table, out_path)
+    if split_path is not None:
+        write_table(pd.concat(full_depth_check(splits, tolerance), ignore_index=True), split_path)
     log.info("timed %d runs in %.1f s", len(runs), time.perf_counter() - start)

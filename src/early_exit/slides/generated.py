@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from early_exit.analysis.measured import measured_column, measured_summary
 from early_exit.analysis.results import interval_text, mean_std, select_criteria, summary_table
 from early_exit.data.prepared import load_manifest
 from early_exit.exits.policies import get_policy
@@ -86,8 +87,12 @@ def _knob(policy: str, mean: float, std: float) -> str:
 # --------------------------------------------------------------------------- methods
 
 
-def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
-    """One slide: what the recipe and its criterion do, its operating points, its figure."""
+def method_slide(
+    method: str, info: dict, summary: pd.DataFrame, measured: pd.DataFrame | None = None
+) -> str:
+    """One slide: what the recipe and its criterion do, its operating points (with the
+    measured speed-up of the same test examples, `measured_summary`, when given), its
+    figure."""
     recipe = get_recipe(info["recipe"])
     name, paper, training = recipe.title, recipe.paper, recipe.summary
     policy = get_policy(info["criterion"])
@@ -102,7 +107,9 @@ def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
         f"- **Training:** {training}",
         f"- **Exit:** {rule}",
     ]
-    for row in summary[summary.method == method].itertuples():
+    rows = summary[summary.method == method]
+    timed = measured_column(rows, measured)
+    for row, real in zip(rows.itertuples(), timed, strict=True):
         split = row.test_split
         where = row.task if split == "test" else f"{row.task} ({split})"
         full = mean_std(row.test_score_full_mean, row.test_score_full_std, 100)
@@ -119,6 +126,7 @@ def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
             f"{_knob(policy.name, row.threshold_mean, row.threshold_std)}"
             f" chosen on dev → {early} {row.metric} at {speed} on {split}"
             f" (full depth {full})"
+            + ("" if real == "–" else f"; wall-clock {real}")
         )
     figure = exits_figure_name(method)
     lines += [
@@ -130,14 +138,20 @@ def method_slide(method: str, info: dict, summary: pd.DataFrame) -> str:
 
 
 def methods_markdown(
-    info: dict[str, dict], points: pd.DataFrame, intervals: pd.DataFrame | None = None
+    info: dict[str, dict],
+    points: pd.DataFrame,
+    intervals: pd.DataFrame | None = None,
+    measured: pd.DataFrame | None = None,
 ) -> str:
     """One slide per multi-exit method (not the static baselines), in config order;
-    scores and speed-ups with their intervals when `intervals` (intervals.tsv) is given."""
+    scores and speed-ups with their intervals when `intervals` (intervals.tsv) is given,
+    and the measured speed-up of the same examples with `measured` (the latency stage's
+    measured_speedup.tsv)."""
     criteria = {m: i["criterion"] for m, i in info.items() if i["criterion"]}
     summary = select_criteria(summary_table(points, intervals), criteria, include_oracle=False)
+    timed = None if measured is None else measured_summary(measured)
     slides = [
-        method_slide(method, i, summary)
+        method_slide(method, i, summary, timed)
         for method, i in info.items()
         if not i["static"] and i["criterion"]
     ]
@@ -247,8 +261,9 @@ def write_slides(
     setup_path: str | Path,
     methods_path: str | Path,
     intervals: pd.DataFrame | None = None,
+    measured: pd.DataFrame | None = None,
 ) -> None:
     manifests = {t: load_manifest(Path(p).parent) for t, p in manifest_paths.items()}
     models = [Model.read(d) for d in model_dirs]
     write_text(setup_path, setup_markdown(config, info, manifests, models))
-    write_text(methods_path, methods_markdown(info, points, intervals))
+    write_text(methods_path, methods_markdown(info, points, intervals, measured))
