@@ -12,6 +12,7 @@ on stderr, exit status 2, nothing written.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         run(args)
     except EarlyExitError as err:
@@ -42,6 +44,8 @@ def run(args) -> None:
     import platform
     import time
 
+    import transformers
+
     from early_exit.decoder.decoding import check_int
     from early_exit.decoder.exits import check_layers, save_exits, train_exits
     from early_exit.decoder.loading import load_causal_lm
@@ -50,6 +54,8 @@ def run(args) -> None:
     from early_exit.support.atomic import write_json
 
     check_int(args.stories, "--stories", 1)
+    check_int(args.epochs, "--epochs", 1)
+    transformers.utils.logging.disable_progress_bar()
     began = time.perf_counter()
     model, tokenizer = load_causal_lm(args.model, threads=args.threads)
     layers = check_layers(args.layers, model.config.num_hidden_layers, "--layers")
@@ -77,7 +83,7 @@ def run(args) -> None:
             "top1_agreement_after": report.agreement,
             "machine": f"{platform.machine()} {platform.processor()}, "
             f"{__import__('os').cpu_count()} cores",
-            "load_average": __import__('os').getloadavg(),
+            "load_average": __import__("os").getloadavg(),
         },
     )
     print(report)

@@ -22,7 +22,9 @@ from early_exit.decoder.decoding import prefill as run_prefill
 
 
 @torch.no_grad()
-def calm_generate(stack, exits, prompt: list[int], threshold: float, max_new_tokens: int) -> Decoded:
+def calm_generate(
+    stack, exits, prompt: list[int], threshold: float, max_new_tokens: int
+) -> Decoded:
     check_fraction(threshold, "decoder calm threshold")
     check_int(max_new_tokens, "decoder max_new_tokens", 1)
     ends = end_tokens(stack.model)

@@ -18,8 +18,11 @@ class Decoded:
 
 
 def check_int(value, key: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-        high is not None and value > high
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
     ):
         bound = f"{low}..{high}" if high is not None else f">= {low}"
         raise ConfigError(f"{key}: an integer in {bound}, got {value!r}")

@@ -18,6 +18,7 @@ Saved as safetensors (`exits.safetensors`) with a JSON header of the layers and 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ from early_exit.support.atomic import atomic_path
 from early_exit.support.errors import ConfigError, DataError
 
 FILE = "exits.safetensors"
+
+log = logging.getLogger(__name__)
 
 
 class ExitMaps(nn.Module):
@@ -141,7 +144,11 @@ def train_exits(
     report.kl_before = {e: mean_kl(stack, exits, states, e, batch) for e in layers}
     optimiser = torch.optim.Adam(exits.maps.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
+    log.info("exit training: %d tokens, KL before %s", count, report.kl_before)
+    for epoch in range(epochs):
+        log.info(
+            "exit training: epoch %d of %d (%.0f s)", epoch + 1, epochs, time.perf_counter() - began
+        )
         order = torch.randperm(count, generator=generator)
         for begin in range(0, count, batch):
             rows = order[begin : begin + batch]
@@ -212,11 +219,16 @@ def load_exits(path: str | Path, hidden: int, num_layers: int) -> tuple[ExitMaps
         meta = json.loads(header.get("meta", "{}"))
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
         raise DataError(f"{path}: cannot read exit maps ({err})") from None
-    layers = check_layers(layers, num_layers, f"{path} layers")
+    try:
+        layers = check_layers(layers, num_layers, f"{path} layers")
+    except ConfigError as err:  # a file trained for another model
+        raise DataError(f"{err} (exit maps of another model?)") from None
     exits = ExitMaps(hidden, layers)
     try:
         exits.load_state_dict(tensors)
     except RuntimeError as err:
-        raise DataError(f"{path}: exit maps do not fit this model ({str(err).splitlines()[0]})") from None
+        raise DataError(
+            f"{path}: exit maps do not fit this model ({str(err).splitlines()[0]})"
+        ) from None
     exits.requires_grad_(False)
     return exits, meta

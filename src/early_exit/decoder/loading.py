@@ -88,11 +88,11 @@ def load_causal_lm(name: str = PACKAGED, threads: int | None = None):
     try:
         config = AutoConfig.from_pretrained(source.location, **kwargs)
     except (OSError, ValueError) as err:
-        raise DataError(f"decoder model {name}: cannot read its config ({_first_line(err)})") from None
+        raise DataError(
+            f"decoder model {name}: cannot read its config ({_first_line(err)})"
+        ) from None
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source.location, dtype=torch.float32, **kwargs
-        )
+        model = AutoModelForCausalLM.from_pretrained(source.location, dtype=torch.float32, **kwargs)
     except ValueError as err:
         kind = getattr(config, "model_type", "?")
         raise DataError(
@@ -104,7 +104,9 @@ def load_causal_lm(name: str = PACKAGED, threads: int | None = None):
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
     except (OSError, ValueError) as err:
-        raise DataError(f"decoder model {name}: cannot load its tokenizer ({_first_line(err)})") from None
+        raise DataError(
+            f"decoder model {name}: cannot load its tokenizer ({_first_line(err)})"
+        ) from None
     model.eval()
     model.requires_grad_(False)
     return model, tokenizer

@@ -11,7 +11,9 @@ from early_exit.decoder.decoding import Decoded, check_int
 
 
 @torch.no_grad()
-def hf_generate(model, prompt: list[int], max_new_tokens: int, assistant_early_exit=None) -> Decoded:
+def hf_generate(
+    model, prompt: list[int], max_new_tokens: int, assistant_early_exit=None
+) -> Decoded:
     check_int(max_new_tokens, "decoder max_new_tokens", 1)
     kwargs = {}
     if assistant_early_exit is not None:

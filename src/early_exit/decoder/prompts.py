@@ -38,7 +38,10 @@ def bbc_stories(split: str, seed: int = 13) -> list[Story]:
     stories = []
     for example in splits[split]:
         doc = documents[example.id]
-        body = doc.article[len(doc.headline) :].split() if doc.article.startswith(doc.headline) else doc.article.split()
+        text = doc.article
+        if text.startswith(doc.headline):
+            text = text[len(doc.headline) :]
+        body = text.split()
         stories.append(Story(doc.id, doc.headline, " ".join(body[:LEAD_WORDS])))
     return stories
 

@@ -55,8 +55,9 @@ def speculative_generate(
         states: list[torch.Tensor] = []
         token = pending
         while len(drafts) < budget:
-            state = stack.run(stack.embed(torch.tensor([[token]])), 0, exit_layer, cache,
-                              position + len(drafts))
+            state = stack.run(
+                stack.embed(torch.tensor([[token]])), 0, exit_layer, cache, position + len(drafts)
+            )
             states.append(state)
             mapped = exits.mapped(exit_layer, state[:, -1])
             if draft_stop > 0 and float(exits.score(exit_layer, mapped)) < draft_stop:
@@ -70,7 +71,9 @@ def speculative_generate(
         if len(states) == len(drafts):
             last = drafts[-1] if drafts else pending
             where = position + len(drafts)
-            states.append(stack.run(stack.embed(torch.tensor([[last]])), 0, exit_layer, cache, where))
+            states.append(
+                stack.run(stack.embed(torch.tensor([[last]])), 0, exit_layer, cache, where)
+            )
         hidden = stack.run(torch.cat(states, dim=1), exit_layer, top, cache, position)
         choices = stack.logits(hidden[0]).argmax(-1).tolist()
         agreed = 0

@@ -93,9 +93,7 @@ class DecoderStack:
         running their attention or MLP, so later tokens find no hole in the cache."""
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-        cos, sin = self.rotary(
-            hidden, torch.arange(start, start + hidden.shape[1]).unsqueeze(0)
-        )
+        cos, sin = self.rotary(hidden, torch.arange(start, start + hidden.shape[1]).unsqueeze(0))
         for index in range(first, last):
             layer = self.layers[index]
             attn = layer.self_attn
