@@ -84,19 +84,13 @@ def methods(args, model, stack, exits):
 
 
 def run(args) -> None:
-    import numpy as np
-    import pandas as pd
-    import torch
     import transformers
-    from scipy.stats import bootstrap
 
-    from early_exit.decoder.calm import full_model_view
     from early_exit.decoder.decoding import check_int
     from early_exit.decoder.exits import load_exits
     from early_exit.decoder.loading import load_causal_lm
     from early_exit.decoder.prompts import bbc_stories, chat, check_prompt
     from early_exit.decoder.stack import DecoderStack
-    from early_exit.support.atomic import atomic_path
 
     for key in ("prompts", "new_tokens", "rounds"):
         check_int(getattr(args, key), f"--{key.replace('_', '-')}", 1)
@@ -121,6 +115,7 @@ def run(args) -> None:
     for name in names:  # warm-up: every code path once
         table[name](prompts[0][:16])
     rows = []
+    views = {}  # (method, prompt) -> how the full model sees its round-0 output
     for round_ in range(args.rounds):
         for index, prompt in enumerate(prompts):
             shift = (round_ * len(prompts) + index) % len(names)
@@ -145,6 +140,21 @@ def run(args) -> None:
                     file=sys.stderr,
                     flush=True,
                 )
+        summarise(args, rows, names, stories, prompts, stack, meta, views)
+
+
+def summarise(args, rows, names, stories, prompts, stack, meta, views) -> None:
+    """Print the table of the rounds so far and write both TSVs (after every round, so an
+    interrupted benchmark keeps what it measured)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    import transformers
+    from scipy.stats import bootstrap
+
+    from early_exit.decoder.calm import full_model_view
+    from early_exit.support.atomic import atomic_path
+
     frame = pd.DataFrame(rows)
     greedy = frame[frame.method == "greedy"].set_index(["round", "prompt"])
     frame["equals_greedy"] = [
@@ -154,11 +164,13 @@ def run(args) -> None:
         greedy.loc[(row.round, row.prompt), "seconds"] / row.seconds for row in frame.itertuples()
     ]
     calm = frame.method.str.startswith("calm")
-    for position in frame.index[calm & (frame["round"] == 0)]:
+    for position in frame.index[calm & (frame["round"] == 0)]:  # deterministic: same each round
         row = frame.loc[position]
-        prompt = prompts[[s.id for s in stories].index(row.prompt)]
-        view = full_model_view(stack, prompt, [int(t) for t in row.output.split()])
-        for key, value in view.items():
+        if (row.method, row.prompt) not in views:
+            prompt = prompts[[s.id for s in stories].index(row.prompt)]
+            tokens = [int(t) for t in row.output.split()]
+            views[(row.method, row.prompt)] = full_model_view(stack, prompt, tokens)
+        for key, value in views[(row.method, row.prompt)].items():
             frame.loc[(frame.method == row.method) & (frame.prompt == row.prompt), key] = value
     summary = []
     for name in names:

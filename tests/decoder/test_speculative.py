@@ -6,7 +6,7 @@ from tiny_decoder import prompts, tiny_llama
 
 from early_exit.decoder.exits import ExitMaps, train_exits
 from early_exit.decoder.peer import hf_generate
-from early_exit.decoder.speculative import speculative_generate
+from early_exit.decoder.speculative import DraftVocabulary, speculative_generate
 from early_exit.decoder.stack import DecoderStack
 from early_exit.support.errors import ConfigError
 
@@ -42,6 +42,20 @@ def test_drafts_are_accepted_and_stopping_early_keeps_the_output(tiny):
         assert stopped.tokens == greedy
         assert stopped.stats["mean_draft"] <= out.stats["mean_draft"]
     assert accepted > 0  # the accept path runs, not only the one-token fallback
+
+
+def test_a_draft_vocabulary_keeps_the_output(tiny):
+    _, stack, exits, reference = tiny
+    small = DraftVocabulary(stack, [[5, 5, 5, 9, 9, 40]], 2)
+    assert small.ids.tolist() == [5, 9]
+    full = DraftVocabulary(stack, [list(range(96))], 96)
+    for prompt, greedy in reference.items():
+        narrow = speculative_generate(stack, exits, list(prompt), 3, 4, 16, vocabulary=small)
+        assert narrow.tokens == greedy
+        wide = speculative_generate(stack, exits, list(prompt), 3, 4, 16, vocabulary=full)
+        plain = speculative_generate(stack, exits, list(prompt), 3, 4, 16)
+        assert wide.tokens == greedy
+        assert wide.stats == plain.stats  # every id in the vocabulary: the same drafts
 
 
 def test_untrained_identity_exits_also_give_greedy(tiny):

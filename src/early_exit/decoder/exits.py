@@ -99,20 +99,30 @@ class TrainingReport:
     agreement: dict[int, float] = field(default_factory=dict)  # top-1 = final's, after
 
 
-def exit_kl(stack, exits: ExitMaps, states, layer: int, rows: torch.Tensor) -> torch.Tensor:
-    """Mean KL(final || exit) over `rows` of the collected states."""
-    teacher = F.log_softmax(stack.logits(states[stack.num_layers][rows]), dim=-1)
+def teacher(stack, states, rows: torch.Tensor) -> torch.Tensor:
+    """The final layer's next-token log-probabilities at `rows` of the collected states."""
+    with torch.no_grad():
+        return F.log_softmax(stack.logits(states[stack.num_layers][rows]), dim=-1)
+
+
+def exit_kl(stack, exits: ExitMaps, states, layer: int, rows, target) -> torch.Tensor:
+    """Mean KL(final || exit) over `rows` of the collected states (`target`: `teacher`'s)."""
     student = F.log_softmax(stack.logits(exits.mapped(layer, states[layer][rows])), dim=-1)
-    return F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+    return F.kl_div(student, target, log_target=True, reduction="batchmean")
 
 
-def mean_kl(stack, exits, states, layer, batch) -> float:
-    total, count = 0.0, states[layer].shape[0]
+def mean_kl(stack, exits, states, layers, batch) -> dict[int, float]:
+    count = states[stack.num_layers].shape[0]
+    total = dict.fromkeys(layers, 0.0)
     with torch.no_grad():
         for begin in range(0, count, batch):
             rows = torch.arange(begin, min(begin + batch, count))
-            total += exit_kl(stack, exits, states, layer, rows).item() * len(rows)
-    return total / count
+            target = teacher(stack, states, rows)
+            for layer in layers:
+                total[layer] += exit_kl(stack, exits, states, layer, rows, target).item() * len(
+                    rows
+                )
+    return {layer: value / count for layer, value in total.items()}
 
 
 def train_exits(
@@ -141,7 +151,7 @@ def train_exits(
     hidden = states[stack.num_layers].shape[1]
     exits = ExitMaps(hidden, layers)
     report = TrainingReport(tokens=count, steps=0, seconds=0.0)
-    report.kl_before = {e: mean_kl(stack, exits, states, e, batch) for e in layers}
+    report.kl_before = mean_kl(stack, exits, states, layers, batch)
     optimiser = torch.optim.Adam(exits.maps.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     log.info("exit training: %d tokens, KL before %s", count, report.kl_before)
@@ -152,12 +162,13 @@ def train_exits(
         order = torch.randperm(count, generator=generator)
         for begin in range(0, count, batch):
             rows = order[begin : begin + batch]
-            loss = sum(exit_kl(stack, exits, states, e, rows) for e in layers)
+            target = teacher(stack, states, rows)
+            loss = sum(exit_kl(stack, exits, states, e, rows, target) for e in layers)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             report.steps += 1
-    report.kl_after = {e: mean_kl(stack, exits, states, e, batch) for e in layers}
+    report.kl_after = mean_kl(stack, exits, states, layers, batch)
     for layer in layers:
         report.agreement[layer] = train_confidence(stack, exits, states, layer, batch, seed)
     report.seconds = time.perf_counter() - began

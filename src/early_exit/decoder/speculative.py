@@ -13,6 +13,11 @@ exactly what the full model computes there (same tokens, same layers), so verifi
 reuses them and the draft's layer-E states (LayerSkip's "exit query cache"): only the last
 draft goes through layers 1..E again, then layers E+1..L run over all of them, filling the
 upper layers' cache. Rejected positions are cropped from every layer. No hole remains.
+
+The draft's head: the full head (49,152 rows for SmolLM2) costs as much as ~8 layers per
+drafted token. With a `DraftVocabulary` the draft scores only the most frequent tokens of
+the exits' training text; a token outside it is never drafted (the verification, over the
+full vocabulary, still gives it), so the output stays greedy's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,30 @@ from early_exit.decoder.decoding import prefill as run_prefill
 from early_exit.support.errors import ConfigError
 
 
+class DraftVocabulary:
+    """The `size` most frequent token ids of `sequences` and their rows of the head."""
+
+    def __init__(self, stack, sequences: list[list[int]], size: int):
+        check_int(size, "decoder speculative draft_vocab", 1)
+        counts = torch.bincount(
+            torch.tensor([t for seq in sequences for t in seq], dtype=torch.long),
+            minlength=stack.head.weight.shape[0],
+        )
+        seen = int((counts > 0).sum())
+        order = torch.argsort(counts, descending=True, stable=True)[: min(size, seen)]
+        self.ids = torch.sort(order).values
+        self.weight = stack.head.weight[self.ids].detach().clone()
+        self.bias = None if stack.head.bias is None else stack.head.bias[self.ids].detach()
+        self.norm = stack.norm
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def top(self, mapped: torch.Tensor) -> int:
+        logits = torch.nn.functional.linear(self.norm(mapped), self.weight, self.bias)
+        return int(self.ids[int(logits.argmax(-1))])
+
+
 @torch.no_grad()
 def speculative_generate(
     stack,
@@ -33,6 +62,7 @@ def speculative_generate(
     draft_length: int,
     max_new_tokens: int,
     draft_stop: float = 0.0,
+    vocabulary: DraftVocabulary | None = None,
 ) -> Decoded:
     if exit_layer not in exits.layers:
         raise ConfigError(
@@ -62,7 +92,10 @@ def speculative_generate(
             mapped = exits.mapped(exit_layer, state[:, -1])
             if draft_stop > 0 and float(exits.score(exit_layer, mapped)) < draft_stop:
                 break
-            token = int(stack.logits(mapped).argmax(-1))
+            if vocabulary is None:
+                token = int(stack.logits(mapped).argmax(-1))
+            else:
+                token = vocabulary.top(mapped)
             drafts.append(token)
             if token in ends:
                 break
