@@ -30,12 +30,16 @@ from pathlib import Path
 from early_exit.support.errors import ConfigError, EarlyExitError
 
 
-def pair(text: str) -> tuple[int, int]:
+def pair(text: str) -> tuple[int, int, int]:
+    """`E:draft` or `E:draft:vocab` (the draft scores the `vocab` most frequent tokens of the
+    exits' training text; 0 or left out: the full head)."""
     try:
-        layer, draft = text.split(":")
-        return int(layer), int(draft)
+        parts = [int(part) for part in text.split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"E:draft, e.g. 12:4, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"E:draft[:vocab], e.g. 12:4:8192, got {text!r}") from None
+    return (*parts, 0)[:3]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--speculative", type=pair, nargs="*", default=[(12, 4), (18, 4)])
+    parser.add_argument("--speculative", type=pair, nargs="*", default=[(12, 4, 0), (18, 4, 0)])
     parser.add_argument("--draft-stop", type=float, default=0.0)
     parser.add_argument("--calm", type=float, nargs="*", default=[0.8])
     parser.add_argument("--peer", type=int, nargs="*", default=[8])
@@ -62,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def methods(args, model, stack, exits):
+def methods(args, model, stack, exits, vocabularies):
     from early_exit.decoder.calm import calm_generate
     from early_exit.decoder.peer import hf_generate
     from early_exit.decoder.speculative import speculative_generate
@@ -70,9 +74,11 @@ def methods(args, model, stack, exits):
     n = args.new_tokens
     found = {"greedy": lambda p: hf_generate(model, p, n)}
     found["greedy (our layer walk)"] = lambda p: calm_generate(stack, exits, p, 1.0, n)
-    for layer, draft in args.speculative:
-        found[f"speculative E={layer} k={draft}"] = lambda p, e=layer, k=draft: (
-            speculative_generate(stack, exits, p, e, k, n, args.draft_stop)
+    for layer, draft, size in args.speculative:
+        vocabulary = vocabularies.get(size)
+        label = f"speculative E={layer} k={draft}" + (f" vocab={len(vocabulary)}" if size else "")
+        found[label] = lambda p, e=layer, k=draft, v=vocabulary: speculative_generate(
+            stack, exits, p, e, k, n, args.draft_stop, v
         )
     for threshold in args.calm:
         found[f"calm t={threshold:g}"] = lambda p, t=threshold: calm_generate(stack, exits, p, t, n)
@@ -89,12 +95,13 @@ def run(args) -> None:
     from early_exit.decoder.decoding import check_int
     from early_exit.decoder.exits import load_exits
     from early_exit.decoder.loading import load_causal_lm
-    from early_exit.decoder.prompts import bbc_stories, chat, check_prompt
+    from early_exit.decoder.prompts import bbc_stories, chat, check_prompt, spread
+    from early_exit.decoder.speculative import DraftVocabulary
     from early_exit.decoder.stack import DecoderStack
 
     for key in ("prompts", "new_tokens", "rounds"):
         check_int(getattr(args, key), f"--{key.replace('_', '-')}", 1)
-    for _, draft in args.speculative:
+    for _, draft, _ in args.speculative:
         check_int(draft, "--speculative draft length", 1, 64)
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
@@ -102,15 +109,19 @@ def run(args) -> None:
     stack = DecoderStack(model)
     config = model.config
     exits, meta = load_exits(args.exits, config.hidden_size, config.num_hidden_layers)
-    for layer, _ in args.speculative:
+    for layer, _, _ in args.speculative:
         if layer not in exits.layers:
             raise ConfigError(f"--speculative: layer {layer} has no trained exit ({exits.layers})")
-    stories = bbc_stories("test", args.seed)
-    stories = stories[:: max(1, len(stories) // args.prompts)][: args.prompts]
+    stories = spread(bbc_stories("test", args.seed), args.prompts)
     prompts = [chat(tokenizer, story) for story in stories]
     for story, ids in zip(stories, prompts, strict=True):
         check_prompt(ids, config.max_position_embeddings, args.new_tokens, story.id)
-    table = methods(args, model, stack, exits)
+    # the draft vocabularies: the exits' training stories, chosen as the training script does
+    train = spread(bbc_stories("train", args.seed), int(meta.get("stories", 32)))
+    text = [chat(tokenizer, story, answer=True) for story in train]
+    sizes = {size for _, _, size in args.speculative if size}
+    vocabularies = {size: DraftVocabulary(stack, text, size) for size in sizes}
+    table = methods(args, model, stack, exits, vocabularies)
     names = list(table)
     for name in names:  # warm-up: every code path once
         table[name](prompts[0][:16])

@@ -49,7 +49,7 @@ def run(args) -> None:
     from early_exit.decoder.decoding import check_int
     from early_exit.decoder.exits import check_layers, save_exits, train_exits
     from early_exit.decoder.loading import load_causal_lm
-    from early_exit.decoder.prompts import bbc_stories, chat
+    from early_exit.decoder.prompts import bbc_stories, chat, spread
     from early_exit.decoder.stack import DecoderStack
     from early_exit.support.atomic import write_json
 
@@ -61,7 +61,7 @@ def run(args) -> None:
     layers = check_layers(args.layers, model.config.num_hidden_layers, "--layers")
     loaded = time.perf_counter() - began
     stack = DecoderStack(model)
-    stories = bbc_stories("train", args.seed)[:: max(1, 1488 // args.stories)][: args.stories]
+    stories = spread(bbc_stories("train", args.seed), args.stories)
     sequences = [chat(tokenizer, story, answer=True) for story in stories]
     exits, report = train_exits(
         stack, sequences, layers, args.epochs, args.batch, args.learning_rate, args.seed

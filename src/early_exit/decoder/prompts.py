@@ -46,6 +46,12 @@ def bbc_stories(split: str, seed: int = 13) -> list[Story]:
     return stories
 
 
+def spread(stories: list[Story], count: int) -> list[Story]:
+    """`count` stories evenly spaced through the list (the corpus order runs class by
+    class, so every topic is represented)."""
+    return stories[:: max(1, len(stories) // count)][:count]
+
+
 def chat(tokenizer, story: Story, answer: bool = False) -> list[int]:
     """Token ids of the headline prompt (and, with `answer`, the real headline after it)."""
     messages = [{"role": "user", "content": INSTRUCTION + story.lead}]
