@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draft-stop", type=float, default=0.0)
     parser.add_argument("--calm", type=float, nargs="*", default=[0.8])
     parser.add_argument("--peer", type=int, nargs="*", default=[8])
+    parser.add_argument("--held-out", type=int, default=8, help="dev stories for perplexity")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
@@ -93,11 +94,12 @@ def run(args) -> None:
     import transformers
 
     from early_exit.decoder.decoding import check_int
-    from early_exit.decoder.exits import load_exits
+    from early_exit.decoder.exits import held_out_perplexity, load_exits
     from early_exit.decoder.loading import load_causal_lm
     from early_exit.decoder.prompts import bbc_stories, chat, check_prompt, spread
     from early_exit.decoder.speculative import DraftVocabulary
     from early_exit.decoder.stack import DecoderStack
+    from early_exit.support.atomic import write_text
 
     for key in ("prompts", "new_tokens", "rounds"):
         check_int(getattr(args, key), f"--{key.replace('_', '-')}", 1)
@@ -122,6 +124,21 @@ def run(args) -> None:
     sizes = {size for _, _, size in args.speculative if size}
     vocabularies = {size: DraftVocabulary(stack, text, size) for size in sizes}
     table = methods(args, model, stack, exits, vocabularies)
+    if args.held_out:
+        dev = [
+            chat(tokenizer, s, answer=True)
+            for s in spread(bbc_stories("dev", args.seed), args.held_out)
+        ]
+        perplexity = held_out_perplexity(stack, exits, dev)
+        print(
+            f"# held-out perplexity ({len(dev)} dev stories as chats, per exit layer; "
+            f"{config.num_hidden_layers} = the full model): "
+            + ", ".join(f"{k}: {v:.2f}" for k, v in perplexity.items()),
+            flush=True,
+        )
+        if args.out is not None:
+            lines = ["layer\tperplexity"] + [f"{k}\t{v:.4f}" for k, v in perplexity.items()]
+            write_text(args.out.with_suffix(".perplexity.tsv"), "\n".join(lines) + "\n")
     names = list(table)
     for name in names:  # warm-up: every code path once
         table[name](prompts[0][:16])

@@ -90,3 +90,17 @@ def test_training_knobs_out_of_range(stack, key, value):
 def test_no_text_to_train_on(stack):
     with pytest.raises(DataError, match="no text"):
         train_exits(stack, [], [1])
+
+
+def test_held_out_perplexity_per_exit(stack):
+    from early_exit.decoder.exits import held_out_perplexity
+
+    exits, _ = train_exits(stack, text(4), [1, 3], epochs=1, batch=32)
+    held_out = text(3, seed=9)
+    found = held_out_perplexity(stack, exits, held_out)
+    assert set(found) == {1, 3, 4}
+    # the last layer's figure is the model's own loss on the same text
+    losses = [stack.model(torch.tensor([ids]), labels=torch.tensor([ids])).loss for ids in held_out]
+    assert found[4] == pytest.approx(float(torch.exp(torch.stack(losses).mean())), rel=1e-4)
+    with pytest.raises(DataError, match="two tokens"):
+        held_out_perplexity(stack, exits, [[5]])

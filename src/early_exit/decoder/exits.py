@@ -243,3 +243,25 @@ def load_exits(path: str | Path, hidden: int, num_layers: int) -> tuple[ExitMaps
         ) from None
     exits.requires_grad_(False)
     return exits, meta
+
+
+@torch.no_grad()
+def held_out_perplexity(stack, exits: ExitMaps, sequences: list[list[int]]) -> dict[int, float]:
+    """Perplexity of held-out text read through each exit (teacher-forced: every position
+    predicts the next real token) and through the last layer (key `stack.num_layers`)."""
+    if not any(len(ids) > 1 for ids in sequences):
+        raise DataError("decoder held-out perplexity: no sequence of two tokens or more")
+    states = collect(stack, sequences, exits.layers)
+    keep, targets, offset = [], [], 0
+    for ids in sequences:  # a position predicts the next token of its own sequence
+        keep += range(offset, offset + len(ids) - 1)
+        targets += ids[1:]
+        offset += len(ids)
+    rows, target = torch.tensor(keep, dtype=torch.long), torch.tensor(targets)
+    found = {}
+    for layer in [*exits.layers, stack.num_layers]:
+        hidden = states[layer][rows]
+        if layer != stack.num_layers:
+            hidden = exits.mapped(layer, hidden)
+        found[layer] = float(torch.exp(F.cross_entropy(stack.logits(hidden), target)))
+    return found
