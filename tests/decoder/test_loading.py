@@ -1,7 +1,6 @@
 """Loading: a local folder of a causal LM; what is not a causal LM, missing or truncated
 GGUF files, prompts that are empty or too long: one line naming the problem."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -99,19 +98,3 @@ def test_prompts_that_are_empty_or_too_long():
 def test_bad_threads():
     with pytest.raises(ConfigError, match="threads"):
         load_causal_lm("unused", threads=0)
-
-
-def test_the_training_script_exits_2_and_writes_nothing(tmp_path, tiny_dir, capsys):
-    spec = importlib.util.spec_from_file_location(
-        "train_script", ROOT / "scripts" / "train_decoder_exits.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    out = tmp_path / "exits"
-    threads = torch.get_num_threads()
-    for bad in (["--layers", "4"], ["--stories", "0"]):
-        assert script.main(["--model", str(tiny_dir), "--out", str(out), *bad]) == 2
-        torch.set_num_threads(threads)  # the script sets its own
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("error: "), err
-        assert not out.exists()
