@@ -94,7 +94,8 @@ class TrainingReport:
     tokens: int
     steps: int
     seconds: float
-    kl_before: dict[int, float] = field(default_factory=dict)  # mean KL(final || exit), nats
+    # mean KL(final || exit) in nats over the first KL_TOKENS training tokens
+    kl_before: dict[int, float] = field(default_factory=dict)
     kl_after: dict[int, float] = field(default_factory=dict)
     agreement: dict[int, float] = field(default_factory=dict)  # top-1 = final's, after
 
@@ -111,8 +112,11 @@ def exit_kl(stack, exits: ExitMaps, states, layer: int, rows, target) -> torch.T
     return F.kl_div(student, target, log_target=True, reduction="batchmean")
 
 
+KL_TOKENS = 2048  # the before/after KL is measured on the first tokens only (it costs a head each)
+
+
 def mean_kl(stack, exits, states, layers, batch) -> dict[int, float]:
-    count = states[stack.num_layers].shape[0]
+    count = min(states[stack.num_layers].shape[0], KL_TOKENS)
     total = dict.fromkeys(layers, 0.0)
     with torch.no_grad():
         for begin in range(0, count, batch):
