@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "early_exit"
 FLOORS = [
     ("support",),
     ("data", "modeling"),
-    ("training",),
+    ("training", "decoder"),
     ("recipes", "exits"),
     ("inference", "analysis"),
     ("slides", "serving"),

