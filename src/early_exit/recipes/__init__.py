@@ -129,7 +129,6 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-
 def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ConfigError(f"recipe: unknown recipe {name!r}; allowed: {', '.join(sorted(RECIPES))}")
