@@ -152,6 +152,22 @@ def test_long_tables_are_split_over_slides_with_their_header():
     assert split_long_tables(untouched) == untouched
 
 
+def test_long_text_after_a_split_table_gets_a_slide_of_its_own():
+    rows = "".join(f"| m{i} | {i} |\n" for i in range(13))
+    notes = "".join(
+        f"- pair {i}: the headline is met by a long list of settings\n" for i in range(8)
+    )
+    text = f"# SplitEE\n\n| Method | Score |\n|---|---|\n{rows}\nTest split.\n\n{notes}"
+    slides = split_slides(split_long_tables(text, max_rows=12))
+    assert [s.content.splitlines()[0] for s in slides] == [
+        "# SplitEE (1/2)",
+        "# SplitEE (2/2)",
+        "# SplitEE (notes)",
+    ]
+    assert "pair 7" in slides[2].content and "| m" not in slides[2].content
+    assert "pair 0" not in slides[1].content
+
+
 def test_a_method_named_like_its_paper_is_not_repeated_in_the_slide_title():
     info = {
         "costeff": {"recipe": "costeff", "criterion": "entropy", "static": False},

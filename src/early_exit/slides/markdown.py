@@ -24,6 +24,9 @@ FIGURE_REF = re.compile(r"(?<![\w./])/figures/([^\s\"'()<>`]+)")
 COMMENT_OPEN, COMMENT_CLOSE = "<!--", "-->"  # Slidev skips `---` inside an HTML comment
 MAX_TABLE_ROWS = 12  # body rows of a generated table that fit one 16:9 slide
 TABLE_HEAD_ROWS = 2  # a markdown table's header row and its `|---|` row
+# Characters of text after a split table that still fit under its last part; longer text
+# (notes, a list) gets a slide of its own, or it runs off the page (the browser check).
+MAX_TAIL_CHARS = 300
 
 
 class DeckError(EarlyExitError):
@@ -161,7 +164,8 @@ def count_slides(entry: Path) -> int:
 def split_long_tables(markdown: str, max_rows: int = MAX_TABLE_ROWS) -> str:
     """Split every slide whose markdown table has more than `max_rows` rows into several
     slides (balanced, each with the table's header; the heading gets "(1/2)", the text
-    after the table stays on the last). Slidev cuts what overflows a page silently.
+    after the table stays on the last, or, when longer than `MAX_TAIL_CHARS`, follows on a
+    slide of its own headed "(notes)"). Slidev cuts what overflows a page silently.
 
     Slides are separated by a line `---`, as in the generated files (no frontmatter); a
     file with no table to split is returned unchanged.
@@ -181,10 +185,14 @@ def split_long_tables(markdown: str, max_rows: int = MAX_TABLE_ROWS) -> str:
         # ceiling divisions: the fewest slides that hold the rows, then the rows shared evenly
         parts = -(-len(body) // max_rows)
         size = -(-len(body) // parts)
+        tail_slide = len("\n".join(after).strip()) > MAX_TAIL_CHARS
         for n in range(parts):
             top = [
                 f"{line} ({n + 1}/{parts})" if line.startswith("# ") else line for line in before
             ]
-            tail = after if n == parts - 1 else []
+            tail = after if n == parts - 1 and not tail_slide else []
             out.append("\n".join([*top, *head, *body[n * size : (n + 1) * size], *tail]))
+        if tail_slide:
+            title = [f"{line} (notes)" for line in before if line.startswith("# ")]
+            out.append("\n".join([*title[:1], "", *after]))
     return "\n\n---\n\n".join(out) + "\n" if split else markdown
