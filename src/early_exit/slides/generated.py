@@ -128,8 +128,7 @@ def method_slide(
             f"- **{where}:** ${symbol}$ = "
             f"{_knob(policy.name, row.threshold_mean, row.threshold_std)}"
             f" chosen on dev → {early} {row.metric} at {speed} on {split}"
-            f" (full depth {full})"
-            + ("" if real == "–" else f"; wall-clock {real}")
+            f" (full depth {full})" + ("" if real == "–" else f"; wall-clock {real}")
         )
     figure = exits_figure_name(method)
     lines += [
