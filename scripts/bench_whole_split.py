@@ -39,7 +39,9 @@ from early_exit.exits.sweep import sweep_file
 from early_exit.inference.latency import (
     DEFAULTS,
     FULL,
+    architecture,
     device_sync,
+    full_depth_check,
     knob_values,
     load_engines,
     measure,
@@ -149,7 +151,9 @@ def main() -> None:
                     )  # fmt: skip
                 print(f"  whole split ({len(features)} examples) batch {batch} x{repeats}: "
                       f"{clock}; load {load()}")  # fmt: skip
-                keyed = table.assign(**key, examples_run=spec)
+                keyed = table.assign(
+                    **key, examples_run=spec, architecture=architecture(engine.model)
+                )
                 tables.append(keyed)
                 for r in table[table.policy != FULL].itertuples():
                     numbers = {
@@ -162,6 +166,7 @@ def main() -> None:
     if tables:  # every run's whole-split rows, added to those of earlier calls
         path = args.out / "measured_speedup.tsv"
         frames = [pd.read_csv(path, sep="\t")] if path.is_file() else []
+        tables = full_depth_check(tables, DEFAULTS["full_depth_tolerance"])
         write_table(pd.concat([*frames, *tables], ignore_index=True), path)
         print(f"whole-split rows: {path}")
 

@@ -20,7 +20,7 @@ FULL = "full"
 KEYS = ["task", "method", "policy"]
 COLUMNS = ("task", "method", "seed", "engine", "policy", "knob", "batch_size", "examples",
            "rounds", "measured_speedup", "speedup_lo", "speedup_hi", "layer_speedup",
-           "differ", "tolerated")  # fmt: skip
+           "differ", "tolerated", "full_depth_spread", "full_depth_disagrees")  # fmt: skip
 ENGINE = "torch"  # the engine the results tables show (both: the latency slides)
 
 
