@@ -74,7 +74,7 @@ def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
     width = 0.8 / len(modes)
     x = np.arange(len(methods))
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(max(8.0, 2.2 * len(methods) * 2), 3.6))
+        fig, (left, right) = plt.subplots(1, 2, figsize=(min(14.0, 4 + 1.6 * len(methods)), 4.2))
         for k, mode in enumerate(modes):
             offset = (k - (len(modes) - 1) / 2) * width
             c = caps[caps["mode"] == mode].set_index("method").reindex(methods)
@@ -91,8 +91,9 @@ def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
         right.set_ylabel("latency (ms)")
         for ax in (left, right):
             ax.set_xticks(x, methods, rotation=30, ha="right")
-        left.legend(fontsize="small")
-        fig.tight_layout()
+        handles, labels = left.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(modes), fontsize="small")
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
