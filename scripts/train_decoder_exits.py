@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--layers", type=int, nargs="+", default=[6, 12, 18, 24])
     parser.add_argument("--stories", type=int, default=96, help="train-split stories")
+    parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        help="train on the prompt and the model's own greedy continuation of this many tokens "
+        "(self-distillation on the assistant's turn) instead of the article's real headline",
+    )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
@@ -49,12 +56,14 @@ def run(args) -> None:
     from early_exit.decoder.decoding import check_int
     from early_exit.decoder.exits import check_layers, save_exits, train_exits
     from early_exit.decoder.loading import load_causal_lm
+    from early_exit.decoder.peer import hf_generate
     from early_exit.decoder.prompts import bbc_stories, chat, spread
     from early_exit.decoder.stack import DecoderStack
     from early_exit.support.atomic import write_json
 
     check_int(args.stories, "--stories", 1)
     check_int(args.epochs, "--epochs", 1)
+    check_int(args.generate, "--generate", 0)
     transformers.utils.logging.disable_progress_bar()
     began = time.perf_counter()
     model, tokenizer = load_causal_lm(args.model, threads=args.threads)
@@ -62,11 +71,16 @@ def run(args) -> None:
     loaded = time.perf_counter() - began
     stack = DecoderStack(model)
     stories = spread(bbc_stories("train", args.seed), args.stories)
-    sequences = [chat(tokenizer, story, answer=True) for story in stories]
+    if args.generate:
+        prompts = [chat(tokenizer, story) for story in stories]
+        sequences = [p + hf_generate(model, p, args.generate).tokens for p in prompts]
+    else:
+        sequences = [chat(tokenizer, story, answer=True) for story in stories]
     exits, report = train_exits(
         stack, sequences, layers, args.epochs, args.batch, args.learning_rate, args.seed
     )
     meta = {"model": args.model, "stories": len(stories), "epochs": args.epochs}
+    meta["generated_tokens"] = args.generate
     save_exits(exits, args.out, meta)
     write_json(
         args.out / "training.json",

@@ -2,9 +2,9 @@
 
 Each new token runs up the layers; at every trained exit the exit's confidence unit (one
 linear unit on the mapped state, `early_exit.decoder.exits`) is compared with
-`threshold`, and the token exits at the first exit above it: the head runs once, on that
-exit's mapped state. A threshold of 1 never exits (the unit's sigmoid stays below 1 for
-any finite state... or equals it, which does not pass `>`), and the output is plain greedy.
+`threshold`, and the token exits at the first exit whose confidence is above it: the head
+runs once, on that exit's mapped state. A threshold of 1 never exits (a sigmoid is at most
+1, and the test is strictly greater), so the output is plain greedy.
 
 The skipped layers' KV cache: CALM's propagation. The exit layer's residual stream is
 copied up as the input of every skipped layer, and each skipped layer computes its keys
