@@ -43,6 +43,9 @@ ERROR_MARKERS = ("An error occurred",)
 # test suites ran beside it; the rerun was fine). A blank page is exported once more,
 # alone and with this wait (ms) before each page is printed, before it is an error.
 RETRY_WAIT_MS = 3000
+# Milliseconds the export may wait for the print page to render (Slidev's default, 30 s,
+# ran out on a loaded 2-core machine: seen twice while a workflow and tests ran beside it).
+RENDER_TIMEOUT_MS = 180_000
 SETUP_HINT = "run scripts/setup_deck.sh (or `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci` in slides/)"
 # Seconds each Slidev command may take: far above a build or an export, so only a hang
 # reaches it.
@@ -304,6 +307,7 @@ def _build_and_export(
 
 def _export_args(to: Path, browser: str, wait_ms: int = 0) -> list[str]:
     args = ["export", ENTRY, "--output", str(to), "--executable-path", browser]
+    args += ["--timeout", str(RENDER_TIMEOUT_MS)]
     return args + ["--wait", str(wait_ms)] if wait_ms else args
 
 
