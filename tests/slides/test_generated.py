@@ -152,6 +152,18 @@ def test_long_tables_are_split_over_slides_with_their_header():
     assert split_long_tables(untouched) == untouched
 
 
+def test_a_wrapped_table_is_closed_on_every_part():
+    rows = "".join(f"| m{i} | {i} |\n" for i in range(13))
+    text = f'# T\n\n<div class="dense-table">\n\n| a | b |\n|---|---|\n{rows}\n</div>\n\nNote.\n'
+    slides = split_slides(split_long_tables(text, max_rows=12))
+    assert len(slides) == 2
+    for slide in slides:
+        assert (
+            slide.content.count('<div class="dense-table">') == slide.content.count("</div>") == 1
+        )
+    assert "Note." in slides[1].content and "Note." not in slides[0].content
+
+
 def test_long_text_after_a_split_table_gets_a_slide_of_its_own():
     rows = "".join(f"| m{i} | {i} |\n" for i in range(13))
     notes = "".join(

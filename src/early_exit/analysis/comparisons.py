@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
-from early_exit.analysis.results import interval_text
+from early_exit.analysis.results import dense_table, interval_text
 from early_exit.analysis.significance import COMPARISONS
 from early_exit.support.errors import DataError
 
@@ -127,7 +127,8 @@ def differences_markdown(
         f"tests at the chosen knobs: {', '.join(tests) or '–'}; p: Holm-adjusted over the "
         f"family. [interval]: {coverage}."
     )
-    return f"# {title}\n\n{table.to_markdown(index=False, disable_numparse=True)}\n\n{note}\n"
+    markdown = table.to_markdown(index=False, disable_numparse=True)
+    return f"# {title}\n\n{dense_table(markdown)}\n\n{note}\n"
 
 
 def guarantee_markdown(

@@ -23,6 +23,7 @@ import seaborn as sns
 
 from early_exit.analysis.measured import measured_summary, measured_text
 from early_exit.analysis.plots import CONTEXT
+from early_exit.analysis.results import dense_table
 from early_exit.support.tables import read_tables
 
 FULL = "full"
@@ -121,9 +122,6 @@ def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
-DENSE = '<div class="dense-table">'  # both engines side by side: the deck's smaller table type
-
-
 def latency_markdown(table: pd.DataFrame, title: str, whole: pd.DataFrame | None = None) -> str:
     """The chosen operating points' measured speed-ups as markdown slides, one per task:
     a row per method and batch size, each engine's time and speed-up side by side; with
@@ -136,7 +134,7 @@ def latency_markdown(table: pd.DataFrame, title: str, whole: pd.DataFrame | None
             slides.append(whole_split_slide(whole[whole.task == task], f"{title}: {task}"))
         slides.append(
             f"# {title}: {task}, first {int(table.examples.iloc[0])} test examples\n\n"
-            f"{DENSE}\n\n{_engines_table(part)}\n\n</div>\n\n"
+            f"{dense_table(_engines_table(part))}\n\n"
             f"{_note(table[table.task == task])}"
         )
     return "\n\n---\n\n".join(slides) + "\n"
@@ -182,7 +180,7 @@ def whole_split_slide(whole: pd.DataFrame, title: str) -> str:
         + disagreement_note(whole)
     )
     table = rows.to_markdown(index=False, disable_numparse=True)
-    return f"# {title}, every test example\n\n{DENSE}\n\n{table}\n\n</div>\n\n{note}"
+    return f"# {title}, every test example\n\n{dense_table(table)}\n\n{note}"
 
 
 def _engines_table(summary: pd.DataFrame) -> str:

@@ -75,6 +75,13 @@ def _column(
     return [mean_std(m, s, scale, digits) + (suffix if not pd.isna(m) else "") for m, s in pairs]
 
 
+def dense_table(table: str) -> str:
+    """A markdown table in the deck's smaller table type (slides/styles: `.dense-table`), for
+    tables too wide for the body size: the deck build fails on a slide that runs off the
+    page (early_exit.slides.pages)."""
+    return f'<div class="dense-table">\n\n{table}\n\n</div>'
+
+
 def results_markdown(
     summary: pd.DataFrame,
     max_drop: float,
@@ -114,7 +121,7 @@ def results_markdown(
         "Drop: the model's own full model (every example at its last exit) minus its early-exit "
         f"score; scores and drops ×100, mean over seeds; {spread}.{measured_note(measured)}"
     )
-    return f"# {title}\n\n{rows.to_markdown(index=False)}\n\n{note}\n"
+    return f"# {title}\n\n{dense_table(rows.to_markdown(index=False))}\n\n{note}\n"
 
 
 def write_markdown(path: str | Path, text: str) -> None:

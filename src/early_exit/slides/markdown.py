@@ -185,13 +185,19 @@ def split_long_tables(markdown: str, max_rows: int = MAX_TABLE_ROWS) -> str:
         # ceiling divisions: the fewest slides that hold the rows, then the rows shared evenly
         parts = -(-len(body) // max_rows)
         size = -(-len(body) // parts)
+        # a wrapper the table sits in (`<div class="dense-table">`) closes on every part
+        closers = [line for line in after if line.strip().startswith("</")]
+        after = [line for line in after if not line.strip().startswith("</")]
         tail_slide = len("\n".join(after).strip()) > MAX_TAIL_CHARS
         for n in range(parts):
             top = [
                 f"{line} ({n + 1}/{parts})" if line.startswith("# ") else line for line in before
             ]
+            rows_n = body[n * size : (n + 1) * size]
             tail = after if n == parts - 1 and not tail_slide else []
-            out.append("\n".join([*top, *head, *body[n * size : (n + 1) * size], *tail]))
+            out.append(
+                "\n".join([*top, *head, *rows_n, *([""] if closers else []), *closers, *tail])
+            )
         if tail_slide:
             title = [f"{line} (notes)" for line in before if line.startswith("# ")]
             out.append("\n".join([*title[:1], "", *after]))
