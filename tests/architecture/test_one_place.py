@@ -141,3 +141,35 @@ def test_the_schema_default_of_max_drop_is_the_codes():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     assert default == DEFAULT_MAX_DROP
     assert config["analysis"].get("max_drop", default) == DEFAULT_MAX_DROP
+
+
+def policy_name_branches(path: Path, names: set[str]) -> list[int]:
+    """Lines comparing something to a policy's name (`x == "oracle"`, `x in ("oracle",)`)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                consts = side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
+                if any(isinstance(c, ast.Constant) and c.value in names for c in consts):
+                    lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+READERS = sorted([*(PACKAGE / "analysis").glob("*.py"), *(PACKAGE / "slides").glob("*.py")])
+
+
+@pytest.mark.parametrize("path", READERS, ids=rel)
+def test_readers_ask_a_policy_for_its_properties_never_its_name(path):
+    from early_exit.exits.policies import POLICIES
+
+    found = policy_name_branches(path, set(POLICIES))
+    assert not found, (
+        f"{rel(path)}:{found}: branches on a policy's name; read the property from its "
+        "Policy (exits.policies: bound, calibrated, ...)"
+    )
+
+
+def test_the_name_guard_catches_a_branch(tmp_path):
+    copy = tmp_path / "copy.py"
+    copy.write_text("a = p == 'oracle'\nb = c in ('confidence', 'x')\nd = p == 'other'\n")
+    assert policy_name_branches(copy, {"oracle", "confidence"}) == [1, 2]
