@@ -17,7 +17,7 @@ KNOB_HOME = PACKAGE / "exits" / "operating_points.py"
 LAYOUT = PACKAGE / "support" / "layout.py"
 # Build the workflow's table from every sweep (not one run's lookup): the exits floor's
 # own writer and the analysis stage that adds its columns.
-TABLE_WRITERS = {KNOB_HOME, PACKAGE / "analysis" / "uncertainty.py"}
+TABLE_WRITERS = {KNOB_HOME, PACKAGE / "analysis" / "operating_point_tables.py"}
 # Read the table for what it reports (figures, intervals), never to pick a run's knob.
 LOOKUPS = {"operating_points", "load_operating_points", "chosen_knob"}
 

@@ -22,7 +22,7 @@ from early_exit.config.splitee import (
 )
 from early_exit.recipes import get_recipe
 from early_exit.modeling.backbone_source import cached_backbone
-from early_exit.recipes.instances import (
+from early_exit.recipes.configured_methods import (
     first_stage_source,
     method_backbone,
     method_instances,

@@ -24,7 +24,7 @@ with probability at least 1 - epsilon over the draw of the calibration (dev) spl
 knob's null "risk > delta" is tested with the exact binomial tail, in a fixed sequence
 from the most conservative knob to the most aggressive, stopping at the first it cannot
 reject. The analysis stage adds its columns to the operating points
-(`early_exit.analysis.uncertainty`).
+(`early_exit.analysis.operating_point_tables`).
 """
 
 from __future__ import annotations
