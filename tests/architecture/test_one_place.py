@@ -173,3 +173,21 @@ def test_the_name_guard_catches_a_branch(tmp_path):
     copy = tmp_path / "copy.py"
     copy.write_text("a = p == 'oracle'\nb = c in ('confidence', 'x')\nd = p == 'other'\n")
     assert policy_name_branches(copy, {"oracle", "confidence"}) == [1, 2]
+
+
+RULE_FILES = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=rel)
+def test_rule_files_hold_rules_and_import_at_the_top(path):
+    """The planning and every function live in common.smk (or the package); a rule file
+    that defines one, or imports after its first rule, fails here."""
+    import re
+
+    text = path.read_text()
+    if path.name != "common.smk":
+        defs = re.findall(r"^def (\w+)", text, re.M)
+        assert not defs, f"{rel(path)}: defines {defs}; move them to common.smk or the package"
+    body = text[text.find("\nrule ") :] if "\nrule " in text else ""
+    late = re.findall(r"^(?:import|from) [\w.]+", body, re.M)
+    assert not late, f"{rel(path)}: {late} after the first rule; imports go to the top"
