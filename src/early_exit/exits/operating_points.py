@@ -5,11 +5,13 @@ Protocol: for every run (task, method, seed) and policy, the knob value is chose
 full-depth dev score, every example at the last exit; the best dev score when no knob
 value comes that close) and the **test** numbers at that value are reported; seeds
 are aggregated as mean and standard deviation. The workflow's `operating_points` rule
-writes them to `results/analysis/operating_points.tsv` (`write_operating_points`);
+writes them to `results/analysis/operating_points.tsv` (`operating_points` here, with
+the intervals `early_exit.analysis.operating_point_tables` adds; `write_operating_points`
+writes the bare table, for benchmarks and tests that need one without the rule);
 the notebooks, the slides and the latency stage read that file
 (`load_operating_points`) instead of choosing again. Every caller that needs "the knob for
 this run" (the engines, the ONNX export, the latency and serving stages, the CLI) asks
-`knob_for` (or `point_for`, the whole row), which holds the one fallback: the workflow's
+`knob_for` (or `point_rows`, the whole rows), which holds the one fallback: the workflow's
 table when it lists the run, else chosen again from the run's sweep.tsv with
 `DEFAULT_MAX_DROP`, the config schema's default of `analysis.max_drop` (a test checks the
 two agree).
