@@ -50,7 +50,7 @@ from early_exit.serving.app import Limits
 from early_exit.serving.load import Generator, paired_seed, run_load
 from early_exit.serving.scheduler import Admission
 from early_exit.serving.stage import Running, calls_between, model_time, rows_per_call
-from early_exit.support.layout import parse_run_dir
+from early_exit.support.layout import data_dir
 
 
 def say(text: str) -> None:
@@ -217,8 +217,7 @@ def main() -> int:
     else:
         threshold = float(args.threshold)
     policy = engine.policy(args.policy, threshold)
-    task = parse_run_dir(engine.run_dir.resolve())[0]
-    data = engine.run_dir.resolve().parents[2].parent / "data" / task
+    data = data_dir(engine.run_dir)
     texts = [r[engine.fields[0]] for r in load_split(data, "test")[: args.texts]]
     features, _ = engine.encode(texts)
     decisions = engine.run(features, policy)

@@ -48,7 +48,7 @@ from early_exit.inference.latency import (
     test_outputs,
 )
 from early_exit.inference.whole_split import time_split
-from early_exit.support.layout import parse_run_dir
+from early_exit.support.layout import data_dir, parse_run_dir, results_root
 from early_exit.support.tables import write_table
 from early_exit.training.batching import encode
 
@@ -59,7 +59,7 @@ def mirror(run: Path, out: Path, policy: str, cfg: dict) -> tuple[Path, Path, di
     """A copy of the run's layout under `out` (links to the model and stored outputs), with
     its calibration, sweep and operating points."""
     task, method, seed = parse_run_dir(run.resolve())
-    data = run.resolve().parents[3] / "data"
+    data = results_root(run).parent / "data"
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").exists() or (out / "data").symlink_to(data)
     target = out / "results" / task / method / f"seed{seed}"
@@ -126,7 +126,7 @@ def main() -> None:
                 engines = load_engines(target, True, "cpu", args.threads, Path(scratch))
             engine = engines["torch"]
             print(f"  export and load: {clock}")
-            test = load_split(target.parents[2].parent / "data" / key["task"], "test")
+            test = load_split(data_dir(target), "test")
             features = encode(test, engine.tokenizer, engine.max_length).features
             curves = [settings["repeats"]] if args.curve_repeats is None else args.curve_repeats
             for repeats in curves:

@@ -177,7 +177,8 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="for --threshold auto: choose the knob from the run's sweep with this allowed "
-        "dev drop (default: the workflow's operating_points.tsv, else 0.01)",
+        "dev drop (default: the workflow's operating_points.tsv, else the config schema's "
+        "default analysis.max_drop)",
     )
     for option, (spec, owners) in policy_options().items():
         p.add_argument(

@@ -10,7 +10,7 @@ from bootstrap_runs import POLICIES, make_run, stored
 
 from early_exit.analysis import bootstrap, intervals
 from early_exit.analysis.bootstrap import Settings
-from early_exit.analysis.uncertainty import uncertainty_tables
+from early_exit.analysis.operating_point_tables import uncertainty_tables
 from early_exit.exits.metrics import score_rows
 from early_exit.exits.operating_points import choose, operating_points
 from early_exit.exits.stored import write_exit_outputs

@@ -13,8 +13,8 @@ from statsmodels.stats.multitest import multipletests
 
 from early_exit.analysis import comparisons
 from early_exit.analysis.bootstrap import Settings, p_value
+from early_exit.analysis.operating_point_tables import uncertainty_tables
 from early_exit.analysis.significance import holm, mcnemar, paired_permutation, sign_flip
-from early_exit.analysis.uncertainty import uncertainty_tables
 
 
 def correctness(a_only: int, b_only: int, both: int = 40, neither: int = 10):

@@ -9,7 +9,11 @@ from workflow_cli import run_workflow
 
 from early_exit.analysis.roles import method_info
 from early_exit.config.check import check_config, schema_errors, task_policies
-from early_exit.recipes.instances import first_stage_source, method_instances, training_settings
+from early_exit.recipes.configured_methods import (
+    first_stage_source,
+    method_instances,
+    training_settings,
+)
 from early_exit.support.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

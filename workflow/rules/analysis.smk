@@ -2,29 +2,6 @@
 # Each rule's inputs are only what its notebook reads, so editing one notebook reruns
 # that notebook (and the deck), nothing else.
 
-def run_dirs(methods):
-    """The run directories of `methods` (every task and seed), as one papermill parameter."""
-    return ",".join(path.rstrip("/") for path in run_files("", methods))
-
-
-def notebook_shell(name, parameters):
-    """Execute notebook `name` with papermill, passing each of `parameters` (params of the
-    rule of the same name) with -p, plus out_dir. papermill writes the notebook cell by cell,
-    so it writes a partial file that is renamed when done; then the HTML export. Papermill
-    runs through early_exit.analysis.notebook: a broken input the notebook reads ends the
-    log with one line and exit status 2, as a script's job does."""
-    options = " ".join(f"-p {p} {{params.{p}:q}}" for p in parameters)
-    partial = f"results/analysis/{name}.partial.ipynb"
-    return (
-        f"{{PYTHON}} -m early_exit.analysis.notebook {{input.notebook}} {partial}"
-        f" -k python3 {options}"
-        " -p out_dir results/analysis > {log} 2>&1"
-        f" && mv {partial} {{output.notebook}}"
-        " && {PYTHON} -m jupyter nbconvert --to html --output-dir results/analysis"
-        " {output.notebook} >> {log} 2>&1"
-    )
-
-
 rule operating_points:
     input:
         sweeps=run_files("sweep.tsv"),
@@ -360,16 +337,3 @@ rule splitee_notebook:
         regrets=lambda wc, input: ",".join(input.regrets),
     shell:
         notebook_shell("splitee", ["tables", "regrets"])
-
-
-def notebook_outputs():
-    """Every notebook's outputs (figures, tables, executed notebooks, HTML)."""
-    rules_ = (rules.operating_points, rules.tradeoff_notebook, rules.significance_notebook)
-    rules_ += (rules.exits_notebook,)
-    rules_ += (rules.calibration_notebook,)
-    rules_ += (rules.difficulty_notebook, rules.seeds_notebook, rules.latency_notebook)
-    if SERVED:  # the serving stage's task is one the config runs
-        rules_ += (rules.serving_notebook,)
-    if SPLITEE is not None:  # only configs with a splitee section
-        rules_ += (rules.splitee_notebook,)
-    return [path for rule_ in rules_ for path in rule_.output]

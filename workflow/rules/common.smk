@@ -1,5 +1,8 @@
-# Config validation and the input functions every stage shares.
+# Config validation, the shared planning (which runs, which are timed and served) and the
+# input functions every stage uses. The other rule files hold rules only: no function is
+# defined in one rule file and used in another.
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -10,9 +13,16 @@ from early_exit.analysis.roles import method_info
 from early_exit.config.check import check_config, schema_errors, task_policies
 from early_exit.config.cluster import check_slurm_workflow
 from early_exit.config.hub import cached_task, hub_datasets, hub_models
+from early_exit.config.plan import served_runs, timed_runs
+from early_exit.config.splitee import (
+    pair_alpha,
+    splitee_outputs,
+    splitee_settings,
+    transfer_params,
+)
 from early_exit.recipes import get_recipe
 from early_exit.modeling.backbone_source import cached_backbone
-from early_exit.recipes.instances import (
+from early_exit.recipes.configured_methods import (
     first_stage_source,
     method_backbone,
     method_instances,
@@ -125,6 +135,72 @@ def train_backbone(wc):
 METHOD_INFO = method_info(config)  # the notebooks and the deck receive it as a parameter
 # Methods with exit heads below the last layer (not the static baselines or plain fine-tuning).
 DYNAMIC = [m for m, i in METHOD_INFO.items() if not i["static"]]
+# The early-exit runs the latency stage times, and those of them the serving stage serves
+# (one task, the first seed); the analysis notebooks and the deck read both.
+TIMED = timed_runs(config, TASKS, DYNAMIC, METHOD_INFO, SEEDS)
+SERVED = served_runs(TIMED, config["serving"]["task"], SEEDS[0])
+# The SplitEE section (None: a config without one); splitee.smk, analysis.smk and the deck.
+SPLITEE = splitee_settings(config)
+
+
+# Scheduling (Snakemake runs the ready job with the highest priority first): the jobs that
+# others wait on first, i.e. ElasticBERT's pre-training and the training it feeds, COST-EFF's
+# slenderizing (the longest job) and the runs other methods start from (DeeBERT's first
+# stage, COST-EFF's teacher); then longer sequences before shorter ones, so the short jobs
+# fill the cores at the end instead of one long job running alone.
+FEEDS_OTHERS = {first_stage_source(config, m) for m in METHOD_SPECS} | {
+    spec["teacher"] for spec in METHOD_SPECS.values() if spec.get("teacher")
+}
+
+
+def job_priority(wc, chain=False):
+    length = config["tasks"][wc.task].get("max_length") or 512
+    waited_on = chain or wc.method in FEEDS_OTHERS or pretrained_backbone(wc) is not None
+    return int(waited_on) + length / 10_000
+
+
+def splitee_pair(wc):
+    return next(
+        p for p in SPLITEE["pairs"] if (p["source"], p["target"]) == (wc.source, wc.target)
+    )
+
+
+# Analysis notebooks (analysis.smk)
+def run_dirs(methods):
+    """The run directories of `methods` (every task and seed), as one papermill parameter."""
+    return ",".join(path.rstrip("/") for path in run_files("", methods))
+
+
+def notebook_shell(name, parameters):
+    """Execute notebook `name` with papermill, passing each of `parameters` (params of the
+    rule of the same name) with -p, plus out_dir. papermill writes the notebook cell by cell,
+    so it writes a partial file that is renamed when done; then the HTML export. Papermill
+    runs through early_exit.analysis.notebook: a broken input the notebook reads ends the
+    log with one line and exit status 2, as a script's job does."""
+    options = " ".join(f"-p {p} {{params.{p}:q}}" for p in parameters)
+    partial = f"results/analysis/{name}.partial.ipynb"
+    return (
+        f"{{PYTHON}} -m early_exit.analysis.notebook {{input.notebook}} {partial}"
+        f" -k python3 {options}"
+        " -p out_dir results/analysis > {log} 2>&1"
+        f" && mv {partial} {{output.notebook}}"
+        " && {PYTHON} -m jupyter nbconvert --to html --output-dir results/analysis"
+        " {output.notebook} >> {log} 2>&1"
+    )
+
+
+def notebook_outputs():
+    """Every notebook's outputs (figures, tables, executed notebooks, HTML): the rules of
+    analysis.smk, looked up when rule all asks (after every include)."""
+    rules_ = (rules.operating_points, rules.tradeoff_notebook, rules.significance_notebook)
+    rules_ += (rules.exits_notebook,)
+    rules_ += (rules.calibration_notebook,)
+    rules_ += (rules.difficulty_notebook, rules.seeds_notebook, rules.latency_notebook)
+    if SERVED:  # the serving stage's task is one the config runs
+        rules_ += (rules.serving_notebook,)
+    if SPLITEE is not None:  # only configs with a splitee section
+        rules_ += (rules.splitee_notebook,)
+    return [path for rule_ in rules_ for path in rule_.output]
 
 
 def run_files(name, methods=METHODS):
@@ -135,7 +211,7 @@ def run_files(name, methods=METHODS):
 
 def final_outputs():
     outputs = run_files("sweep.tsv")
-    outputs += notebook_outputs()  # analysis.smk
+    outputs += notebook_outputs()
     if config["deck"]["enabled"]:
         outputs.append("results/slides/deck.pdf")
     return outputs

@@ -1,38 +1,12 @@
 # Real early exiting, timed: the engine at the knob chosen on dev (and two others) and at
 # full depth, batch sizes 1 and 32, for every early-exit run, in interleaved rounds (every
 # setting once per round), on the first test examples; then the knob chosen on dev over
-# every test example, checked against the stored outputs (measured_speedup.tsv). One job times every run, one after the other, in one process:
+# every test example, checked against the stored outputs (measured_speedup.tsv). One job times every run, one after the other, in one
+# process:
 # all timings share the same conditions, the start-up (imports) is paid once, and runs of
 # one architecture can be checked to agree at full depth (latency.full_depth_tolerance).
-# It takes every core, so no other job shares the machine while it measures.
-from early_exit.exits.policies import get_policy
-
-
-def timed_runs():
-    """Every early-exit run whose criterion its task sweeps, with what timing it needs
-    (the criterion's own options, e.g. patience's tau, as its sweep settings give them)."""
-    runs = []
-    for task in TASKS:
-        policies = task_policies(config, task)
-        for method in DYNAMIC:
-            policy = METHOD_INFO[method]["criterion"]
-            if policy not in policies:
-                continue
-            options = get_policy(policy).option_values(policies[policy])
-            for seed in SEEDS:
-                runs.append(
-                    {
-                        "run_key": {"task": task, "method": method, "seed": str(seed)},
-                        "run_dir": run_dir(task, method, seed),
-                        "data_dir": f"data/{task}",
-                        "policy": policy,
-                        "options": options,
-                    }
-                )
-    return runs
-
-
-TIMED = timed_runs()
+# It takes every core, so no other job shares the machine while it measures. The runs
+# timed (TIMED) are planned in common.smk (early_exit.config.plan).
 
 
 rule latency:

@@ -3,8 +3,7 @@
 # rates, in three modes (full depth with dynamic batching, the shrinking batch, the
 # refilling scheduler). One job measures every run; it takes every core, so no other job
 # shares the machine while it measures (as the latency stage).
-SERVED = [run for run in TIMED if run["run_key"]["task"] == config["serving"]["task"]
-          and run["run_key"]["seed"] == str(SEEDS[0])]
+# The runs served (SERVED) are planned in common.smk.
 
 
 rule serving:

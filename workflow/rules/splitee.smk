@@ -1,24 +1,8 @@
 # SplitEE: cross-task prediction (a trained run answering another task with the same
 # labels) and the online split-layer bandit simulated on that stream.
-from early_exit.config.splitee import (
-    pair_alpha,
-    splitee_outputs,
-    splitee_settings,
-    transfer_params,
-)
-
-SPLITEE = splitee_settings(config)
-
-
 wildcard_constraints:
     source="[A-Za-z0-9_.-]+",
     target="[A-Za-z0-9_.-]+",
-
-
-def splitee_pair(wc):
-    return next(
-        p for p in SPLITEE["pairs"] if (p["source"], p["target"]) == (wc.source, wc.target)
-    )
 
 
 rule predict_transfer:

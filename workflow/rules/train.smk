@@ -22,22 +22,6 @@ rule elastic_pretrain:
         "../scripts/elastic_pretrain.py"
 
 
-# Scheduling (Snakemake runs the ready job with the highest priority first): the jobs that
-# others wait on first, i.e. ElasticBERT's pre-training and the training it feeds, COST-EFF's
-# slenderizing (the longest job) and the runs other methods start from (DeeBERT's first
-# stage, COST-EFF's teacher); then longer sequences before shorter ones, so the short jobs
-# fill the cores at the end instead of one long job running alone.
-FEEDS_OTHERS = {first_stage_source(config, m) for m in METHOD_SPECS} | {
-    spec["teacher"] for spec in METHOD_SPECS.values() if spec.get("teacher")
-}
-
-
-def job_priority(wc, chain=False):
-    length = config["tasks"][wc.task].get("max_length") or 512
-    waited_on = chain or wc.method in FEEDS_OTHERS or pretrained_backbone(wc) is not None
-    return int(waited_on) + length / 10_000
-
-
 # PREDICT_IN_JOB: the job that trains a model also makes its one inference pass over dev
 # and test (`early_exit.inference.predict`, every exit's logits into exit_logits.npz),
 # from the model directory it has just written. A separate job would import torch and
@@ -77,8 +61,6 @@ rule train:
 # Methods whose recipe is trained by slenderizing (COST-EFF: `TRAINED_BY` in its module) start
 # from another method's trained model (their `teacher`, same task and seed), so nothing
 # already trained is trained again.
-import re
-
 SLENDERIZED = [m for m, s in METHOD_SPECS.items() if trained_by(s) == "slenderize"]
 
 

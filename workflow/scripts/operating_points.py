@@ -1,5 +1,5 @@
 from early_exit.analysis.bootstrap import Settings
-from early_exit.analysis.uncertainty import write_uncertainty
+from early_exit.analysis.operating_point_tables import write_uncertainty
 from early_exit.exits.operating_points import Guarantee
 from early_exit.support.joblog import job_log
 

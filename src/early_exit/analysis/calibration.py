@@ -18,16 +18,17 @@ from matplotlib.lines import Line2D
 from early_exit.analysis.plots import CONTEXT, exit_lines
 from early_exit.analysis.runs import Run
 from early_exit.exits.calibration import N_BINS, confidence_bins
+from early_exit.exits.policies import get_policy
 
 BEFORE_COLOUR = "0.55"  # grey: the raw softmax
 SCALINGS = ("before", "after")
 
 
 def calibrated_methods(info: dict[str, dict]) -> list[str]:
-    """Methods whose exit criterion uses the fitted temperatures (Sledgehammer's calibrated
-    confidence); every multi-exit method when none does."""
+    """Methods whose exit criterion uses the fitted temperatures (`Policy.calibrated`:
+    Sledgehammer's calibrated confidence); every multi-exit method when none does."""
     dynamic = [m for m, i in info.items() if not i["static"]]
-    return [m for m in dynamic if info[m]["criterion"] == "confidence"] or dynamic
+    return [m for m in dynamic if get_policy(info[m]["criterion"]).calibrated] or dynamic
 
 
 def reliability_bins(

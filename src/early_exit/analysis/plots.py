@@ -11,6 +11,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from early_exit.analysis.results import select_criteria
+from early_exit.exits.policies import bound_names
 from early_exit.support.atomic import atomic_path
 
 CONTEXT = "talk"  # legible at slide size
@@ -111,7 +112,7 @@ def tradeoff_figure(
             _static_curves(ax, here, curves, x)
             baselines = [m for m in static_methods if m not in on_curve]
             _baseline_marks(ax, here[here.method.isin(baselines)], x)
-            _oracle(ax, here[here.policy == "oracle"], x, palette)
+            _oracle(ax, here[here.policy.isin(bound_names())], x, palette)
         if points is not None:
             _mark_points(grid, select_criteria(points, criteria, False), x, palette)
         if x == "avg_flops":  # few ticks: GFLOPs labels are wide

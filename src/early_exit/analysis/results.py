@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from early_exit.analysis.measured import measured_column, measured_note
+from early_exit.exits.policies import bound_names
 from early_exit.support.atomic import write_text
 
 GROUP = ["task", "method", "policy", "metric", "test_split"]
@@ -47,10 +48,11 @@ def interval_text(value, lo, hi, scale: float = 1.0, digits: int = 1, suffix: st
 def select_criteria(
     frame: pd.DataFrame, criteria: dict[str, str], include_oracle: bool = True
 ) -> pd.DataFrame:
-    """Rows of each method under its own criterion (its paper's policy), plus the oracle."""
+    """Rows of each method under its own criterion (its paper's policy), plus the upper
+    bounds (the oracle: `Policy.bound`)."""
     wanted = frame.policy == frame.method.map(criteria).fillna("single-exit")
     if include_oracle:
-        wanted |= frame.policy == "oracle"
+        wanted |= frame.policy.isin(bound_names())
     return frame[wanted]
 
 

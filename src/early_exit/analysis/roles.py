@@ -12,7 +12,7 @@ import json
 
 from early_exit.modeling.backbone_source import backbone_num_layers, cached_backbone
 from early_exit.recipes import get_recipe
-from early_exit.recipes.instances import method_backbone, method_instances, trained_alike
+from early_exit.recipes.configured_methods import method_backbone, method_instances, trained_alike
 from early_exit.support.errors import ConfigError
 
 

@@ -30,7 +30,7 @@ from early_exit.modeling.backbone_source import (
 from early_exit.modeling.exit_layers import resolve_exit_layers
 from early_exit.modeling.widths import check_slenderize
 from early_exit.recipes import RECIPES, get_recipe
-from early_exit.recipes.instances import method_backbone, method_instances
+from early_exit.recipes.configured_methods import method_backbone, method_instances
 from early_exit.support.errors import ConfigError
 
 

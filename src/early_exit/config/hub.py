@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 
 from early_exit.modeling.backbone_source import is_hub_id
-from early_exit.recipes.instances import method_backbone, method_instances
+from early_exit.recipes.configured_methods import method_backbone, method_instances
 from early_exit.support.download import cache_name, dataset_dir
 
 

@@ -5,9 +5,16 @@ Protocol: for every run (task, method, seed) and policy, the knob value is chose
 full-depth dev score, every example at the last exit; the best dev score when no knob
 value comes that close) and the **test** numbers at that value are reported; seeds
 are aggregated as mean and standard deviation. The workflow's `operating_points` rule
-writes them to `results/analysis/operating_points.tsv` (`write_operating_points`);
+writes them to `results/analysis/operating_points.tsv` (`operating_points` here, with
+the intervals `early_exit.analysis.operating_point_tables` adds; `write_operating_points`
+writes the bare table, for benchmarks and tests that need one without the rule);
 the notebooks, the slides and the latency stage read that file
-(`load_operating_points`) instead of choosing again.
+(`load_operating_points`) instead of choosing again. Every caller that needs "the knob for
+this run" (the engines, the ONNX export, the latency and serving stages, the CLI) asks
+`knob_for` (or `point_rows`, the whole rows), which holds the one fallback: the workflow's
+table when it lists the run, else chosen again from the run's sweep.tsv with
+`DEFAULT_MAX_DROP`, the config schema's default of `analysis.max_drop` (a test checks the
+two agree).
 
 A second protocol, beside that point rule, chooses a knob with a guarantee
 (`Guarantee`, `guaranteed`): Learn-then-Test (Angelopoulos et al. 2021; CALM, Schuster
@@ -19,7 +26,7 @@ with probability at least 1 - epsilon over the draw of the calibration (dev) spl
 knob's null "risk > delta" is tested with the exact binomial tail, in a fixed sequence
 from the most conservative knob to the most aggressive, stopping at the first it cannot
 reject. The analysis stage adds its columns to the operating points
-(`early_exit.analysis.uncertainty`).
+(`early_exit.analysis.operating_point_tables`).
 """
 
 from __future__ import annotations
@@ -31,7 +38,12 @@ import numpy as np
 import pandas as pd
 
 from early_exit.support.errors import ConfigError, DataError
+from early_exit.support.layout import operating_points_file, parse_run_dir
 from early_exit.support.tables import read_table, write_table
+
+# analysis.max_drop's default (workflow/schemas/config.schema.yaml; a test checks they
+# agree): the allowed dev drop when a knob is chosen outside the workflow's table.
+DEFAULT_MAX_DROP = 0.01
 
 KEYS = ["task", "method", "seed", "policy"]
 # What readers of the two tables need (checked on read, naming the file that lacks one)
@@ -187,13 +199,95 @@ def load_operating_points(path: str | Path) -> pd.DataFrame:
     )
 
 
-def chosen_knob(points: pd.DataFrame, task: str, method: str, seed: int, policy: str):
-    """The knob chosen on dev for one run and policy (on the `test` split's row), or None."""
-    row = points[
-        (points.task.astype(str) == str(task))
-        & (points.method.astype(str) == str(method))
-        & (points.seed.astype(str) == str(seed))
-        & (points.policy == policy)
+def _run_rows(points: pd.DataFrame, key: dict) -> pd.DataFrame:
+    """One run's rows (on the `test` split) of an operating-points table."""
+    return points[
+        (points.task.astype(str) == str(key["task"]))
+        & (points.method.astype(str) == str(key["method"]))
+        & (points.seed.astype(str) == str(key["seed"]))
         & (points.test_split == "test")
     ]
-    return float(row.threshold.iloc[0]) if len(row) else None
+
+
+def run_key(run_dir: str | Path | None) -> dict | None:
+    """{task, method, seed} of a run directory in the results layout, else None."""
+    if run_dir is None:
+        return None
+    try:
+        task, method, seed = parse_run_dir(Path(run_dir).resolve())
+    except DataError:  # a run outside the workflow's layout
+        return None
+    return {"task": task, "method": method, "seed": seed}
+
+
+def point_rows(
+    run_dir: str | Path | None,
+    max_drop: float | None = None,
+    *,
+    key: dict | None = None,
+    points: str | Path | None = None,
+    sweep: str | Path | None = None,
+    fallback: bool = True,
+) -> dict[str, dict]:
+    """Policy -> the operating-point row (knob `threshold`, dev and test scores, and
+    `chosen_from`) of one run, every policy it has one for. The one place that decides
+    which knob a run uses:
+
+    - `max_drop` not given: the row of the workflow's operating-points table (`points`;
+      default: `results/analysis/operating_points.tsv` beside a run in the results
+      layout) for this run (`key`: task, method, seed; default: parsed from `run_dir`);
+    - otherwise, or for a policy the table does not list (when `fallback`; without it
+      the table must exist, as the timed stages need): chosen again
+      from the run's sweep table (`sweep`; default `run_dir/sweep.tsv`) with `max_drop`
+      (default `DEFAULT_MAX_DROP`).
+
+    A broken table is named (DataError), not skipped."""
+    key = key if key is not None else run_key(run_dir)
+    if points is None and key is not None and run_dir is not None:
+        points = operating_points_file(run_dir)
+    if sweep is None and run_dir is not None:
+        sweep = Path(run_dir) / "sweep.tsv"
+    tables = []
+    usable = points is not None and key is not None and (not fallback or Path(points).is_file())
+    if max_drop is None and usable:  # without a fallback, a missing table is named
+        table = _run_rows(load_operating_points(points), key)
+        tables.append((table, "the workflow's results/analysis/operating_points.tsv"))
+    if (fallback or max_drop is not None) and sweep is not None and Path(sweep).is_file():
+        drop = DEFAULT_MAX_DROP if max_drop is None else max_drop
+        table = operating_points(load_sweeps([sweep]), drop)
+        tables.append((table[table.test_split == "test"], f"the run's sweep.tsv (max_drop {drop})"))
+    rows: dict[str, dict] = {}
+    for table, source in tables:
+        for row in table.to_dict("records"):
+            rows.setdefault(row["policy"], row | {"chosen_from": source})
+    return rows
+
+
+def knob_for(
+    run_dir: str | Path | None,
+    policy: str,
+    max_drop: float | None = None,
+    *,
+    key: dict | None = None,
+    points: str | Path | None = None,
+    sweep: str | Path | None = None,
+    fallback: bool = True,
+) -> float:
+    """The knob value chosen on dev for one run and policy (`point_rows` says where it
+    comes from); DataError naming what is missing when there is none."""
+    row = point_rows(run_dir, max_drop, key=key, points=points, sweep=sweep, fallback=fallback).get(
+        policy
+    )
+    if row is not None:
+        return float(row["threshold"])
+    if not fallback and max_drop is None:
+        key = key if key is not None else run_key(run_dir)
+        raise DataError(f"{points}: no operating point for {key} under {policy}")
+    if sweep is None and run_dir is not None:
+        sweep = Path(run_dir) / "sweep.tsv"
+    if sweep is None or not Path(sweep).is_file():
+        raise DataError(
+            f"{sweep}: no sweep table, so no operating point chosen on dev; run the "
+            "rule sweep for this run or give a number as threshold"
+        )
+    raise ConfigError(f"threshold auto: {sweep} has no sweep of policy {policy!r}")

@@ -48,13 +48,9 @@ from early_exit.modeling.checkpoint import (
 )
 from early_exit.modeling.flops import evaluate, exit_flops_polynomial
 from early_exit.support.errors import ConfigError, DataError
-from early_exit.support.layout import manifest_file, operating_points_file, parse_run_dir
+from early_exit.support.layout import manifest_file
 from early_exit.training.batching import sorted_batches
 from early_exit.training.runtime import pick_device
-
-# Outside the workflow (no operating_points.tsv), the knob is chosen on the run's own
-# sweep with the default config's analysis.max_drop: one point of dev score.
-DEFAULT_MAX_DROP = 0.01
 
 REQUIRED_META = ("task", "task_type", "label_names", "max_length")
 
@@ -245,40 +241,12 @@ class EarlyExitEngine:
 
     def operating_point(self, policy: str, max_drop: float | None = None) -> float:
         """The knob value the workflow chose on dev: its row in the workflow's
-        `results/analysis/operating_points.tsv` when that exists and `max_drop` is not
-        given; otherwise chosen the same way from the run's sweep.tsv (`DEFAULT_MAX_DROP`)."""
-        from early_exit.exits.operating_points import load_sweeps, operating_points
+        `results/analysis/operating_points.tsv` when that lists this run and `max_drop` is
+        not given; otherwise chosen the same way from the run's sweep.tsv
+        (`exits.operating_points.knob_for` decides, for every caller)."""
+        from early_exit.exits.operating_points import knob_for
 
-        chosen = None if max_drop is not None else self._workflow_operating_point(policy)
-        if chosen is not None:
-            return chosen
-        max_drop = DEFAULT_MAX_DROP if max_drop is None else max_drop
-        path = None if self.run_dir is None else self.run_dir / "sweep.tsv"
-        if path is None or not path.is_file():
-            raise DataError(
-                f"{path}: no sweep table, so no operating point chosen on dev; run the "
-                "rerun rule sweep for this run or give a number as threshold"
-            )
-        points = operating_points(load_sweeps([path]), max_drop)
-        points = points[points.policy == policy]
-        if points.empty:
-            raise ConfigError(f"threshold auto: {path} has no sweep of policy {policy!r}")
-        return float(points.threshold.iloc[0])
-
-    def _workflow_operating_point(self, policy: str) -> float | None:
-        """The knob in `results/analysis/operating_points.tsv` for this run, if listed."""
-        from early_exit.exits.operating_points import chosen_knob, load_operating_points
-
-        if self.run_dir is None:
-            return None
-        try:
-            task, method, seed = parse_run_dir(self.run_dir.resolve())
-        except DataError:
-            return None
-        path = operating_points_file(self.run_dir)
-        if not path.is_file():
-            return None
-        return chosen_knob(load_operating_points(path), task, method, seed, policy)
+        return knob_for(self.run_dir, policy, max_drop)
 
     # ------------------------------------------------------------------ tokenising
 

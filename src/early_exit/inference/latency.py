@@ -55,11 +55,7 @@ import pandas as pd
 import torch
 
 from early_exit.data.prepared import load_split
-from early_exit.exits.operating_points import (
-    chosen_knob,
-    load_operating_points,
-    load_sweeps,
-)
+from early_exit.exits.operating_points import knob_for, load_sweeps
 from early_exit.exits.policies import Outputs
 from early_exit.exits.stored import load_exit_logits
 from early_exit.inference.engine import EarlyExitEngine, find_model_dir
@@ -67,7 +63,6 @@ from early_exit.inference.onnx_export import export_model
 from early_exit.inference.ort_engine import OrtEngine
 from early_exit.inference.whole_split import FULL, time_split
 from early_exit.modeling.checkpoint import load_model_dir
-from early_exit.support.errors import DataError
 from early_exit.support.tables import write_table
 from early_exit.training.batching import encode
 
@@ -92,10 +87,7 @@ def other_knobs(dev_sweep: pd.DataFrame, chosen: float) -> list[float]:
 
 def knob_values(points_path: Path, sweep_path: Path, policy: str, run_key: dict) -> list[float]:
     """The knob chosen on dev (from the operating points), then two others from the sweep."""
-    points = load_operating_points(points_path)
-    chosen = chosen_knob(points, run_key["task"], run_key["method"], run_key["seed"], policy)
-    if chosen is None:
-        raise DataError(f"{points_path}: no operating point for {run_key} under {policy}")
+    chosen = knob_for(None, policy, key=run_key, points=points_path, fallback=False)
     sweeps = load_sweeps([sweep_path])
     dev = sweeps[(sweeps.policy == policy) & (sweeps.split == "dev")]
     return [chosen, *other_knobs(dev, chosen)]

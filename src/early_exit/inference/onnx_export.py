@@ -41,18 +41,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from early_exit.exits.operating_points import (
-    load_operating_points,
-    load_sweeps,
-    operating_points,
-)
+from early_exit.exits.operating_points import point_rows
 from early_exit.exits.policies import get_policy, runtime_names
-from early_exit.inference.engine import DEFAULT_MAX_DROP, EarlyExitEngine, find_model_dir
+from early_exit.inference.engine import EarlyExitEngine, find_model_dir
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.pruning import SHAPES_KEY, num_parameters
 from early_exit.support.atomic import atomic_dir, sha256_file, write_json, write_text
-from early_exit.support.errors import ConfigError, DataError, EarlyExitError
-from early_exit.support.layout import operating_points_file, parse_run_dir
+from early_exit.support.errors import ConfigError, DataError
 from early_exit.support.tables import read_table
 
 FORMAT = "early-exit-onnx"
@@ -308,47 +303,21 @@ def runtime_policies(engine: EarlyExitEngine) -> list[str]:
     return names
 
 
-def point_rows(engine: EarlyExitEngine) -> dict[str, dict]:
-    """Per policy, the operating-point row (knob chosen on dev, dev and test scores) of the
-    table `EarlyExitEngine.operating_point` reads: the workflow's operating_points.tsv when
-    it lists this run, else one chosen from the run's sweep.tsv with DEFAULT_MAX_DROP."""
-    run_dir, rows = engine.run_dir, {}
-    tables = []
-    try:
-        task, method, seed = parse_run_dir(run_dir.resolve())
-        path = operating_points_file(run_dir)
-    except DataError:  # a run outside the workflow's layout
-        path = None
-    if path is not None and path.is_file():  # a broken table stops the export, named
-        table = load_operating_points(path)
-        mine = (
-            (table.task.astype(str) == str(task))
-            & (table.method.astype(str) == str(method))
-            & (table.seed.astype(str) == str(seed))
-        )
-        tables.append((table[mine], "the workflow's results/analysis/operating_points.tsv"))
-    if (run_dir / SWEEP).is_file():
-        table = operating_points(load_sweeps([run_dir / SWEEP]), DEFAULT_MAX_DROP)
-        tables.append((table, f"the run's sweep.tsv (max_drop {DEFAULT_MAX_DROP})"))
-    for table, source in tables:
-        for row in table[table.test_split == "test"].to_dict("records"):
-            rows.setdefault(row["policy"], row | {"chosen_from": source})
-    return rows
-
-
 def chosen_points(engine: EarlyExitEngine) -> dict[str, dict]:
     """Policy -> the knob `threshold="auto"` gives the torch engine, with its dev and test
-    scores; a policy the run has no operating point for is left out."""
-    rows, points = point_rows(engine), {}
+    scores and where it was chosen (`exits.operating_points.point_rows`, the lookup the
+    engine's `operating_point` makes too); a policy the run has no operating point for is
+    left out."""
+    rows, points = point_rows(engine.run_dir), {}
     for name in runtime_policies(engine):
-        try:
-            knob = engine.operating_point(name)
-        except EarlyExitError:
+        row = rows.get(name)
+        if row is None:
             continue
-        row = rows.get(name, {})
         keys = ("metric", "dev_score", "dev_score_full", "test_score", "test_score_full",
                 "test_speedup", "chosen_from")  # fmt: skip
-        points[name] = {"knob": knob} | {k: _plain(row[k]) for k in keys if k in row}
+        points[name] = {"knob": float(row["threshold"])} | {
+            k: _plain(row[k]) for k in keys if k in row
+        }
     return points
 
 

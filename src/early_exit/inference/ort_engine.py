@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from early_exit.exits.policies import RuntimePolicy
-from early_exit.inference.engine import DEFAULT_MAX_DROP, Decisions, EarlyExitEngine
+from early_exit.inference.engine import Decisions, EarlyExitEngine
 from early_exit.inference.onnx_export import (
     CARD,
     FORMAT,
@@ -199,7 +199,7 @@ class OrtEngine(EarlyExitEngine):
         """The knob chosen on dev that the export recorded (what the torch engine's
         `threshold="auto"` gave on the run); with `max_drop`, chosen again from the
         exported sweep.tsv."""
-        from early_exit.exits.operating_points import load_sweeps, operating_points
+        from early_exit.exits.operating_points import knob_for
 
         if max_drop is None and policy in self.points:
             return float(self.points[policy]["knob"])
@@ -209,12 +209,7 @@ class OrtEngine(EarlyExitEngine):
                 f"{self.export_dir}: no operating point for policy {policy!r} and no sweep "
                 "table in the export; give a number as threshold"
             )
-        max_drop = DEFAULT_MAX_DROP if max_drop is None else max_drop
-        points = operating_points(load_sweeps([self.export_dir / sweep]), max_drop)
-        points = points[points.policy == policy]
-        if points.empty:
-            raise ConfigError(f"threshold auto: the export's sweep has no policy {policy!r}")
-        return float(points.threshold.iloc[0])
+        return knob_for(None, policy, max_drop, sweep=self.export_dir / sweep)
 
     # ------------------------------------------------------------------ running
 

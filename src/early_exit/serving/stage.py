@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from early_exit.data.prepared import load_split
-from early_exit.exits.operating_points import chosen_knob, load_operating_points
+from early_exit.exits.operating_points import knob_for
 from early_exit.serving.app import Limits, bind, create_app, server
 from early_exit.serving.load import Generator, LoadResult, paired_seed, run_load
 from early_exit.serving.scheduler import MODES
@@ -160,15 +160,7 @@ def measure_run(
     engine = EarlyExitEngine.from_run(run["run_dir"], device=device)
     knob = run.get("threshold")  # given (tests), else the one chosen on dev
     if knob is None:
-        knob = chosen_knob(
-            load_operating_points(points_path),
-            key["task"],
-            key["method"],
-            key["seed"],
-            run["policy"],
-        )
-    if knob is None:
-        raise DataError(f"{points_path}: no operating point for {key} under {run['policy']}")
+        knob = knob_for(None, run["policy"], key=key, points=points_path, fallback=False)
     policy = engine.policy(run["policy"], knob, **run.get("options", {}))
     fields = engine.fields
     records = load_split(run["data_dir"], "test")[: settings["texts"]]

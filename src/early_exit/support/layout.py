@@ -46,6 +46,11 @@ def operating_points_file(run: str | Path) -> Path:
     return results_root(run) / OPERATING_POINTS
 
 
+def data_dir(run: str | Path) -> Path:
+    """The prepared data of a run's task (`data/{task}` beside `results/`)."""
+    return results_root(run).parent / "data" / parse_run_dir(Path(run).resolve())[0]
+
+
 def manifest_file(run: str | Path, task: str) -> Path:
     """The prepared data's manifest of the workspace a run directory sits in
     (`data/` beside `results/`)."""

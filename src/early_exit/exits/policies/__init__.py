@@ -38,6 +38,7 @@ __all__ = [
     "Policy",
     "RuntimePolicy",
     "as_numpy",
+    "bound_names",
     "check_policy",
     "check_runtime",
     "first_true",
@@ -68,6 +69,11 @@ def get_policy(name: str) -> Policy:
             f"policy: unknown policy {name!r}; allowed: {', '.join(sorted(POLICIES))}"
         )
     return POLICIES[name]
+
+
+def bound_names() -> list[str]:
+    """The policies that are upper bounds (they read the labels; `Policy.bound`)."""
+    return [name for name, policy in POLICIES.items() if policy.bound]
 
 
 def check_policy(

@@ -118,6 +118,10 @@ class Policy:
     digits: int = 2  # decimals when a knob value is printed
     rule: str = ""  # when an example exits, in words (markdown + LaTeX)
     needs_scores: bool = False  # reads a learned gate's stored scores (not applicable without)
+    # Reads the gold labels: an upper bound beside the curves, not a method's own policy
+    # (tables list it beside each method's criterion, figures draw it apart).
+    bound: bool = False
+    calibrated: bool = False  # scores with the per-exit temperatures fitted on dev
 
     def applies(self, out: Outputs) -> bool:
         """Whether this run can use the policy (a learned one needs stored gate scores)."""

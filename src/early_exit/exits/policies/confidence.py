@@ -62,6 +62,7 @@ POLICY = Policy(
     settings=NUM_THRESHOLDS,
     runtime=ConfidencePolicy,
     never_fires=1.01,
+    calibrated=True,
     symbol="c",
     knob="confidence threshold",
     rule="at the first layer $i$ with calibrated confidence "

@@ -24,4 +24,5 @@ POLICY = Policy(
     grid,
     ("classification",),
     rule="at the first exit that is correct (an upper bound, not a runtime policy)",
+    bound=True,
 )
