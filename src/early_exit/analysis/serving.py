@@ -19,6 +19,7 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.plots import CONTEXT
+from early_exit.analysis.results import dense_table
 from early_exit.support.tables import read_tables
 
 MODES = {
@@ -109,6 +110,8 @@ def serving_markdown(table: pd.DataFrame, title: str = "Serving under load") -> 
         "Capacity: the highest offered rate with p90 (failures as infinite) within the SLO. "
         "Latency at the equal offered load (ms, 95% interval), over n requests.",
         "",
+    ]
+    table = [
         "| method | mode | capacity (req/s) | load (req/s) | p50 (ms) | p90 (ms) | n | rows/call |",
         "|---|---|---:|---:|---|---|---:|---:|",
     ]
@@ -121,10 +124,10 @@ def serving_markdown(table: pd.DataFrame, title: str = "Serving under load") -> 
 
     for row in equal.sort_values(["method", "mode"]).itertuples():
         cap = caps.loc[(row.method, row.mode), "capacity"]
-        lines.append(
+        table.append(
             f"| {row.method} | {MODES.get(row.mode, row.mode)} | {cap:.1f} | "
             f"{row.offered_rate:.1f} | {ms(row.p50_ms, row.p50_low_ms, row.p50_high_ms)} | "
             f"{ms(row.p90_ms, row.p90_low_ms, row.p90_high_ms)} | {row.sent} | "
             f"{row.rows_per_call:.1f} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, dense_table("\n".join(table))]) + "\n"
