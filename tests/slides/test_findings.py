@@ -199,7 +199,7 @@ def test_limitations_come_from_the_config_data_and_models():
     )
     assert "**1 task**: news (≤ 48 tokens, 1,234 test examples)" in text
     assert "**One seed** (13)" in text
-    assert "`packaged:minilm-l6`, 6 layers, hidden 384" in text
+    assert "`packaged:minilm-l6`, 6 layers, hidden 384: smaller than" in text
     assert "**Device** cpu, 2 cores" in text
     assert "Serving" not in text
     gpu = [{"device": "cuda", "cores": 16, "cuda_device": "NVIDIA H100"}]
@@ -207,6 +207,7 @@ def test_limitations_come_from_the_config_data_and_models():
         {**config, "seeds": [1, 2, 3]}, manifests, {}, gpu, served=True
     )
     assert "**3 seeds** (1, 2, 3)" in more
+    assert "smaller than" not in more
     assert "**Device** cuda (NVIDIA H100), 16 cores" in more
     assert "**Serving**" in more
 
@@ -215,3 +216,44 @@ def test_method_names_are_the_papers_unless_the_config_renames_them():
     assert findings.method_name("deebert", INFO) == "DeeBERT"
     assert findings.method_name("my-deebert", {"my-deebert": {"recipe": "deebert"}}) == "my-deebert"
     assert findings.method_name("unknown", INFO) == "unknown"
+
+
+def test_written_from_the_files_the_deck_slides_rule_reads(tmp_path):
+    import json
+
+    model = tmp_path / "results" / "news" / "deebert" / "seed13" / "model"
+    model.mkdir(parents=True)
+    hardware = {"device": "cpu", "cores": 2, "cuda_device": None}
+    meta = {"seed": 13, "backbone": {"name": "packaged:minilm-l6"}, "hardware": hardware}
+    (model / "exit_config.json").write_text(json.dumps(meta))
+    (model / "config.json").write_text(json.dumps({"num_hidden_layers": 6, "hidden_size": 384}))
+    split = {"size": 425, "sha256": "0"}
+    manifest = {
+        "splits": {"train": split, "dev": split, "test": split},
+        "label_names": ["a", "b"],
+        "max_length": 48,
+    }
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps(manifest))
+    config = {
+        "seeds": [13],
+        "backbone": {"name": "packaged:minilm-l6"},
+        "analysis": {"max_drop": 0.01},
+    }
+    paths = {name: tmp_path / "out" / f"{name}.md" for name in findings.SLIDES}
+    findings.write_findings(
+        config,
+        INFO,
+        {"news": tmp_path / "data" / "manifest.json"},
+        [model],
+        points(),
+        significance(),
+        paths,
+        measured=measured(),
+        serving=serving(),
+    )
+    assert "DeeBERT +4.0" in paths["findings"].read_text()
+    assert "# Findings: real speed" in paths["findings"].read_text()
+    assert "news (≤ 48 tokens, 425 test examples)" in paths["limitations"].read_text()
+    assert "**Serving**" in paths["limitations"].read_text()
+    assert paths["conclusion"].read_text().startswith("# Conclusion")

@@ -14,6 +14,7 @@ into the slide's presenter notes.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,9 +22,14 @@ import pandas as pd
 from early_exit.analysis.measured import measured_summary
 from early_exit.analysis.results import select_criteria, summary_table
 from early_exit.analysis.serving import capacities
+from early_exit.data.prepared import load_manifest
 from early_exit.recipes import get_recipe
+from early_exit.slides.generated import Model
+from early_exit.support.atomic import write_text
 
 CURVE = "vs static curve"
+# the files `write_findings` writes (the deck imports each as `generated/<name>.md`)
+SLIDES = ("findings", "limitations", "conclusion")
 
 
 def method_name(method: str, info: dict[str, dict]) -> str:
@@ -246,12 +252,14 @@ def limitations_markdown(
     )
     seeds = config["seeds"]
     seed_text = (
-        f"**One seed** ({seeds[0]}): the intervals cover test sampling, not training again"
+        f"**One seed** ({seeds[0]}): the intervals cover test sampling, not retraining"
         if len(seeds) == 1
         else f"**{len(seeds)} seeds** ({', '.join(map(str, seeds))}): few for a spread"
     )
     layers, hidden = backbone.get("num_hidden_layers"), backbone.get("hidden_size")
     size = f", {layers} layers, hidden {hidden}" if layers and hidden else ""
+    # the papers' backbones are 12-layer BERT-base (and larger)
+    small = ": smaller than the papers' 12-layer BERT-base" if layers and layers < 12 else ""
     devices = sorted({h["device"] for h in hardware if h})
     cuda = sorted({h["cuda_device"] for h in hardware if h and h.get("cuda_device")})
     cores = sorted({h["cores"] for h in hardware if h})
@@ -263,7 +271,7 @@ def limitations_markdown(
         "",
         f"- **{len(manifests)} task{'s' if len(manifests) != 1 else ''}**: {tasks}",
         f"- {seed_text}",
-        f"- **Backbone** `{config['backbone']['name']}`{size}: small next to the papers' BERT-base",
+        f"- **Backbone** `{config['backbone']['name']}`{size}{small}",
         f"- **Device** {device}: timings from this machine only, noisy when it is shared",
     ]
     if served:
@@ -317,3 +325,38 @@ def conclusion_markdown(
             "(median): count time, not layers"
         )
     return "\n".join(lines) + "\n"
+
+
+def write_findings(
+    config: dict,
+    info: dict[str, dict],
+    manifest_paths: dict[str, str | Path],
+    model_dirs: list[str | Path],
+    points: pd.DataFrame,
+    significance: pd.DataFrame,
+    paths: dict[str, str | Path],
+    intervals: pd.DataFrame | None = None,
+    measured: pd.DataFrame | None = None,
+    serving: pd.DataFrame | None = None,
+) -> None:
+    """Write `paths["findings"]`, `paths["limitations"]` and `paths["conclusion"]`
+    (atomically): the deck build copies them into its `generated/` folder."""
+    max_drop = config["analysis"]["max_drop"]
+    manifests = {t: load_manifest(Path(p).parent) for t, p in manifest_paths.items()}
+    models = [Model.read(d) for d in model_dirs]
+    # the backbone of the configured name (an ElasticBERT run's own pre-training aside)
+    backbone = next((m.backbone_config for m in models if m.backbone_config), {})
+    hardware = [m.meta.get("hardware") for m in models]
+    texts = {
+        "findings": findings_markdown(
+            info, points, significance, max_drop, intervals, measured, serving
+        ),
+        "limitations": limitations_markdown(
+            config, manifests, backbone, hardware, served=serving is not None
+        ),
+        "conclusion": conclusion_markdown(
+            info, points, significance, max_drop, intervals, measured
+        ),
+    }
+    for name in SLIDES:
+        write_text(paths[name], texts[name])
