@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
+import matplotlib.colors
 import matplotlib.figure
 import numpy as np
 import pandas as pd
@@ -17,10 +19,62 @@ CONTEXT = "talk"  # legible at slide size
 X_LABELS = {"speedup": "speed-up (L / avg. exit layer)", "avg_flops": "GFLOPs per example"}
 
 
-def method_palette(methods: list[str]) -> dict[str, tuple]:
-    """One fixed colour per method, in sorted order, so every figure agrees."""
-    names = sorted(set(methods))
-    return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
+# One colour per method in every figure and every config: fixed per recipe (an index of
+# seaborn's colorblind palette), never by which other methods a figure happens to show.
+RECIPE_COLOURS = {
+    "deebert": 0,
+    "pabee": 1,
+    "berxit": 2,
+    "sledgehammer": 3,
+    "elasticbert": 4,
+    "costeff": 5,
+    "finetune": 7,  # grey: the plain baseline
+}
+# a second method of one recipe, or a recipe not listed above: the colorblind palette's
+# other three, then seaborn's "dark" palette
+SPARE_COLOURS = (6, 8, 9)
+STATIC_COLOUR = "0.25"  # static k-layer baselines are black in every figure
+
+
+def _recipe_of(method: str, info: dict[str, dict] | None) -> str | None:
+    """The method's recipe: from the config's method info, else its name when that is a
+    recipe's (`deebert`) or a static k-layer model's (`static-2`)."""
+    if info and method in info and info[method].get("recipe"):
+        return info[method]["recipe"]
+    if method in RECIPE_COLOURS or method == "static":
+        return method
+    stem, _, k = method.rpartition("-")
+    return "static" if stem == "static" and k.isdigit() else None
+
+
+def method_palette(methods: list[str], info: dict[str, dict] | None = None) -> dict[str, tuple]:
+    """One fixed colour per method: its recipe's (`RECIPE_COLOURS`; static k-layer models
+    black). A method without a listed recipe, or a second method of one recipe, takes a
+    spare colour by its place in the configured method list `info` (else by its name's
+    checksum), so a method has the same colour in every figure whichever others it shows."""
+    colours = sns.color_palette("colorblind", 10)
+    spares = [colours[i] for i in SPARE_COLOURS] + sns.color_palette("dark", 10)
+    taken: dict[str, str] = {}  # recipe -> the configured method that owns its colour
+    extras: list[str] = []
+    for name in info or {}:
+        recipe = _recipe_of(name, info)
+        if recipe == "static":
+            continue
+        if recipe in RECIPE_COLOURS and recipe not in taken:
+            taken[recipe] = name
+        else:
+            extras.append(name)
+    palette = {}
+    for method in sorted(set(methods)):  # legends list methods in this order
+        recipe = _recipe_of(method, info)
+        if recipe == "static":
+            palette[method] = matplotlib.colors.to_rgb(STATIC_COLOUR)
+        elif recipe in RECIPE_COLOURS and taken.get(recipe, method) == method:
+            palette[method] = colours[RECIPE_COLOURS[recipe]]
+        else:
+            place = extras.index(method) if method in extras else zlib.crc32(method.encode())
+            palette[method] = spares[place % len(spares)]
+    return palette
 
 
 def has_seed_spread(frame: pd.DataFrame) -> bool:
@@ -71,8 +125,10 @@ def tradeoff_figure(
     x: str = "speedup",
     points: pd.DataFrame | None = None,
     curves: dict[str, list[str]] | None = None,
+    info: dict[str, dict] | None = None,
 ) -> matplotlib.figure.Figure:
-    """Task metric against speed-up (or FLOPs): one panel per task.
+    """Task metric against speed-up (or FLOPs): one panel per task; each method in its
+    colour of every figure (`method_palette`, from the config's method `info`).
 
     Each early-exit method is drawn under its own criterion; `curves` (backbone ->
     its static k-layer models, see `early_exit.analysis.elue.used_curves`) are the
@@ -89,7 +145,7 @@ def tradeoff_figure(
     dynamic = select_criteria(
         curves_data[~curves_data.method.isin(static_methods)], criteria, False
     )
-    palette = method_palette(sweeps.method[~sweeps.method.isin(static_methods)].tolist())
+    palette = method_palette(sweeps.method[~sweeps.method.isin(static_methods)].tolist(), info)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = sns.relplot(
             data=dynamic,

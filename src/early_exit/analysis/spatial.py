@@ -60,11 +60,12 @@ def pareto_front(points: pd.DataFrame, cost: str) -> pd.DataFrame:
 
 
 def spatial_figure(
-    points: pd.DataFrame, slenderized: list[str], split: str
+    points: pd.DataFrame, slenderized: list[str], split: str, info: dict[str, dict] | None = None
 ) -> matplotlib.figure.Figure:
-    """Rows: tasks; columns: score against parameters, score against FLOPs."""
+    """Rows: tasks; columns: score against parameters, score against FLOPs; each method in
+    its colour of every figure (`method_palette`, from the config's method `info`)."""
     tasks = sorted(points.task.unique())
-    palette = method_palette(points.method.tolist())
+    palette = method_palette(points.method.tolist(), info)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
             len(tasks), 2, figsize=(13, 4.8 * len(tasks)), squeeze=False, sharey="row"
