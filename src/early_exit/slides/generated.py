@@ -171,7 +171,8 @@ def _hardware(models: list[Model]) -> list[str]:
         device = f"CUDA: {hw['cuda_device']}" if hw.get("cuda_device") else "no GPU"
         lines.append(f"- {hw['cpu']}, {hw['cores']} cores · {device}")
         lines.append(
-            f"- torch {hw['torch']} ({hw['torch_threads']} threads) · device {hw['device']}"
+            f"- torch {hw['torch']} · training on {hw['device']} with {hw['torch_threads']} "
+            f"thread{'s' if hw['torch_threads'] != 1 else ''}"
         )
     return lines
 
@@ -216,7 +217,7 @@ def setup_markdown(
     seeds = config["seeds"]
     left += [
         "",
-        f"**Seeds** {', '.join(map(str, seeds))} ({len(seeds)} per method) · "
+        f"**Seeds** {len(seeds)} per method ({', '.join(map(str, seeds))}) · "
         f"data split seed {config['data_seed']}",
         "",
         "**Methods** "
