@@ -33,6 +33,9 @@ def test_a_method_keeps_its_colour_whichever_others_are_shown():
     assert len({full[m] for m in INFO}) == len(INFO)  # every method its own colour
     assert full["static-2"] == mcolors.to_rgb(plots.STATIC_COLOUR)
     assert list(plots.method_palette(["pabee", "deebert", "pabee"])) == ["deebert", "pabee"]
+    markers = plots.method_markers(list(INFO), INFO)
+    assert len(set(markers.values())) == len(INFO)  # and its own marker
+    assert plots.method_markers(["deebert-long"], INFO) == {"deebert-long": markers["deebert-long"]}
 
 
 def points(methods):
@@ -57,15 +60,16 @@ def points(methods):
     return pd.DataFrame(rows)
 
 
-def legend_colours(fig) -> dict[str, tuple]:
+def legend_styles(fig) -> dict[str, tuple]:
+    """Each legend entry's colour and marker."""
     legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
-    colours = {}
+    styles = {}
     for legend in legends:
         for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
             colour = handle.get_color() if hasattr(handle, "get_color") else None
             if isinstance(colour, str) or (colour is not None and np.ndim(colour) == 1):
-                colours[text.get_text()] = mcolors.to_rgb(colour)
-    return colours
+                styles[text.get_text()] = (mcolors.to_rgb(colour), handle.get_marker())
+    return styles
 
 
 def test_two_figures_with_different_methods_draw_a_method_in_one_colour():
@@ -77,7 +81,9 @@ def test_two_figures_with_different_methods_draw_a_method_in_one_colour():
     tradeoff = plots.tradeoff_figure(
         sweeps, "test", {"pabee": "entropy", "mine": "entropy"}, [], info=INFO
     )
-    a, b = legend_colours(spatial), legend_colours(tradeoff)
-    assert a["pabee"] == pytest.approx(b["pabee"])
-    assert a["pabee"] == pytest.approx(plots.method_palette(list(INFO), INFO)["pabee"])
-    assert b["mine"] != pytest.approx(a["deebert"])
+    a, b = legend_styles(spatial), legend_styles(tradeoff)
+    assert a["pabee"][0] == pytest.approx(b["pabee"][0])
+    assert a["pabee"][0] == pytest.approx(plots.method_palette(list(INFO), INFO)["pabee"])
+    assert a["pabee"][1] == b["pabee"][1] == plots.RECIPE_MARKERS["pabee"]
+    assert b["mine"][0] != pytest.approx(a["deebert"][0])
+    assert b["mine"][1] not in (a["deebert"][1], a["pabee"][1])

@@ -34,6 +34,19 @@ RECIPE_COLOURS = {
 # other three, then seaborn's "dark" palette
 SPARE_COLOURS = (6, 8, 9)
 STATIC_COLOUR = "0.25"  # static k-layer baselines are black in every figure
+# ... and one marker per method: stars, crosses and black squares and diamonds mark the
+# operating points, the oracle and the static baselines in the trade-off figures
+RECIPE_MARKERS = {
+    "deebert": "o",
+    "pabee": "^",
+    "berxit": "v",
+    "sledgehammer": "<",
+    "elasticbert": ">",
+    "costeff": "p",
+    "finetune": "D",
+}
+SPARE_MARKERS = ("h", "8", "H", "d")
+STATIC_MARKER = "s"
 
 
 def _recipe_of(method: str, info: dict[str, dict] | None) -> str | None:
@@ -47,34 +60,48 @@ def _recipe_of(method: str, info: dict[str, dict] | None) -> str | None:
     return "static" if stem == "static" and k.isdigit() else None
 
 
+def _per_method(methods, info, fixed: dict, static, spares: list) -> dict:
+    """Each method's value: its recipe's in `fixed` (`static` for static k-layer models);
+    a method without a listed recipe, or a second method of one recipe, a spare by its
+    place in the configured method list `info` (else by its name's checksum). Never
+    depends on which other methods are asked for."""
+    taken: dict[str, str] = {}  # recipe -> the configured method that owns its value
+    extras: list[str] = []
+    for name in info or {}:
+        recipe = _recipe_of(name, info)
+        if recipe == "static":
+            continue
+        if recipe in fixed and recipe not in taken:
+            taken[recipe] = name
+        else:
+            extras.append(name)
+    values = {}
+    for method in sorted(set(methods)):  # legends list methods in this order
+        recipe = _recipe_of(method, info)
+        if recipe == "static":
+            values[method] = static
+        elif recipe in fixed and taken.get(recipe, method) == method:
+            values[method] = fixed[recipe]
+        else:
+            place = extras.index(method) if method in extras else zlib.crc32(method.encode())
+            values[method] = spares[place % len(spares)]
+    return values
+
+
 def method_palette(methods: list[str], info: dict[str, dict] | None = None) -> dict[str, tuple]:
     """One fixed colour per method: its recipe's (`RECIPE_COLOURS`; static k-layer models
     black). A method without a listed recipe, or a second method of one recipe, takes a
     spare colour by its place in the configured method list `info` (else by its name's
     checksum), so a method has the same colour in every figure whichever others it shows."""
     colours = sns.color_palette("colorblind", 10)
+    fixed = {recipe: colours[i] for recipe, i in RECIPE_COLOURS.items()}
     spares = [colours[i] for i in SPARE_COLOURS] + sns.color_palette("dark", 10)
-    taken: dict[str, str] = {}  # recipe -> the configured method that owns its colour
-    extras: list[str] = []
-    for name in info or {}:
-        recipe = _recipe_of(name, info)
-        if recipe == "static":
-            continue
-        if recipe in RECIPE_COLOURS and recipe not in taken:
-            taken[recipe] = name
-        else:
-            extras.append(name)
-    palette = {}
-    for method in sorted(set(methods)):  # legends list methods in this order
-        recipe = _recipe_of(method, info)
-        if recipe == "static":
-            palette[method] = matplotlib.colors.to_rgb(STATIC_COLOUR)
-        elif recipe in RECIPE_COLOURS and taken.get(recipe, method) == method:
-            palette[method] = colours[RECIPE_COLOURS[recipe]]
-        else:
-            place = extras.index(method) if method in extras else zlib.crc32(method.encode())
-            palette[method] = spares[place % len(spares)]
-    return palette
+    return _per_method(methods, info, fixed, matplotlib.colors.to_rgb(STATIC_COLOUR), spares)
+
+
+def method_markers(methods: list[str], info: dict[str, dict] | None = None) -> dict[str, str]:
+    """One fixed marker per method, chosen as its colour is (`RECIPE_MARKERS`)."""
+    return _per_method(methods, info, RECIPE_MARKERS, STATIC_MARKER, list(SPARE_MARKERS))
 
 
 def has_seed_spread(frame: pd.DataFrame) -> bool:
@@ -145,18 +172,21 @@ def tradeoff_figure(
     dynamic = select_criteria(
         curves_data[~curves_data.method.isin(static_methods)], criteria, False
     )
-    palette = method_palette(sweeps.method[~sweeps.method.isin(static_methods)].tolist(), info)
+    shown = sweeps.method[~sweeps.method.isin(static_methods)].tolist()
+    palette, markers = method_palette(shown, info), method_markers(shown, info)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = sns.relplot(
             data=dynamic,
             x=x,
             y="score",
             hue="method",
+            style="method",  # its marker in every figure
             col="task",
             kind="line",
             sort=False,
-            marker="o",
-            markersize=5,
+            markers={m: markers[m] for m in dynamic.method.unique()},
+            dashes=False,
+            markersize=6,
             palette=palette,
             height=4.8,
             aspect=1.15,
