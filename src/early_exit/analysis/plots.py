@@ -17,6 +17,12 @@ from early_exit.support.atomic import atomic_path
 
 CONTEXT = "talk"  # legible at slide size
 X_LABELS = {"speedup": "speed-up (L / avg. exit layer)", "avg_flops": "GFLOPs per example"}
+SCORE_SCALE = 100  # scores are drawn x100 in every figure, as the tables show them
+
+
+def score_label(metric: str, split: str) -> str:
+    """The score axis: `accuracy ×100 (test)`."""
+    return f"{metric} ×{SCORE_SCALE} ({split})"
 
 
 # One colour per method in every figure and every config: fixed per recipe (an index of
@@ -167,6 +173,7 @@ def tradeoff_figure(
     curves = curves or {}
     on_curve = {m for methods in curves.values() for m in methods}
     curves_data = curve_points(sweeps, split)
+    curves_data["score"] = curves_data.score * SCORE_SCALE
     if x == "avg_flops":
         curves_data["avg_flops"] = curves_data.avg_flops / 1e9
     dynamic = select_criteria(
@@ -204,7 +211,7 @@ def tradeoff_figure(
             for ax in grid.axes.flat:
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         metric = ", ".join(sorted(curves_data.metric.unique()))
-        grid.set_axis_labels(X_LABELS[x], f"{metric} ({split})")
+        grid.set_axis_labels(X_LABELS[x], score_label(metric, split))
         grid.set_titles("{col_name}")
     return grid.figure
 
@@ -267,14 +274,17 @@ def _mark_points(grid, points: pd.DataFrame, x: str, palette: dict) -> None:
         if task not in grid.axes_dict or method not in palette:
             continue
         ax = grid.axes_dict[task]
-        px, py = row[f"{column}_mean"] * scale, row["test_score_mean"]
+        px, py = row[f"{column}_mean"] * scale, row["test_score_mean"] * SCORE_SCALE
         ax.scatter(px, py, marker="*", s=300, color=palette[method], edgecolor="black", zorder=6)
         if not pd.isna(row.get(f"{column}_lo", np.nan)):
             ax.errorbar(
                 px,
                 py,
                 xerr=[[px - row[f"{column}_lo"] * scale], [row[f"{column}_hi"] * scale - px]],
-                yerr=[[py - row["test_score_lo"]], [row["test_score_hi"] - py]],
+                yerr=[
+                    [py - row["test_score_lo"] * SCORE_SCALE],
+                    [row["test_score_hi"] * SCORE_SCALE - py],
+                ],
                 fmt="none",
                 ecolor=palette[method],
                 elinewidth=1.5,

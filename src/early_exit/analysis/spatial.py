@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from early_exit.analysis.plots import CONTEXT, method_markers, method_palette
+from early_exit.analysis.plots import (
+    CONTEXT,
+    SCORE_SCALE,
+    method_markers,
+    method_palette,
+    score_label,
+)
 from early_exit.analysis.results import select_criteria
 from early_exit.support.errors import DataError
 
@@ -78,7 +84,7 @@ def spatial_figure(
                 axes[row, col].set_title(task)
                 axes[row, col].set_xlabel(COSTS[cost])
             metric = ", ".join(sorted(here.metric.unique()))
-            axes[row, 0].set_ylabel(f"{metric} ({split})")
+            axes[row, 0].set_ylabel(score_label(metric, split))
         handles = [
             plt.Line2D([], [], marker=markers[m], ls="", color=c, label=m)
             for m, c in palette.items()
@@ -95,7 +101,7 @@ def spatial_figure(
 def _panel(
     ax, points: pd.DataFrame, cost: str, palette: dict, slenderized: list[str], markers: dict
 ) -> None:
-    scaled = points.assign(x=points[cost] * SCALE[cost])
+    scaled = points.assign(x=points[cost] * SCALE[cost], score=points.score * SCORE_SCALE)
     for method, group in scaled.groupby("method"):
         ax.scatter(
             group.x, group.score, s=30, color=palette[method], marker=markers[method],
