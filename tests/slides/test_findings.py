@@ -243,7 +243,7 @@ def test_written_from_the_files_the_deck_slides_rule_reads(tmp_path):
     paths = {name: tmp_path / "out" / f"{name}.md" for name in findings.SLIDES}
     findings.write_findings(
         config,
-        INFO,
+        {**INFO, **CURVE_INFO},
         {"news": tmp_path / "data" / "manifest.json"},
         [model],
         points(),
@@ -251,9 +251,66 @@ def test_written_from_the_files_the_deck_slides_rule_reads(tmp_path):
         paths,
         measured=measured(),
         serving=serving(),
+        sweeps=sweeps(0.7),
     )
     assert "DeeBERT +4.0" in paths["findings"].read_text()
     assert "# Findings: real speed" in paths["findings"].read_text()
+    assert (
+        "static curve scores higher at the same FLOPs beyond 2.0×" in paths["findings"].read_text()
+    )
     assert "news (≤ 48 tokens, 425 test examples)" in paths["limitations"].read_text()
     assert "**Serving**" in paths["limitations"].read_text()
     assert paths["conclusion"].read_text().startswith("# Conclusion")
+
+
+CURVE_INFO = {
+    "deebert": {"recipe": "deebert", "criterion": "entropy", "static": False, "reference": "b"},
+    "static-1": {
+        "recipe": "static",
+        "criterion": None,
+        "static": True,
+        "curve": True,
+        "backbone": "b",
+    },
+    "finetune": {
+        "recipe": "finetune",
+        "criterion": None,
+        "static": True,
+        "curve": True,
+        "backbone": "b",
+    },
+}
+
+
+def sweeps(fast_score: float):
+    """The static curve: 2 GFLOPs at 0.9, 1 GFLOP at 0.8 (static-1, 2x). DeeBERT above it
+    at 1.5x, then at 2x (1 GFLOP) `fast_score`."""
+    rows = [
+        ("finetune", "single-exit", 1.0, 2e9, 0.9),
+        ("static-1", "single-exit", 2.0, 1e9, 0.8),
+        ("deebert", "entropy", 1.0, 2e9, 0.9),
+        ("deebert", "entropy", 1.5, 1.333e9, 0.89),
+        ("deebert", "entropy", 2.0, 1e9, fast_score),
+        ("deebert", "patience", 2.0, 1e9, 0.1),  # another criterion: not its curve
+    ]
+    return pd.DataFrame(
+        [
+            {"task": "news", "method": m, "policy": p, "metric": "accuracy", "split": "test",
+             "threshold": i, "speedup": s, "avg_flops": f, "score": score, "seed": 13}
+            for i, (m, p, s, f, score) in enumerate(rows)
+        ]
+    )  # fmt: skip
+
+
+def test_where_the_static_curve_overtakes_follows_the_sweeps():
+    (line,), _ = findings.crossover_findings(sweeps(0.7), CURVE_INFO)
+    assert line == (
+        "**news:** the static curve scores higher at the same FLOPs beyond 2.0× (DeeBERT) "
+        "(point estimates)"
+    )
+    # above the curve at its fastest knob too: the curve never overtakes it
+    assert findings.crossover_findings(sweeps(0.85), CURVE_INFO) == ([], [])
+    text = findings.findings_markdown(
+        CURVE_INFO, points(), significance(), 0.01, sweeps=sweeps(0.7)
+    )
+    assert "beyond 2.0× (DeeBERT)" in text

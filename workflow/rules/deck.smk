@@ -40,6 +40,7 @@ rule deck_slides:
         measured=rules.latency.output.split,  # measured speed-ups beside the layer ones
         significance=rules.operating_points.output.significance,  # the findings' tests
         serving=rules.serving.output.tables if SERVED else [],  # what refilling gained
+        sweeps=run_files("sweep.tsv"),  # where the static curve overtakes each method
     output:
         setup=report(
             "results/slides/generated/setup.md", caption="../report/setup.rst", category="Deck"

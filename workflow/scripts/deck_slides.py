@@ -1,6 +1,6 @@
 from early_exit.analysis.measured import load_measured
 from early_exit.analysis.serving import load_serving
-from early_exit.exits.operating_points import load_operating_points
+from early_exit.exits.operating_points import load_operating_points, load_sweeps
 from early_exit.slides.findings import write_findings
 from early_exit.slides.generated import write_slides
 from early_exit.support.joblog import job_log
@@ -38,4 +38,5 @@ with job_log(snakemake.log[0]):
         intervals,
         measured,
         load_serving(list(inp.serving)) if inp.serving else None,
+        load_sweeps(list(inp.sweeps)),
     )

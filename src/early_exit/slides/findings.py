@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from early_exit.analysis.elue import curve_methods, reference_curve
 from early_exit.analysis.measured import measured_summary
+from early_exit.analysis.plots import curve_points
 from early_exit.analysis.results import select_criteria, summary_table
 from early_exit.analysis.serving import capacities
 from early_exit.data.prepared import load_manifest
@@ -146,6 +148,46 @@ def tradeoff_findings(
     return bullets, notes, summary
 
 
+def crossover_findings(sweeps: pd.DataFrame, info: dict[str, dict], split: str = "test"):
+    """Per task: the layer speed-up beyond which the static curve of each method's
+    reference backbone scores higher at the same FLOPs (point estimates over the sweep,
+    seeds averaged; only within the static models' FLOPs, where the curve is measured)."""
+    points = curve_points(sweeps, split)
+    members = curve_methods(info)
+    criteria = {m: i["criterion"] for m, i in info.items() if i.get("criterion")}
+    dynamic = [m for m, i in info.items() if not i.get("static") and i.get("criterion")]
+    bullets, notes = [], []
+    for task, here in points.groupby("task", sort=True):
+        beyond, never = {}, []
+        for method in dynamic:
+            curve = here[here.method.isin(members.get(info[method].get("reference"), []))]
+            own = here[(here.method == method) & (here.policy == criteria[method])]
+            if curve.method.nunique() < 2 or own.empty:
+                continue
+            xp, fp = reference_curve(curve)
+            own = own[(own.avg_flops >= xp.min()) & (own.avg_flops <= xp.max())]
+            own = own.sort_values("speedup")
+            below = (own.score < np.interp(own.avg_flops, xp, fp)).to_numpy()
+            # from the first knob after which every faster one stays below the curve
+            stays = np.flip(np.logical_and.accumulate(np.flip(below)))
+            if not stays.any():
+                never.append(method)
+                continue
+            beyond[method] = float(own.speedup.to_numpy()[stays.argmax()])
+            notes.append(f"{task} {method}: below the static curve from {beyond[method]:.2f}×")
+        if not beyond:
+            continue
+        first, last = min(beyond, key=beyond.get), max(beyond, key=beyond.get)
+        span = f"{beyond[first]:.1f}× ({method_name(first, info)})"
+        if last != first:
+            span += f" to {beyond[last]:.1f}× ({method_name(last, info)})"
+        text = f"**{task}:** the static curve scores higher at the same FLOPs beyond {span}"
+        if never:
+            text += f"; never for {', '.join(method_name(m, info) for m in never)}"
+        bullets.append(text + " (point estimates)")
+    return bullets, notes
+
+
 def measured_findings(measured: pd.DataFrame | None, info: dict[str, dict]):
     """The wall-clock speed-up against the layer speed-up of the same examples, per
     engine: the median share and its range over runs."""
@@ -212,11 +254,15 @@ def findings_markdown(
     intervals: pd.DataFrame | None = None,
     measured: pd.DataFrame | None = None,
     serving: pd.DataFrame | None = None,
+    sweeps: pd.DataFrame | None = None,
 ) -> str:
     """Two slides: what the scores say (against the static curve, where the trade-off
     ends) and what real speed says (engine, serving); numbers in the notes."""
     curve, curve_notes = curve_findings(significance, info)
     trade, trade_notes, _ = tradeoff_findings(points, info, max_drop, intervals)
+    if sweeps is not None:
+        cross, cross_notes = crossover_findings(sweeps, info)
+        trade, trade_notes = trade + cross, trade_notes + cross_notes
     accuracy = (
         "# Findings: accuracy at the same cost\n\n"
         + "\n".join(f"- {b}" for b in curve + trade)
@@ -338,6 +384,7 @@ def write_findings(
     intervals: pd.DataFrame | None = None,
     measured: pd.DataFrame | None = None,
     serving: pd.DataFrame | None = None,
+    sweeps: pd.DataFrame | None = None,
 ) -> None:
     """Write `paths["findings"]`, `paths["limitations"]` and `paths["conclusion"]`
     (atomically): the deck build copies them into its `generated/` folder."""
@@ -349,7 +396,7 @@ def write_findings(
     hardware = [m.meta.get("hardware") for m in models]
     texts = {
         "findings": findings_markdown(
-            info, points, significance, max_drop, intervals, measured, serving
+            info, points, significance, max_drop, intervals, measured, serving, sweeps
         ),
         "limitations": limitations_markdown(
             config, manifests, backbone, hardware, served=serving is not None
