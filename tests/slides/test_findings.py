@@ -314,3 +314,21 @@ def test_where_the_static_curve_overtakes_follows_the_sweeps():
         CURVE_INFO, points(), significance(), 0.01, sweeps=sweeps(0.7)
     )
     assert "beyond 2.0× (DeeBERT)" in text
+
+
+def test_many_tasks_continue_on_further_slides_and_are_summarised():
+    many = pd.concat([significance().assign(task=f"t{k}") for k in range(6)])  # + news: 7
+    text = findings.findings_markdown(INFO, points(), many, 0.01)
+    titles = [s.content.splitlines()[0] for s in split_slides(text)]
+    assert titles == [
+        "# Findings: accuracy at the same cost (1/2)",
+        "# Findings: accuracy at the same cost (2/2)",
+    ]
+    assert all(len(bullets(s.content)) <= findings.MAX_BULLETS for s in split_slides(text))
+    manifests = {
+        f"t{k}": {"max_length": 24 * (k + 1), "splits": {"test": {"size": 100 * (k + 1)}}}
+        for k in range(5)
+    }
+    config = {"seeds": [13], "backbone": {"name": "b"}}
+    text = findings.limitations_markdown(config, manifests, {}, [])
+    assert "**5 tasks**: ≤ 24–120 tokens, 100–500 test examples each" in text

@@ -32,6 +32,11 @@ from early_exit.support.atomic import write_text
 CURVE = "vs static curve"
 # the files `write_findings` writes (the deck imports each as `generated/<name>.md`)
 SLIDES = ("findings", "limitations", "conclusion")
+# bullets per findings slide: six two-line bullets and the caption fit a page (the deck
+# build's browser check); more tasks continue on the next slide
+MAX_BULLETS = 6
+# tasks named one by one on the limitations slide; more are summarised as ranges
+MAX_TASKS_NAMED = 4
 
 
 def method_name(method: str, info: dict[str, dict]) -> str:
@@ -263,13 +268,24 @@ def findings_markdown(
     if sweeps is not None:
         cross, cross_notes = crossover_findings(sweeps, info)
         trade, trade_notes = trade + cross, trade_notes + cross_notes
-    accuracy = (
-        "# Findings: accuracy at the same cost\n\n"
-        + "\n".join(f"- {b}" for b in curve + trade)
-        + '\n\n<p class="caption">Points ×100, test split, knob chosen on dev; [95% paired '
+    caption = (
+        '<p class="caption">Points ×100, test split, knob chosen on dev; [95% paired '
         "bootstrap interval]; significance: exact tests, Holm-adjusted over each task's family."
-        "</p>\n" + _notes(curve_notes + trade_notes)
+        "</p>\n"
     )
+    bullets = curve + trade
+    chunks = [bullets[i : i + MAX_BULLETS] for i in range(0, len(bullets), MAX_BULLETS)]
+    pages = []
+    for number, chunk in enumerate(chunks or [[]], start=1):
+        part = f" ({number}/{len(chunks)})" if len(chunks) > 1 else ""
+        pages.append(
+            f"# Findings: accuracy at the same cost{part}\n\n"
+            + "\n".join(f"- {b}" for b in chunk)
+            + "\n\n"
+            + caption
+            + (_notes(curve_notes + trade_notes) if number == 1 else "")
+        )
+    accuracy = "\n---\n\n".join(pages)
     real, real_notes = measured_findings(measured, info)
     load, load_notes = serving_findings(serving, info)
     if not real and not load:
@@ -296,6 +312,12 @@ def limitations_markdown(
         f"{task} (≤ {m['max_length']} tokens, {m['splits']['test']['size']:,} test examples)"
         for task, m in manifests.items()
     )
+    if len(manifests) > MAX_TASKS_NAMED:
+        lengths = sorted(m["max_length"] for m in manifests.values())
+        sizes = sorted(m["splits"]["test"]["size"] for m in manifests.values())
+        tasks = (
+            f"≤ {lengths[0]}–{lengths[-1]} tokens, {sizes[0]:,}–{sizes[-1]:,} test examples each"
+        )
     seeds = config["seeds"]
     seed_text = (
         f"**One seed** ({seeds[0]}): the intervals cover test sampling, not retraining"
