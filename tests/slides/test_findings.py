@@ -332,3 +332,13 @@ def test_many_tasks_continue_on_further_slides_and_are_summarised():
     config = {"seeds": [13], "backbone": {"name": "b"}}
     text = findings.limitations_markdown(config, manifests, {}, [])
     assert "**5 tasks**: ≤ 24–120 tokens, 100–500 test examples each" in text
+
+
+def test_an_empty_family_of_tests_still_writes_the_slides():
+    """A run without early-exit methods on a task has a header-only significance.tsv."""
+    empty = significance().iloc[:0]
+    text = findings.findings_markdown(INFO, points(), empty, 0.01)
+    assert "no method above" not in text and "the trade-off ends" in text
+    assert "no method beat a static truncated model" in findings.conclusion_markdown(
+        INFO, points(), empty, 0.01
+    )
