@@ -48,6 +48,8 @@ def test_one_slide_per_early_exit_method_with_its_figure_and_numbers(tmp_path):
     assert "$S$ = 0.25 chosen on dev → 86.0 ± 1.4 accuracy at 2.10× on test" in text
     assert "(full depth 90.0 ± 0.0)" in text
     assert "$t$ = 3 chosen on dev" in slides[1].content  # patience is a whole number
+    # the presenter notes carry the numbers unrounded
+    assert "<!--\nnews (test): knob 0.25, score 0.860000 (full depth 0.900000)" in slides[0].content
     (tmp_path / "generated").mkdir()
     (tmp_path / "generated" / "methods.md").write_text(text)
     (tmp_path / "slides.md").write_text("# Title\n\n---\nsrc: ./generated/methods.md\n---\n")

@@ -109,7 +109,13 @@ def method_slide(
     ]
     rows = summary[summary.method == method]
     timed = measured_column(rows, measured)
+    notes = []  # the presenter notes: the numbers unrounded
     for row, real in zip(rows.itertuples(), timed, strict=True):
+        notes.append(
+            f"{row.task} ({row.test_split}): knob {row.threshold_mean:.6g}, score "
+            f"{row.test_score_mean:.6f} (full depth {row.test_score_full_mean:.6f}), "
+            f"layer speed-up {row.test_speedup_mean:.4f}, over {row.seeds} seed(s)"
+        )
         split = row.test_split
         where = row.task if split == "test" else f"{row.task} ({split})"
         full = mean_std(row.test_score_full_mean, row.test_score_full_std, 100)
@@ -133,6 +139,8 @@ def method_slide(
         f'<img src="/figures/{figure}" class="method-figure" '
         f'alt="Share of examples leaving at each exit for {method}" />',
     ]
+    if notes:
+        lines += ["", "<!--", *notes, "-->"]
     return "\n".join(lines) + "\n"
 
 
