@@ -33,7 +33,7 @@ from early_exit.analysis.runs import load_runs
 
 out = Path(out_dir)
 info, _, static = roles.method_roles(methods)
-palette = plots.method_palette([m for m in info if m not in static])
+palette = plots.method_palette([m for m in info if m not in static], info)
 frame = difficulty.difficulty_frame(load_runs(runs), split)
 
 # %%

@@ -36,7 +36,7 @@ from early_exit.exits import operating_points
 
 out = Path(out_dir)
 info, criteria, static = roles.method_roles(methods)
-palette = plots.method_palette([m for m in info if m not in static])
+palette = plots.method_palette([m for m in info if m not in static], info)
 stored = load_runs(runs)
 
 # %% [markdown]

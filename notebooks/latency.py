@@ -36,11 +36,12 @@ from early_exit.analysis.measured import load_measured
 
 out = Path(out_dir)
 info, criteria, static = roles.method_roles(methods)
-palette = plots.method_palette([m for m in info if m not in static])
+palette = plots.method_palette([m for m in info if m not in static], info)
+markers = plots.method_markers([m for m in info if m not in static], info)
 table = latency.load_latency(tables.split(","))
 
 # %%
-plots.save_figure(latency.speedup_figure(table, palette), out / "latency.png")
+plots.save_figure(latency.speedup_figure(table, palette, markers), out / "latency.png")
 
 # %%
 # runs of one architecture whose full-depth times disagree (the stage's flag), if any

@@ -30,7 +30,7 @@ from early_exit.exits import operating_points
 
 out = Path(out_dir)
 info, criteria, static = roles.method_roles(methods)
-palette = plots.method_palette([m for m in info if m not in static])
+palette = plots.method_palette([m for m in info if m not in static], info)
 points = operating_points.load_operating_points(points)
 chosen = seeds.seed_points(points, criteria)
 

@@ -62,7 +62,7 @@ timed = measured_summary(load_measured(measured)) if measured else None
 marks = summary if split == "test" else None
 for x, name in (("speedup", "tradeoff.png"), ("avg_flops", "tradeoff_flops.png")):
     fig = plots.tradeoff_figure(
-        data, split, criteria, static, x=x, points=marks, curves=elue.used_curves(info)
+        data, split, criteria, static, x=x, points=marks, curves=elue.used_curves(info), info=info
     )
     plots.save_figure(fig, out / name)
 fig
@@ -77,7 +77,7 @@ fig
 # %%
 slenderized = [m for m, i in info.items() if i["trained_by"] == "slenderize"]
 cost = spatial.cost_points(data, split, criteria, static)
-fig = spatial.spatial_figure(cost, slenderized, split)
+fig = spatial.spatial_figure(cost, slenderized, split, info)
 plots.save_figure(fig, out / "spatial.png")
 cost.groupby(["task", "method"]).num_parameters.first().unstack(0) / 1e6
 

@@ -87,7 +87,7 @@ def test_figures_have_a_panel_per_task_and_knob():
     fig = exits.exit_distribution_figure(dist, "C0", "test")
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 4  # 2 tasks x 2 patience values
-    assert "t = 1 ★2/2\n75.0% · 1.20×" in titles
+    assert "$t$ = 1 ★2/2\n75.0% · 1.20×" in titles
     single = [
         make_run([[0]] * 4, LABELS, [2], method="s"),
         make_run([[1]] * 4, LABELS, [3], method="f"),
@@ -97,3 +97,16 @@ def test_figures_have_a_panel_per_task_and_knob():
     assert sorted(ax.get_title() for ax in fig.axes) == ["headlines", "news"]
     assert fig.axes[0].lines[-1].get_ydata().tolist() == [0.5]  # the static model: 2 of 4
     # the fine-tuned "f" (another backbone's full depth) is not on the static line
+
+
+def test_panel_titles_render_the_knobs_symbol():
+    """BERxiT's panels said `\\tau = 0.000`: the symbol is mathtext, drawn as τ."""
+    from matplotlib.mathtext import MathTextParser
+
+    from early_exit.analysis.exits import _knob_label
+
+    label = _knob_label("learned", 0.5)
+    assert label.startswith("$\\tau$ = ")
+    assert "\\tau" not in label.replace("$\\tau$", "")  # no bare LaTeX outside mathtext
+    MathTextParser("path").parse(label.split(" = ")[0])  # matplotlib can draw it
+    assert _knob_label("entropy", 0.25).startswith("$S$ = ")

@@ -66,6 +66,9 @@ def test_slenderization_moves_the_front(sweeps):
     # each panel: the front with and without the slenderized method
     assert all(len(ax.lines) == 2 for ax in axes)
     assert axes[1].lines[0].get_xdata().min() == pytest.approx(1.0)  # GFLOPs
+    # scores x100, as in every table
+    assert axes[0].get_ylabel() == "accuracy ×100 (test)"
+    assert axes[0].lines[0].get_ydata().max() == pytest.approx(90.0)
 
 
 def test_sweeps_without_parameter_counts_are_named(sweeps):

@@ -48,6 +48,8 @@ def test_one_slide_per_early_exit_method_with_its_figure_and_numbers(tmp_path):
     assert "$S$ = 0.25 chosen on dev → 86.0 ± 1.4 accuracy at 2.10× on test" in text
     assert "(full depth 90.0 ± 0.0)" in text
     assert "$t$ = 3 chosen on dev" in slides[1].content  # patience is a whole number
+    # the presenter notes carry the numbers unrounded
+    assert "<!--\nnews (test): knob 0.25, score 0.860000 (full depth 0.900000)" in slides[0].content
     (tmp_path / "generated").mkdir()
     (tmp_path / "generated" / "methods.md").write_text(text)
     (tmp_path / "slides.md").write_text("# Title\n\n---\nsrc: ./generated/methods.md\n---\n")
@@ -122,11 +124,11 @@ def test_setup_slide_reports_config_data_hardware_and_time(tmp_path):
     for expected in (
         "`packaged:minilm-l6` · 6 layers · hidden 384 · mean pooling",
         "news: 1,488 / 212 / 425 · 5 classes · ≤ 48 tokens · accuracy",
-        "**Seeds** 1 (1 per method) · data split seed 13",
+        "**Seeds** 1 per method (1) · data split seed 13",
         "deebert (entropy), pabee (patience), finetune",
         "2 epochs per stage · batch 32 · learning rate 0.0001 · bf16 training",
         "AMD EPYC, 2 cores · no GPU",
-        "torch 2.13.0 (2 threads) · device cpu",
+        "torch 2.13.0 · training on cpu with 2 threads",
         "not recorded in these models' metadata",
         "fine-tuning 2 models: 2 min 30 s in total",
         "longest: deebert on news, seed 1: 1 min 40 s",
@@ -191,3 +193,12 @@ def test_a_method_named_like_its_paper_is_not_repeated_in_the_slide_title():
         s.content.splitlines()[0] for s in split_slides(generated.methods_markdown(info, frame))
     ]
     assert titles == ["# COST-EFF", "# PABEE (pabee-bert)"]
+
+
+def test_the_setup_slide_says_what_the_thread_count_was_for(tmp_path):
+    """It said "(1 threads)" beside latency slides timed on 2: these are training's."""
+    hardware = {"device": "cpu", "cpu": "AMD EPYC", "cores": 2, "torch_threads": 1}
+    lines = generated._hardware(
+        [generated.Model.read(model_dir(tmp_path, "d", 1.0, {**hardware, "torch": "2.13.0"}))]
+    )
+    assert lines[-1] == "- torch 2.13.0 · training on cpu with 1 thread"

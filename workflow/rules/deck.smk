@@ -25,6 +25,9 @@ DECK_TABLES = [
     "results/slides/generated/setup.md",
     "results/slides/generated/methods.md",
     "results/slides/generated/splitee.md",
+    "results/slides/generated/findings.md",
+    "results/slides/generated/limitations.md",
+    "results/slides/generated/conclusion.md",
 ]
 
 
@@ -35,6 +38,9 @@ rule deck_slides:
         points=rules.operating_points.output.points,
         intervals=rules.operating_points.output.summary,
         measured=rules.latency.output.split,  # measured speed-ups beside the layer ones
+        significance=rules.operating_points.output.significance,  # the findings' tests
+        serving=rules.serving.output.tables if SERVED else [],  # what refilling gained
+        sweeps=run_files("sweep.tsv"),  # where the static curve overtakes each method
     output:
         setup=report(
             "results/slides/generated/setup.md", caption="../report/setup.rst", category="Deck"
@@ -42,6 +48,10 @@ rule deck_slides:
         methods=report(
             "results/slides/generated/methods.md", caption="../report/methods.rst", category="Deck"
         ),
+        # computed from the tables above and the config (early_exit.slides.findings)
+        findings="results/slides/generated/findings.md",
+        limitations="results/slides/generated/limitations.md",
+        conclusion="results/slides/generated/conclusion.md",
     log:
         "results/logs/deck_slides.log",
     params:

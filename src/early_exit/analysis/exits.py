@@ -198,8 +198,9 @@ def knob_summary(dist: pd.DataFrame) -> pd.DataFrame:
 
 
 def _knob_label(policy: str, threshold: float) -> str:
+    """`$\\tau$ = 0.500`: the symbol as matplotlib mathtext, so a panel shows τ, not `\\tau`."""
     pol = get_policy(policy)
-    return f"{pol.symbol} = {pol.format_knob(threshold)}"
+    return f"${pol.symbol}$ = {pol.format_knob(threshold)}"
 
 
 def exit_distribution_figure(

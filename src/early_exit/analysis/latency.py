@@ -22,7 +22,7 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.measured import measured_summary, measured_text
-from early_exit.analysis.plots import CONTEXT
+from early_exit.analysis.plots import CONTEXT, method_markers
 from early_exit.analysis.results import dense_table
 from early_exit.support.tables import read_tables
 
@@ -44,12 +44,16 @@ def engines(table: pd.DataFrame) -> list[str]:
     return sorted(set(table.engine), key=lambda e: (e != "torch", e))
 
 
-def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figure:
+def speedup_figure(
+    table: pd.DataFrame, palette: dict, markers: dict | None = None
+) -> matplotlib.figure.Figure:
     """Measured against layer speed-up, one point per method, knob and seed, with a bar
     from the lowest to the highest speed-up over rounds; the knob chosen on dev is ringed
     in black; the diagonal is the physical limit. One row of panels per engine, one column
-    per task and batch size."""
+    per task and batch size. Each method in its colour (`palette`) and marker (`markers`,
+    by default `plots.method_markers` of the method names) of every figure."""
     timed = table[table.policy != FULL]
+    markers = markers or method_markers(list(palette))
     panels = sorted(timed.groupby(["task", "batch_size"]).groups)
     names = engines(timed)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
@@ -63,13 +67,13 @@ def speedup_figure(table: pd.DataFrame, palette: dict) -> matplotlib.figure.Figu
                     (timed.task == task) & (timed.batch_size == batch_size)
                     & (timed.engine == engine)
                 ]  # fmt: skip
-                _panel(ax, part, palette, legend=ax is axes[0][0])
+                _panel(ax, part, palette, markers, legend=ax is axes[0][0])
                 ax.set_title(f"{ENGINE_LABELS.get(engine, engine)}: {task}, batch {batch_size}")
         axes[0][0].legend(fontsize="small", loc="upper left")
     return fig
 
 
-def _panel(ax, part: pd.DataFrame, palette: dict, legend: bool) -> None:
+def _panel(ax, part: pd.DataFrame, palette: dict, markers: dict, legend: bool) -> None:
     top = max(part.layer_speedup.max(), part.speedup_max.max(), 1.0) * 1.05
     ax.plot([1, top], [1, top], ls="--", color="0.5", lw=1, label="physical limit")
     ax.errorbar(
@@ -79,7 +83,8 @@ def _panel(ax, part: pd.DataFrame, palette: dict, legend: bool) -> None:
         fmt="none", ecolor="0.6", elinewidth=1, capsize=2, zorder=1,
     )  # fmt: skip
     sns.scatterplot(
-        data=part, x="layer_speedup", y="measured_speedup", hue="method",
+        data=part, x="layer_speedup", y="measured_speedup", hue="method", style="method",
+        markers={m: markers[m] for m in part.method.unique()},
         palette=palette, ax=ax, s=50, legend=legend, zorder=2,
     )  # fmt: skip
     chosen = part[part.chosen_on_dev]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
+import matplotlib.colors
 import matplotlib.figure
 import numpy as np
 import pandas as pd
@@ -16,12 +18,97 @@ from early_exit.support.atomic import atomic_path
 
 CONTEXT = "talk"  # legible at slide size
 X_LABELS = {"speedup": "speed-up (L / avg. exit layer)", "avg_flops": "GFLOPs per example"}
+SCORE_SCALE = 100  # scores are drawn x100 in every figure, as the tables show them
 
 
-def method_palette(methods: list[str]) -> dict[str, tuple]:
-    """One fixed colour per method, in sorted order, so every figure agrees."""
-    names = sorted(set(methods))
-    return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
+def score_label(metric: str, split: str) -> str:
+    """The score axis: `accuracy ×100 (test)`."""
+    return f"{metric} ×{SCORE_SCALE} ({split})"
+
+
+# One colour per method in every figure and every config: fixed per recipe (an index of
+# seaborn's colorblind palette), never by which other methods a figure happens to show.
+RECIPE_COLOURS = {
+    "deebert": 0,
+    "pabee": 1,
+    "berxit": 2,
+    "sledgehammer": 3,
+    "elasticbert": 4,
+    "costeff": 5,
+    "finetune": 7,  # grey: the plain baseline
+}
+# a second method of one recipe, or a recipe not listed above: the colorblind palette's
+# other three, then seaborn's "dark" palette
+SPARE_COLOURS = (6, 8, 9)
+STATIC_COLOUR = "0.25"  # static k-layer baselines are black in every figure
+# ... and one marker per method: stars, crosses and black squares and diamonds mark the
+# operating points, the oracle and the static baselines in the trade-off figures
+RECIPE_MARKERS = {
+    "deebert": "o",
+    "pabee": "^",
+    "berxit": "v",
+    "sledgehammer": "<",
+    "elasticbert": ">",
+    "costeff": "p",
+    "finetune": "D",
+}
+SPARE_MARKERS = ("h", "8", "H", "d")
+STATIC_MARKER = "s"
+
+
+def _recipe_of(method: str, info: dict[str, dict] | None) -> str | None:
+    """The method's recipe: from the config's method info, else its name when that is a
+    recipe's (`deebert`) or a static k-layer model's (`static-2`)."""
+    if info and method in info and info[method].get("recipe"):
+        return info[method]["recipe"]
+    if method in RECIPE_COLOURS or method == "static":
+        return method
+    stem, _, k = method.rpartition("-")
+    return "static" if stem == "static" and k.isdigit() else None
+
+
+def _per_method(methods, info, fixed: dict, static, spares: list) -> dict:
+    """Each method's value: its recipe's in `fixed` (`static` for static k-layer models);
+    a method without a listed recipe, or a second method of one recipe, a spare by its
+    place in the configured method list `info` (else by its name's checksum). Never
+    depends on which other methods are asked for."""
+    taken: dict[str, str] = {}  # recipe -> the configured method that owns its value
+    extras: list[str] = []
+    for name in info or {}:
+        recipe = _recipe_of(name, info)
+        if recipe == "static":
+            continue
+        if recipe in fixed and recipe not in taken:
+            taken[recipe] = name
+        else:
+            extras.append(name)
+    values = {}
+    for method in sorted(set(methods)):  # legends list methods in this order
+        recipe = _recipe_of(method, info)
+        if recipe == "static":
+            values[method] = static
+        elif recipe in fixed and taken.get(recipe, method) == method:
+            values[method] = fixed[recipe]
+        else:
+            place = extras.index(method) if method in extras else zlib.crc32(method.encode())
+            values[method] = spares[place % len(spares)]
+    return values
+
+
+def method_palette(methods: list[str], info: dict[str, dict] | None = None) -> dict[str, tuple]:
+    """One fixed colour per method: its recipe's (`RECIPE_COLOURS`; static k-layer models
+    black). A method without a listed recipe, or a second method of one recipe, takes a
+    spare colour by its place in the configured method list `info` (else by its name's
+    checksum), so a method has the same colour in every figure whichever others it shows."""
+    colours = sns.color_palette("colorblind", 10)
+    fixed = {recipe: colours[i] for recipe, i in RECIPE_COLOURS.items()}
+    spares = [colours[i] for i in SPARE_COLOURS] + sns.color_palette("dark", 10)
+    return _per_method(methods, info, fixed, matplotlib.colors.to_rgb(STATIC_COLOUR), spares)
+
+
+def method_markers(methods: list[str], info: dict[str, dict] | None = None) -> dict[str, str]:
+    """One fixed marker per method, chosen as its colour is (`RECIPE_MARKERS`)."""
+    return _per_method(methods, info, RECIPE_MARKERS, STATIC_MARKER, list(SPARE_MARKERS))
 
 
 def has_seed_spread(frame: pd.DataFrame) -> bool:
@@ -72,8 +159,10 @@ def tradeoff_figure(
     x: str = "speedup",
     points: pd.DataFrame | None = None,
     curves: dict[str, list[str]] | None = None,
+    info: dict[str, dict] | None = None,
 ) -> matplotlib.figure.Figure:
-    """Task metric against speed-up (or FLOPs): one panel per task.
+    """Task metric against speed-up (or FLOPs): one panel per task; each method in its
+    colour of every figure (`method_palette`, from the config's method `info`).
 
     Each early-exit method is drawn under its own criterion; `curves` (backbone ->
     its static k-layer models, see `early_exit.analysis.elue.used_curves`) are the
@@ -85,23 +174,27 @@ def tradeoff_figure(
     curves = curves or {}
     on_curve = {m for methods in curves.values() for m in methods}
     curves_data = curve_points(sweeps, split)
+    curves_data["score"] = curves_data.score * SCORE_SCALE
     if x == "avg_flops":
         curves_data["avg_flops"] = curves_data.avg_flops / 1e9
     dynamic = select_criteria(
         curves_data[~curves_data.method.isin(static_methods)], criteria, False
     )
-    palette = method_palette(sweeps.method[~sweeps.method.isin(static_methods)].tolist())
+    shown = sweeps.method[~sweeps.method.isin(static_methods)].tolist()
+    palette, markers = method_palette(shown, info), method_markers(shown, info)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = sns.relplot(
             data=dynamic,
             x=x,
             y="score",
             hue="method",
+            style="method",  # its marker in every figure
             col="task",
             kind="line",
             sort=False,
-            marker="o",
-            markersize=5,
+            markers={m: markers[m] for m in dynamic.method.unique()},
+            dashes=False,
+            markersize=6,
             palette=palette,
             height=4.8,
             aspect=1.15,
@@ -119,7 +212,7 @@ def tradeoff_figure(
             for ax in grid.axes.flat:
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         metric = ", ".join(sorted(curves_data.metric.unique()))
-        grid.set_axis_labels(X_LABELS[x], f"{metric} ({split})")
+        grid.set_axis_labels(X_LABELS[x], score_label(metric, split))
         grid.set_titles("{col_name}")
     return grid.figure
 
@@ -182,14 +275,17 @@ def _mark_points(grid, points: pd.DataFrame, x: str, palette: dict) -> None:
         if task not in grid.axes_dict or method not in palette:
             continue
         ax = grid.axes_dict[task]
-        px, py = row[f"{column}_mean"] * scale, row["test_score_mean"]
+        px, py = row[f"{column}_mean"] * scale, row["test_score_mean"] * SCORE_SCALE
         ax.scatter(px, py, marker="*", s=300, color=palette[method], edgecolor="black", zorder=6)
         if not pd.isna(row.get(f"{column}_lo", np.nan)):
             ax.errorbar(
                 px,
                 py,
                 xerr=[[px - row[f"{column}_lo"] * scale], [row[f"{column}_hi"] * scale - px]],
-                yerr=[[py - row["test_score_lo"]], [row["test_score_hi"] - py]],
+                yerr=[
+                    [py - row["test_score_lo"] * SCORE_SCALE],
+                    [row["test_score_hi"] * SCORE_SCALE - py],
+                ],
                 fmt="none",
                 ecolor=palette[method],
                 elinewidth=1.5,

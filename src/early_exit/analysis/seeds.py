@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from early_exit.analysis.plots import CONTEXT, has_seed_spread
+from early_exit.analysis.plots import CONTEXT, STATIC_COLOUR, has_seed_spread
 from early_exit.analysis.results import select_criteria
 
-STATIC_COLOUR = "0.25"  # static baselines are black in every figure
 PANELS = {"score": "test_score", "speed-up": "test_speedup"}
 
 

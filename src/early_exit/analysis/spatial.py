@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from early_exit.analysis.plots import CONTEXT, method_palette
+from early_exit.analysis.plots import (
+    CONTEXT,
+    SCORE_SCALE,
+    method_markers,
+    method_palette,
+    score_label,
+)
 from early_exit.analysis.results import select_criteria
 from early_exit.support.errors import DataError
 
@@ -60,11 +66,13 @@ def pareto_front(points: pd.DataFrame, cost: str) -> pd.DataFrame:
 
 
 def spatial_figure(
-    points: pd.DataFrame, slenderized: list[str], split: str
+    points: pd.DataFrame, slenderized: list[str], split: str, info: dict[str, dict] | None = None
 ) -> matplotlib.figure.Figure:
-    """Rows: tasks; columns: score against parameters, score against FLOPs."""
+    """Rows: tasks; columns: score against parameters, score against FLOPs; each method in
+    its colour of every figure (`method_palette`, from the config's method `info`)."""
     tasks = sorted(points.task.unique())
-    palette = method_palette(points.method.tolist())
+    palette = method_palette(points.method.tolist(), info)
+    markers = method_markers(points.method.tolist(), info)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
             len(tasks), 2, figsize=(13, 4.8 * len(tasks)), squeeze=False, sharey="row"
@@ -72,13 +80,14 @@ def spatial_figure(
         for row, task in enumerate(tasks):
             here = points[points.task == task]
             for col, cost in enumerate(COSTS):
-                _panel(axes[row, col], here, cost, palette, slenderized)
+                _panel(axes[row, col], here, cost, palette, slenderized, markers)
                 axes[row, col].set_title(task)
                 axes[row, col].set_xlabel(COSTS[cost])
             metric = ", ".join(sorted(here.metric.unique()))
-            axes[row, 0].set_ylabel(f"{metric} ({split})")
+            axes[row, 0].set_ylabel(score_label(metric, split))
         handles = [
-            plt.Line2D([], [], marker="o", ls="", color=c, label=m) for m, c in palette.items()
+            plt.Line2D([], [], marker=markers[m], ls="", color=c, label=m)
+            for m, c in palette.items()
         ]
         handles += [
             plt.Line2D([], [], color="black", label="Pareto front"),
@@ -89,10 +98,15 @@ def spatial_figure(
     return fig
 
 
-def _panel(ax, points: pd.DataFrame, cost: str, palette: dict, slenderized: list[str]) -> None:
-    scaled = points.assign(x=points[cost] * SCALE[cost])
+def _panel(
+    ax, points: pd.DataFrame, cost: str, palette: dict, slenderized: list[str], markers: dict
+) -> None:
+    scaled = points.assign(x=points[cost] * SCALE[cost], score=points.score * SCORE_SCALE)
     for method, group in scaled.groupby("method"):
-        ax.scatter(group.x, group.score, s=30, color=palette[method], alpha=0.8, zorder=3)
+        ax.scatter(
+            group.x, group.score, s=30, color=palette[method], marker=markers[method],
+            alpha=0.8, zorder=3,
+        )  # fmt: skip
     front = pareto_front(scaled, "x")
     ax.step(front.x, front.score, where="post", color="black", lw=1.5, zorder=4)
     others = scaled[~scaled.method.isin(slenderized)]

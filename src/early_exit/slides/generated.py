@@ -109,7 +109,13 @@ def method_slide(
     ]
     rows = summary[summary.method == method]
     timed = measured_column(rows, measured)
+    notes = []  # the presenter notes: the numbers unrounded
     for row, real in zip(rows.itertuples(), timed, strict=True):
+        notes.append(
+            f"{row.task} ({row.test_split}): knob {row.threshold_mean:.6g}, score "
+            f"{row.test_score_mean:.6f} (full depth {row.test_score_full_mean:.6f}), "
+            f"layer speed-up {row.test_speedup_mean:.4f}, over {row.seeds} seed(s)"
+        )
         split = row.test_split
         where = row.task if split == "test" else f"{row.task} ({split})"
         full = mean_std(row.test_score_full_mean, row.test_score_full_std, 100)
@@ -133,6 +139,8 @@ def method_slide(
         f'<img src="/figures/{figure}" class="method-figure" '
         f'alt="Share of examples leaving at each exit for {method}" />',
     ]
+    if notes:
+        lines += ["", "<!--", *notes, "-->"]
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +179,8 @@ def _hardware(models: list[Model]) -> list[str]:
         device = f"CUDA: {hw['cuda_device']}" if hw.get("cuda_device") else "no GPU"
         lines.append(f"- {hw['cpu']}, {hw['cores']} cores · {device}")
         lines.append(
-            f"- torch {hw['torch']} ({hw['torch_threads']} threads) · device {hw['device']}"
+            f"- torch {hw['torch']} · training on {hw['device']} with {hw['torch_threads']} "
+            f"thread{'s' if hw['torch_threads'] != 1 else ''}"
         )
     return lines
 
@@ -216,7 +225,7 @@ def setup_markdown(
     seeds = config["seeds"]
     left += [
         "",
-        f"**Seeds** {', '.join(map(str, seeds))} ({len(seeds)} per method) · "
+        f"**Seeds** {len(seeds)} per method ({', '.join(map(str, seeds))}) · "
         f"data split seed {config['data_seed']}",
         "",
         "**Methods** "
