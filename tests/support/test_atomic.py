@@ -88,3 +88,25 @@ def test_a_model_directory_gets_the_umask_modes_weights_included(
     assert mode(model / "tokenizer" / "vocab.txt") == file_mode
     assert mode(model / "tokenizer") == dir_mode and mode(model) == dir_mode
     assert mode(model / "run.sh") == dir_mode  # executable stays executable, umask applied
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_after_the_next_write(tmp_path):
+    """SIGKILL runs no cleanup: the temporaries of a killed write (a folder with a half
+    file in it, a file) go when the target is written again, and only those."""
+    from early_exit.support.atomic import remove_stale_temporaries
+
+    stale_dir = tmp_path / ".state.ab12cd_9.tmp"
+    stale_dir.mkdir()
+    (stale_dir / ".tmpxyz").write_text("half")
+    (tmp_path / ".out.txt.zz1jcn_u.tmp").write_text("half")
+    keep = [tmp_path / ".other.ab12cd_9.tmp", tmp_path / ".state.safetensors.ab12cd_9.tmp"]
+    for path in keep:
+        path.write_text("not ours")
+    with atomic_dir(tmp_path / "state") as tmp:
+        (tmp / "w").write_text("v1")
+    write_text(tmp_path / "out.txt", "done")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(["state", "out.txt", *(p.name for p in keep)])
+    stale_dir.mkdir()
+    remove_stale_temporaries(tmp_path / "state")  # as the training's discard_state does
+    assert not stale_dir.exists()

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,22 @@ def umask_mode(base: int) -> int:
     return base & ~mask
 
 
+def remove_stale_temporaries(target: str | os.PathLike) -> None:
+    """Remove what an earlier writer of `target` killed mid-write (SIGKILL runs no cleanup)
+    left: its temporary siblings `.{name}.XXXXXXXX.tmp`, files or folders. A target has one
+    writer at a time (Snakemake locks its outputs), so these are never another's live work."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return
+    stale = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}\.tmp")
+    for entry in target.parent.iterdir():
+        if stale.fullmatch(entry.name):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `target`; rename it onto `target` on success.
@@ -43,6 +60,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -60,6 +78,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Like `atomic_path` for a directory: build it under a temporary name, then swap it in."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     old = target.with_name(f".{target.name}.old")
     try:

@@ -30,6 +30,7 @@ from early_exit.modeling.checkpoint import (
     restore_training_state,
     save_training_state,
 )
+from early_exit.support.atomic import remove_stale_temporaries
 from early_exit.training.batching import Collator, Encoded, bucketed_batches, model_inputs
 from early_exit.training.frozen_encoder import check_frozen, frozen_collator, frozen_logits
 from early_exit.training.hardware import native_bf16
@@ -248,10 +249,12 @@ def resume_state(state_dir: Path, fingerprint: str) -> ResumeState:
 
 
 def discard_state(state_dir: Path) -> None:
-    """Remove the resume state once the final model is safely written."""
+    """Remove the resume state once the final model is safely written (with what a job
+    killed while saving it left behind)."""
     for path in (state_dir, state_dir.with_name(f".{state_dir.name}.old")):
         if path.exists():
             shutil.rmtree(path)
+    remove_stale_temporaries(state_dir)
 
 
 def train_steps(
