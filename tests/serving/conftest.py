@@ -4,6 +4,7 @@
 import json
 
 import pytest
+from live_server import serving
 from tiny import RUN_TRAINING, make_examples, make_tiny_bert
 
 from early_exit.data.prepare import prepare_task
@@ -46,25 +47,9 @@ def serving_runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def engine_url(serving_runs):
     """A refilling server of the Sledgehammer run on 127.0.0.1, and the test texts."""
-    import threading
-    import time
-
     from early_exit.inference.engine import EarlyExitEngine
-    from early_exit.serving.app import Limits, bind, create_app, server
 
     runs, texts = serving_runs
     engine = EarlyExitEngine.from_run(runs["sledgehammer"], device="cpu")
-    sock = bind("127.0.0.1", 0)
-    app = create_app(engine, engine.policy("entropy", 0.01), "refill", Limits())
-    srv = server(app, sock, graceful=10)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):  # bounded: 10 s
-        if srv.started:
-            break
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", texts
-    srv.should_exit = True
-    thread.join(15)
-    sock.close()
+    with serving(engine) as (url, _):
+        yield url, texts

@@ -2,40 +2,18 @@
 concurrent load, every bad input answered 4xx while a load runs, 503/504, graceful
 shutdown, an ONNX export served, and the CLI's one-line errors."""
 
-import contextlib
 import socket
 import threading
 import time
 
 import httpx
 import pytest
+from live_server import KNOB, serving
 
 from early_exit.cli import main
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.serving.app import Limits, bind, create_app, server
+from early_exit.serving.app import Limits
 from early_exit.serving.load import run_load
-
-KNOB = 0.01
-
-
-@contextlib.contextmanager
-def serving(engine, mode="refill", policy="entropy", **limits):
-    rule = None if policy == "full" else engine.policy(policy, KNOB)
-    sock = bind("127.0.0.1", 0)
-    srv = server(create_app(engine, rule, mode, Limits(**limits)), sock, graceful=10)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):  # bounded: 10 s
-        if srv.started:
-            break
-        time.sleep(0.05)
-    assert srv.started
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", srv
-    finally:
-        srv.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
