@@ -3,7 +3,7 @@ fills the skipped layers' cache and stops early."""
 
 import pytest
 import torch
-from tiny_decoder import prompts, tiny_llama
+from tiny_decoder import prompts, tiny_llama, training_text
 
 from early_exit.decoder.calm import calm_generate, full_model_view
 from early_exit.decoder.exits import train_exits
@@ -16,9 +16,7 @@ from early_exit.support.errors import ConfigError
 def tiny():
     model = tiny_llama()
     stack = DecoderStack(model)
-    generator = torch.Generator().manual_seed(5)
-    text = [torch.randint(3, 96, (24,), generator=generator).tolist() for _ in range(8)]
-    exits, _ = train_exits(stack, text, [1, 3], epochs=1, batch=64)
+    exits, _ = train_exits(stack, training_text(), [1, 3], epochs=1, batch=64)
     return model, stack, exits
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from tiny_decoder import tiny_llama
+from tiny_decoder import tiny_llama, training_text
 
 from early_exit.decoder.exits import ExitMaps, check_layers, load_exits, save_exits, train_exits
 from early_exit.decoder.stack import DecoderStack
@@ -14,13 +14,10 @@ def stack():
     return DecoderStack(tiny_llama())
 
 
-def text(count=8, seed=5):
-    generator = torch.Generator().manual_seed(seed)
-    return [torch.randint(3, 96, (24,), generator=generator).tolist() for _ in range(count)]
-
-
 def test_training_lowers_the_kl_to_the_final_layer(stack):
-    exits, report = train_exits(stack, text(), [1, 2], epochs=3, batch=32, learning_rate=3e-3)
+    exits, report = train_exits(
+        stack, training_text(), [1, 2], epochs=3, batch=32, learning_rate=3e-3
+    )
     assert report.tokens == 8 * 24
     for layer in (1, 2):
         assert report.kl_after[layer] < 0.9 * report.kl_before[layer]
@@ -32,14 +29,14 @@ def test_training_lowers_the_kl_to_the_final_layer(stack):
 
 
 def test_the_same_seed_gives_the_same_maps(stack):
-    first, _ = train_exits(stack, text(4), [2], epochs=1, batch=32)
-    second, _ = train_exits(stack, text(4), [2], epochs=1, batch=32)
+    first, _ = train_exits(stack, training_text(4), [2], epochs=1, batch=32)
+    second, _ = train_exits(stack, training_text(4), [2], epochs=1, batch=32)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
 
 def test_saved_and_read_back(stack, tmp_path):
-    exits, _ = train_exits(stack, text(4), [1, 3], epochs=1, batch=32)
+    exits, _ = train_exits(stack, training_text(4), [1, 3], epochs=1, batch=32)
     path = save_exits(exits, tmp_path, {"model": "tiny"})
     again, meta = load_exits(path, 32, 4)
     assert meta == {"model": "tiny"}
@@ -52,7 +49,7 @@ def test_saved_and_read_back(stack, tmp_path):
 def test_bad_exit_files(stack, tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_exits(tmp_path / "none.safetensors", 32, 4)
-    exits, _ = train_exits(stack, text(2), [1], epochs=1, batch=32)
+    exits, _ = train_exits(stack, training_text(2), [1], epochs=1, batch=32)
     path = save_exits(exits, tmp_path, {})
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match="cannot read exit maps"):
@@ -84,7 +81,7 @@ def test_exit_layers_out_of_range(layers, named):
 def test_training_knobs_out_of_range(stack, key, value):
     settings = {"epochs": 1, "batch": 8, "learning_rate": 1e-3, key: value}
     with pytest.raises(ConfigError, match=key):
-        train_exits(stack, text(2), [1], **settings)
+        train_exits(stack, training_text(2), [1], **settings)
 
 
 def test_no_text_to_train_on(stack):
@@ -95,8 +92,8 @@ def test_no_text_to_train_on(stack):
 def test_held_out_perplexity_per_exit(stack):
     from early_exit.decoder.exits import held_out_perplexity
 
-    exits, _ = train_exits(stack, text(4), [1, 3], epochs=1, batch=32)
-    held_out = text(3, seed=9)
+    exits, _ = train_exits(stack, training_text(4), [1, 3], epochs=1, batch=32)
+    held_out = training_text(3, seed=9)
     found = held_out_perplexity(stack, exits, held_out)
     assert set(found) == {1, 3, 4}
     # the last layer's figure is the model's own loss on the same text

@@ -1,8 +1,7 @@
 """Self-speculative decoding gives plain greedy output, token for token."""
 
 import pytest
-import torch
-from tiny_decoder import prompts, tiny_llama
+from tiny_decoder import prompts, tiny_llama, training_text
 
 from early_exit.decoder.exits import ExitMaps, train_exits
 from early_exit.decoder.peer import hf_generate
@@ -15,9 +14,7 @@ from early_exit.support.errors import ConfigError
 def tiny():
     model = tiny_llama()
     stack = DecoderStack(model)
-    generator = torch.Generator().manual_seed(5)
-    text = [torch.randint(3, 96, (24,), generator=generator).tolist() for _ in range(8)]
-    exits, _ = train_exits(stack, text, [1, 2, 3], epochs=1, batch=64)
+    exits, _ = train_exits(stack, training_text(), [1, 2, 3], epochs=1, batch=64)
     reference = {tuple(p): hf_generate(model, p, 16).tokens for p in prompts(5)}
     return model, stack, exits, reference
 

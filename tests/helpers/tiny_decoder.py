@@ -63,3 +63,9 @@ def prompts(count: int, seed: int = 1) -> list[list[int]]:
         length = int(torch.randint(3, 13, (1,), generator=generator))
         found.append(torch.randint(3, VOCAB, (length,), generator=generator).tolist())
     return found
+
+
+def training_text(count: int = 8, seed: int = 5, length: int = 24) -> list[list[int]]:
+    """Random token sequences (no special tokens) to train the tiny model's exits on."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randint(3, VOCAB, (length,), generator=generator).tolist() for _ in range(count)]
