@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from early_exit.analysis.coverage import Pool, coverage, simulate
-from early_exit.analysis.roles import method_info
+from early_exit.analysis.roles import finetune_of, method_info
 from early_exit.config.check import task_policies
 from early_exit.exits.calibration import calibrate
 from early_exit.exits.operating_points import Guarantee
@@ -34,8 +34,25 @@ from early_exit.exits.sweep import decide, decisions, load_temperatures, split_o
 from early_exit.support.tables import write_table
 
 
-def run_pool(run_dir: Path, policies: dict, policy: str) -> tuple[Pool, dict] | None:
-    """The run's dev and test examples under `policy`, as one pool, and the split sizes."""
+def last_exit_correct(run_dir: Path, labels: dict[str, np.ndarray]) -> np.ndarray:
+    """Plain fine-tuning's answers (its last exit) on dev then test, checked to be the
+    same examples as the pool's (the same labels in the same order)."""
+    stored = load_exit_logits(run_dir / "exit_logits.npz")
+    parts = []
+    for split in ("dev", "test"):
+        out = split_outputs(stored, split, None)
+        if not np.array_equal(out.labels, labels[split]):
+            raise SystemExit(f"error: {run_dir}: {split} examples differ from the pool's")
+        last = np.full((1, len(out.labels)), out.n_exits - 1)
+        parts.append(decide(out, last)[0] == out.labels)
+    return np.concatenate(parts)
+
+
+def run_pool(
+    run_dir: Path, policies: dict, policy: str, finetune_dir: Path | None = None
+) -> tuple[Pool, dict] | None:
+    """The run's dev and test examples under `policy`, as one pool, and the split sizes;
+    with `finetune_dir`, plain fine-tuning's answers on the same examples."""
     stored = load_exit_logits(run_dir / "exit_logits.npz")
     if str(stored["metric"]) != "accuracy":
         return None
@@ -45,7 +62,7 @@ def run_pool(run_dir: Path, policies: dict, policy: str) -> tuple[Pool, dict] | 
         if calibration.exists()
         else np.asarray(calibrate(stored)["temperatures"])
     )
-    parts, sizes = [], {}
+    parts, sizes, labels = [], {}, {}
     for split in ("dev", "test"):
         out = split_outputs(stored, split, temps)
         found = [
@@ -65,9 +82,10 @@ def run_pool(run_dir: Path, policies: dict, policy: str) -> tuple[Pool, dict] | 
                 preds != full[None, :],
             )
         )
-        sizes[split] = n
+        sizes[split], labels[split] = n, out.labels
     correct, layer, full, differ = (np.concatenate(p, axis=-1) for p in zip(*parts, strict=True))
-    return Pool(correct, layer, full, int(stored["num_layers"]), differ), sizes
+    tuned = last_exit_correct(finetune_dir, labels) if finetune_dir is not None else None
+    return Pool(correct, layer, full, int(stored["num_layers"]), differ, tuned), sizes
 
 
 def main() -> None:
@@ -90,7 +108,11 @@ def main() -> None:
             run_dir = args.results / task / method / f"seed{args.seed}"
             if i["static"] or not (run_dir / "exit_logits.npz").exists():
                 continue
-            found = run_pool(run_dir, policies, i["criterion"])
+            name = finetune_of(info, method)
+            tuned = args.results / task / name / f"seed{args.seed}" if name else None
+            if tuned is not None and not (tuned / "exit_logits.npz").exists():
+                tuned = None
+            found = run_pool(run_dir, policies, i["criterion"], tuned)
             if found is None:
                 continue
             pool, sizes = found

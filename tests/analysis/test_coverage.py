@@ -68,3 +68,37 @@ def test_guaranteed_knob_on_simulated_splits_keeps_its_risk():
     assert (draws.ltt_risk_truth > 0.05).mean() <= 0.1 + 2 * np.sqrt(0.09 / 100)
     certified = draws[draws.ltt_knob >= 0]
     assert len(certified) > 50 and certified.ltt_speedup_truth.mean() > 1.05  # it exits early
+
+
+def test_vs_finetune_is_simulated_where_the_pool_holds_fine_tuning():
+    pool = synthetic_pool()
+    rng = np.random.default_rng(5)
+    # fine-tuning: right where the full model is, except 10% of examples flipped
+    tuned = pool.full_correct ^ (rng.random(pool.full_correct.size) < 0.1)
+    with_ft = Pool(pool.correct, pool.layer, pool.full_correct, pool.num_layers, None, tuned)
+    assert "vs_finetune" not in pool.stats and "vs_finetune" in with_ft.stats
+    draws = simulate(with_ft, 150, 300, 0.01, draws=120, resamples=200, seed=2)
+    everything = with_ft.values(np.arange(600))
+    for row in draws.itertuples():
+        assert row.vs_finetune_truth == pytest.approx(everything["vs_finetune"][row.knob])
+        assert row.vs_finetune_truth == pytest.approx(everything["score"][row.knob] - tuned.mean())
+    table = coverage(draws).set_index(["statistic", "interval", "truth"])
+    for kind in ("fixed", "agresti-min"):
+        assert table.loc[("vs_finetune", kind, "at knob")].coverage >= 0.88
+    # without fine-tuning in the pool, neither the statistic nor its alternative appears
+    plain = coverage(simulate(pool, 150, 300, 0.01, draws=5, resamples=20, seed=2))
+    assert "vs_finetune" not in set(plain.statistic)
+    assert "agresti-min" not in set(plain.interval)
+
+
+def test_a_wrong_paired_interval_shows_in_the_coverage():
+    """The check can fail: an interval of fine-tuning's score alone, not the difference,
+    misses the truth of vs fine-tuning every time."""
+    pool = synthetic_pool()
+    tuned = pool.full_correct.copy()
+    with_ft = Pool(pool.correct, pool.layer, pool.full_correct, pool.num_layers, None, tuned)
+    draws = simulate(with_ft, 150, 300, 0.01, draws=20, resamples=50, seed=3)
+    draws["vs_finetune_fixed_lo"] = draws["score_fixed_lo"]
+    draws["vs_finetune_fixed_hi"] = draws["score_fixed_hi"]
+    table = coverage(draws).set_index(["statistic", "interval", "truth"])
+    assert table.loc[("vs_finetune", "fixed", "at knob")].coverage == 0.0

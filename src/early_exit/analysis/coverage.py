@@ -13,7 +13,10 @@ intervals the `operating_points` rule builds:
   (`analysis.bootstrap.reselect_on_dev`).
 
 Two truths an interval may be meant to cover, for the score, the drop (own full model
-minus early exit) and the layer speed-up:
+minus early exit), the layer speed-up and, where the pool holds plain fine-tuning's
+answers on the same examples, **vs fine-tuning** (early exit minus fine-tuning: the
+workflow's paired percentile bootstrap at a fixed knob, and the Agresti-Min interval as
+the alternative, recorded as the interval kind `agresti-min`):
 
 - **at the chosen knob**: the pool's value at the knob chosen on the drawn dev split,
   what the point estimate estimates;
@@ -42,6 +45,7 @@ from early_exit.exits.operating_points import (
 )
 
 STATS = ("score", "drop", "speedup")
+VS_FINETUNE = "vs_finetune"
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,25 @@ class Pool:
     full_correct: np.ndarray  # [N] bool: the run's own full model
     num_layers: int
     differ: np.ndarray | None = None  # [K, N] bool: answer differs from the full model's
+    finetune_correct: np.ndarray | None = None  # [N] bool: plain fine-tuning, same examples
+
+    @property
+    def stats(self) -> tuple[str, ...]:
+        """The statistics this pool can simulate."""
+        return STATS + ((VS_FINETUNE,) if self.finetune_correct is not None else ())
 
     def values(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Per knob [K], on the examples `idx`."""
         score = self.correct[:, idx].mean(1)
-        return {
+        values = {
             "score": score,
             "drop": self.full_correct[idx].mean() - score,
             "speedup": self.num_layers / self.layer[:, idx].mean(1),
             "full": np.array([self.full_correct[idx].mean()]),
         }
+        if self.finetune_correct is not None:
+            values[VS_FINETUNE] = score - self.finetune_correct[idx].mean()
+        return values
 
     def resampled(self, idx: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
         """Per replicate and knob [B, K], with resample `counts` [B, n] of the examples `idx`."""
@@ -70,12 +83,16 @@ class Pool:
         score = counts @ self.correct[:, idx].T.astype(np.float64) / n
         full = counts @ self.full_correct[idx].astype(np.float64) / n
         layer = counts @ self.layer[:, idx].T.astype(np.float64) / n
-        return {
+        values = {
             "score": score,
             "drop": full[:, None] - score,
             "speedup": self.num_layers / layer,
             "full": full,
         }
+        if self.finetune_correct is not None:  # paired: the same resampled examples
+            tuned = counts @ self.finetune_correct[idx].astype(np.float64) / n
+            values[VS_FINETUNE] = score - tuned[:, None]
+        return values
 
 
 def _percentile(reps: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -127,11 +144,15 @@ def simulate(
                 "ltt_speedup_truth": float(truth_all["speedup"][g]) if g >= 0 else np.nan,
                 "point_risk_truth": float(risk[k]),
             }
-        for stat in STATS:
+        for stat in pool.stats:
             fixed = _percentile(rep_test[stat][:, k], confidence)
             if stat == "drop":  # as the workflow does at a fixed knob (accuracy)
                 full, early = pool.full_correct[test], pool.correct[k, test]
                 fixed = paired_difference_interval(full, early, confidence)
+            if stat == VS_FINETUNE:  # the alternative to the workflow's percentile bootstrap
+                early, tuned = pool.correct[k, test], pool.finetune_correct[test]
+                lo, hi = paired_difference_interval(early, tuned, confidence)
+                row |= {f"{stat}_agresti-min_lo": float(lo), f"{stat}_agresti-min_hi": float(hi)}
             again = _percentile(rep_test[stat][rows_b, rep_k], confidence)
             row |= {
                 f"{stat}_truth": float(truth_all[stat][k]),
@@ -150,12 +171,13 @@ def coverage(draws: pd.DataFrame) -> pd.DataFrame:
     splits whose interval holds the truth, the shares missing it below and above, and
     the mean width."""
     rows = []
-    for stat in STATS:
+    for stat in (s for s in (*STATS, VS_FINETUNE) if f"{s}_truth" in draws):
         truths = {
             "at knob": draws[f"{stat}_truth"],
             "protocol": np.full(len(draws), draws[f"{stat}_truth"].mean()),
         }
-        for kind in ("fixed", "reselected"):
+        kinds = [k for k in ("fixed", "agresti-min", "reselected") if f"{stat}_{k}_lo" in draws]
+        for kind in kinds:
             lo, hi = draws[f"{stat}_{kind}_lo"], draws[f"{stat}_{kind}_hi"]
             for name, truth in truths.items():
                 rows.append(

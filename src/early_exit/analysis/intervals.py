@@ -31,6 +31,7 @@ import pandas as pd
 
 from early_exit.analysis.bootstrap import RunReplicates, Settings, interval
 from early_exit.analysis.elue import curve_methods
+from early_exit.analysis.roles import finetune_of
 from early_exit.exits.operating_points import Guarantee
 
 STATS = ("score", "drop", "speedup", "flops")
@@ -285,11 +286,7 @@ class Task:
 
     def finetune(self, method: str) -> str | None:
         """The plain fine-tuning run of the method's backbone (a single exit on the last layer)."""
-        backbone = self.info.get(method, {}).get("backbone")
-        for name, i in sorted(self.info.items()):
-            if i.get("full_model") and i.get("backbone") == backbone:
-                return name
-        return None
+        return finetune_of(self.info, method)
 
 
 def interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:

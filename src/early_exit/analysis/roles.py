@@ -113,3 +113,13 @@ def method_roles(methods_json: str) -> tuple[dict, dict[str, str], list[str]]:
     criteria = {m: i["criterion"] for m, i in info.items() if i["criterion"]}
     static = [m for m, i in info.items() if i["static"]]
     return info, criteria, static
+
+
+def finetune_of(info: dict[str, dict], method: str) -> str | None:
+    """The plain fine-tuning run of the method's backbone (a single exit on the last
+    layer): what `vs fine-tuning` compares the method with."""
+    backbone = info.get(method, {}).get("backbone")
+    for name, i in sorted(info.items()):
+        if i.get("full_model") and i.get("backbone") == backbone:
+            return name
+    return None
