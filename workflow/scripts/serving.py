@@ -1,4 +1,4 @@
-from early_exit.serving.stage import serve_runs
+from early_exit.serving.under_load import serve_runs
 from early_exit.support.joblog import job_log
 
 p = snakemake.params

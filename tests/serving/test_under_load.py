@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 
-from early_exit.serving import stage
-from early_exit.serving.stage import COLUMNS, serve_runs
+from early_exit.serving import under_load
+from early_exit.serving.under_load import COLUMNS, serve_runs
 from early_exit.support.tables import read_table
 
 
@@ -31,7 +31,7 @@ def test_the_stage_writes_every_mode_and_rate_on_paired_loads(serving_runs, tmp_
         "timeout": 10,
     }
     offered = {}  # seed -> the arrival sequences offered under it (one per mode)
-    run_load = stage.run_load
+    run_load = under_load.run_load
 
     def recording(*args, **kwargs):
         load = run_load(*args, **kwargs)
@@ -39,7 +39,7 @@ def test_the_stage_writes_every_mode_and_rate_on_paired_loads(serving_runs, tmp_
             offered.setdefault(kwargs["seed"], []).append(load.scheduled)
         return load
 
-    monkeypatch.setattr(stage, "run_load", recording)
+    monkeypatch.setattr(under_load, "run_load", recording)
     start = time.perf_counter()
     serve_runs([run], [tmp_path / "serving.tsv"], None, settings, "cpu", 1)
     assert time.perf_counter() - start < 60
