@@ -249,6 +249,7 @@ def test_the_schemas_defaults_are_the_typed_settings():
     from early_exit.exits.splitee import SplitEESettings
     from early_exit.inference.latency import LatencySettings
     from early_exit.inference.whole_split import WholeSplitSettings
+    from early_exit.serving.under_load import ServingSettings
     from early_exit.training.settings import TrainingSettings
 
     schema = _schema()
@@ -262,6 +263,7 @@ def test_the_schemas_defaults_are_the_typed_settings():
         "latency.whole_split": default_mismatches(
             schema, props["latency"]["properties"]["whole_split"], WholeSplitSettings
         ),
+        "serving": default_mismatches(schema, props["serving"], ServingSettings, planning={"task"}),
         "splitee": default_mismatches(
             schema, props["splitee"], SplitEESettings, planning={"pairs", "methods"}
         ),

@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from early_exit.serving import under_load
-from early_exit.serving.under_load import COLUMNS, serve_runs
+from early_exit.serving.under_load import COLUMNS, ServingSettings, serve_runs
 from early_exit.support.tables import read_table
 
 
@@ -20,16 +20,16 @@ def test_the_stage_writes_every_mode_and_rate_on_paired_loads(serving_runs, tmp_
         "policy": "entropy",
         "threshold": 0.01,
     }
-    settings = {
-        "rates": [0.5, 2],
-        "requests": 20,
-        "seconds": 1.0,
-        "texts": 16,
-        "max_batch": 8,
-        "max_queue": 256,
-        "max_wait": 4,
-        "timeout": 10,
-    }
+    settings = ServingSettings(
+        rates=(0.5, 2),
+        requests=20,
+        seconds=1.0,
+        texts=16,
+        max_batch=8,
+        max_queue=256,
+        max_wait=4,
+        timeout=10,
+    )
     offered = {}  # seed -> the arrival sequences offered under it (one per mode)
     run_load = under_load.run_load
 
@@ -50,7 +50,7 @@ def test_the_stage_writes_every_mode_and_rate_on_paired_loads(serving_runs, tmp_
     assert (table.p50_low_ms <= table.p50_ms).all() and (table.p50_ms <= table.p50_high_ms).all()
     assert (table.rows_per_call >= 1).all()
     # paired: at each rate the three modes got one and the same arrival sequence
-    assert len(offered) == len(settings["rates"])
+    assert len(offered) == len(settings.rates)
     for sequences in offered.values():
         assert len(sequences) == 3
         assert all(np.array_equal(s, sequences[0]) for s in sequences)
