@@ -131,8 +131,8 @@ def batch_rounds(
     features: list[dict],
     rules: dict[str, list],
     batch_size: int,
-    repeats: int = 1,
-    warmup: int = 1,
+    repeats: int,
+    warmup: int,
     sync: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[dict, dict, list[np.ndarray]]:
