@@ -4,7 +4,7 @@
         [--repeats 3] [--seconds 4] [--slo-multiple 5] [--modes full shrink refill] \
         [--texts 256] [--max-batch 32] [--out points.tsv]
 
-Through the real server on 127.0.0.1 (early_exit.serving.stage.Running), offered open-loop
+Through the real server on 127.0.0.1 (early_exit.serving.under_load.Running), offered open-loop
 Poisson arrivals by the load generator in its own process (early_exit.serving.load): the
 same arrival sequence for every mode at a rate, latency from the scheduled arrival,
 rejected and timed-out requests as infinite latency.
@@ -49,7 +49,7 @@ from early_exit.inference.engine import EarlyExitEngine
 from early_exit.serving.app import Limits
 from early_exit.serving.load import Generator, paired_seed, run_load
 from early_exit.serving.scheduler import Admission
-from early_exit.serving.stage import Running, calls_between, model_time, rows_per_call
+from early_exit.serving.under_load import Running, calls_between, model_time, rows_per_call
 from early_exit.support.layout import data_dir
 
 

@@ -20,6 +20,7 @@ import torch
 from early_exit.recipes import RecipeContext
 from early_exit.runners.finetune import build_model
 from early_exit.training.loop import make_optimizer, train_step
+from early_exit.training.settings import TrainingSettings
 
 BACKBONE = {"name": "packaged:minilm-l6", "pooling": "mean"}
 
@@ -30,8 +31,8 @@ def steps_per_second(threads: int, seq: int, steps: int, start=None) -> float:
     torch.manual_seed(0)
     model, _, recipe = build_model(BACKBONE, {"recipe": "pabee"}, 5)
     context = RecipeContext("classification", tuple(model.exit_layers))
-    stage = recipe.stages({"epochs": 1, "learning_rate": 1e-4}, context)[0]
-    settings = {"weight_decay": 0.01, "warmup_ratio": 0.1, "max_grad_norm": 1.0}
+    settings = TrainingSettings(epochs=1, batch_size=32, learning_rate=1e-4)
+    stage = recipe.stages(settings, context)[0]
     optimizer, scheduler = make_optimizer(model, stage, settings, steps + 2)
     batch = {
         "input_ids": torch.randint(1000, 20000, (32, seq)),

@@ -37,8 +37,8 @@ from early_exit.exits.operating_points import write_operating_points
 from early_exit.exits.policies import get_policy
 from early_exit.exits.sweep import sweep_file
 from early_exit.inference.latency import (
-    DEFAULTS,
     FULL,
+    LatencySettings,
     architecture,
     device_sync,
     full_depth_check,
@@ -113,7 +113,7 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    settings = DEFAULTS | cfg["latency"]
+    settings = LatencySettings.from_config(cfg["latency"])
     torch.set_num_threads(args.threads)
     options = get_policy(args.policy).option_values(cfg["sweep"]["policies"].get(args.policy, {}))
     tables = []
@@ -128,17 +128,17 @@ def main() -> None:
             print(f"  export and load: {clock}")
             test = load_split(data_dir(target), "test")
             features = encode(test, engine.tokenizer, engine.max_length).features
-            curves = [settings["repeats"]] if args.curve_repeats is None else args.curve_repeats
+            curves = [settings.repeats] if args.curve_repeats is None else args.curve_repeats
             for repeats in curves:
                 grid = [(FULL, float("nan"))] + [(args.policy, k) for k in knobs]
                 with Clock() as clock:
                     measure(
-                        engines, features[: settings["examples"]], grid, settings["batch_sizes"],
-                        settings["warmup"], repeats, options, args.threads,
+                        engines, features[: settings.examples], grid, list(settings.batch_sizes),
+                        settings.warmup, repeats, options, args.threads,
                     )  # fmt: skip
                 print(
-                    f"  curve ({settings['examples']} examples, batch sizes "
-                    f"{settings['batch_sizes']}, {repeats} rounds, {len(grid)} "
+                    f"  curve ({settings.examples} examples, batch sizes "
+                    f"{list(settings.batch_sizes)}, {repeats} rounds, {len(grid)} "
                     f"settings, 2 engines): {clock}; load {load()}"
                 )
             out = test_outputs(target, engine)
@@ -147,7 +147,8 @@ def main() -> None:
                 with Clock() as clock:
                     table = time_split(
                         engines, features, out, args.policy, knobs[0], options,
-                        {"batch_size": batch, "repeats": repeats}, device_sync(engine), str(run),
+                        settings.whole_split.replace(batch_size=batch, repeats=repeats),
+                        device_sync(engine), str(run),
                     )  # fmt: skip
                 print(f"  whole split ({len(features)} examples) batch {batch} x{repeats}: "
                       f"{clock}; load {load()}")  # fmt: skip
@@ -166,7 +167,7 @@ def main() -> None:
     if tables:  # every run's whole-split rows, added to those of earlier calls
         path = args.out / "measured_speedup.tsv"
         frames = [pd.read_csv(path, sep="\t")] if path.is_file() else []
-        tables = full_depth_check(tables, DEFAULTS["full_depth_tolerance"])
+        tables = full_depth_check(tables, settings.full_depth_tolerance)
         write_table(pd.concat([*frames, *tables], ignore_index=True), path)
         print(f"whole-split rows: {path}")
 

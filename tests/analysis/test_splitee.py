@@ -1,14 +1,19 @@
 """SplitEE summaries and figures from simulation tables of a tiny synthetic run."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from early_exit.analysis import splitee as analysis
-from early_exit.exits.splitee import splitee_file
+from early_exit.exits.splitee import SplitEESettings, splitee_file
 from early_exit.exits.stored import load_exit_logits, write_exit_outputs
 
-SETTINGS = {"offload_costs": [0.1, 0.5], "lambda": 0.1, "orders": 3, "ucb_c": 1.0}
+# lambda as given: stated for the 4 layers of these runs
+SETTINGS = SplitEESettings(
+    offload_costs=(0.1, 0.5), lambda_=0.1, lambda_depth=4, orders=3, ucb_c=1.0
+)
 
 
 @pytest.fixture
@@ -80,7 +85,7 @@ def test_several_alphas_layer_cost_and_the_headline_column(tmp_path):
         },
     )
     key = {"source": "a", "target": "b", "method": "m", "seed": 1}
-    settings = {**SETTINGS, "lambda_depth": 12}
+    settings = dataclasses.replace(SETTINGS, lambda_depth=12)
     table = splitee_file(
         tmp_path / "l.npz",
         tmp_path / "t.tsv",

@@ -2,7 +2,8 @@
 `exits.operating_points` (`knob_for` / `point_rows`), and a run directory
 (results/{task}/{method}/seed{seed}) is parsed back only by `support.layout`.
 
-Read from the source with `ast`, so a second copy fails here however it is spelt.
+Read from the source with `ast`, so a second copy fails here however it is spelt. And each
+section's settings have their defaults in one typed dataclass, the schema's checked against it.
 """
 
 import ast
@@ -191,3 +192,104 @@ def test_rule_files_hold_rules_and_import_at_the_top(path):
     body = text[text.find("\nrule ") :] if "\nrule " in text else ""
     late = re.findall(r"^(?:import|from) [\w.]+", body, re.M)
     assert not late, f"{rel(path)}: {late} after the first rule; imports go to the top"
+
+
+# Settings and their defaults (issue 35): each section's defaults are written once, in its
+# typed settings; the schema's `default:` values (what Snakemake fills in) must equal them,
+# and the schema and the dataclass must name the same keys.
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _schema() -> dict:
+    import yaml
+
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def schema_properties(schema: dict, node: dict) -> dict[str, dict]:
+    """A section's properties, those of its `allOf` references merged in (key by key)."""
+    merged: dict[str, dict] = {}
+    parts = [schema["$defs"][ref["$ref"].rsplit("/", 1)[1]] for ref in node.get("allOf", [])]
+    for part in [*parts, node]:
+        for key, spec in part.get("properties", {}).items():
+            merged[key] = {**merged.get(key, {}), **spec}
+    return merged
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def default_mismatches(schema: dict, node: dict, cls, planning=(), code_only=()) -> list[str]:
+    """Where the schema section `node` and the dataclass `cls` disagree: a key one of them
+    lacks (`planning`: the workflow's keys the dataclass does not hold), or a default that
+    differs or exists on one side only (`code_only`: a default the schema must not fill in)."""
+    import dataclasses
+
+    props = schema_properties(schema, node)
+    fields = {f.name.removesuffix("_"): f for f in dataclasses.fields(cls) if f.name != "given"}
+    problems = [f"{k}: in the schema only" for k in props if k not in fields and k not in planning]
+    problems += [f"{k}: in {cls.__name__} only" for k in fields if k not in props]
+    for key, f in fields.items():
+        if key not in props:
+            continue
+        has = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        if dataclasses.is_dataclass(f.default_factory):
+            continue  # a nested section: checked on its own
+        if "default" in props[key]:
+            if not has or _plain(f.default) != props[key]["default"]:
+                code = _plain(f.default) if has else "none"
+                problems.append(f"{key}: schema default {props[key]['default']!r}, code {code!r}")
+        elif has and key not in code_only:
+            problems.append(f"{key}: default {_plain(f.default)!r} in the code, none in the schema")
+    return problems
+
+
+def test_the_schemas_defaults_are_the_typed_settings():
+    from early_exit.exits.splitee import SplitEESettings
+    from early_exit.inference.latency import LatencySettings
+    from early_exit.inference.whole_split import WholeSplitSettings
+    from early_exit.serving.under_load import ServingSettings
+    from early_exit.training.settings import TrainingSettings
+
+    schema = _schema()
+    props = schema["properties"]
+    # schedule: the recipe's paper default (Sledgehammer: constant) must win over a global one
+    checks = {
+        "training": default_mismatches(
+            schema, props["training"], TrainingSettings, code_only={"schedule"}
+        ),
+        "latency": default_mismatches(schema, props["latency"], LatencySettings),
+        "latency.whole_split": default_mismatches(
+            schema, props["latency"]["properties"]["whole_split"], WholeSplitSettings
+        ),
+        "serving": default_mismatches(schema, props["serving"], ServingSettings, planning={"task"}),
+        "splitee": default_mismatches(
+            schema, props["splitee"], SplitEESettings, planning={"pairs", "methods"}
+        ),
+    }
+    assert not {k: v for k, v in checks.items() if v}
+
+
+def test_the_settings_guard_catches_a_second_default():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Copy:
+        a: int = 1
+        b: int = 2
+        c: int = 3
+
+    node = {"properties": {"a": {"default": 1}, "b": {"default": 5}, "c": {}, "d": {}}}
+    assert default_mismatches({}, node, Copy) == [
+        "d: in the schema only",
+        "b: schema default 5, code 2",
+        "c: default 3 in the code, none in the schema",
+    ]
+
+
+def test_the_schemas_head_kinds_are_the_models():
+    from early_exit.modeling.model import HEADS
+
+    method = _schema()["properties"]["methods"]["additionalProperties"]["properties"]
+    assert method["head"]["enum"] == list(HEADS)

@@ -87,10 +87,10 @@ def test_baselines_on_a_tiny_stream():
 
 
 def test_lambda_is_scaled_to_the_backbones_depth():
-    from early_exit.exits.splitee import layer_cost
+    from early_exit.exits.splitee import SplitEESettings, layer_cost
 
     # the paper's 0.1 a layer is for 12 layers: a 6-layer model pays 0.2 a layer, so a
     # full pass costs 1.2 against the offloading cost either way
-    assert layer_cost({"lambda": 0.1, "lambda_depth": 12}, 6) == pytest.approx(0.2)
-    assert layer_cost({"lambda": 0.1, "lambda_depth": 12}, 12) == pytest.approx(0.1)
-    assert layer_cost({"lambda": 0.1, "lambda_depth": 6}, 6) == pytest.approx(0.1)
+    assert layer_cost(SplitEESettings(lambda_=0.1, lambda_depth=12), 6) == pytest.approx(0.2)
+    assert layer_cost(SplitEESettings(lambda_=0.1, lambda_depth=12), 12) == pytest.approx(0.1)
+    assert layer_cost(SplitEESettings(lambda_=0.1, lambda_depth=6), 6) == pytest.approx(0.1)

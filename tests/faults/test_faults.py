@@ -218,7 +218,7 @@ def latency_job(results):
         }
     ]
     out = results / RUN / "latency.tsv"
-    return lambda: time_runs(runs, [out], results / POINTS, {}, "cpu", 1), out
+    return lambda: time_runs(runs, [out], results / POINTS, device="cpu", threads=1), out
 
 
 @pytest.mark.parametrize("fault", TABLE_FAULTS)

@@ -1,9 +1,10 @@
 """An engine's exits and predictions against the sweep's decisions on the stored outputs.
 
 Shared by the torch engine's and the ONNX Runtime engine's tests. Floating-point results
-differ slightly between batch shapes (and between runtimes), so an example whose
-deciding score lies within TOL of the knob (or whose top two logits are within TOL, for
-argmax decisions) may differ: those are counted; every other example must match exactly.
+differ slightly between batch shapes (and between runtimes), so an example the stored
+outputs put within TOL of a decision may differ: those are counted; every other example
+must match exactly. Which examples are near the knob is the package's own rule, the one
+the latency stage checks the engines with (`early_exit.inference.agreement.near_knob`).
 """
 
 from __future__ import annotations
@@ -14,42 +15,18 @@ import numpy as np
 
 from early_exit.data.prepared import load_split
 from early_exit.exits.policies import Outputs, get_policy
-from early_exit.exits.policies.confidence import calibrated_confidence
-from early_exit.exits.policies.entropy import entropy
 from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import decide, load_temperatures
+from early_exit.inference.agreement import MAX_TOLERATED, near_knob
+from early_exit.inference.agreement import TOLERANCE as TOL
 from early_exit.training.batching import encode
 
-TOL = 1e-5
-MAX_TOLERATED = 0.01  # near-knob exemptions allowed, as a share of the decisions compared
 GRIDS = {
     "entropy": {"num_thresholds": 11},
     "confidence": {"num_thresholds": 11},
     "patience": {"values": "all", "tau": 0.1},
     "learned": {"num_thresholds": 11},
 }
-
-
-def near_knob(policy, logits, knob, temps, last, tau=0.1, scores=None):
-    """[N] whether any exit up to `last` (per example) decides within TOL of the knob,
-    or has its top two logits within TOL (an argmax that may flip)."""
-    n, n_exits = logits.shape[:2]
-    upto = np.arange(n_exits)[None, :] <= last[:, None]
-    if logits.shape[-1] > 1:
-        top2 = np.sort(logits, axis=-1)[..., -2:]
-        close = (top2[..., 1] - top2[..., 0]) < TOL
-    else:
-        close = np.zeros((n, n_exits), dtype=bool)
-    if policy == "entropy":
-        close |= np.abs(entropy(logits) - knob) < TOL
-    elif policy == "confidence":
-        close |= np.abs(calibrated_confidence(logits, temps) - knob) < TOL
-    elif policy == "learned":
-        close |= np.abs(scores - knob) < TOL
-    elif logits.shape[-1] == 1:  # regression patience: |z_i - z_{i-1}| against tau
-        diffs = np.abs(np.diff(logits[..., 0], axis=1))
-        close[:, 1:] |= np.abs(diffs - tau) < TOL
-    return (close & upto).any(1)
 
 
 @dataclass
@@ -126,8 +103,7 @@ def compare_with_sweep(engine, run, data_dir, split, policy, batch_size) -> Comp
             same_pred = got.logits.argmax(-1) == sweep_preds[k]
         differs = (got.exit_index != sweep_exits[k]) | ~same_pred
         last = np.maximum(got.exit_index, sweep_exits[k])
-        temp = temps if policy == "confidence" else 1
-        near = near_knob(policy, out.logits, knob, temp, last, scores=scores)
+        near = near_knob(out, policy, knob, options, last, TOL)
         assert not (differs & ~near).any(), (
             f"{policy}={knob} split {split} batch {batch_size}: examples "
             f"{np.flatnonzero(differs & ~near)} differ from the sweep although no score is near "

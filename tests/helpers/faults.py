@@ -4,14 +4,14 @@ stages as their workflow scripts call them, and what each fault does to a file."
 import numpy as np
 
 from early_exit.exits.calibration import calibrate_file
-from early_exit.exits.splitee import splitee_file
+from early_exit.exits.splitee import SplitEESettings, splitee_file
 from early_exit.exits.sweep import sweep_file
 
 TASK, METHOD, SEED = "tiny", "joint", 0
 RUN = f"results/{TASK}/{METHOD}/seed{SEED}"
 RUN_KEY = {"task": TASK, "method": METHOD, "seed": SEED}
 POLICIES = {"entropy": {"num_thresholds": 5}}
-SPLITEE = {"offload_costs": [0.1], "lambda": 0.1, "orders": 2, "ucb_c": 1.0}
+SPLITEE = SplitEESettings(offload_costs=(0.1,), lambda_=0.1, lambda_depth=2, orders=2, ucb_c=1.0)
 SPLITEE_DIR = f"results/splitee/{TASK}/{TASK}/{METHOD}/seed{SEED}"
 
 

@@ -13,6 +13,7 @@ from early_exit.inference.latency import (
     FULL,
     ORT,
     TORCH,
+    LatencySettings,
     architecture,
     full_depth_check,
     interleaved,
@@ -71,7 +72,7 @@ def test_latency_table_at_the_knob_chosen_on_dev(runs, tmp_path):
     chosen = operating_points(load_sweeps([run / "sweep.tsv"]), 0.01).threshold.iloc[0]
     points = tmp_path / "operating_points.tsv"  # as rule operating_points writes it
     write_operating_points([run / "sweep.tsv"], 0.01, points)
-    settings = {"examples": 16, "warmup": 0, "repeats": 2, "batch_sizes": [1, 8]}
+    settings = LatencySettings(examples=16, warmup=0, repeats=2, batch_sizes=(1, 8))
     out = tmp_path / "latency.tsv"
     latency_file(run, data_dir, out, "patience", run_key, points, settings, "cpu", 1)
     both = pd.read_csv(out, sep="\t")
@@ -113,7 +114,7 @@ def test_a_run_without_an_operating_point_is_named(runs, tmp_path):
     write_operating_points([run / "sweep.tsv"], 0.01, points)
     other = {**run_key, "seed": 1}
     with pytest.raises(DataError, match="no operating point for .*'seed': 1.* under patience"):
-        latency_file(run, data_dir, tmp_path / "l.tsv", "patience", other, points, {}, "cpu", 1)
+        latency_file(run, data_dir, tmp_path / "l.tsv", "patience", other, points, device="cpu")
 
 
 def test_one_job_times_every_run_and_writes_each_table(runs, tmp_path):
@@ -129,7 +130,9 @@ def test_one_job_times_every_run_and_writes_each_table(runs, tmp_path):
         outs.append(tmp_path / f"{method}.tsv")
     points = tmp_path / "operating_points.tsv"
     write_operating_points([r["run_dir"] / "sweep.tsv" for r in timed], 0.01, points)
-    settings = {"examples": 8, "warmup": 0, "repeats": 1, "batch_sizes": [4], "onnxruntime": False}
+    settings = LatencySettings.from_config(
+        {"examples": 8, "warmup": 0, "repeats": 1, "batch_sizes": [4], "onnxruntime": False}
+    )
     time_runs(timed, outs, points, settings, "cpu", 1)
     spreads = []
     for out, (method, policy) in zip(outs, policies.items(), strict=True):

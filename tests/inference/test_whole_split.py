@@ -8,7 +8,14 @@ import pytest
 from early_exit.exits.operating_points import load_sweeps, write_operating_points
 from early_exit.exits.sweep import sweep_file
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.inference.latency import FULL, ORT, TORCH, latency_file, time_runs
+from early_exit.inference.latency import (
+    FULL,
+    ORT,
+    TORCH,
+    LatencySettings,
+    latency_file,
+    time_runs,
+)
 from early_exit.inference.whole_split import batch_rounds, speedup_interval
 from early_exit.support.errors import DataError
 
@@ -117,7 +124,9 @@ def chosen_run(runs, tmp_path, method="berxit", policy="entropy"):
 
 
 SPLIT = {"batch_size": 16}  # 40 test examples: three rounds
-SETTINGS = {"examples": 8, "warmup": 0, "repeats": 2, "batch_sizes": [4], "whole_split": SPLIT}
+SETTINGS = LatencySettings.from_config(
+    {"examples": 8, "warmup": 0, "repeats": 2, "batch_sizes": [4], "whole_split": SPLIT}
+)
 
 
 def test_the_stage_times_every_test_example_at_the_chosen_knob(runs, tmp_path):
@@ -168,7 +177,7 @@ def test_an_engine_that_disagrees_with_the_stored_outputs_stops_the_stage(
 
     monkeypatch.setattr(EarlyExitEngine, "policy", elsewhere)
     timed = [{"run_dir": run, "data_dir": data_dir, "policy": "entropy", "run_key": run_key}]
-    settings = SETTINGS | {"onnxruntime": False}
+    settings = SETTINGS.replace(onnxruntime=False)
     out, split = tmp_path / "latency.tsv", tmp_path / "measured_speedup.tsv"
     with pytest.raises(DataError, match=r"torch engine at entropy .*differ from the stored") as err:
         time_runs(timed, [out], points, settings, "cpu", 1, split_path=split)

@@ -15,8 +15,9 @@ from early_exit.recipes.berxit import alternate_lte_loss, lte_targets
 from early_exit.support.atomic import CHECKSUMS
 from early_exit.training.batching import Collator, encode
 from early_exit.training.loop import fit
+from early_exit.training.settings import TrainingSettings
 
-SETTINGS = tiny_training()
+SETTINGS = TrainingSettings.from_config(tiny_training())
 
 
 @pytest.fixture(scope="module")
@@ -110,17 +111,17 @@ def test_even_steps_train_the_final_classifier_odd_steps_the_internal_ones(tiny)
 def test_fit_trains_the_gate_towards_the_exits_correctness(tiny, tmp_path):
     model, tok = berxit_model(tiny)
     _, data = batch(tok, 48)
-    stages = get_recipe("berxit").stages(
-        {**SETTINGS, "epochs": 4}, RecipeContext("classification", (1, 2, 3))
-    )
+    settings = SETTINGS.replace(epochs=4)
+    stages = get_recipe("berxit").stages(settings, RecipeContext("classification", (1, 2, 3)))
     b, _ = batch(tok, 48)
     model.eval()
     with torch.no_grad():
         out = run(model, b)
     wrong = lte_targets(out.logits, b["labels"], "classification")
     before = float(((out.exit_scores - wrong) ** 2).mean())
-    settings = SETTINGS | {"epochs": 4}
-    fit(model, data, Collator(tok, data), stages, settings, 0, torch.device("cpu"), tmp_path)
+    cpu = torch.device("cpu")
+    collate = Collator(tok, data)
+    fit(model, data, collate, stages, settings=settings, seed=0, device=cpu, state_dir=tmp_path)
     model.eval()
     with torch.no_grad():
         out = run(model, b)

@@ -11,8 +11,9 @@ from early_exit.recipes import RecipeContext, get_recipe
 from early_exit.support.errors import ConfigError
 from early_exit.training.batching import Collator, encode
 from early_exit.training.loop import fit
+from early_exit.training.settings import TrainingSettings
 
-SETTINGS = tiny_training(weight_decay=0.01)
+SETTINGS = TrainingSettings.from_config(tiny_training(weight_decay=0.01))
 
 
 @pytest.fixture(scope="module")
@@ -113,10 +114,10 @@ def test_deebert_stage_two_leaves_backbone_and_final_head_unchanged(tiny, tmp_pa
         data,
         Collator(tok, data),
         [second],
-        SETTINGS,
-        0,
-        torch.device("cpu"),
-        tmp_path / "state",
+        settings=SETTINGS,
+        seed=0,
+        device=torch.device("cpu"),
+        state_dir=tmp_path / "state",
     )
     after = model.state_dict()
     frozen = [k for k in before if k.startswith("encoder.") or ".2." in k]
@@ -162,10 +163,10 @@ def test_sledgehammer_mix_weights_change_when_the_recipe_trains(tiny, tmp_path):
         data,
         Collator(tok, data),
         r.stages(SETTINGS, ctx(model)),
-        SETTINGS,
-        0,
-        torch.device("cpu"),
-        tmp_path / "state",
+        settings=SETTINGS,
+        seed=0,
+        device=torch.device("cpu"),
+        state_dir=tmp_path / "state",
     )
     assert [id(w) for w in model.mix] == mix_ids  # still the module's own parameters
     for old, new in zip(before, model.mix, strict=True):

@@ -13,10 +13,12 @@ from early_exit.runners.spec import RunSpec
 from early_exit.training import runtime
 from early_exit.training.batching import Collator, encode
 from early_exit.training.loop import stage_mode
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 # 60 examples in batches of 8: 8 steps per epoch, 2 epochs per stage; stage 2 is steps 17-32
 TRAINING = tiny_training(epochs=2, learning_rate=1e-2, checkpoint_every=3)
+SETTINGS = TrainingSettings.from_config(TRAINING)
 DEEBERT = {"recipe": "deebert", "exit_layers": "all"}
 
 
@@ -76,15 +78,15 @@ def encoded(setup):
 
 def test_a_frozen_stage_runs_the_encoder_without_dropout_and_the_heads_with_it(setup):
     model, _, recipe = build_model(setup[1], DEEBERT, 3)
-    _, highways = recipe.stages(TRAINING, RecipeContext("classification", (1, 2, 3)))
+    _, highways = recipe.stages(SETTINGS, RecipeContext("classification", (1, 2, 3)))
     data, collate = encoded(setup)
     cpu = torch.device("cpu")
-    cache = stage_mode(model, highways, data, collate, TRAINING, cpu)
+    cache = stage_mode(model, highways, data, collate, SETTINGS, cpu)
     assert not any(m.training for m in model.encoder.modules())
     assert model.dropout.training and model.classifiers.training
     assert cache([0, 5])["exit_inputs"].shape == (2, 3, model.stack.hidden_size)
     whole = Stage("whole", highways.loss, 1, 1e-3)
-    assert stage_mode(model, whole, data, collate, TRAINING, cpu) is collate
+    assert stage_mode(model, whole, data, collate, SETTINGS, cpu) is collate
     assert all(m.training for m in model.modules())
 
 
@@ -92,4 +94,4 @@ def test_a_frozen_stage_that_trains_the_encoder_is_refused(setup):
     model, _, _ = build_model(setup[1], DEEBERT, 3)
     bad = Stage("bad", None, 1, 1e-3, frozen_encoder=True)  # trains everything
     with pytest.raises(ValueError, match="stage bad: frozen encoder, yet it trains encoder"):
-        stage_mode(model, bad, None, None, TRAINING, torch.device("cpu"))
+        stage_mode(model, bad, None, None, SETTINGS, torch.device("cpu"))

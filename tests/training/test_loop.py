@@ -18,6 +18,7 @@ from early_exit.support.errors import DataError
 from early_exit.training import hardware, loop
 from early_exit.training.batching import bucketed_batches
 from early_exit.training.loop import make_optimizer
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 TRAINING = tiny_training(
@@ -191,9 +192,10 @@ def test_bf16_without_native_support_trains_in_fp32(setup, reference, monkeypatc
 def test_bf16_with_native_support_autocasts_repeatably(setup, reference, monkeypatch):
     monkeypatch.setattr(loop, "native_bf16", lambda device: True)
     cpu = torch.device("cpu")
-    with loop.autocast(cpu, BF16):
+    with loop.autocast(cpu, TrainingSettings.from_config(BF16)):
         assert torch.nn.Linear(4, 4)(torch.ones(2, 4)).dtype == torch.bfloat16
-    with loop.autocast(cpu, TRAINING):  # fp32 settings: fp32 whatever the hardware
+    plain = TrainingSettings.from_config(TRAINING)
+    with loop.autocast(cpu, plain):  # fp32 settings: fp32 whatever the hardware
         assert torch.nn.Linear(4, 4)(torch.ones(2, 4)).dtype == torch.float32
     first = run(setup, "bf16-a", training=BF16)
     run(setup, "bf16-b", training=BF16)
@@ -277,7 +279,7 @@ def test_a_first_stage_from_a_multi_exit_run_is_refused(setup, reference):
 def test_the_schedule_is_a_training_setting(schedule):
     model = torch.nn.Linear(2, 2)
     stage = Stage("s", None, epochs=1, learning_rate=0.1)
-    settings = {"weight_decay": 0.0, "warmup_ratio": 0.1, "schedule": schedule}
+    settings = TrainingSettings(1, 2, 0.1, weight_decay=0.0, warmup_ratio=0.1, schedule=schedule)
     optimizer, scheduler = make_optimizer(model, stage, settings, total_steps=10)
     lrs = []
     for _ in range(10):

@@ -8,7 +8,7 @@ import yaml
 from snakemake.utils import validate
 
 from early_exit.config.check import check_config, schema_errors
-from early_exit.config.splitee import splitee_outputs, transfer_params
+from early_exit.config.splitee_settings import splitee_outputs, transfer_params
 from early_exit.support.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_schema_names_a_mistyped_splitee_key():
 
 
 def test_default_and_paper_configs_state_lambdas_depth_and_the_paper_orders():
-    from early_exit.config.splitee import pair_alpha, splitee_settings
+    from early_exit.config.splitee_settings import pair_alpha, splitee_settings
 
     default = splitee_settings(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     paper = splitee_settings(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))

@@ -14,7 +14,7 @@ from early_exit.config.check import check_config, schema_errors, task_policies
 from early_exit.config.cluster import check_slurm_workflow
 from early_exit.config.hub import cached_task, hub_datasets, hub_models
 from early_exit.config.plan import served_runs, timed_runs
-from early_exit.config.splitee import (
+from early_exit.config.splitee_settings import (
     pair_alpha,
     splitee_outputs,
     splitee_settings,

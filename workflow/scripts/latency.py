@@ -1,4 +1,4 @@
-from early_exit.inference.latency import time_runs
+from early_exit.inference.latency import LatencySettings, time_runs
 from early_exit.support.joblog import job_log
 
 p = snakemake.params
@@ -7,7 +7,7 @@ with job_log(snakemake.log[0]):
         p.runs,
         snakemake.output.tables,
         snakemake.input.points,
-        p.settings,
+        LatencySettings.from_config(p.settings),
         p.device,
         snakemake.threads,
         split_path=snakemake.output.split,

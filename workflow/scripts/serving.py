@@ -1,4 +1,4 @@
-from early_exit.serving.stage import serve_runs
+from early_exit.serving.under_load import ServingSettings, serve_runs
 from early_exit.support.joblog import job_log
 
 p = snakemake.params
@@ -7,7 +7,7 @@ with job_log(snakemake.log[0]):
         p.runs,
         snakemake.output.tables,
         snakemake.input.points,
-        p.settings,
+        ServingSettings.from_config(p.settings),
         p.device,
         snakemake.threads,
     )

@@ -1,4 +1,4 @@
-from early_exit.exits.splitee import splitee_file
+from early_exit.exits.splitee import SplitEESettings, splitee_file
 from early_exit.support.joblog import job_log
 
 w, p = snakemake.wildcards, snakemake.params
@@ -7,7 +7,7 @@ with job_log(snakemake.log[0]):
         snakemake.input.logits,
         snakemake.output.table,
         snakemake.output.regret,
-        p.settings,
+        SplitEESettings.from_config(p.settings),
         p.alphas,
         p.split,
         {"source": w.source, "target": w.target, "method": w.method, "seed": int(w.seed)},

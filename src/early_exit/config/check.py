@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 from early_exit.analysis.roles import elue_reference
-from early_exit.config.splitee import check_splitee
+from early_exit.config.splitee_settings import check_splitee
 from early_exit.data.registry import resolve_task
 from early_exit.exits.metrics import check_metric
 from early_exit.exits.policies import check_policy, get_policy

@@ -40,6 +40,7 @@ Decisions where the issue or the released code were silent or disagreed:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +72,50 @@ class ArmTable:
     correct: np.ndarray  # bool: the answer given at that arm is right
 
 
-def layer_cost(settings: dict, num_layers: int) -> float:
+@dataclass(frozen=True)
+class SplitEESettings:
+    """The simulation's settings of the config's `splitee:` section, typed (the section's
+    `pairs` and `methods` are the workflow's planning: `early_exit.config.splitee_settings`).
+    Their defaults are written only here: tests/architecture/test_one_place.py checks the
+    schema's against them."""
+
+    alpha: float | tuple[float, ...] = 0.75
+    """Confidence threshold for exiting on the device, or several (each one simulated)."""
+    lambda_: float = 0.1
+    """`lambda`: on-device cost per layer of a `lambda_depth`-layer backbone."""
+    lambda_depth: int = 12
+    """The depth lambda is stated for (the paper's 0.1 is for BERT-base's 12 layers)."""
+    offload_costs: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    """The offloading costs o simulated."""
+    orders: int = 5
+    """Shuffled orders of the stream."""
+    ucb_c: float = 1.0
+    """UCB exploration constant."""
+
+    @classmethod
+    def from_config(cls, section: dict) -> SplitEESettings:
+        """The simulation's settings of a (validated) `splitee:` section (the config spells
+        `lambda_` as `lambda`; `pairs` and `methods` are not the simulation's)."""
+        fields = {f.name: f.name.removesuffix("_") for f in dataclasses.fields(cls)}
+        given = {name: section[key] for name, key in fields.items() if key in section}
+        for name in ("alpha", "offload_costs"):
+            if isinstance(given.get(name), list):
+                given[name] = tuple(given[name])
+        return cls(**given)
+
+    @classmethod
+    def config_defaults(cls) -> dict:
+        """The defaults as the config spells them (what `splitee:` gets when not given)."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            value = f.default
+            out[f.name.removesuffix("_")] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def layer_cost(settings: SplitEESettings, num_layers: int) -> float:
     """The per-layer device cost on an L-layer backbone: lambda x lambda_depth / L."""
-    return float(settings["lambda"]) * float(settings.get("lambda_depth", num_layers)) / num_layers
+    return float(settings.lambda_) * float(settings.lambda_depth) / num_layers
 
 
 def confidences(logits: np.ndarray) -> np.ndarray:
@@ -231,7 +273,7 @@ def splitee_file(
     logits_path: Path,
     table_path: Path,
     regret_path: Path,
-    settings: dict,
+    settings: SplitEESettings,
     alphas,
     split: str,
     run_key: dict,
@@ -249,15 +291,15 @@ def splitee_file(
     alphas = [alphas] if np.isscalar(alphas) else list(alphas)
     rows, curves = [], []
     for alpha in alphas:
-        for o in settings["offload_costs"]:
+        for o in settings.offload_costs:
             cm = CostModel(lam=lam, offload=o, alpha=float(alpha))
             r, c = simulate(
                 stored[f"{split}_logits"],
                 stored[f"{split}_labels"],
                 stored["exit_layers"],
                 cm,
-                settings["orders"],
-                settings["ucb_c"],
+                settings.orders,
+                settings.ucb_c,
                 seed,
             )
             key = {**run_key, "offload_cost": o, "alpha": float(alpha)}

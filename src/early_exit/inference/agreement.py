@@ -10,8 +10,8 @@ score that close to the knob (or an option such as patience's tau), or top two l
 that close (an argmax that may flip). Such near-knob differences are counted and bounded
 (at most `max_tolerated` of the examples); any other difference, or more of them, is an
 engine that does not do what the tables say, and `Agreement.check` raises a DataError
-naming the run. The same rule as the exactness tests (tests/helpers/exactness.py: TOL
-1e-5, at most 1%), found without naming a policy: an example is near the knob when its
+naming the run. The exactness tests (tests/helpers/exactness.py) use the same
+`near_knob`, found without naming a policy: an example is near the knob when its
 simulated exit moves as the knob (or a numeric option) moves by `tolerance` either way.
 """
 

@@ -44,10 +44,12 @@ the stage's time is in docs/performance.md.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +63,7 @@ from early_exit.exits.stored import load_exit_logits
 from early_exit.inference.engine import EarlyExitEngine, find_model_dir
 from early_exit.inference.onnx_export import export_model
 from early_exit.inference.ort_engine import OrtEngine
-from early_exit.inference.whole_split import FULL, time_split
+from early_exit.inference.whole_split import FULL, WholeSplitSettings, time_split
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.support.tables import write_table
 from early_exit.training.batching import encode
@@ -155,8 +157,8 @@ def measure(
     features: list[dict],
     settings: list[tuple[str, float]],
     batch_sizes: list[int],
-    warmup: int = 1,
-    repeats: int = 3,
+    warmup: int,
+    repeats: int,
     options: dict | None = None,
     threads: int | None = None,
 ) -> pd.DataFrame:
@@ -267,15 +269,38 @@ def full_depth_check(tables: list[pd.DataFrame], tolerance: float) -> list[pd.Da
     return out
 
 
-DEFAULTS = {
-    "examples": 32,
-    "warmup": 1,
-    "repeats": 4,
-    "batch_sizes": [1, 32],
-    "full_depth_tolerance": 0.1,
-    "onnxruntime": True,
-    "whole_split": {},  # inference.whole_split.DEFAULTS
-}
+@dataclass(frozen=True)
+class LatencySettings:
+    """The config's `latency:` section, typed (its defaults are written only here:
+    tests/architecture/test_one_place.py checks the schema's against them)."""
+
+    examples: int = 32
+    """The curves time the first `examples` test examples (in file order)."""
+    warmup: int = 1
+    """Untimed passes at full depth per batch size, before the timed rounds."""
+    repeats: int = 4
+    """Timed rounds; each round times every setting once (`interleaved`)."""
+    batch_sizes: tuple[int, ...] = (1, 32)
+    """The batch sizes of the curves."""
+    full_depth_tolerance: float = 0.1
+    """Largest relative difference between the full-depth times of two runs of one task
+    and architecture at one batch size before they are flagged (`full_depth_check`)."""
+    onnxruntime: bool = True
+    """Also time each run's ONNX export on the ONNX Runtime engine, in the same rounds."""
+    whole_split: WholeSplitSettings = field(default_factory=WholeSplitSettings)
+    """The knob chosen on dev over every test example (`inference.whole_split`)."""
+
+    @classmethod
+    def from_config(cls, section: dict | None) -> LatencySettings:
+        """The settings of a (validated) `latency:` section; None: the defaults."""
+        section = dict(section or {})
+        if "batch_sizes" in section:
+            section["batch_sizes"] = tuple(section["batch_sizes"])
+        whole = WholeSplitSettings.from_config(section.pop("whole_split", None))
+        return cls(**section, whole_split=whole)
+
+    def replace(self, **changes) -> LatencySettings:
+        return dataclasses.replace(self, **changes)
 
 
 def load_engines(
@@ -305,7 +330,7 @@ def time_run(
     policy: str,
     run_key: dict,
     points_path: Path,
-    settings: dict | None = None,
+    settings: LatencySettings = LatencySettings(),
     device: str = "auto",
     threads: int | None = None,
     options: dict | None = None,
@@ -315,24 +340,23 @@ def time_run(
     with `whole_split`, its rows of the knob chosen on dev over every test example
     (`inference.whole_split.time_split`; DataError when the engines disagree with the
     stored outputs beyond the bound)."""
-    settings = DEFAULTS | (settings or {})
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
     knobs = knob_values(points_path, Path(run_dir) / "sweep.tsv", policy, run_key)
     grid = [(FULL, float("nan"))] + [(policy, k) for k in knobs]
     with tempfile.TemporaryDirectory(prefix="latency-export-") as scratch:
-        engines = load_engines(run_dir, settings["onnxruntime"], device, threads, Path(scratch))
+        engines = load_engines(run_dir, settings.onnxruntime, device, threads, Path(scratch))
         engine = engines[TORCH]
-        examples = load_split(data_dir, "test")[: settings["examples"]]
+        examples = load_split(data_dir, "test")[: settings.examples]
         features = encode(examples, engine.tokenizer, engine.max_length).features
         table = measure(
             engines,
             features,
             grid,
-            settings["batch_sizes"],
-            settings["warmup"],
-            settings["repeats"],
+            list(settings.batch_sizes),
+            settings.warmup,
+            settings.repeats,
             options,
             threads,
         )
@@ -343,7 +367,7 @@ def time_run(
             what = f"{run_dir} ({policy})"
             split = time_split(
                 engines, features.features, out, policy, knobs[0], options,
-                settings["whole_split"], device_sync(engine), what,
+                settings.whole_split, device_sync(engine), what,
             )  # fmt: skip
     table.insert(
         0,
@@ -382,7 +406,7 @@ def latency_file(
     policy: str,
     run_key: dict,
     points_path: Path,
-    settings: dict | None = None,
+    settings: LatencySettings = LatencySettings(),
     device: str = "auto",
     threads: int | None = None,
     options: dict | None = None,
@@ -394,7 +418,7 @@ def latency_file(
         run_dir, data_dir, policy, run_key, points_path, settings, device, threads, options,
         split_path is not None,
     )  # fmt: skip
-    tolerance = (DEFAULTS | (settings or {}))["full_depth_tolerance"]
+    tolerance = settings.full_depth_tolerance
     (table,) = full_depth_check([table], tolerance)
     write_table(table, out_path)
     if split is not None:
@@ -407,7 +431,7 @@ def time_runs(
     runs: list[dict],
     out_paths: list[Path],
     points_path: Path,
-    settings: dict | None = None,
+    settings: LatencySettings = LatencySettings(),
     device: str = "auto",
     threads: int | None = None,
     split_path: Path | None = None,
@@ -451,7 +475,7 @@ def time_runs(
                 ),
                 time.perf_counter() - began,
             )  # fmt: skip
-    tolerance = (DEFAULTS | (settings or {}))["full_depth_tolerance"]
+    tolerance = settings.full_depth_tolerance
     for table, out_path in zip(full_depth_check(tables, tolerance), out_paths, strict=True):
         write_table(table, out_path)
     if split_path is not None:

@@ -25,8 +25,10 @@ reports the *measured* wall-clock speed-up beside it, on the same examples:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -41,13 +43,31 @@ CONFIDENCE = 0.95
 RESAMPLES = 2000
 SEED = 0  # the bootstrap's resamples: the same interval from the same times
 
-DEFAULTS = {
-    "batch_size": 32,
-    "repeats": 1,
-    "warmup": 1,
-    "tolerance": TOLERANCE,
-    "max_tolerated": MAX_TOLERATED,
-}
+
+@dataclass(frozen=True)
+class WholeSplitSettings:
+    """The config's `latency.whole_split` section, typed (its defaults are written only
+    here: tests/architecture/test_one_place.py checks the schema's against them)."""
+
+    batch_size: int = 32
+    """Rows per batch, and per timed round."""
+    repeats: int = 1
+    """Times every test example is timed at each setting (rounds add up per batch)."""
+    warmup: int = 1
+    """Untimed passes of the first batch at full depth, per engine."""
+    tolerance: float = TOLERANCE
+    """An example may differ from the stored outputs only where they put it this close to
+    a decision (a score at the knob, top two logits)."""
+    max_tolerated: float = MAX_TOLERATED
+    """The largest share of the test examples allowed to differ near the knob."""
+
+    @classmethod
+    def from_config(cls, section: dict | None) -> WholeSplitSettings:
+        """The settings of a (validated) `latency.whole_split` section; None: the defaults."""
+        return cls(**(section or {}))
+
+    def replace(self, **changes) -> WholeSplitSettings:
+        return dataclasses.replace(self, **changes)
 
 
 def _ratio_of_sums(full, knob, axis=-1):
@@ -111,8 +131,8 @@ def batch_rounds(
     features: list[dict],
     rules: dict[str, list],
     batch_size: int,
-    repeats: int = 1,
-    warmup: int = 1,
+    repeats: int,
+    warmup: int,
     sync: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[dict, dict, list[np.ndarray]]:
@@ -162,7 +182,7 @@ def time_split(
     policy: str,
     knob: float,
     options: dict | None = None,
-    settings: dict | None = None,
+    settings: WholeSplitSettings = WholeSplitSettings(),
     sync: Callable[[], None] | None = None,
     what: str = "run",
 ) -> pd.DataFrame:
@@ -170,20 +190,18 @@ def time_split(
     split, whose stored outputs are `out`) on every engine, check each engine's decisions
     against the simulation's (DataError beyond the bound, naming `what` and the engine),
     and return one row per engine and setting (full depth: speed-ups 1)."""
-    settings = DEFAULTS | (settings or {})
     options = dict(options or {})
     rules = {
         name: [None, engine.policy(policy, knob, **options)] for name, engine in engines.items()
     }
     seconds, decisions, batches = batch_rounds(
-        engines, features, rules, settings["batch_size"], settings["repeats"],
-        settings["warmup"], sync,
+        engines, features, rules, settings.batch_size, settings.repeats, settings.warmup, sync,
     )  # fmt: skip
     rows = []
     for name, engine in engines.items():
         exit_index, logits = decisions[(name, 1)]
-        agreement = compare(out, policy, knob, options, exit_index, logits, settings["tolerance"])
-        agreement.check(f"{what}, {name} engine at {policy} {knob:g}", settings["max_tolerated"])
+        agreement = compare(out, policy, knob, options, exit_index, logits, settings.tolerance)
+        agreement.check(f"{what}, {name} engine at {policy} {knob:g}", settings.max_tolerated)
         layers = np.asarray(engine.exit_layers)
         full_layers = np.array([engine.num_layers * len(b) for b in batches], float)
         stored_layers = np.array([layers[agreement.stored_exits[b]].sum() for b in batches], float)
@@ -192,12 +210,12 @@ def time_split(
         numbers = speedup_interval(full_s, knob_s, full_layers, stored_layers)
         common = {
             "engine": name,
-            "batch_size": settings["batch_size"],
+            "batch_size": settings.batch_size,
             "examples": len(features),
             "rounds": len(batches),
-            "repeats": settings["repeats"],
+            "repeats": settings.repeats,
         }
-        per = len(features) * settings["repeats"]
+        per = len(features) * settings.repeats
         rows.append(
             common
             | {

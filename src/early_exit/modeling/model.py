@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,7 @@ from early_exit.support.errors import ConfigError
 
 Pooling = Literal["cls", "mean"]
 HeadKind = Literal["pooler", "shared_pooler", "layer_mix", "linear", "tanh"]
-HEADS = ("pooler", "shared_pooler", "layer_mix", "linear", "tanh")
+HEADS = get_args(HeadKind)  # the schema's `head` enum is checked against it (tests/architecture)
 EXIT_GATES = ("lte",)
 
 

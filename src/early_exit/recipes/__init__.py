@@ -35,6 +35,7 @@ from early_exit.recipes import (
 )
 from early_exit.recipes.losses import RecipeContext
 from early_exit.support.errors import ConfigError
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 __all__ = ["RECIPES", "Recipe", "RecipeContext", "Stage", "get_recipe"]
@@ -112,7 +113,7 @@ class Recipe:
         if hasattr(self.module, "check"):
             self.module.check(exit_layers, num_layers)
 
-    def stages(self, training: dict, ctx: RecipeContext) -> list[Stage]:
+    def stages(self, training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
         return self.module.stages(training, ctx)
 
 

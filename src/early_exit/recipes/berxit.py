@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from early_exit.recipes.losses import RecipeContext, check_internal_and_final_exits, exit_losses
 from early_exit.support.errors import ConfigError
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
@@ -68,7 +69,7 @@ def alternate_lte_loss(logits, scores, labels, task_type: str, step: int):
     return exits + lte
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
     def step_loss(model, batch, step):
         from early_exit.training.batching import model_inputs  # torch: not at import
 
@@ -79,6 +80,4 @@ def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
             out.logits.float(), out.exit_scores.float(), batch["labels"], ctx.task_type, step
         )
 
-    return [
-        Stage("berxit", None, training["epochs"], training["learning_rate"], step_loss=step_loss)
-    ]
+    return [Stage("berxit", None, training.epochs, training.learning_rate, step_loss=step_loss)]

@@ -79,6 +79,7 @@ from typing import TYPE_CHECKING
 
 from early_exit.recipes.losses import RecipeContext
 from early_exit.support.errors import ConfigError
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def check(exit_layers: list[int], num_layers: int) -> None:
         )
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
     raise ConfigError(
         "recipe: costeff is trained by the slenderize rule from its teacher's model "
         "(early_exit.runners.slenderize), not by the train rule"

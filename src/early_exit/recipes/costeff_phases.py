@@ -31,6 +31,7 @@ from early_exit.recipes.losses import exit_losses
 from early_exit.recipes.teacher_cache import TeacherCache
 from early_exit.training.batching import BatchStream, bucketed_batches, indexed, model_inputs
 from early_exit.training.loop import autocast, train_steps
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -96,12 +97,12 @@ class Distiller:
 class Phases:
     """Training segments on one batch stream, each with a fresh optimizer and schedule."""
 
-    def __init__(self, stream: BatchStream, training: dict, device):
-        self.stream, self.training, self.device = stream, training, device
+    def __init__(self, stream: BatchStream, settings: TrainingSettings, device):
+        self.stream, self.settings, self.device = stream, settings, device
 
     def steps(self, model, steps: int, lr: float, step_loss, name: str) -> list[float]:
         stage = Stage(name, None, 1, lr, step_loss=step_loss)
-        return train_steps(model, self.stream.next, steps, stage, self.training, self.device)
+        return train_steps(model, self.stream.next, steps, stage, self.settings, self.device)
 
     def epochs(self, model, epochs: float, lr: float, loss, name: str) -> None:
         """`epochs` of the stream (whole or not) of `loss(model, batch)`."""
@@ -154,7 +155,9 @@ def pruning_plan(encoder_config, cfg: dict, heads: int, inter: int) -> list[tupl
 
 
 def importance_batches(stream: BatchStream, fraction: float, seed: int, k: int) -> list[dict]:
-    batches = bucketed_batches(stream.lengths, stream.batch_size, seed + IMPORTANCE_SEED_OFFSET, k)
+    batches = bucketed_batches(
+        stream.lengths, stream.batch_size, seed + IMPORTANCE_SEED_OFFSET, k, stream.bucket_batches
+    )
     n = max(1, math.ceil(fraction * len(batches)))
     return [indexed(stream.collate, b) for b in batches[:n]]
 
@@ -167,7 +170,7 @@ def prune(
     step by step down the plan."""
     stream, dev = phases.stream, phases.device
     student = copy.deepcopy(ta)
-    precision = autocast(dev, phases.training)
+    precision = autocast(dev, phases.settings)
     cache = TeacherCache.build(
         ta, stream.collate, stream.lengths, stream.batch_size, dev, precision
     )

@@ -40,6 +40,7 @@ from early_exit.recipes.losses import (
     exit_losses,
     head_params,
 )
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
@@ -58,7 +59,7 @@ def check(exit_layers: list[int], num_layers: int) -> None:
     check_internal_and_final_exits("DeeBERT", exit_layers, num_layers)
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
     final = len(ctx.exit_layers) - 1
     final_head = head_params({final})
     highways = head_params(set(range(final)))
@@ -69,7 +70,7 @@ def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
     def highway_loss(logits, labels):
         return exit_losses(logits, labels, ctx.task_type)[:final].sum()
 
-    epochs, lr = training["epochs"], training["learning_rate"]
+    epochs, lr = training.epochs, training.learning_rate
     return [
         Stage(
             "deebert-1-backbone",

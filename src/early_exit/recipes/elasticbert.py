@@ -17,6 +17,7 @@ continues masked-LM training of any BERT with a loss at every layer.
 from __future__ import annotations
 
 from early_exit.recipes.losses import RecipeContext, summed_exit_losses
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
@@ -33,7 +34,5 @@ GRADIENT_EQUILIBRIUM = True
 PRETRAINING = "elastic"  # a method may pre-train its backbone first (`pretrain:`)
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
-    return [
-        Stage("elasticbert", summed_exit_losses(ctx), training["epochs"], training["learning_rate"])
-    ]
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
+    return [Stage("elasticbert", summed_exit_losses(ctx), training.epochs, training.learning_rate)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from early_exit.recipes.losses import RecipeContext
 from early_exit.recipes.static import check, single_exit_stage
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 __all__ = ["check", "stages"]
@@ -20,5 +21,5 @@ STATIC = True  # a single exit: no knob; scored against the ELUE curve, not a po
 HEAD = "pooler"
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
     return [single_exit_stage(training, ctx)]

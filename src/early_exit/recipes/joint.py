@@ -7,6 +7,7 @@ without their extras; a useful reference recipe.
 from __future__ import annotations
 
 from early_exit.recipes.losses import RecipeContext, summed_exit_losses
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
@@ -18,5 +19,5 @@ CRITERION = "entropy"  # the exit policy the paper uses
 HEAD = "pooler"
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
-    return [Stage("joint", summed_exit_losses(ctx), training["epochs"], training["learning_rate"])]
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
+    return [Stage("joint", summed_exit_losses(ctx), training.epochs, training.learning_rate)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from early_exit.recipes.losses import RecipeContext, exit_losses
 from early_exit.support.errors import ConfigError
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
@@ -27,7 +28,7 @@ def check(exit_layers: list[int], num_layers: int) -> None:
         raise ConfigError(f"exit_layers: PABEE needs at least two exits; got {exit_layers}")
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
     import torch  # not at module level: see early_exit.recipes.losses
 
     weights = torch.tensor(ctx.exit_layers, dtype=torch.float32)
@@ -37,4 +38,4 @@ def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
         w = weights.to(per_exit.device)
         return (w * per_exit).sum() / w.sum()
 
-    return [Stage("pabee", loss, training["epochs"], training["learning_rate"])]
+    return [Stage("pabee", loss, training.epochs, training.learning_rate)]

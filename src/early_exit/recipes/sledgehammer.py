@@ -19,6 +19,7 @@ init). Here the weights are ordinary parameters and are learned.
 from __future__ import annotations
 
 from early_exit.recipes.losses import RecipeContext, summed_exit_losses
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 # What the deck and the tables say about this recipe (one place: read, never copied).
@@ -34,9 +35,5 @@ CRITERION = "confidence"  # the exit policy the paper uses
 HEAD = "layer_mix"
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
-    return [
-        Stage(
-            "sledgehammer", summed_exit_losses(ctx), training["epochs"], training["learning_rate"]
-        )
-    ]
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
+    return [Stage("sledgehammer", summed_exit_losses(ctx), training.epochs, training.learning_rate)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from early_exit.recipes.losses import RecipeContext, summed_exit_losses
 from early_exit.support.errors import ConfigError
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 TITLE = "Static k layers"
@@ -25,11 +26,9 @@ def check(exit_layers: list[int], num_layers: int) -> None:
         raise ConfigError(f"exit_layers: a baseline has exactly one exit; got {exit_layers}")
 
 
-def single_exit_stage(training: dict, ctx: RecipeContext) -> Stage:
-    return Stage(
-        "single-exit", summed_exit_losses(ctx), training["epochs"], training["learning_rate"]
-    )
+def single_exit_stage(training: TrainingSettings, ctx: RecipeContext) -> Stage:
+    return Stage("single-exit", summed_exit_losses(ctx), training.epochs, training.learning_rate)
 
 
-def stages(training: dict, ctx: RecipeContext) -> list[Stage]:
+def stages(training: TrainingSettings, ctx: RecipeContext) -> list[Stage]:
     return [single_exit_stage(training, ctx)]

@@ -41,7 +41,9 @@ def pretrain(spec: RunSpec, on_step=None) -> dict:
     )
     collate = MLMCollator(tokenizer, data, cfg["mlm_probability"])
     stages = [mlm_stage(cfg, model.stack.num_layers)]
-    settings = {**training, **cfg}
+    # the pre-training's own epochs, learning rate and batch size over the training settings
+    own = {key: cfg[key] for key in ("epochs", "learning_rate", "batch_size") if key in cfg}
+    settings = spec.settings.replace(**own)
     progress = run.fit(
         model, data, collate, stages, settings, backbone, cfg, training, on_step=on_step
     )

@@ -67,10 +67,10 @@ def finetune(spec: RunSpec, on_step=None) -> dict:
     `spec.first_stage`: the model directory of a run that already trained this recipe's
     first stage (see `take_first_stage`); training then starts at the second stage.
     """
-    backbone, method, training = spec.backbone, spec.method, spec.training
+    backbone, method, settings = spec.backbone, spec.method, spec.settings
     run = TrainingRun.start(spec.data_dir, spec.state_dir, spec.seed, spec.device, spec.threads)
     model, tokenizer, recipe = build_model(backbone, method, run.num_labels)
-    stages = recipe.stages(training, RecipeContext(run.task_type, tuple(model.exit_layers)))
+    stages = recipe.stages(settings, RecipeContext(run.task_type, tuple(model.exit_layers)))
     start = None
     if spec.first_stage is not None:
         start = take_first_stage(model, spec.first_stage)
@@ -84,10 +84,10 @@ def finetune(spec: RunSpec, on_step=None) -> dict:
         model.exit_layers,
         run.device,
     )
-    identity = (backbone, method, training, start)  # with the seed and data: the run's id
+    identity = (backbone, method, settings.given, start)  # with the seed and data: the run's id
     collate = run.collator(tokenizer, data)
-    progress = run.fit(model, data, collate, stages, training, *identity, on_step=on_step)
-    meta = run.model_meta(backbone, method, training, progress)
+    progress = run.fit(model, data, collate, stages, settings, *identity, on_step=on_step)
+    meta = run.model_meta(backbone, method, settings, progress)
     meta["first_stage_from"] = str(spec.first_stage) if spec.first_stage else None
     save_model_dir(spec.out_dir, model.cpu(), tokenizer, meta)
     run.finish()

@@ -39,7 +39,7 @@ def slenderize(spec: RunSpec) -> dict:
     """Run the COST-EFF pipeline from `spec.teacher` (a trained model directory) and write
     `spec.out_dir` (a model directory) atomically."""
     start = time.perf_counter()
-    backbone, training = spec.backbone, spec.training
+    backbone, settings = spec.backbone, spec.settings
     # restarts, never resumes: no state_dir
     run = TrainingRun.start(spec.data_dir, None, spec.seed, spec.device, spec.threads)
     teacher, tokenizer, teacher_meta = load_model_dir(spec.teacher)
@@ -55,12 +55,12 @@ def slenderize(spec: RunSpec) -> dict:
     stream = BatchStream(
         run.collator(tokenizer, data),
         data.lengths,
-        training["batch_size"],
+        settings.batch_size,
         spec.seed,
-        training.get("bucket_batches", 20),
+        settings.bucket_batches,
     )
     teacher.to(run.device)
-    phases = Phases(stream, training, run.device)
+    phases = Phases(stream, settings, run.device)
 
     ta = train_assistant(phases, teacher, cfg, backbone, run.task_type)
     ta_parameters = num_parameters(ta)
@@ -70,7 +70,7 @@ def slenderize(spec: RunSpec) -> dict:
 
     params = num_parameters(student)
     progress = {"seconds": time.perf_counter() - start, "steps": stream.drawn}
-    meta = run.model_meta(backbone, spec.method, training, progress)
+    meta = run.model_meta(backbone, spec.method, settings, progress)
     meta["slenderize"] = {
         "teacher": str(spec.teacher),
         "shapes": layer_shapes(student.encoder),

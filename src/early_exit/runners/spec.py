@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+
+from early_exit.training.settings import TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -11,7 +14,8 @@ class RunSpec:
     """One model job: the data it trains on, where it writes, and how it trains.
 
     `method` is the method instance of the config (its recipe and the recipe's own
-    settings, e.g. `slenderize` or `pretrain`); `training` the merged training settings.
+    settings, e.g. `slenderize` or `pretrain`); `training` the merged training settings as
+    the rule gives them (typed once: `settings`).
     `state_dir`: where a resumable job keeps its resume state (None: restarts).
     `first_stage`: a run that already trained this recipe's first stage (DeeBERT).
     `teacher`: the trained model a slenderized method (COST-EFF) starts from.
@@ -28,6 +32,11 @@ class RunSpec:
     state_dir: Path | None = None
     first_stage: Path | None = None
     teacher: Path | None = None
+
+    @cached_property
+    def settings(self) -> TrainingSettings:
+        """The training settings, typed (built once, from `training`)."""
+        return TrainingSettings.from_config(self.training)
 
     @classmethod
     def from_snakemake(cls, smk, out_dir: str) -> RunSpec:

@@ -52,7 +52,7 @@ def encode(examples: list[dict], tokenizer, max_length: int) -> Encoded:
 
 
 def bucketed_batches(
-    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int = 20
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int
 ) -> list[np.ndarray]:
     """Shuffled batches of similar-length examples, identical for the same (seed, epoch).
 
@@ -114,7 +114,7 @@ class BatchStream:
     lengths: np.ndarray
     batch_size: int
     seed: int
-    bucket_batches: int = 20
+    bucket_batches: int  # TrainingSettings.bucket_batches
     epoch: int = -1
     drawn: int = 0  # batches handed out so far
     queue: list = field(default_factory=list)

@@ -34,6 +34,7 @@ from early_exit.support.atomic import remove_stale_temporaries
 from early_exit.training.batching import Collator, Encoded, bucketed_batches, model_inputs
 from early_exit.training.frozen_encoder import check_frozen, frozen_collator, frozen_logits
 from early_exit.training.hardware import native_bf16
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -75,33 +76,35 @@ class ResumeState:
 STAGE_SEED_STRIDE = 1009
 
 
-def make_optimizer(model: torch.nn.Module, stage: Stage, settings: dict, total_steps: int):
+def make_optimizer(
+    model: torch.nn.Module, stage: Stage, settings: TrainingSettings, total_steps: int
+):
     """AdamW over the stage's trainable parameters (no decay on biases and LayerNorm), with
-    the configured schedule (`settings["schedule"]`, linear warmup and decay by default)."""
+    the configured schedule (`settings.schedule`, linear warmup and decay by default)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         param.requires_grad_(stage.trainable(name))
         if param.requires_grad:
             (no_decay if any(k in name for k in NO_DECAY) else decay).append(param)
     groups = [
-        {"params": decay, "weight_decay": settings["weight_decay"]},
+        {"params": decay, "weight_decay": settings.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
     # The fused kernel updates every tensor in one pass: the per-tensor loop took 10% of a
     # MiniLM training step on a 2-core CPU (same update rule, other rounding).
     optimizer = torch.optim.AdamW(groups, lr=stage.learning_rate, eps=1e-8, fused=True)
-    if settings.get("schedule", "linear") == "constant":
+    if settings.schedule == "constant":
         return optimizer, get_constant_schedule(optimizer)
-    warmup = int(round(settings["warmup_ratio"] * total_steps))
+    warmup = int(round(settings.warmup_ratio * total_steps))
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
-def training_precision(device: torch.device, settings: dict) -> str:
+def training_precision(device: torch.device, settings: TrainingSettings) -> str:
     """What the training steps run in: "bf16" (autocast: bf16 matrix products, fp32
     weights, optimizer and losses) when the settings ask for it and the device computes
     bf16 natively, else "fp32". Emulated bf16 is slower than fp32, so asking for bf16
     on other hardware trains in fp32 (logged, and recorded with the model)."""
-    if settings.get("precision", "fp32") != "bf16":
+    if settings.precision != "bf16":
         return "fp32"
     if native_bf16(device):
         return "bf16"
@@ -114,7 +117,7 @@ def _warn_no_bf16(device: str) -> None:  # once per process, not at every step
     log.warning("precision bf16: %s has no native bf16, training in fp32", device)
 
 
-def autocast(device: torch.device, settings: dict):
+def autocast(device: torch.device, settings: TrainingSettings):
     """The training steps' autocast context (see `training_precision`)."""
     enabled = training_precision(device, settings) == "bf16"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -130,7 +133,14 @@ def stage_loss(model, batch: dict, stage: Stage, step: int) -> torch.Tensor:
 
 
 def train_step(
-    model, batch, stage: Stage, optimizer, scheduler, settings, device, step: int = 0
+    model,
+    batch,
+    stage: Stage,
+    optimizer,
+    scheduler,
+    settings: TrainingSettings,
+    device,
+    step: int = 0,
 ) -> float:
     batch = {k: v.to(device) for k, v in batch.items()}
     with autocast(device, settings):
@@ -138,7 +148,7 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    torch.nn.utils.clip_grad_norm_(params, settings["max_grad_norm"])
+    torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
     optimizer.step()
     scheduler.step()
     return float(loss.detach())
@@ -149,7 +159,8 @@ def fit(
     data: Encoded,
     collate: Collator,
     stages: list[Stage],
-    settings: dict,
+    *,
+    settings: TrainingSettings,
     seed: int,
     device: torch.device,
     state_dir: Path,
@@ -165,8 +176,8 @@ def fit(
     state = resume_state(state_dir, fingerprint)
     resuming = state.step > 0
     model.to(device)
-    every = settings.get("checkpoint_every") or 0
-    n_batches = math.ceil(len(data) / settings["batch_size"])
+    every = settings.checkpoint_every
+    n_batches = math.ceil(len(data) / settings.batch_size)
     for s, stage in enumerate(stages[state.stage :], start=state.stage):
         optimizer, scheduler = make_optimizer(model, stage, settings, stage.epochs * n_batches)
         if resuming:  # weights and RNG; mid-stage also the optimizer and schedule
@@ -179,10 +190,10 @@ def fit(
         for epoch in range(state.epoch, stage.epochs):
             batches = bucketed_batches(
                 data.lengths,
-                settings["batch_size"],
+                settings.batch_size,
                 seed + STAGE_SEED_STRIDE * s,
                 epoch,
-                settings.get("bucket_batches", 20),
+                settings.bucket_batches,
             )
             for batch in remaining(batches, state, f"{stage.name} {epoch + 1}/{stage.epochs}"):
                 loss = train_step(
@@ -209,7 +220,7 @@ def fit(
     return asdict(state)
 
 
-def stage_mode(model, stage: Stage, data, collate, settings: dict, device) -> Collator:
+def stage_mode(model, stage: Stage, data, collate, settings: TrainingSettings, device) -> Collator:
     """Put the model in the stage's mode; returns the stage's collator. A frozen-encoder
     stage runs the encoder in eval mode and computes its outputs once (after a resumed
     run's weights are restored)."""
@@ -219,7 +230,7 @@ def stage_mode(model, stage: Stage, data, collate, settings: dict, device) -> Co
     check_frozen(model, stage)
     model.encoder.eval()
     precision = autocast(device, settings)
-    return frozen_collator(model, data, collate, device, settings["batch_size"], precision)
+    return frozen_collator(model, data, collate, device, settings.batch_size, precision)
 
 
 def remaining(batches: list, state: ResumeState, desc: str) -> Iterator:
@@ -262,7 +273,7 @@ def train_steps(
     batches: Callable[[], dict],
     steps: int,
     stage: Stage,
-    settings: dict,
+    settings: TrainingSettings,
     device,
     schedule_steps: int | None = None,
 ) -> list[float]:

@@ -19,6 +19,7 @@ from early_exit.training.batching import Collator, Encoded, encode
 from early_exit.training.hardware import describe
 from early_exit.training.loop import discard_state, fit, training_precision
 from early_exit.training.runtime import pick_device, seed_everything
+from early_exit.training.settings import TrainingSettings
 from early_exit.training.stage import Stage
 
 
@@ -64,9 +65,12 @@ class TrainingRun:
         label_dtype = torch.float32 if self.task_type == "regression" else torch.long
         return Collator(tokenizer, data, label_dtype)
 
-    def model_meta(self, backbone: dict, method: dict, training: dict, progress: dict) -> dict:
+    def model_meta(
+        self, backbone: dict, method: dict, settings: TrainingSettings, progress: dict
+    ) -> dict:
         """What a model directory records about the run that trained it (the engine reads
-        the task's labels, text fields and length; the deck, the time and the hardware)."""
+        the task's labels, text fields and length; the deck, the time and the hardware);
+        the training settings as the config gave them."""
         return {
             "task": self.manifest["task"],
             "task_type": self.task_type,
@@ -75,8 +79,8 @@ class TrainingRun:
             "max_length": self.manifest["max_length"],
             "backbone": backbone,
             "method": method,
-            "training": training,
-            "precision": training_precision(self.device, training),
+            "training": settings.given,
+            "precision": training_precision(self.device, settings),
             "seed": self.seed,
             "progress": progress,
             "hardware": describe(str(self.device)),
@@ -88,7 +92,7 @@ class TrainingRun:
         data: Encoded,
         collate,
         stages: list[Stage],
-        settings: dict,
+        settings: TrainingSettings,
         *identity,
         on_step=None,
     ) -> dict:
@@ -105,10 +109,10 @@ class TrainingRun:
             data,
             collate,
             stages,
-            settings,
-            self.seed,
-            self.device,
-            self.state_dir,
+            settings=settings,
+            seed=self.seed,
+            device=self.device,
+            state_dir=self.state_dir,
             on_step=on_step,
             fingerprint=fingerprint,
         )

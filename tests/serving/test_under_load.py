@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 
-from early_exit.serving import stage
-from early_exit.serving.stage import COLUMNS, serve_runs
+from early_exit.serving import under_load
+from early_exit.serving.under_load import COLUMNS, ServingSettings, serve_runs
 from early_exit.support.tables import read_table
 
 
@@ -20,18 +20,18 @@ def test_the_stage_writes_every_mode_and_rate_on_paired_loads(serving_runs, tmp_
         "policy": "entropy",
         "threshold": 0.01,
     }
-    settings = {
-        "rates": [0.5, 2],
-        "requests": 20,
-        "seconds": 1.0,
-        "texts": 16,
-        "max_batch": 8,
-        "max_queue": 256,
-        "max_wait": 4,
-        "timeout": 10,
-    }
+    settings = ServingSettings(
+        rates=(0.5, 2),
+        requests=20,
+        seconds=1.0,
+        texts=16,
+        max_batch=8,
+        max_queue=256,
+        max_wait=4,
+        timeout=10,
+    )
     offered = {}  # seed -> the arrival sequences offered under it (one per mode)
-    run_load = stage.run_load
+    run_load = under_load.run_load
 
     def recording(*args, **kwargs):
         load = run_load(*args, **kwargs)
@@ -39,7 +39,7 @@ def test_the_stage_writes_every_mode_and_rate_on_paired_loads(serving_runs, tmp_
             offered.setdefault(kwargs["seed"], []).append(load.scheduled)
         return load
 
-    monkeypatch.setattr(stage, "run_load", recording)
+    monkeypatch.setattr(under_load, "run_load", recording)
     start = time.perf_counter()
     serve_runs([run], [tmp_path / "serving.tsv"], None, settings, "cpu", 1)
     assert time.perf_counter() - start < 60
@@ -50,7 +50,7 @@ def test_the_stage_writes_every_mode_and_rate_on_paired_loads(serving_runs, tmp_
     assert (table.p50_low_ms <= table.p50_ms).all() and (table.p50_ms <= table.p50_high_ms).all()
     assert (table.rows_per_call >= 1).all()
     # paired: at each rate the three modes got one and the same arrival sequence
-    assert len(offered) == len(settings["rates"])
+    assert len(offered) == len(settings.rates)
     for sequences in offered.values():
         assert len(sequences) == 3
         assert all(np.array_equal(s, sequences[0]) for s in sequences)

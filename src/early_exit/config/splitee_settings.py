@@ -9,23 +9,16 @@ simulates the bandit on it: `results/splitee/{source}/{target}/{method}/seed{see
 from __future__ import annotations
 
 from early_exit.data.registry import TaskSpec
+from early_exit.exits.splitee import SplitEESettings
 from early_exit.recipes import get_recipe
 from early_exit.support.errors import ConfigError
 
-DEFAULTS = {
-    "alpha": 0.75,
-    "lambda": 0.1,
-    "lambda_depth": 12,
-    "offload_costs": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-    "orders": 5,
-    "ucb_c": 1.0,
-}
-
 
 def splitee_settings(config: dict) -> dict | None:
-    """The section with defaults applied (None when the config has none)."""
+    """The section with the simulation's defaults (`exits.splitee.SplitEESettings`) applied;
+    None when the config has none. The splitee job types it (`SplitEESettings.from_config`)."""
     section = config.get("splitee")
-    return None if section is None else {**DEFAULTS, **section}
+    return None if section is None else {**SplitEESettings.config_defaults(), **section}
 
 
 def pair_alpha(settings: dict, pair: dict) -> list[float]:

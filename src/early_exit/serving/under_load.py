@@ -19,8 +19,10 @@ and 95% order-statistic intervals for p50 and p90.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,43 @@ COLUMNS = [
     "slo_ms",  # the latency objective: `slo` x model_ms
     "threshold",
 ]
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """The config's `serving:` section, typed (`task` is the workflow's planning:
+    `early_exit.config.plan`). Its defaults are written only here:
+    tests/architecture/test_one_place.py checks the schema's against them."""
+
+    rates: tuple[float, ...] = (1, 2, 4)
+    """Offered rates, as multiples of the run's unloaded full-depth rate."""
+    requests: int = 60
+    """At most this many requests per rate."""
+    seconds: float = 0.8
+    """At most this long per rate."""
+    slo: float = 5
+    """The latency objective, in unloaded batch-1 model times."""
+    texts: int = 64
+    """The first `texts` test examples are the requests' texts."""
+    max_batch: int = 32
+    """The server's largest batch."""
+    max_queue: int = 256
+    """The server's queue; beyond it requests are rejected."""
+    max_wait: int = 4
+    """The server's dynamic batching wait (`serving.app.Limits.max_wait`)."""
+    timeout: float = 10
+    """A request's timeout, in seconds."""
+
+    @classmethod
+    def from_config(cls, section: dict | None) -> ServingSettings:
+        """The settings of a (validated) `serving:` section; None: the defaults."""
+        given = {k: v for k, v in (section or {}).items() if k != "task"}
+        if "rates" in given:
+            given["rates"] = tuple(given["rates"])
+        return cls(**given)
+
+    def replace(self, **changes) -> ServingSettings:
+        return dataclasses.replace(self, **changes)
 
 
 class Running:
@@ -147,7 +186,11 @@ def point(load: LoadResult) -> dict:
 
 
 def measure_run(
-    run: dict, points_path: str, settings: dict, device: str = "cpu", gen: Generator | None = None
+    run: dict,
+    points_path: str,
+    settings: ServingSettings,
+    device: str = "cpu",
+    gen: Generator | None = None,
 ) -> pd.DataFrame:
     """serving.tsv's rows for one run (its engine loaded once, a server per mode), the
     load offered from `gen`'s process (a new one when None)."""
@@ -163,15 +206,15 @@ def measure_run(
         knob = knob_for(None, run["policy"], key=key, points=points_path, fallback=False)
     policy = engine.policy(run["policy"], knob, **run.get("options", {}))
     fields = engine.fields
-    records = load_split(run["data_dir"], "test")[: settings["texts"]]
+    records = load_split(run["data_dir"], "test")[: settings.texts]
     texts = [r[fields[0]] for r in records]
     pairs = [r[fields[1]] for r in records] if len(fields) > 1 else None
     limits = Limits(
-        max_batch=settings["max_batch"],
-        max_queue=settings["max_queue"],
+        max_batch=settings.max_batch,
+        max_queue=settings.max_queue,
         max_texts=1,
-        timeout=settings["timeout"],
-        max_wait=settings["max_wait"],
+        timeout=settings.timeout,
+        max_wait=settings.max_wait,
     )
     with Running(engine, None, "full", limits) as srv:
         unloaded = unloaded_latency(srv.url, texts)
@@ -180,16 +223,16 @@ def measure_run(
     for mode in MODES:
         with Running(engine, None if mode == "full" else policy, mode, limits) as srv:
             run_load(srv.url, texts, 1.0 / unloaded, 4, 2.0, pairs=pairs, generator=gen)
-            for multiple in settings["rates"]:
+            for multiple in settings.rates:
                 rate = multiple / unloaded
                 before = rows_per_call(srv.url)
                 load = run_load(  # the arrivals within `seconds`, at most `requests`
                     srv.url,
                     texts,
                     rate,
-                    settings["requests"],
-                    settings["seconds"],
-                    settings["timeout"],
+                    settings.requests,
+                    settings.seconds,
+                    settings.timeout,
                     seed=paired_seed(multiple),  # the same arrivals for every mode
                     pairs=pairs,
                     generator=gen,
@@ -203,7 +246,7 @@ def measure_run(
                         "rows_per_call": mean_rows(before, rows_per_call(srv.url)),
                         "unloaded_ms": 1e3 * unloaded,
                         "model_ms": 1e3 * model,
-                        "slo_ms": 1e3 * model * settings.get("slo", 5.0),
+                        "slo_ms": 1e3 * model * settings.slo,
                         "threshold": knob,
                     }
                 )
@@ -214,7 +257,7 @@ def serve_runs(
     runs: list[dict],
     tables: list[str],
     points_path: str,
-    settings: dict,
+    settings: ServingSettings,
     device: str = "cpu",
     threads: int | None = None,
 ) -> None:
