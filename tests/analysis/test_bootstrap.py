@@ -262,3 +262,39 @@ def test_paired_difference_interval_is_agresti_mins():
     assert lo == pytest.approx(d - half, abs=1e-6) and hi == pytest.approx(d + half, abs=1e-6)
     lo, hi = intervals.paired_difference_interval(a, a, 0.95)  # identical: around 0
     assert lo < 0 < hi and lo == pytest.approx(-hi)
+
+
+def test_vs_finetune_at_a_fixed_knob_takes_agresti_min_in_both_tables(tmp_path):
+    from early_exit.analysis.intervals import paired_difference_interval
+
+    sweeps = [
+        make_run(tmp_path, "t", "a", 1, stored(seed=1)),
+        make_run(tmp_path, "t", "f", 1, stored(seed=3, exits=(4,), skill=(3.0,))),
+    ]
+    info = INFO | {
+        "f": INFO["a"] | {"criterion": None, "static": True, "full_model": True},
+    }
+    tables = uncertainty_tables(sweeps, {"t": POLICIES}, Settings(resamples=300), 0.01, info)
+    row = tables["summary"].query("method == 'a' and policy == 'entropy'").iloc[0]
+    assert row.finetune == "f"
+    runs = {
+        m: bootstrap.run_replicates(
+            tmp_path / "t" / m / "seed1", ("t", m, 1), POLICIES, Settings(300), 0.01
+        )[0]
+        for m in ("a", "f")
+    }
+    early = next(r for r in runs["a"] if r.policy == "entropy")
+    tuned = runs["f"][0]
+    split = next(iter(early.tests))
+    expected = paired_difference_interval(
+        early.tests[split].correct[early.chosen], tuned.tests[split].correct[tuned.chosen], 0.95
+    )
+    assert (row.vs_finetune_lo, row.vs_finetune_hi) == pytest.approx(expected)
+    assert row.vs_finetune_lo < row.vs_finetune < row.vs_finetune_hi
+    family = tables["significance"].query(
+        "method == 'a' and comparison == 'vs fine-tuning' and quantity == 'score'"
+    )
+    assert (family.value_lo.iloc[0], family.value_hi.iloc[0]) == pytest.approx(expected)
+    # fine-tuning against itself: 0, and its interval the bootstrap's [0, 0]
+    own = tables["summary"].query("method == 'f'").iloc[0]
+    assert [own.vs_finetune, own.vs_finetune_lo, own.vs_finetune_hi] == [0, 0, 0]

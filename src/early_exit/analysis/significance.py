@@ -39,7 +39,13 @@ import pandas as pd
 
 from early_exit.analysis.bootstrap import p_value
 from early_exit.analysis.elue import curve_methods
-from early_exit.analysis.intervals import Task, combined_interval, drop_interval, interp_rows
+from early_exit.analysis.intervals import (
+    Task,
+    combined_interval,
+    drop_interval,
+    interp_rows,
+    vs_finetune_interval,
+)
 from early_exit.exits.metrics import score_rows
 
 PERMUTATIONS = 9999  # random sign patterns when exact enumeration is too large
@@ -256,9 +262,13 @@ def _comparisons(task: Task, method: str, policy: str, split: str) -> list[dict]
         nm = (*names, "finetune", "score")
         test = _score_test(metric, labels, preds, [b_preds], [1.0], value, reps, nm)
         terms = point["between"]["score"] + base["between"]["score"]
-        rows.append(
-            _row(*common, "vs fine-tuning", "score", base_name, seeds, value, reps, test, terms)
-        )
+        row = _row(*common, "vs fine-tuning", "score", base_name, seeds, value, reps, test, terms)
+        b_runs = task.groups[(base_name, "single-exit", split)]
+        if seeds == 1 and len(b_runs) == 1:  # as the summary's vs_finetune interval
+            exact = vs_finetune_interval(runs[0], b_runs[0], split, task.settings)
+            if exact is not None:
+                row["value_lo"], row["value_hi"] = exact
+        rows.append(row)
         value = float(point["value"]["flops"] - base["value"]["flops"])
         reps = point["reps"]["flops"] - base["reps"]["flops"]
         test = ("sign-flip permutation", sign_flip(spent - b_spent, *names, "finetune", "flops"))
