@@ -108,14 +108,14 @@ def test_the_batch_shrinks_as_rows_exit(models, exports, monkeypatch):
     run, data_dir = models["joint"]
     engine = OrtEngine.from_dir(exports["joint"])
     data = encode(load_split(data_dir, "dev"), engine.tokenizer, engine.max_length)
-    seen, call = [], engine._call
+    seen, call = [], engine.backend._call
 
     def counting(key, session, **arrays):
         if key.startswith("layer"):
             seen.append(len(arrays["hidden"]))
         return call(key, session, **arrays)
 
-    monkeypatch.setattr(engine, "_call", counting)
+    monkeypatch.setattr(engine.backend, "_call", counting)
     from early_exit.exits.policies.entropy import entropy
 
     stored = load_exit_logits(run / "exit_logits.npz")["dev_logits"]
