@@ -24,9 +24,10 @@ from early_exit.data.prepared import load_split
 from early_exit.exits.calibration import calibrate_file
 from early_exit.exits.stored import load_exit_logits
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.inference.onnx_export import MANIFEST, export_model, export_run, runtime_policies
+from early_exit.inference.onnx_export import MANIFEST, export_model, export_run
 from early_exit.inference.ort_engine import OrtEngine
 from early_exit.inference.predict import predict
+from early_exit.inference.run_facts import runtime_policies
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.runners.finetune import finetune
 from early_exit.runners.slenderize import slenderize
