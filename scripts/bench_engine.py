@@ -37,9 +37,7 @@ from early_exit.data.prepared import load_split
 from early_exit.exits.policies import get_policy
 from early_exit.inference.engine import EarlyExitEngine, find_model_dir
 from early_exit.inference.latency import device_sync, interleaved
-from early_exit.inference.onnx_export import export_model
-from early_exit.inference.ort_engine import OrtEngine
-from early_exit.modeling.checkpoint import load_model_dir
+from early_exit.inference.ort_engine import load_export
 from early_exit.recipes import get_recipe
 from early_exit.training.batching import encode
 
@@ -90,14 +88,6 @@ def engine_pass(engine, features, rule, batch_size, decisions=None, key=None):
     return run
 
 
-def load_ort(run: Path, engine, args, scratch: Path):
-    """The run's export (written to `scratch`) on the ONNX Runtime engine."""
-    model, _, _ = load_model_dir(find_model_dir(run)[1])
-    export_model(model, engine, scratch / "onnx")
-    device = "cpu" if args.device == "cpu" else "auto"
-    return OrtEngine.from_dir(scratch / "onnx", device=device, threads=args.threads)
-
-
 def verdict(value: float, target: float, at_least: bool) -> str:
     met = value >= target if at_least else value <= target
     return f"({'meets' if met else 'misses'} {'>=' if at_least else '<='} {target})"
@@ -110,7 +100,7 @@ def bench_run(run: Path, args) -> None:
     engines = {"torch": engine}
     scratch = tempfile.TemporaryDirectory(prefix="bench-export-")
     if not args.no_ort:
-        engines["ort"] = load_ort(run, engine, args, Path(scratch.name))
+        engines["ort"] = load_export(run, engine, Path(scratch.name), args.device, args.threads)
     if args.modules:
         engines["modules"] = EarlyExitEngine.from_run(run, device=args.device, fused=False)
     if args.compile:

@@ -208,9 +208,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--mode",
         choices=("refill", "shrink", "full"),
-        default=None,
-        help="refill (default for a run directory), shrink (default for an export: "
-        "dynamic batches that shrink as rows exit) or full (full depth)",
+        default="refill",
+        help="refill (default: the batch refilled as rows exit, for a run directory and an "
+        "export alike), shrink (dynamic batches that shrink as rows exit) or full (full depth)",
     )
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
@@ -235,14 +235,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def serve_command(args) -> int:
-    from early_exit.inference.ort_engine import looks_like_export
     from early_exit.serving.app import Limits, serve
 
     for name in ("max_batch", "max_queue", "max_texts", "timeout"):
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be > 0")
     engine = load_engine(args.run_dir, args.device)
-    mode = args.mode or ("shrink" if looks_like_export(args.run_dir) else "refill")
+    mode = args.mode
     if args.policy == "full":
         policy, mode, knob = None, "full", None
     else:

@@ -27,10 +27,10 @@ def test_a_packed_batch_is_what_the_tokenizer_pads(runs, side):
         packed = pack(features, engine.tokenizer)
         for rows in (np.array([0]), np.array([3, 1, 7, 2]), np.arange(len(features))):
             expected = engine.tokenizer.pad([features[i] for i in rows], return_tensors="pt")
-            got = packed.batch(rows, torch.device("cpu"))
+            got = packed.batch(rows).inputs
             assert set(got) == set(expected)
             for key, value in expected.items():
-                assert torch.equal(got[key], value), (side, key, rows)
+                assert torch.equal(torch.from_numpy(got[key]), value), (side, key, rows)
     finally:
         engine.tokenizer.padding_side = "right"
 
@@ -47,8 +47,9 @@ def test_one_host_transfer_per_exit_and_masks_only_when_rows_change(runs):
     rule = half_exit_rule(engine, run)
     stack = engine.model.stack
     transfers, masks, layers = [], [], []
-    host, layer_mask, layer = engine._host, stack.layer_mask, stack.layer
-    engine._host = lambda logits, scores: transfers.append(len(logits)) or host(logits, scores)
+    backend = engine.backend
+    host, layer_mask, layer = backend.host, stack.layer_mask, stack.layer
+    backend.host = lambda logits, scores: transfers.append(len(logits)) or host(logits, scores)
     stack.layer_mask = lambda hidden, attn: masks.append(attn.shape) or layer_mask(hidden, attn)
     stack.layer = lambda i, h, m: layers.append((len(h), m is None)) or layer(i, h, m)
     try:
@@ -68,7 +69,7 @@ def test_one_host_transfer_per_exit_and_masks_only_when_rows_change(runs):
         assert len(masks) <= batches + shrinks
         assert len(masks) < len(layers)
     finally:
-        engine._host, stack.layer_mask, stack.layer = host, layer_mask, layer
+        backend.host, stack.layer_mask, stack.layer = host, layer_mask, layer
 
 
 @pytest.mark.parametrize("name,policy", [("joint", "entropy"), ("sledgehammer", "confidence")])

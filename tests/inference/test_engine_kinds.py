@@ -33,9 +33,10 @@ from early_exit.exits.policies import Outputs, get_policy
 from early_exit.exits.stored import load_exit_logits
 from early_exit.exits.sweep import sweep_file
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.inference.onnx_export import export_run, runtime_policies
+from early_exit.inference.onnx_export import export_run
 from early_exit.inference.ort_engine import OrtEngine
 from early_exit.inference.predict import predict
+from early_exit.inference.run_facts import runtime_policies
 from early_exit.runners.finetune import finetune
 from early_exit.runners.slenderize import slenderize
 from early_exit.runners.spec import RunSpec

@@ -24,9 +24,10 @@ from early_exit.data.prepared import load_split
 from early_exit.exits.calibration import calibrate_file
 from early_exit.exits.stored import load_exit_logits
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.inference.onnx_export import MANIFEST, export_model, export_run, runtime_policies
+from early_exit.inference.onnx_export import MANIFEST, export_model, export_run
 from early_exit.inference.ort_engine import OrtEngine
 from early_exit.inference.predict import predict
+from early_exit.inference.run_facts import runtime_policies
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.runners.finetune import finetune
 from early_exit.runners.slenderize import slenderize
@@ -108,14 +109,14 @@ def test_the_batch_shrinks_as_rows_exit(models, exports, monkeypatch):
     run, data_dir = models["joint"]
     engine = OrtEngine.from_dir(exports["joint"])
     data = encode(load_split(data_dir, "dev"), engine.tokenizer, engine.max_length)
-    seen, call = [], engine._call
+    seen, call = [], engine.backend._call
 
     def counting(key, session, **arrays):
         if key.startswith("layer"):
             seen.append(len(arrays["hidden"]))
         return call(key, session, **arrays)
 
-    monkeypatch.setattr(engine, "_call", counting)
+    monkeypatch.setattr(engine.backend, "_call", counting)
     from early_exit.exits.policies.entropy import entropy
 
     stored = load_exit_logits(run / "exit_logits.npz")["dev_logits"]

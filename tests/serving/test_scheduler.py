@@ -75,6 +75,29 @@ def test_same_answers_one_at_a_time_one_batch_and_refilled(serving_runs, name):
         assert refilled == one_batch, every
 
 
+@pytest.mark.parametrize("name", ["joint", "sledgehammer"])
+def test_an_onnx_export_is_refilled_as_the_torch_engine_is(serving_runs, name, tmp_path):
+    """The cohort is the walk of both engines: an export on ONNX Runtime, refilled (its
+    mix states joined on numpy for Sledgehammer), answers as it does in one batch."""
+    pytest.importorskip("onnxruntime")
+    from early_exit.inference.onnx_export import export_run
+    from early_exit.inference.ort_engine import OrtEngine
+
+    runs, texts = serving_runs
+    engine = OrtEngine.from_dir(export_run(runs[name], tmp_path / "export"), device="cpu")
+    engine.knob = knob(engine, texts)
+    one_batch = engine_answers(engine, texts, 64)
+    assert len({layer for _, layer in one_batch}) > 1  # rows exit at several depths
+    shared = []
+    for every in (1, 3):
+        refilled, scheduler = served(engine, texts, "refill", arrive_every=every)
+        assert refilled == one_batch, every
+        shared.append(scheduler.rows_per_call.values().max())
+    assert max(shared) > 1, shared  # rows admitted apart shared layer calls
+    refilled, _ = served(engine, texts, "refill", 1, admission=BULK)
+    assert refilled == one_batch
+
+
 @pytest.mark.parametrize("admission", [None, BULK], ids=["eager", "bulk"])
 def test_a_deep_row_is_not_starved(serving_runs, admission):
     """A stream that keeps arriving at layer 0 does not hold back a deeper cohort: every

@@ -60,11 +60,9 @@ from early_exit.data.prepared import load_split
 from early_exit.exits.operating_points import knob_for, load_sweeps
 from early_exit.exits.policies import Outputs
 from early_exit.exits.stored import load_exit_logits
-from early_exit.inference.engine import EarlyExitEngine, find_model_dir
-from early_exit.inference.onnx_export import export_model
-from early_exit.inference.ort_engine import OrtEngine
+from early_exit.inference.engine import EarlyExitEngine
+from early_exit.inference.ort_engine import load_export
 from early_exit.inference.whole_split import FULL, WholeSplitSettings, time_split
-from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.support.tables import write_table
 from early_exit.training.batching import encode
 
@@ -312,11 +310,8 @@ def load_engines(
     engines = {TORCH: EarlyExitEngine.from_run(run_dir, device=device)}
     if onnxruntime:
         started = time.perf_counter()
-        model, _, _ = load_model_dir(find_model_dir(Path(run_dir))[1])  # unfused, to trace
-        export_model(model, engines[TORCH], scratch / "onnx")
         # ONNX Runtime on CUDA needs the onnxruntime-gpu build: without it, CPU (logged)
-        ort_device = "cpu" if device == "cpu" else "auto"
-        engines[ORT] = OrtEngine.from_dir(scratch / "onnx", device=ort_device, threads=threads)
+        engines[ORT] = load_export(run_dir, engines[TORCH], scratch, device, threads)
         log.info(
             "exported %s to ONNX in %.1f s; torch on %s, ONNX Runtime on %s", run_dir,
             time.perf_counter() - started, engines[TORCH].device, engines[ORT].device,

@@ -3,8 +3,9 @@
 ONNX control flow cannot drop rows from a batch, so the model is not one graph: each
 piece the torch engine walks (`LayerStack.embed`, `LayerStack.layer`, `MultiExitModel.head`,
 and Sledgehammer's per-layer `MultiExitModel.mix_state`) is its own graph with a dynamic
-batch and sequence axis, and the host (`early_exit.inference.ort_engine`) decides between
-them with the policies' runtime forms. The export directory:
+batch and sequence axis, and the host (`early_exit.inference.ort_engine`, the engines' one
+walk `early_exit.inference.cohort` on ONNX Runtime) decides between them with the
+policies' runtime forms. The export directory:
 
     export.json                 format, the model's metadata, the pieces, FLOPs per exit,
                                 a checksum of every file below
@@ -17,7 +18,8 @@ them with the policies' runtime forms. The export directory:
     calibration.json            the run's temperatures fitted on dev (when it has them)
     sweep.tsv                   the run's sweep (when it has one: --max-drop)
     operating_points.json       per policy, the knob chosen on dev and its scores
-    README.md                   the model card
+                                (`early_exit.inference.run_facts`)
+    README.md                   the model card (`early_exit.inference.model_card`)
 
 Each graph is traced (torch's TorchScript-based exporter: it needs no package beyond
 `onnx`) at one batch shape and checked with ONNX Runtime against the model at another,
@@ -37,18 +39,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from early_exit.exits.operating_points import point_rows
-from early_exit.exits.policies import get_policy, runtime_names
 from early_exit.inference.engine import EarlyExitEngine, find_model_dir
+from early_exit.inference.model_card import model_card
+from early_exit.inference.run_facts import chosen_points, latency_rows
 from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.modeling.pruning import SHAPES_KEY, num_parameters
 from early_exit.support.atomic import atomic_dir, sha256_file, write_json, write_text
 from early_exit.support.errors import ConfigError, DataError
-from early_exit.support.tables import read_table
 
 FORMAT = "early-exit-onnx"
 VERSION = 1
@@ -287,183 +287,6 @@ def export_piece(piece: Piece, path: Path, opset: int = OPSET) -> None:
                 f"shape {CHECK_SHAPE} (max difference {diff}); the piece does not trace to a "
                 "shape-independent graph"
             )
-
-
-# ----------------------------------------------------------------------------- run facts
-
-
-def runtime_policies(engine: EarlyExitEngine) -> list[str]:
-    """The runtime policies this run can use (a learned one needs the model's gate)."""
-    gated = engine.model.cfg.exit_gate is not None
-    names = []
-    for name in runtime_names():
-        policy = get_policy(name)
-        if engine.task_type in policy.task_types and (gated or not policy.needs_scores):
-            names.append(name)
-    return names
-
-
-def chosen_points(engine: EarlyExitEngine) -> dict[str, dict]:
-    """Policy -> the knob `threshold="auto"` gives the torch engine, with its dev and test
-    scores and where it was chosen (`exits.operating_points.point_rows`, the lookup the
-    engine's `operating_point` makes too); a policy the run has no operating point for is
-    left out."""
-    rows, points = point_rows(engine.run_dir), {}
-    for name in runtime_policies(engine):
-        row = rows.get(name)
-        if row is None:
-            continue
-        keys = ("metric", "dev_score", "dev_score_full", "test_score", "test_score_full",
-                "test_speedup", "chosen_from")  # fmt: skip
-        points[name] = {"knob": float(row["threshold"])} | {
-            k: _plain(row[k]) for k in keys if k in row
-        }
-    return points
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
-
-
-def latency_rows(run_dir: Path) -> pd.DataFrame | None:
-    """The run's latency table (the workflow's latency stage), or None without one."""
-    path = run_dir / "latency.tsv"
-    if not path.is_file():
-        return None
-    return read_table(path, "latency table", "rule latency", columns=("policy", "knob"))
-
-
-# ----------------------------------------------------------------------------- card
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _num(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-LATENCY_COLUMNS = (  # shown when the table has them (newer tables carry more)
-    "engine", "policy", "knob", "batch_size", "ms_per_example", "measured_speedup",
-    "speedup_min", "speedup_max", "layer_speedup", "ratio", "time_vs_torch",
-)  # fmt: skip
-MACHINE_COLUMNS = ("machine", "cpu", "device", "threads")
-
-
-def speed_section(latency: pd.DataFrame | None) -> str:
-    if latency is None:
-        return (
-            "Not measured: the run has no latency table (`latency.tsv`, written by the "
-            "workflow's latency stage for early-exit methods only), so no speed-up was timed "
-            "for this model. The layer speed-ups above are derived from the stored exit outputs."
-        )
-    chosen = latency
-    if "chosen_on_dev" in latency:
-        chosen = latency[latency.chosen_on_dev.astype(str).str.lower() == "true"]
-    shown = [c for c in LATENCY_COLUMNS if c in chosen]
-    rows = [[_num(r[c]) for c in shown] for r in chosen.to_dict("records")]
-    machine = [c for c in MACHINE_COLUMNS if c in latency]
-    seen = latency[machine].drop_duplicates().to_dict("records") if machine else []
-    where = "; ".join(", ".join(f"{c} {r[c]}" for c in machine) for r in seen) or "not recorded"
-    note = (
-        ""
-        if "machine" in latency or "cpu" in latency
-        else " (the table records the device and thread count, not the processor)"
-    )
-    return (
-        "Timed by the workflow's latency stage at the knob chosen on dev, on the torch engine "
-        "unless an engine column says otherwise (measured speed-up: time at full depth / time "
-        "at the knob, same batch size; layer speed-up: the layers saved). Measured on: "
-        f"{where}{note}.\n\n" + _table(shown, rows)
-    )
-
-
-def model_card(manifest: dict, points: dict, latency: pd.DataFrame | None, temps) -> str:
-    meta, model = manifest["model"], manifest
-    task_type = meta.get("task_type", "classification")
-    labels = ", ".join(map(str, meta.get("label_names", []))) or "-"
-    backbone = meta.get("backbone", {}).get("name", "?")
-    method = (meta.get("method") or {}).get("recipe") or meta["exit"]["extra"].get("recipe", "?")
-    seed = meta.get("seed", "?")
-    shapes = manifest.get("pruned_shapes")
-    pruned = (
-        f"pruned (COST-EFF widths: heads {shapes['heads']}, FFN {shapes['intermediate']}, "
-        f"embedding rank {shapes['embedding_rank']})"
-        if shapes
-        else "full width"
-    )
-    if temps is None:
-        temperatures = "none (the run has no calibration.json): the confidence policy uses T = 1"
-    else:
-        temperatures = ", ".join(f"{t:.3f}" for t in temps) + " (per exit, fitted on dev)"
-    point_rows = [
-        [
-            name,
-            get_policy(name).format_knob(p["knob"]) if name in points else "-",
-            p.get("metric", "-"),
-            _num(p.get("dev_score")),
-            _num(p.get("test_score_full")),
-            _num(p.get("test_score")),
-            _num(p.get("test_speedup"), 2),
-            p.get("chosen_from", "-"),
-        ]
-        for name, p in points.items()
-    ]
-    operating = (
-        _table(
-            [
-                "policy",
-                "knob",
-                "metric",
-                "dev score",
-                "test score, full depth",
-                "test score at knob",
-                "test layer speed-up",
-                "chosen from",
-            ],
-            point_rows,
-        )  # fmt: skip
-        if points
-        else "None: the run has no sweep table and is not in the workflow's operating points, "
-        "so `--threshold auto` is refused; give a number."
-    )
-    gate = "a learned exit gate (BERxiT)" if model["gate"] else "no exit gate"
-    params = model["num_parameters"]
-    return f"""# {meta.get("task", "?")} / {method} / seed {seed}: an early-exit model in ONNX
-
-Exported by `early-exit export` from `{manifest["source"]}`. Run it with
-`early-exit predict <this directory> --policy <policy> --threshold auto < texts.txt`, or from
-Python with `early_exit.inference.ort_engine.OrtEngine.from_dir`; the graphs, one per piece,
-are listed in `export.json`.
-
-## Task
-
-- task: `{meta.get("task", "?")}` ({task_type}), text fields: {", ".join(manifest["fields"])}
-- labels: {labels}
-- inputs truncated to {meta.get("max_length")} tokens
-
-## Model
-
-- backbone: `{backbone}`, {model["num_layers"]} layers, {pruned}, {params:,} parameters
-- exits after layers {", ".join(map(str, model["exit_layers"]))}; head `{model["head"]}`, {gate}
-- temperatures: {temperatures}
-
-## Policies and the knobs chosen on dev
-
-The knob `--threshold auto` takes, per policy: the fastest on dev within the allowed drop of
-the full model's dev score, measured on test.
-
-{operating}
-
-## Measured speed-ups
-
-{speed_section(latency)}
-"""
 
 
 # ----------------------------------------------------------------------------- export

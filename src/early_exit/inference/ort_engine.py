@@ -2,37 +2,38 @@
 text, exiting early for real.
 
 The export holds one graph per piece the torch engine walks (embeddings, each layer,
-each exit head, Sledgehammer's per-layer mix state). This engine runs them one at a time
-on numpy arrays and, between them, does what `early_exit.inference.engine` does: after
-each exit the policy's runtime form (`early_exit.exits.policies`, the same objects the
-torch engine uses) decides which rows leave; those rows leave the hidden states, the
-attention mask, the mix states and the policy's state, and padding no remaining row needs
-is trimmed. It is an `EarlyExitEngine` in everything else: the same policies and knobs
-(`policy`, `threshold="auto"` reading the knob the export recorded), tokenising, answers
-and `classify`; only loading, the FLOPs table and the walk itself are its own.
+each exit head, Sledgehammer's per-layer mix state). `OrtBackend` runs them one at a time
+on numpy arrays; the walk between them is the torch engine's own
+(`early_exit.inference.cohort.Cohort`: after each exit the policy's runtime form decides
+which rows leave; those rows leave the hidden states, the attention mask, the mix states
+and the policy's state, and padding no remaining row needs is trimmed), so serving's
+refilling scheduler runs an export as it runs a run directory. `OrtEngine` is an
+`inference.engine.Engine` like the torch engine: the same policies and knobs (`policy`,
+`threshold="auto"` reading the knob the export recorded), tokenising, answers and
+`classify`; only loading and the backend are its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from early_exit.exits.policies import RuntimePolicy
-from early_exit.inference.engine import Decisions, EarlyExitEngine
+from early_exit.inference.engine import EarlyExitEngine, Engine, find_model_dir
 from early_exit.inference.onnx_export import (
     CARD,
     FORMAT,
     MANIFEST,
     TOKENIZER,
     VERSION,
+    export_model,
     requirement,
 )
+from early_exit.modeling.checkpoint import load_model_dir
 from early_exit.support.atomic import sha256_file
 from early_exit.support.errors import ConfigError, DataError
-from early_exit.training.batching import sorted_batches
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -78,7 +79,86 @@ def read_manifest(export_dir: Path) -> dict:
     return manifest
 
 
-class OrtEngine(EarlyExitEngine):
+class OrtBackend:
+    """The walk's pieces as ONNX Runtime sessions on numpy arrays: the embeddings, one
+    graph per layer, per exit head and (layer-mix models) the per-layer mix state. Every
+    graph takes the attention mask itself, so `masks` is the mask as it is."""
+
+    kind = "export"
+
+    def __init__(self, sessions: dict, manifest: dict, device: str):
+        self.sessions = sessions
+        self.device = device
+        self.num_layers = int(manifest["num_layers"])
+        self.exit_layers = list(manifest["exit_layers"])
+        self.layer_mix = sessions["mix"] is not None
+        self.gated = bool(manifest["gate"])
+        self._exit_index = {layer: i for i, layer in enumerate(self.exit_layers)}
+        self._flops = np.asarray(manifest["flops"], dtype=np.float64)
+        self._inputs = {
+            key: [i.name for i in session.get_inputs()] for key, session in self._all_sessions()
+        }
+
+    def _all_sessions(self):
+        yield "embeddings", self.sessions["embeddings"]
+        for i, s in enumerate(self.sessions["layers"]):
+            yield f"layer{i}", s
+        for i, s in enumerate(self.sessions["exits"]):
+            yield f"exit{i}", s
+        if self.sessions["mix"] is not None:
+            yield "mix", self.sessions["mix"]
+
+    def _call(self, key: str, session, **arrays) -> list[np.ndarray]:
+        return session.run(None, {name: arrays[name] for name in self._inputs[key]})
+
+    def flops_polynomial(self) -> np.ndarray:
+        return self._flops
+
+    def no_grad(self, inference_mode: bool = True):
+        return contextlib.nullcontext()  # ONNX Runtime keeps no autograd state
+
+    def exit_index(self, layer: int) -> int | None:
+        return self._exit_index.get(layer)
+
+    def embed(self, inputs: dict[str, np.ndarray]):
+        (hidden,) = self._call("embeddings", self.sessions["embeddings"], **inputs)
+        return hidden, inputs["attention_mask"]
+
+    def masks(self, hidden, attn, padded: bool):
+        return attn
+
+    def layer(self, index: int, hidden, masks):
+        session = self.sessions["layers"][index]
+        return self._call(f"layer{index}", session, hidden=hidden, attention_mask=masks)[0]
+
+    def mix(self, hidden, masks):
+        return self._call("mix", self.sessions["mix"], hidden=hidden, attention_mask=masks)[0]
+
+    def exit(self, exit_index: int, hidden, masks, mixed: list):
+        given = {"hidden": hidden, "attention_mask": masks}
+        if self.layer_mix:
+            given = {"mixed": np.stack(mixed[: self.exit_layers[exit_index]], axis=-1)}
+        results = self._call(f"exit{exit_index}", self.sessions["exits"][exit_index], **given)
+        return results[0], (results[1] if len(results) > 1 else None)
+
+    def take(self, tensors: list, keep: np.ndarray) -> list:
+        return [t[keep] for t in tensors]
+
+    def narrow(self, tensors: list, width: int) -> list:
+        return [np.ascontiguousarray(t[:, :width]) for t in tensors]
+
+    def join(self, a, b, width: int | None, left: bool):
+        def pad(t: np.ndarray) -> np.ndarray:
+            extra = 0 if width is None else width - t.shape[1]
+            if extra == 0:
+                return t
+            zeros = np.zeros((t.shape[0], extra, *t.shape[2:]), dtype=t.dtype)
+            return np.concatenate([zeros, t] if left else [t, zeros], 1)
+
+        return np.concatenate([pad(a), pad(b)])
+
+
+class OrtEngine(Engine):
     """An exported multi-exit model on ONNX Runtime that exits early for real."""
 
     def __init__(
@@ -91,27 +171,12 @@ class OrtEngine(EarlyExitEngine):
         points: dict,
         device: str,
     ):
-        # Not the torch engine's constructor: there is no torch model to place.
+        backend = OrtBackend(sessions, manifest, device)
+        meta, fields = manifest["model"], manifest["fields"]
+        super().__init__(backend, tokenizer, meta, temperatures, None, fields)
         self.export_dir = export_dir
         self.manifest = manifest
-        self.sessions = sessions
-        self.tokenizer = tokenizer
-        self.meta = manifest["model"]
-        self.temperatures = temperatures
         self.points = points
-        self.device = device
-        self.run_dir = None
-        self.fields = list(manifest["fields"])
-        self.task_type = self.meta.get("task_type", "classification")
-        self.label_names = list(self.meta.get("label_names", []))
-        self.max_length = int(self.meta["max_length"])
-        self.exit_layers = list(manifest["exit_layers"])
-        self._exit_index = {layer: i for i, layer in enumerate(self.exit_layers)}
-        self._flops = np.asarray(manifest["flops"], dtype=np.float64)
-        self._trim = manifest.get("padding_side", "right") == "right"
-        self._inputs = {
-            key: [i.name for i in session.get_inputs()] for key, session in self._all_sessions()
-        }
 
     @classmethod
     def from_dir(
@@ -175,19 +240,6 @@ class OrtEngine(EarlyExitEngine):
             )
         return [PROVIDERS[kind]] + ([PROVIDERS["cpu"]] if kind != "cpu" else [])
 
-    def _all_sessions(self):
-        yield "embeddings", self.sessions["embeddings"]
-        for i, s in enumerate(self.sessions["layers"]):
-            yield f"layer{i}", s
-        for i, s in enumerate(self.sessions["exits"]):
-            yield f"exit{i}", s
-        if self.sessions["mix"] is not None:
-            yield "mix", self.sessions["mix"]
-
-    @property
-    def num_layers(self) -> int:
-        return int(self.manifest["num_layers"])
-
     @property
     def card(self) -> str:
         """The export's model card (README.md)."""
@@ -211,75 +263,19 @@ class OrtEngine(EarlyExitEngine):
             )
         return knob_for(None, policy, max_drop, sweep=self.export_dir / sweep)
 
-    # ------------------------------------------------------------------ running
 
-    def flops_polynomial(self) -> np.ndarray:
-        return self._flops
-
-    def _call(self, key: str, session, **arrays) -> list[np.ndarray]:
-        return session.run(None, {name: arrays[name] for name in self._inputs[key]})
-
-    def run(
-        self,
-        features: list[dict],
-        policy: RuntimePolicy | None,
-        batch_size: int = 32,
-        sort_by_length: bool = True,
-        inference_mode: bool = True,
-        progress: bool = False,
-    ) -> Decisions:
-        """Exit every example under `policy` (None: full depth, the last exit only).
-        `inference_mode` is accepted for the torch engine's signature; ONNX Runtime keeps
-        no autograd state anyway."""
-        self._check_gate(policy, bool(self.manifest["gate"]), "export")
-        lengths = np.array([len(f["input_ids"]) for f in features])
-        batches = sorted_batches(lengths, batch_size, sort_by_length)
-        out = self._empty_decisions(len(features))
-        names = self.manifest["inputs"]
-        for idx in tqdm(batches, desc="classify", disable=not progress, mininterval=1):
-            pad = self.tokenizer.pad([features[i] for i in idx], return_tensors="np")
-            batch = {name: np.asarray(pad[name], dtype=np.int64) for name in names}
-            self._run_batch(batch, idx, policy, out)
-        return out
-
-    def _run_batch(self, batch: dict, rows: np.ndarray, policy, out: Decisions) -> None:
-        """One padded batch through the graphs; rows leave as their policy fires."""
-        attn = batch["attention_mask"]
-        (hidden,) = self._call("embeddings", self.sessions["embeddings"], **batch)
-        state = policy.start(len(rows)) if policy is not None else None
-        last = len(self.exit_layers) - 1
-        mix = self.sessions["mix"]
-        mixed: list[np.ndarray] = []
-        for index in range(self.exit_layers[-1]):
-            layer = self.sessions["layers"][index]
-            (hidden,) = self._call(f"layer{index}", layer, hidden=hidden, attention_mask=attn)
-            if mix is not None:
-                mixed.append(self._call("mix", mix, hidden=hidden, attention_mask=attn)[0])
-            exit_index = self._exit_index.get(index + 1)
-            if exit_index is None or (policy is None and exit_index != last):
-                continue
-            given = {"hidden": hidden, "attention_mask": attn}
-            if mix is not None:
-                given = {"mixed": np.stack(mixed[: self.exit_layers[exit_index]], axis=-1)}
-            results = self._call(f"exit{exit_index}", self.sessions["exits"][exit_index], **given)
-            logits, scores = results[0], (results[1] if len(results) > 1 else None)
-            fired = np.ones(len(rows), dtype=bool)
-            if policy is not None:
-                fired = policy.fires(exit_index, logits, scores, state) | (exit_index == last)
-            done = rows[fired]
-            out.exit_index[done] = exit_index
-            out.logits[done] = logits[fired]
-            if policy is not None:
-                out.score[done] = state["score"][fired]
-            if fired.all():
-                return
-            if not fired.any():
-                continue
-            keep = ~fired
-            rows, state = rows[keep], policy.keep(state, keep)
-            hidden, attn = hidden[keep], attn[keep]
-            mixed = [m[keep] for m in mixed]
-            if self._trim:
-                width = int(attn.sum(1).max())
-                hidden, attn = hidden[:, :width], attn[:, :width]
-            hidden, attn = np.ascontiguousarray(hidden), np.ascontiguousarray(attn)
+def load_export(
+    run_dir: str | Path,
+    engine: EarlyExitEngine,
+    scratch: Path,
+    device: str = "auto",
+    threads: int | None = None,
+) -> OrtEngine:
+    """The run on ONNX Runtime as a user would deploy it: exported afresh from its
+    checkpoint (`engine`, the same run on torch, gives the rest) to `scratch`/onnx, with
+    `threads` intra-op threads. ONNX Runtime on CUDA needs the onnxruntime-gpu build: on a
+    torch device other than the CPU it takes CUDA where it has it, else the CPU."""
+    model, _, _ = load_model_dir(find_model_dir(Path(run_dir))[1])  # unfused, to trace
+    export_model(model, engine, scratch / "onnx")
+    ort_device = "cpu" if device == "cpu" else "auto"
+    return OrtEngine.from_dir(scratch / "onnx", device=ort_device, threads=threads)

@@ -1,6 +1,6 @@
 """Early exiting under load: a scheduler that keeps the batch full as rows exit.
 
-The engine's batch shrinks as rows exit (`early_exit.inference.engine.Cohort`): right for
+The engine's batch shrinks as rows exit (`early_exit.inference.cohort.Cohort`): right for
 one batch, but a stream of requests can take the places that exited rows leave. Rows at
 different depths cannot share one layer call, so the rows in flight are held as cohorts,
 one per depth, and each `tick` makes one layer call. The rule:
@@ -31,10 +31,11 @@ where the attention mask hides the padding, so the logits differ from a one-batc
 only by floating-point differences between batch shapes, as the engine's own batch sizes
 do (its near-knob tolerance).
 
-Modes: `refill` (this scheduler, the torch engine), `shrink` (dynamic batching: the
-waiting rows, up to `max_batch`, run as one shrinking batch to the end before the next
-batch is admitted) and `full` (the same at full depth, the baseline a user would deploy).
-`shrink` and `full` call `engine.run` and serve any engine, the ONNX Runtime one included.
+Modes: `refill` (this scheduler), `shrink` (dynamic batching: the waiting rows, up to
+`max_batch`, run as one shrinking batch to the end before the next batch is admitted) and
+`full` (the same at full depth, the baseline a user would deploy). Every mode serves
+either engine: the cohort is the walk both engines run, over their own backend (torch, or
+the ONNX Runtime sessions of an export).
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from early_exit.inference.engine import Answer, Cohort, Decisions, pack
+from early_exit.inference.cohort import Cohort, Decisions, pack
+from early_exit.inference.engine import Answer
 from early_exit.serving.metrics import RowsPerCall
 from early_exit.support.errors import ConfigError
 
@@ -138,11 +139,6 @@ class Scheduler:
             raise ConfigError(f"serving mode {mode!r}: expected one of {', '.join(MODES)}")
         self.admission = admission or Admission()
         self.admission.check()
-        if mode == "refill" and not hasattr(engine, "model"):
-            raise ConfigError(
-                "serving mode refill needs the torch engine (a run directory); an ONNX export "
-                "is served with shrink or full"
-            )
         self.engine, self.mode, self.max_batch, self.max_wait = engine, mode, max_batch, max_wait
         self.policy = None if mode == "full" else policy
         self.waiting: collections.deque[tuple[Job, int]] = collections.deque()
@@ -160,7 +156,7 @@ class Scheduler:
     def submit(self, job: Job) -> None:
         n = len(job.features)
         job.left = n
-        job.decisions = self.engine._empty_decisions(n)
+        job.decisions = self.engine.empty_decisions(n)
         self.waiting.extend((job, i) for i in range(n))
 
     def idle(self) -> bool:
@@ -210,9 +206,8 @@ class Scheduler:
         self.next_row += len(taken)
         for row, entry in zip(ids, taken, strict=True):
             self.rows[int(row)] = entry
-        packed = pack(features, self.engine.tokenizer)
-        batch = packed.batch(np.arange(len(features)), self.engine.device)
-        cohort = Cohort(self.engine, batch, ids, packed.lengths, self.policy)
+        batch = pack(features, self.engine.tokenizer).batch(np.arange(len(features)))
+        cohort = Cohort(self.engine.backend, batch, ids, self.policy)
         self._place(cohort)
 
     def _place(self, cohort: Cohort) -> None:
@@ -307,7 +302,7 @@ class Worker:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
-        with torch.inference_mode():
+        with self.scheduler.engine.backend.no_grad():  # torch: its inference mode
             while True:
                 with self._lock:
                     while not self._inbox and self.scheduler.idle() and not self._stopping:
