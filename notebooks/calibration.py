@@ -45,6 +45,9 @@ stored = load_runs(runs)
 bins = calibration.reliability_frame(stored, split)
 shown = bins[bins.method.isin(calibration.calibrated_methods(info))]
 plots.save_figure(calibration.reliability_figure(shown, palette, split), out / "reliability.png")
+gaps = calibration.confidence_gaps(shown)  # the deck's sentence on under-confidence
+gaps.to_csv(out / "reliability.tsv", sep="\t", index=False)
+gaps
 
 # %% [markdown]
 # ## ECE per exit, before and after temperature scaling

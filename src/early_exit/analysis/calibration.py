@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from early_exit.analysis.plots import CONTEXT, exit_lines
+from early_exit.analysis.plots import CONTEXT, LEGEND_IN, SCORE_SCALE, SLIDE_FIGURE_IN, exit_lines
 from early_exit.analysis.runs import Run
 from early_exit.exits.calibration import N_BINS, confidence_bins
 from early_exit.exits.policies import get_policy
@@ -85,6 +85,21 @@ def pool_seeds(bins: pd.DataFrame) -> pd.DataFrame:
     return pooled.drop(columns=["conf_sum", "acc_sum"]).reset_index()
 
 
+def confidence_gaps(bins: pd.DataFrame) -> pd.DataFrame:
+    """Per task, method, exit and scaling (pooled over bins and seeds): the mean confidence,
+    the accuracy and their gap (confidence - accuracy: below 0 the exit is under-confident,
+    above 0 over-confident), with the example count (`reliability.tsv`)."""
+    keys = ["task", "method", "exit_layer", "scaling"]
+    weighted = bins.assign(
+        conf_sum=bins.confidence * bins["count"], acc_sum=bins.accuracy * bins["count"]
+    )
+    out = weighted.groupby(keys)[["conf_sum", "acc_sum", "count"]].sum()
+    out["confidence"] = out.conf_sum / out["count"]
+    out["accuracy"] = out.acc_sum / out["count"]
+    out["gap"] = out.confidence - out.accuracy
+    return out.drop(columns=["conf_sum", "acc_sum"]).reset_index()
+
+
 def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
     """Reliability diagrams: one row per (method, task), one panel per exit.
 
@@ -93,13 +108,17 @@ def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplot
     title gives both ECEs. Bins are pooled over seeds.
     """
     pooled = pool_seeds(bins)
+    pooled = pooled.assign(
+        confidence=pooled.confidence * SCORE_SCALE, accuracy=pooled.accuracy * SCORE_SCALE
+    )
     rows = pooled[["method", "task"]].drop_duplicates().sort_values(["method", "task"])
     layers = sorted(pooled.exit_layer.unique())
+    width, height = SLIDE_FIGURE_IN  # the size a slide shows it; taller with many rows
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
             len(rows),
             len(layers),
-            figsize=(3.0 * len(layers), 3.0 * len(rows) + 0.8),
+            figsize=(width, max(height, 2.7 * len(rows))),
             squeeze=False,
             sharex=True,
             sharey=True,
@@ -114,22 +133,22 @@ def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplot
                     ax.set_visible(False)
                     continue
                 _reliability_panel(ax, cell, palette.get(method, "C0"))
-                ax.set_xlabel("confidence" if r == len(rows) - 1 else "")
-            axes[r, 0].set_ylabel(f"{method}\n{task}\naccuracy ({split})", fontsize="small")
+                ax.set_xlabel(f"confidence ×{SCORE_SCALE}" if r == len(rows) - 1 else "")
+            axes[r, 0].set_ylabel(f"{method}\n{task}", fontsize="small")
+        fig.supylabel(f"accuracy ×{SCORE_SCALE} ({split})", fontsize="small")
         handles = [Line2D([], [], color=BEFORE_COLOUR, marker="o", label="before scaling")]
         handles += [
             Line2D([], [], color=palette.get(m, "C0"), marker="o", label=f"after: {m}")
             for m in rows.method.unique()
         ]
-        fig.legend(
-            handles=handles, loc="upper center", ncol=len(handles), frameon=False, fontsize="small"
-        )
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the legend
+        right = 1 - LEGEND_IN / width  # the legend in a column right of the panels
+        fig.tight_layout(rect=(0, 0, right, 1))
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(right, 0.5), frameon=False)
     return fig
 
 
 def _reliability_panel(ax, cell: pd.DataFrame, colour) -> None:
-    ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle=":")
+    ax.plot([0, SCORE_SCALE], [0, SCORE_SCALE], color="black", linewidth=1, linestyle=":")
     eces = {}
     for scaling, col in zip(SCALINGS, (BEFORE_COLOUR, colour), strict=True):
         part = cell[cell.scaling == scaling].sort_values("bin")
@@ -138,10 +157,11 @@ def _reliability_panel(ax, cell: pd.DataFrame, colour) -> None:
         sizes = 20 + 200 * part["count"] / cell["count"].max()
         ax.scatter(part.confidence, part.accuracy, s=sizes, color=col, zorder=3)
     layer = int(cell.exit_layer.iloc[0])
-    ax.set_title(f"layer {layer}\nECE {eces['before']:.3f} → {eces['after']:.3f}", fontsize="small")
-    ax.set_xticks([0, 0.5, 1])
-    ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
+    before, after = SCORE_SCALE * eces["before"], SCORE_SCALE * eces["after"]
+    ax.set_title(f"layer {layer}: ECE {before:.1f} → {after:.1f}", fontsize="small")
+    ax.set_xticks([0, SCORE_SCALE / 2, SCORE_SCALE])
+    ax.set_xlim(0, 1.02 * SCORE_SCALE)
+    ax.set_ylim(0, 1.02 * SCORE_SCALE)
 
 
 # --------------------------------------------------------------------------- ECE per exit
@@ -172,6 +192,7 @@ def ece_frame(runs: list[Run], split: str) -> pd.DataFrame:
 
 def ece_figure(ece: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
     """ECE of each exit: dashed before, solid after temperature scaling; one panel per task."""
+    ece = ece.assign(ece=ece.ece * SCORE_SCALE)  # x100, as every score shown
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = exit_lines(
             ece,
@@ -183,7 +204,7 @@ def ece_figure(ece: pd.DataFrame, palette: dict, split: str) -> matplotlib.figur
         )
         for ax in grid.axes.flat:
             ax.set_ylim(bottom=0)
-        grid.set_axis_labels("exit layer", f"ECE ({split})")
+        grid.set_axis_labels("exit layer", f"ECE ×{SCORE_SCALE} ({split})")
     return grid.figure
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.measured import measured_summary, measured_text
-from early_exit.analysis.plots import CONTEXT, method_markers
+from early_exit.analysis.plots import CONTEXT, SLIDE_FIGURE_IN, method_markers
 from early_exit.analysis.results import dense_table
 from early_exit.support.tables import read_tables
 
@@ -56,20 +56,29 @@ def speedup_figure(
     markers = markers or method_markers(list(palette))
     panels = sorted(timed.groupby(["task", "batch_size"]).groups)
     names = engines(timed)
+    width, height = SLIDE_FIGURE_IN  # the size a slide shows it, the legend outside
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
-            len(names), len(panels), figsize=(4.2 * len(panels), 4 * len(names)),
+            len(names), len(panels), figsize=(width, max(height, 2.9 * len(names))),
             squeeze=False, layout="constrained",
         )  # fmt: skip
-        for row, engine in zip(axes, names, strict=True):
-            for ax, (task, batch_size) in zip(row, panels, strict=True):
+        for r, (row, engine) in enumerate(zip(axes, names, strict=True)):
+            for c, (ax, (task, batch_size)) in enumerate(zip(row, panels, strict=True)):
                 part = timed[
                     (timed.task == task) & (timed.batch_size == batch_size)
                     & (timed.engine == engine)
                 ]  # fmt: skip
                 _panel(ax, part, palette, markers, legend=ax is axes[0][0])
-                ax.set_title(f"{ENGINE_LABELS.get(engine, engine)}: {task}, batch {batch_size}")
-        axes[0][0].legend(fontsize="small", loc="upper left")
+                ax.set_title(
+                    f"{ENGINE_LABELS.get(engine, engine)}: {task}, batch {batch_size}",
+                    fontsize="x-small",
+                )
+                ax.set_xlabel("layer speed-up" if r == len(names) - 1 else "")
+                ax.set_ylabel("measured speed-up" if c == 0 else "")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        if axes[0][0].get_legend() is not None:
+            axes[0][0].get_legend().remove()
+        fig.legend(handles, labels, loc="outside right center", frameon=False)
     return fig
 
 
@@ -92,12 +101,7 @@ def _panel(ax, part: pd.DataFrame, palette: dict, markers: dict, legend: bool) -
         chosen.layer_speedup, chosen.measured_speedup, s=140,
         facecolors="none", edgecolors="black", label="chosen on dev",
     )  # fmt: skip
-    ax.set(
-        xlabel="layer speed-up (L / avg exit layer)",
-        ylabel="measured speed-up (time, full depth = 1)",
-        xlim=(0.9, top),
-        ylim=(0, top),
-    )
+    ax.set(xlim=(0.9, top), ylim=(0, top))
 
 
 def latency_summary(table: pd.DataFrame) -> pd.DataFrame:
