@@ -26,6 +26,7 @@ DECK_TABLES = [
     "results/slides/generated/methods.md",
     "results/slides/generated/splitee.md",
     "results/slides/generated/findings.md",
+    "results/slides/generated/speed_findings.md",
     "results/slides/generated/limitations.md",
     "results/slides/generated/conclusion.md",
     *FIGURE_SLIDE_FILES,
@@ -55,6 +56,7 @@ rule deck_slides:
         ),
         # computed from the tables above and the config (early_exit.slides.findings)
         findings="results/slides/generated/findings.md",
+        speed_findings="results/slides/generated/speed_findings.md",
         limitations="results/slides/generated/limitations.md",
         conclusion="results/slides/generated/conclusion.md",
         # early_exit.slides.figures: a figure slide each, numbers in the notes; the backup

@@ -2,7 +2,7 @@ from early_exit.analysis.measured import load_measured
 from early_exit.analysis.serving import load_serving
 from early_exit.exits.operating_points import load_operating_points, load_sweeps
 from early_exit.slides.figures import FIGURE_SLIDES, write_figure_slides
-from early_exit.slides.findings import write_findings
+from early_exit.slides.findings import SLIDES, write_findings
 from early_exit.slides.generated import write_slides
 from early_exit.support.joblog import job_log
 from early_exit.support.tables import read_table
@@ -36,7 +36,7 @@ with job_log(snakemake.log[0]):
         list(inp.models),
         points,
         significance,
-        {"findings": out.findings, "limitations": out.limitations, "conclusion": out.conclusion},
+        {name: getattr(out, name) for name in SLIDES},
         intervals,
         measured,
         load_serving(list(inp.serving)) if inp.serving else None,
