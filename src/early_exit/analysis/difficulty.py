@@ -16,8 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
-from early_exit.analysis.plots import CONTEXT
+from early_exit.analysis.plots import CONTEXT, SCORE_SCALE, SLIDE_FIGURE_IN
 from early_exit.analysis.runs import Run
 from early_exit.exits.policies.confidence import confidence
 
@@ -125,14 +126,21 @@ def difficulty_figure(
     ncols = min(wrap, len(panels))
     nrows = -(-len(panels) // ncols)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        width, height = SLIDE_FIGURE_IN  # the size a slide shows it, the legend right of it
         fig, axes = plt.subplots(
-            nrows, ncols, figsize=(3.6 * ncols, 3.6 * nrows + 0.8), squeeze=False, sharey=True
+            nrows,
+            ncols,
+            figsize=(width, max(height, 3.2 * nrows)),
+            squeeze=False,
+            sharey=True,
+            layout="constrained",
         )
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         legend_ax = None
         for i, ((task, measure), ax) in enumerate(zip(panels, axes.flat, strict=False)):
             data = frame[frame.task == task]
+            data = data.assign(confidence=data.confidence * SCORE_SCALE)  # x100, as scores
             if data[measure].nunique() < 2:
                 _constant_panel(ax, measure, data[measure].iloc[0])
             else:
@@ -151,19 +159,13 @@ def difficulty_figure(
                 legend_ax = legend_ax or ax
             ax.set_title(task, fontsize="small")
             ax.set_xlabel(MEASURES[measure], fontsize="small")
-            ax.set_ylabel(f"first-exit confidence ({split})" if i % ncols == 0 else "")
+            label = f"first-exit confidence ×{SCORE_SCALE} ({split})"
+            ax.set_ylabel(label if i % ncols == 0 else "")
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         if legend_ax is not None:
             handles, labels = legend_ax.get_legend_handles_labels()
             legend_ax.get_legend().remove()
-            fig.legend(
-                handles,
-                labels,
-                loc="upper center",
-                ncol=len(labels),
-                frameon=False,
-                fontsize="small",
-            )
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the legend
+            fig.legend(handles, labels, loc="outside right center", frameon=False)
     return fig
 
 

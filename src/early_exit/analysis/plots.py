@@ -48,6 +48,8 @@ def legend_outside(ax, **kwargs) -> None:
 def legend_with(grid, handles: list, labels: list[str]) -> None:
     """Add `handles` (a reference line, say) to a FacetGrid's legend, which stays in a
     column right of the panels, out of the data."""
+    if not handles:
+        return
     old = grid.legend
     if old is not None:
         handles = [*old.legend_handles, *handles]
@@ -56,8 +58,9 @@ def legend_with(grid, handles: list, labels: list[str]) -> None:
         old.remove()
     else:
         title = None
+    right = max(ax.get_position().x1 for ax in grid.axes.flat) + 0.01  # the panels' edge
     grid._legend = grid.figure.legend(
-        handles, labels, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
+        handles, labels, title=title, loc="center left", bbox_to_anchor=(right, 0.5), frameon=False
     )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from early_exit.analysis.plots import CONTEXT, facet_size
+from early_exit.analysis.plots import CONTEXT, SCORE_SCALE, facet_size
 from early_exit.support.tables import read_tables, write_table
 
 PAIR = ["source", "target", "method"]
@@ -39,7 +39,6 @@ HEADLINE_DROP = 2.0  # ... at less than 2 points accuracy drop against the final
 # ... by early exiting: a policy offloading at least this share of the stream answers
 # (nearly) nothing on the device, and its saving is only that o < lambda (L - split layer)
 OFFLOAD_ALL = 0.99
-SCORE_SCALE = 100  # accuracy x100, as every score in the deck (`plots.SCORE_SCALE`)
 
 
 def _alpha(table: pd.DataFrame) -> pd.DataFrame:
