@@ -186,3 +186,31 @@ def test_the_deck_shows_the_backup_after_the_conclusion():
     ]
     assert order == sorted(order)
     assert deck.index("generated/serving_slide.md") < deck.index("generated/splitee.md")
+
+
+def test_the_serving_slide_gives_the_offered_rate_and_the_served_accuracy():
+    rows = []
+    for mode, p90 in (("full", 100.0), ("refill", 50.0)):
+        for multiple, rate in ((1, 10.0), (2, 20.0)):
+            rows.append(
+                {
+                    "task": "news",
+                    "method": "deebert",
+                    "seed": 1,
+                    "mode": mode,
+                    "offered_rate": rate,
+                    "rate_multiple": multiple,
+                    "sent": 100,
+                    "p50_ms": p90 / 2,
+                    "p50_low_ms": p90 / 2 - 1,
+                    "p50_high_ms": p90 / 2 + 1,
+                    "p90_ms": p90 * multiple,
+                    "slo_ms": 150.0,
+                    "rows_per_call": 2.0,
+                }
+            )
+    text = figures.serving_slide(pd.DataFrame(rows), points(), {"deebert": "entropy"})
+    assert "/figures/serving.png" in text
+    assert "Accuracy ×100 at the served knob (test): deebert 86.0." in text
+    assert "deebert full depth, dynamic batching: capacity 10.0; at 10.0 req/s p50 50.0" in text
+    assert "deebert refilling scheduler: capacity 20.0" in text

@@ -280,16 +280,37 @@ def latency_slide(measured: pd.DataFrame | None) -> str:
     ) + notes(lines)
 
 
-def serving_slide(serving: pd.DataFrame | None) -> str:
-    """Capacity and latency at equal load in one figure; notes: capacity, the equal load
-    and p50/p90 per method and mode."""
+def served_accuracy(serving: pd.DataFrame, chosen: pd.DataFrame | None) -> dict[str, float]:
+    """The test score of each served run at its operating point (`chosen`: each method under
+    its own criterion, the knob the server runs, chosen on dev), per method."""
+    if chosen is None or chosen.empty:
+        return {}
+    runs = serving[["task", "method", "seed"]].drop_duplicates()
+    served = chosen[chosen.test_split == "test"].merge(runs, on=["task", "method", "seed"])
+    return served.groupby("method").test_score.mean().to_dict()
+
+
+def serving_slide(
+    serving: pd.DataFrame | None,
+    points: pd.DataFrame | None = None,
+    criteria: dict[str, str] | None = None,
+) -> str:
+    """Capacity and latency at equal load in one figure, with the served runs' accuracy;
+    notes: capacity, the equal load and p50/p90 per method and mode."""
     if serving is None or serving.empty:
         return (
             "# Early exiting under load\n\nThis run serves no method (the config's serving "
             "task is not among its runs).\n"
         )
     caps = capacities(serving).set_index(["method", "mode"])
+    chosen = None if points is None else select_criteria(points, criteria or {}, False)
+    accuracy = served_accuracy(serving, chosen)
     lines = ["capacity (req/s, p90 within the SLO); at the equal load: p50, p90 (ms)"]
+    if accuracy:
+        lines.append(
+            "accuracy ×100 of the served runs at their knob (test): "
+            + ", ".join(f"{m} {_x100(v, 2)}" for m, v in sorted(accuracy.items()))
+        )
     for r in equal_load(serving).sort_values(["method", "mode"]).itertuples():
         lines.append(
             f"{r.method} {MODES.get(r.mode, r.mode)}: capacity "
@@ -305,7 +326,14 @@ def serving_slide(serving: pd.DataFrame | None) -> str:
         "The HTTP server at the knob chosen on dev, offered the same open-loop Poisson "
         "arrivals in every mode. Left: the highest offered rate whose p90 stays within the "
         "SLO; right: p50 and p90 at one equal load (its rate under each name). Full depth "
-        "with dynamic batching is what a user would deploy.",
+        "with dynamic batching is what a user would deploy."
+        + (
+            " Accuracy ×100 at the served knob (test): "
+            + ", ".join(f"{m} {_x100(v)}" for m, v in sorted(accuracy.items()))
+            + "."
+            if accuracy
+            else ""
+        ),
         short=True,
     ) + notes(lines)
 
@@ -371,7 +399,7 @@ def write_figure_slides(
         "spatial_slide": spatial_slide(sweeps, info, config["analysis"]["split"]),
         "significance_slide": significance_slide(tables["significance"]),
         "latency_slide": latency_slide(tables.get("measured")),
-        "serving_slide": serving_slide(tables.get("serving")),
+        "serving_slide": serving_slide(tables.get("serving"), points, criteria),
         "backup": backup_markdown(config, points, criteria),
     }
     for name in FIGURE_SLIDES:
