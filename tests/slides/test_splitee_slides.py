@@ -53,9 +53,9 @@ def test_cost_model_slide_defines_lambda_and_the_offloading_cost():
     model = slides[0].content
     assert model.startswith("# Extension: SplitEE")
     assert "**λ**" in model and "**o**" in model and "**α**" in model
-    assert "0.2 per layer of this 6-layer model" in model  # 0.1 x 12 / 6
-    assert "λL = 1.2" in model and "o = 0.1, 0.4" in model
-    assert "Offloading every example" in model and "not counted" in model
+    assert "0.1 on a 12-layer backbone (the paper's), 0.2 on this 6-layer model" in model
+    assert "λL = 1.2" in model and "o = 0.1, 0.4" in model and "(0.3, 0.75)" in model
+    assert "offloading every example at layer 1" in model and "not counted" in model
 
 
 def test_one_table_with_every_alpha_and_x100_scores():

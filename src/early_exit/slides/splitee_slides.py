@@ -59,34 +59,32 @@ def cost_model_markdown(settings: dict, summ: pd.DataFrame) -> str:
     lam, depth = float(settings["lambda"]), int(settings.get("lambda_depth", 12))
     final = summ[summ.policy == "final-layer"]
     layers = sorted({int(round(v)) for v in final.avg_split_layer}) if len(final) else []
-    per_layer = [lam * depth / n for n in layers]
-    model = (
-        f"{' / '.join(f'{c:g}' for c in per_layer)} per layer of this "
-        f"{'/'.join(map(str, layers))}-layer model (λ × {depth} / L), so a full pass costs "
-        f"λL = {lam * depth:g} on any depth"
+    here = (
+        f", {' / '.join(f'{lam * depth / n:g}' for n in layers)} on this "
+        f"{'/'.join(map(str, layers))}-layer model, so a full pass costs λL = {lam * depth:g}"
         if layers
-        else "per layer"
+        else ""
     )
     costs = ", ".join(f"{o:g}" for o in sorted(summ.offload_cost.unique()))
     alphas = ", ".join(_alpha_text(a) for a in _alphas(summ))
     pairs = ", ".join(
-        f"{s} → {t} ({m})" for s, t, m in summ[PAIR].drop_duplicates().itertuples(index=False)
+        f"{s} → {t}" for s, t in summ[["source", "target"]].drop_duplicates().to_numpy()
     )
+    methods = ", ".join(sorted(summ.method.unique()))
     return (
         "# Extension: SplitEE, early exit inside split computing\n\n"
-        f"- A model fine-tuned on one task answers another task's unlabelled stream: {pairs}\n"
-        "- The device runs layers 1…ℓ (the **split layer**, chosen online by a UCB bandit over "
-        "the exits); it answers at ℓ when the exit's max softmax ≥ **α** "
-        f"(α = {alphas}), else **offloads** to the server, which answers with the last layer\n"
-        f"- **λ**: the device's cost of one layer, {lam:g} per layer of a {depth}-layer backbone "
-        f"(the paper's): {model}\n"
+        f"- A model fine-tuned on one task ({methods}) answers another's stream: {pairs}\n"
+        "- The device runs layers 1…ℓ (the **split layer**, learned online by a UCB bandit) "
+        f"and answers if the exit's max softmax ≥ **α** ({alphas}), else **offloads** to "
+        "the server's last layer\n"
+        f"- **λ**: the device's cost per layer, {lam:g} on a {depth}-layer backbone (the "
+        f"paper's){here}\n"
         f"- **o**: the cost of offloading one example (o = {costs})\n"
-        "- Cost of an example: λℓ when answered on the device, λℓ + o when offloaded; "
-        "the bandit's reward is the answer's confidence minus that cost\n"
-        "- **Cost reduction** = 1 − mean cost / λL (final-layer inference); the paper's "
-        f"headline: > {HEADLINE_REDUCTION * 100:.0f}% reduction at < {HEADLINE_DROP:g} points "
-        "drop. Offloading every example at layer 1 saves 1 − (λ + o) / λL without exiting "
-        "anything early: not counted\n"
+        "- An example costs λℓ on the device, λℓ + o offloaded; the bandit's reward is the "
+        "confidence minus that cost\n"
+        f"- **Cost reduction** = 1 − mean cost / λL. Headline: > {HEADLINE_REDUCTION * 100:.0f}% "
+        f"at < {HEADLINE_DROP:g} points drop; offloading every example at layer 1 (saving "
+        "1 − (λ + o) / λL with no early exit) is not counted\n"
     )
 
 
