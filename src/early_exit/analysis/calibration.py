@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from early_exit.analysis.plots import CONTEXT, LEGEND_IN, SCORE_SCALE, SLIDE_FIGURE_IN, exit_lines
+from early_exit.analysis.plots import CONTEXT, SCORE_SCALE, SLIDE_FIGURE_IN, exit_lines
 from early_exit.analysis.runs import Run
 from early_exit.exits.calibration import N_BINS, confidence_bins
 from early_exit.exits.policies import get_policy
@@ -122,6 +122,7 @@ def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplot
             squeeze=False,
             sharex=True,
             sharey=True,
+            layout="constrained",
         )
         for r, (method, task) in enumerate(rows.itertuples(index=False)):
             for c, layer in enumerate(layers):
@@ -133,17 +134,15 @@ def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplot
                     ax.set_visible(False)
                     continue
                 _reliability_panel(ax, cell, palette.get(method, "C0"))
-                ax.set_xlabel(f"confidence ×{SCORE_SCALE}" if r == len(rows) - 1 else "")
-            axes[r, 0].set_ylabel(f"{method}\n{task}", fontsize="small")
+            axes[r, 0].set_ylabel(f"{method}\n{task}", fontsize="x-small")
+        fig.supxlabel(f"confidence ×{SCORE_SCALE}", fontsize="small")
         fig.supylabel(f"accuracy ×{SCORE_SCALE} ({split})", fontsize="small")
         handles = [Line2D([], [], color=BEFORE_COLOUR, marker="o", label="before scaling")]
         handles += [
             Line2D([], [], color=palette.get(m, "C0"), marker="o", label=f"after: {m}")
             for m in rows.method.unique()
         ]
-        right = 1 - LEGEND_IN / width  # the legend in a column right of the panels
-        fig.tight_layout(rect=(0, 0, right, 1))
-        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(right, 0.5), frameon=False)
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
     return fig
 
 
@@ -158,7 +157,7 @@ def _reliability_panel(ax, cell: pd.DataFrame, colour) -> None:
         ax.scatter(part.confidence, part.accuracy, s=sizes, color=col, zorder=3)
     layer = int(cell.exit_layer.iloc[0])
     before, after = SCORE_SCALE * eces["before"], SCORE_SCALE * eces["after"]
-    ax.set_title(f"layer {layer}: ECE {before:.1f} → {after:.1f}", fontsize="small")
+    ax.set_title(f"layer {layer}\nECE {before:.0f} → {after:.0f}", fontsize="x-small")
     ax.set_xticks([0, SCORE_SCALE / 2, SCORE_SCALE])
     ax.set_xlim(0, 1.02 * SCORE_SCALE)
     ax.set_ylim(0, 1.02 * SCORE_SCALE)

@@ -22,7 +22,8 @@ from early_exit.analysis.plots import CONTEXT, SCORE_SCALE, SLIDE_FIGURE_IN
 from early_exit.analysis.runs import Run
 from early_exit.exits.policies.confidence import confidence
 
-MEASURES = {"length": "input length (tokens)", "agreement": "exits agreeing with the last"}
+# short: four panels side by side on a slide
+MEASURES = {"length": "input length (tokens)", "agreement": "share agreeing"}
 MAX_LENGTH_POINTS = 12  # more distinct lengths are drawn in quantile bins
 
 
@@ -157,11 +158,11 @@ def difficulty_figure(
                     seed=0,
                 )
                 legend_ax = legend_ax or ax
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
             ax.set_title(task, fontsize="small")
             ax.set_xlabel(MEASURES[measure], fontsize="small")
             label = f"first-exit confidence ×{SCORE_SCALE} ({split})"
             ax.set_ylabel(label if i % ncols == 0 else "")
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         if legend_ax is not None:
             handles, labels = legend_ax.get_legend_handles_labels()
             legend_ax.get_legend().remove()
@@ -172,10 +173,10 @@ def difficulty_figure(
 def _constant_panel(ax, measure: str, value) -> None:
     """A panel whose proxy has one value: say so, with no axis to read."""
     if measure == "length":
-        text = f"every input is {int(value)} tokens\n(truncated to one length):\nno spread to plot"
+        text = f"every input is {int(value)} tokens\n(truncated):\nno spread\nto plot"
     else:
-        text = f"agreement is {value:.2f}\nfor every input:\nno spread to plot"
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize="small")
+        text = f"agreement is\n{value:.2f} for\nevery input:\nno spread\nto plot"
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize="x-small")
     ax.set_xticks([])
     ax.tick_params(axis="y", length=0)
     ax.grid(False)

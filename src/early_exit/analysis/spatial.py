@@ -29,7 +29,7 @@ from early_exit.analysis.plots import (
 from early_exit.analysis.results import select_criteria
 from early_exit.support.errors import DataError
 
-COSTS = {"num_parameters": "parameters (millions)", "avg_flops": "GFLOPs per example"}
+COSTS = {"num_parameters": "parameters (M)", "avg_flops": "GFLOPs per example"}
 SCALE = {"num_parameters": 1e-6, "avg_flops": 1e-9}
 
 
@@ -83,15 +83,17 @@ def spatial_figure(
             figsize=(width, height),
             squeeze=False,
             layout="constrained",
+            width_ratios=[1, 2] * len(tasks),  # parameters take few values: the narrower
         )
         for t, task in enumerate(tasks):
             here = points[points.task == task]
             for col, cost in enumerate(COSTS):
                 ax = axes[0, 2 * t + col]
                 _panel(ax, here, cost, palette, slenderized, markers)
-                ax.set_title(task, fontsize="small")
-                ax.set_xlabel(COSTS[cost], fontsize="small")
-                ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
+                if not col:  # the task over its pair of panels
+                    ax.set_title(task, fontsize="small", loc="left")
+                ax.set_xlabel(COSTS[cost], fontsize="x-small")
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=2 if not col else 3))
                 if col:
                     ax.sharey(axes[0, 2 * t])
                     ax.tick_params(labelleft=False)

@@ -160,10 +160,8 @@ def tradeoff_figure(
             facet_kws={"sharey": False},
             **facet_size(data.pair.nunique()),
         )
-        grid.set_axis_labels(
-            f"cost reduction vs final layer (%, o = {o:g})", f"accuracy ×{SCORE_SCALE}"
-        )
-        grid.set_titles("{col_name}")
+        grid.set_axis_labels("cost reduction (%)", f"accuracy ×{SCORE_SCALE}")
+        grid.set_titles("{col_name}, o = " + f"{o:g}")
         for pair, ax in grid.axes_dict.items():
             final = data[(data.pair == pair) & (data.policy == "final-layer")].accuracy_x100
             if len(final):
