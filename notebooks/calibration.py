@@ -38,7 +38,8 @@ stored = load_runs(runs)
 # %% [markdown]
 # ## Reliability diagrams
 #
-# Grey: raw softmax; colour: after temperature scaling; dotted: perfect calibration.
+# Per task: the raw softmax, then after temperature scaling; one line per exit; dotted:
+# perfect calibration.
 # Marker size grows with the number of examples in the confidence bin.
 
 # %%

@@ -100,64 +100,69 @@ def confidence_gaps(bins: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["conf_sum", "acc_sum"]).reset_index()
 
 
-def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
-    """Reliability diagrams: one row per (method, task), one panel per exit.
+SCALING_TITLES = {"before": "raw softmax", "after": "temperature-scaled"}
 
-    Grey: the raw softmax; the method's colour: after dividing the logits by the exit's
-    temperature (fitted on dev). Marker area grows with the bin's example count; the
-    title gives both ECEs. Bins are pooled over seeds.
-    """
+
+def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
+    """Reliability diagrams, x100: one row per method, one panel per task and scaling (the
+    raw softmax, then after dividing the logits by each exit's temperature fitted on dev),
+    side by side; one line per exit, shallow to deep from light to dark. Marker area grows
+    with the bin's example count; the dotted diagonal is perfect calibration (ECE per exit:
+    the ECE figure). Bins are pooled over seeds. Drawn at the size a slide shows it, the
+    legend right of the panels. `palette` (the methods' colours) is the ECE figure's; here
+    colour tells the exits apart."""
     pooled = pool_seeds(bins)
     pooled = pooled.assign(
         confidence=pooled.confidence * SCORE_SCALE, accuracy=pooled.accuracy * SCORE_SCALE
     )
-    rows = pooled[["method", "task"]].drop_duplicates().sort_values(["method", "task"])
+    methods = sorted(pooled.method.unique())
+    tasks = sorted(pooled.task.unique())
     layers = sorted(pooled.exit_layer.unique())
-    width, height = SLIDE_FIGURE_IN  # the size a slide shows it; taller with many rows
+    shades = dict(zip(layers, sns.color_palette("viridis_r", len(layers)), strict=True))
+    width, height = SLIDE_FIGURE_IN  # the size a slide shows it; taller with many methods
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
-            len(rows),
-            len(layers),
-            figsize=(width, max(height, 2.7 * len(rows))),
+            len(methods),
+            len(tasks) * len(SCALINGS),
+            figsize=(width, max(height, 3.6 * len(methods))),
             squeeze=False,
             sharex=True,
             sharey=True,
             layout="constrained",
         )
-        for r, (method, task) in enumerate(rows.itertuples(index=False)):
-            for c, layer in enumerate(layers):
-                ax = axes[r, c]
-                cell = pooled[
-                    (pooled.method == method) & (pooled.task == task) & (pooled.exit_layer == layer)
-                ]
-                if cell.empty:
-                    ax.set_visible(False)
-                    continue
-                _reliability_panel(ax, cell, palette.get(method, "C0"))
-            axes[r, 0].set_ylabel(f"{method}\n{task}", fontsize="x-small")
-        fig.supxlabel(f"confidence ×{SCORE_SCALE}", fontsize="small")
-        fig.supylabel(f"accuracy ×{SCORE_SCALE} ({split})", fontsize="small")
-        handles = [Line2D([], [], color=BEFORE_COLOUR, marker="o", label="before scaling")]
-        handles += [
-            Line2D([], [], color=palette.get(m, "C0"), marker="o", label=f"after: {m}")
-            for m in rows.method.unique()
+        for r, method in enumerate(methods):
+            for t, task in enumerate(tasks):
+                for k, scaling in enumerate(SCALINGS):
+                    ax = axes[r, t * len(SCALINGS) + k]
+                    cell = pooled[
+                        (pooled.method == method)
+                        & (pooled.task == task)
+                        & (pooled.scaling == scaling)
+                    ]
+                    _reliability_panel(ax, cell, shades)
+                    ax.set_title(f"{task}\n{SCALING_TITLES[scaling]}", fontsize="small")
+            if len(methods) > 1:
+                axes[r, 0].set_ylabel(method, fontsize="small")
+        fig.supxlabel(f"confidence ×{SCORE_SCALE}", fontsize="medium")
+        fig.supylabel(f"accuracy ×{SCORE_SCALE} ({split})", fontsize="medium")
+        handles = [
+            Line2D([], [], color=shades[layer], marker="o", label=f"exit {layer}")
+            for layer in layers
         ]
+        handles.append(Line2D([], [], color="black", linestyle=":", label="calibrated"))
         fig.legend(handles=handles, loc="outside right center", frameon=False)
     return fig
 
 
-def _reliability_panel(ax, cell: pd.DataFrame, colour) -> None:
+def _reliability_panel(ax, cell: pd.DataFrame, shades: dict) -> None:
     ax.plot([0, SCORE_SCALE], [0, SCORE_SCALE], color="black", linewidth=1, linestyle=":")
-    eces = {}
-    for scaling, col in zip(SCALINGS, (BEFORE_COLOUR, colour), strict=True):
-        part = cell[cell.scaling == scaling].sort_values("bin")
-        eces[scaling] = ece_from_bins(part)
-        ax.plot(part.confidence, part.accuracy, color=col, linewidth=2)
-        sizes = 20 + 200 * part["count"] / cell["count"].max()
-        ax.scatter(part.confidence, part.accuracy, s=sizes, color=col, zorder=3)
-    layer = int(cell.exit_layer.iloc[0])
-    before, after = SCORE_SCALE * eces["before"], SCORE_SCALE * eces["after"]
-    ax.set_title(f"layer {layer}\nECE {before:.0f} → {after:.0f}", fontsize="x-small")
+    top = cell["count"].max() if len(cell) else 1
+    for layer, part in cell.groupby("exit_layer", sort=True):
+        part = part.sort_values("bin")
+        colour = shades[layer]
+        ax.plot(part.confidence, part.accuracy, color=colour, linewidth=2)
+        sizes = 15 + 150 * part["count"] / top
+        ax.scatter(part.confidence, part.accuracy, s=sizes, color=colour, zorder=3)
     ax.set_xticks([0, SCORE_SCALE / 2, SCORE_SCALE])
     ax.set_xlim(0, 1.02 * SCORE_SCALE)
     ax.set_ylim(0, 1.02 * SCORE_SCALE)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from early_exit.analysis.plots import CONTEXT, SLIDE_FIGURE_IN
 from early_exit.analysis.results import dense_table, interval_text
@@ -65,6 +66,7 @@ def significance_figure(significance: pd.DataFrame, level: float) -> matplotlib.
                     markerfacecolor=colour if _true(row.significant) else "white",
                 )  # fmt: skip
             ax.axvline(0, color="0.3", lw=0.8)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
             ax.set_yticks(list(rows.values()), list(rows))
             ax.set_xlabel("points ×100")
             ax.set_title(task if split == "test" else f"{task} · {split}", fontsize="medium")

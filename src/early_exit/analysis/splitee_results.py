@@ -161,7 +161,7 @@ def tradeoff_figure(
             **facet_size(data.pair.nunique()),
         )
         grid.set_axis_labels("cost reduction (%)", f"accuracy ×{SCORE_SCALE}")
-        grid.set_titles("{col_name}, o = " + f"{o:g}")
+        grid.set_titles("{col_name}")  # o: in the slide's caption
         for pair, ax in grid.axes_dict.items():
             final = data[(data.pair == pair) & (data.policy == "final-layer")].accuracy_x100
             if len(final):

@@ -129,8 +129,8 @@ def calibration_slide(gaps: pd.DataFrame) -> str:
         "Calibration: temperature scaling per exit",
         "reliability.png",
         "Reliability diagrams before and after temperature scaling",
-        "Grey: raw softmax; colour: after dividing each exit's logits by its temperature "
-        "fitted on dev; dotted: perfect calibration; marker size: examples in the bin.",
+        "Per task: raw softmax, then after temperature scaling (fitted on dev); one line per exit; "
+        "dotted: perfect calibration.",
         text=calibration_sentence(gaps),
         short=True,
     ) + notes(lines)
@@ -269,7 +269,7 @@ def latency_slide(measured: pd.DataFrame | None) -> str:
             for r in summary.sort_values(["engine", "task", "method"]).itertuples()
         ]
     return figure_slide(
-        "Benchmarking: measured against layer speed-up",
+        "Measured against layer speed-up",
         "latency.png",
         "Measured wall-clock speed-up against layer speed-up for every method and knob",
         "Real early exiting, timed against full depth at the same batch size, on both "
