@@ -96,9 +96,7 @@ def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
         rates = equal.groupby("method").offered_rate.first().reindex(methods)
         top = np.nanmax(np.where(np.isfinite(equal.p90_ms), equal.p90_ms, np.nan))
         for xi, rate in zip(x, rates, strict=True):  # the equal load over each method
-            right.text(
-                xi, top * 1.04, f"{rate:.0f}/s", ha="center", va="bottom", fontsize="x-small"
-            )
+            right.text(xi, top * 1.04, f"{rate:.0f}", ha="center", va="bottom", fontsize="small")
         right.set_ylim(0, top * 1.18)
         for ax in (left, right):
             ax.set_xticks(x, methods, rotation=30, ha="right")
