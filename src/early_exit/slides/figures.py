@@ -325,8 +325,8 @@ def serving_slide(
         "shrinking batch and refilling scheduler",
         "The HTTP server at the knob chosen on dev, offered the same open-loop Poisson "
         "arrivals in every mode. Left: the highest offered rate whose p90 stays within the "
-        "SLO; right: p50 and p90 at one equal load (its rate under each name). Full depth "
-        "with dynamic batching is what a user would deploy."
+        "SLO; right: p50 and p90 at one equal load (its rate in req/s over each method). Full "
+        "depth with dynamic batching is what a user would deploy."
         + (
             " Accuracy ×100 at the served knob (test): "
             + ", ".join(f"{m} {_x100(v)}" for m, v in sorted(accuracy.items()))
