@@ -38,13 +38,17 @@ stored = load_runs(runs)
 # %% [markdown]
 # ## Reliability diagrams
 #
-# Grey: raw softmax; colour: after temperature scaling; dotted: perfect calibration.
+# Per task: the raw softmax, then after temperature scaling; one line per exit; dotted:
+# perfect calibration.
 # Marker size grows with the number of examples in the confidence bin.
 
 # %%
 bins = calibration.reliability_frame(stored, split)
 shown = bins[bins.method.isin(calibration.calibrated_methods(info))]
 plots.save_figure(calibration.reliability_figure(shown, palette, split), out / "reliability.png")
+gaps = calibration.confidence_gaps(shown)  # the deck's sentence on under-confidence
+gaps.to_csv(out / "reliability.tsv", sep="\t", index=False)
+gaps
 
 # %% [markdown]
 # ## ECE per exit, before and after temperature scaling

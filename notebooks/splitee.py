@@ -28,7 +28,7 @@ out_dir = "results/analysis"
 from pathlib import Path
 
 from early_exit.analysis import plots, results
-from early_exit.analysis import splitee as analysis
+from early_exit.analysis import splitee_results as analysis
 
 out = Path(out_dir)
 table = analysis.load_tables(tables.split(","))

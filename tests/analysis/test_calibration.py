@@ -68,8 +68,11 @@ def test_figures_have_a_panel_per_exit_and_task():
     bins = calibration.reliability_frame(runs, "test")
     fig = calibration.reliability_figure(bins, {"m": "C0", "other": "C1"}, "test")
     titles = [ax.get_title() for ax in fig.axes]
-    assert len(titles) == 2 * 2  # (m, other) x layers (1, 3)
-    assert all(t.startswith("layer ") and "ECE" in t and "→" in t for t in titles)
+    assert len(titles) == 2 * 2  # (m, other) x (raw, scaled) on the one task
+    assert titles[:2] == ["news\nraw softmax", "news\ntemperature-scaled"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["exit 1", "exit 3", "calibrated"]  # a line per exit in every panel
+    assert all(len(ax.lines) == 1 + 2 for ax in fig.axes)  # the diagonal and two exits
     ece_table = calibration.ece_frame(runs, "test")
     fig = calibration.ece_figure(ece_table, {"m": "C0", "other": "C1"}, "test")
     assert [ax.get_title() for ax in fig.axes] == ["news"]

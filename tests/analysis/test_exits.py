@@ -95,7 +95,7 @@ def test_figures_have_a_panel_per_task_and_knob():
     scores = exits.exit_scores(runs + single, "test")
     fig = exits.exit_scores_figure(scores, ["s", "f"], {"m": "C0"}, "test", {"b": ["s"]})
     assert sorted(ax.get_title() for ax in fig.axes) == ["headlines", "news"]
-    assert fig.axes[0].lines[-1].get_ydata().tolist() == [0.5]  # the static model: 2 of 4
+    assert fig.axes[0].lines[-1].get_ydata().tolist() == [50.0]  # static: 2 of 4, x100
     # the fine-tuned "f" (another backbone's full depth) is not on the static line
 
 

@@ -99,7 +99,7 @@ def test_markdown_and_figure(tmp_path):
     assert "1.80× (1.71–1.89)" in text and "| 0.90 " in text
     assert "3 interleaved rounds" in text and "disagrees" not in text
     fig = speedup_figure(table(), {"deebert": "red", "pabee": "blue"})
-    assert len(fig.axes) == 2  # one panel per task and batch size
+    assert len(fig.axes) == 2  # one panel per engine and batch size
 
 
 def test_both_engines_side_by_side():
@@ -118,8 +118,8 @@ def test_both_engines_side_by_side():
     assert all("5.50 (10.00)" in line and "4.40 (8.00)" in line for line in body)
     assert "ORT on CPUExecutionProvider (2 threads)" in text
     fig = speedup_figure(frame, {"deebert": "red", "pabee": "blue"})
-    assert len(fig.axes) == 4  # a row of panels per engine
-    assert fig.axes[2].get_title().startswith("ORT: bbc-news")
+    assert len(fig.axes) == 4  # a panel per engine and batch size, side by side
+    assert fig.axes[2].get_title().startswith("ORT, batch")
 
 
 def test_a_slide_per_task():

@@ -87,3 +87,28 @@ def test_two_figures_with_different_methods_draw_a_method_in_one_colour():
     assert a["pabee"][1] == b["pabee"][1] == plots.RECIPE_MARKERS["pabee"]
     assert b["mine"][0] != pytest.approx(a["deebert"][0])
     assert b["mine"][1] not in (a["deebert"][1], a["pabee"][1])
+
+
+def test_figures_are_drawn_at_the_slide_size_with_legends_outside_the_data():
+    """The trade-off figure fills the slide's figure area at the size it is shown and keeps
+    every legend (the static curve's too) in a column right of the panels."""
+    static = ["static-1", "static-2"]
+    sweeps = points(["pabee", *static])
+    fig = plots.tradeoff_figure(
+        sweeps, "test", {"pabee": "entropy"}, static, curves={"b": static}, info=INFO
+    )
+    assert not [ax for ax in fig.axes if ax.get_legend()]  # nothing over the data
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "pabee" in labels and "static k layers" in labels
+    width, height = fig.get_size_inches()
+    # the panels take the slide's width less the legend column, the legend what it needs
+    assert plots.SLIDE_FIGURE_IN[0] - plots.LEGEND_IN <= width <= plots.SLIDE_FIGURE_IN[0] + 0.5
+    # the panels' height; the title and x label come on top when saved (bbox "tight")
+    assert height == pytest.approx(plots.SLIDE_FIGURE_IN[1] - plots.TITLES_IN)
+
+
+def test_facet_size_fills_the_slide_figure_area():
+    size = plots.facet_size(2)
+    width = 2 * size["height"] * size["aspect"] + plots.LEGEND_IN
+    assert width == pytest.approx(plots.SLIDE_FIGURE_IN[0])
+    assert size["height"] + plots.TITLES_IN == pytest.approx(plots.SLIDE_FIGURE_IN[1])

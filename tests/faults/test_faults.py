@@ -19,7 +19,7 @@ from early_exit.analysis.latency import load_latency
 from early_exit.analysis.measured import COLUMNS as MEASURED_COLUMNS
 from early_exit.analysis.measured import load_measured
 from early_exit.analysis.operating_point_tables import write_uncertainty
-from early_exit.analysis.splitee import load_tables
+from early_exit.analysis.splitee_results import load_tables
 from early_exit.cli import main
 from early_exit.inference.latency import time_runs
 from early_exit.support.errors import DataError

@@ -254,7 +254,8 @@ def test_written_from_the_files_the_deck_slides_rule_reads(tmp_path):
         sweeps=sweeps(0.7),
     )
     assert "DeeBERT +4.0" in paths["findings"].read_text()
-    assert "# Findings: real speed" in paths["findings"].read_text()
+    assert "# Findings: real speed" not in paths["findings"].read_text()  # after its slides
+    assert "# Findings: real speed" in paths["speed_findings"].read_text()
     assert (
         "static curve scores higher at the same FLOPs beyond 2.0×" in paths["findings"].read_text()
     )

@@ -132,6 +132,7 @@ def test_setup_slide_reports_config_data_hardware_and_time(tmp_path):
         "not recorded in these models' metadata",
         "fine-tuning 2 models: 2 min 30 s in total",
         "longest: deebert on news, seed 1: 1 min 40 s",
+        "**Scores** ×100 on every slide",  # the unit, said once
     ):
         assert expected in text, expected
 

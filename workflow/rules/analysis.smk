@@ -198,6 +198,7 @@ rule calibration_notebook:
             "results/analysis/ece.md", caption="../report/ece_table.rst", category="Calibration"
         ),
         tsv="results/analysis/ece.tsv",
+        gaps="results/analysis/reliability.tsv",  # confidence against accuracy per exit
         notebook="results/analysis/calibration.ipynb",
         html="results/analysis/calibration.html",
     log:

@@ -21,6 +21,7 @@ from early_exit.config.splitee_settings import (
     transfer_params,
 )
 from early_exit.recipes import get_recipe
+from early_exit.slides.figures import FIGURE_SLIDES
 from early_exit.modeling.backbone_source import cached_backbone
 from early_exit.recipes.configured_methods import (
     first_stage_source,

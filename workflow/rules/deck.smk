@@ -1,4 +1,5 @@
 # Figures and tables the deck shows: slides/slides.md references each of them by name.
+FIGURE_SLIDE_FILES = expand("results/slides/generated/{name}.md", name=FIGURE_SLIDES)
 DECK_FIGURES = [
     "results/analysis/tradeoff.png",
     "results/analysis/tradeoff_flops.png",
@@ -9,7 +10,7 @@ DECK_FIGURES = [
     "results/analysis/reliability.png",
     "results/analysis/ece.png",
     "results/analysis/difficulty.png",
-    "results/analysis/seeds.png",
+    *(["results/analysis/seeds.png"] if len(set(SEEDS)) > 1 else []),  # backup, several seeds
     "results/analysis/latency.png",
     *(["results/analysis/serving.png"] if SERVED else []),
     *(["results/analysis/splitee_tradeoff.png", "results/analysis/splitee_regret.png"] if SPLITEE else []),
@@ -21,13 +22,14 @@ DECK_TABLES = [
     "results/analysis/guarantee.md",
     "results/analysis/difficulty.md",
     "results/analysis/latency.md",
-    *(["results/analysis/serving.md"] if SERVED else []),
     "results/slides/generated/setup.md",
     "results/slides/generated/methods.md",
     "results/slides/generated/splitee.md",
     "results/slides/generated/findings.md",
+    "results/slides/generated/speed_findings.md",
     "results/slides/generated/limitations.md",
     "results/slides/generated/conclusion.md",
+    *FIGURE_SLIDE_FILES,
 ]
 
 
@@ -41,6 +43,10 @@ rule deck_slides:
         significance=rules.operating_points.output.significance,  # the findings' tests
         serving=rules.serving.output.tables if SERVED else [],  # what refilling gained
         sweeps=run_files("sweep.tsv"),  # where the static curve overtakes each method
+        # the numbers behind the figure slides (their presenter notes)
+        exit_scores=rules.exits_notebook.output.scores,
+        ece=rules.calibration_notebook.output.tsv,
+        reliability=rules.calibration_notebook.output.gaps,
     output:
         setup=report(
             "results/slides/generated/setup.md", caption="../report/setup.rst", category="Deck"
@@ -50,8 +56,11 @@ rule deck_slides:
         ),
         # computed from the tables above and the config (early_exit.slides.findings)
         findings="results/slides/generated/findings.md",
+        speed_findings="results/slides/generated/speed_findings.md",
         limitations="results/slides/generated/limitations.md",
         conclusion="results/slides/generated/conclusion.md",
+        # early_exit.slides.figures: a figure slide each, numbers in the notes; the backup
+        figures=FIGURE_SLIDE_FILES,
     log:
         "results/logs/deck_slides.log",
     params:

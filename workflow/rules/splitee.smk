@@ -48,11 +48,13 @@ rule splitee:
 
 rule splitee_slides:
     input:
-        table="results/analysis/splitee.md" if SPLITEE else [],
+        summary="results/analysis/splitee_summary.tsv" if SPLITEE else [],
     output:
         slides="results/slides/generated/splitee.md",
     log:
         "results/logs/splitee_slides.log",
+    params:
+        settings=SPLITEE,  # lambda, o and alpha for the cost-model slide
     threads: 1
     resources:
         mem_mb=1000,

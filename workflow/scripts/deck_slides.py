@@ -1,7 +1,8 @@
 from early_exit.analysis.measured import load_measured
 from early_exit.analysis.serving import load_serving
 from early_exit.exits.operating_points import load_operating_points, load_sweeps
-from early_exit.slides.findings import write_findings
+from early_exit.slides.figures import FIGURE_SLIDES, write_figure_slides
+from early_exit.slides.findings import SLIDES, write_findings
 from early_exit.slides.generated import write_slides
 from early_exit.support.joblog import job_log
 from early_exit.support.tables import read_table
@@ -13,6 +14,7 @@ with job_log(snakemake.log[0]):
     points = load_operating_points(inp.points)
     intervals = read_table(inp.intervals, "intervals table", "rule operating_points")
     measured = load_measured(inp.measured)
+    sweeps = load_sweeps(list(inp.sweeps))
     write_slides(
         snakemake.config,
         p.methods,
@@ -34,9 +36,21 @@ with job_log(snakemake.log[0]):
         list(inp.models),
         points,
         significance,
-        {"findings": out.findings, "limitations": out.limitations, "conclusion": out.conclusion},
+        {name: getattr(out, name) for name in SLIDES},
         intervals,
         measured,
         load_serving(list(inp.serving)) if inp.serving else None,
-        load_sweeps(list(inp.sweeps)),
+        sweeps,
     )
+    tables = {
+        "exit_scores": read_table(inp.exit_scores, "exit scores", "rule exits_notebook"),
+        "ece": read_table(inp.ece, "ECE table", "rule calibration_notebook", allow_empty=True),
+        "reliability": read_table(
+            inp.reliability, "reliability table", "rule calibration_notebook", allow_empty=True
+        ),
+        "significance": significance,
+        "measured": measured,
+        "serving": load_serving(list(inp.serving)) if inp.serving else None,
+    }
+    paths = dict(zip(FIGURE_SLIDES, out.figures, strict=True))
+    write_figure_slides(snakemake.config, p.methods, paths, points, intervals, tables, sweeps)

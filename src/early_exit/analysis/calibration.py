@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from early_exit.analysis.plots import CONTEXT, exit_lines
+from early_exit.analysis.plots import CONTEXT, SCORE_SCALE, SLIDE_FIGURE_IN, exit_lines
 from early_exit.analysis.runs import Run
 from early_exit.exits.calibration import N_BINS, confidence_bins
 from early_exit.exits.policies import get_policy
@@ -85,63 +85,87 @@ def pool_seeds(bins: pd.DataFrame) -> pd.DataFrame:
     return pooled.drop(columns=["conf_sum", "acc_sum"]).reset_index()
 
 
-def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
-    """Reliability diagrams: one row per (method, task), one panel per exit.
+def confidence_gaps(bins: pd.DataFrame) -> pd.DataFrame:
+    """Per task, method, exit and scaling (pooled over bins and seeds): the mean confidence,
+    the accuracy and their gap (confidence - accuracy: below 0 the exit is under-confident,
+    above 0 over-confident), with the example count (`reliability.tsv`)."""
+    keys = ["task", "method", "exit_layer", "scaling"]
+    weighted = bins.assign(
+        conf_sum=bins.confidence * bins["count"], acc_sum=bins.accuracy * bins["count"]
+    )
+    out = weighted.groupby(keys)[["conf_sum", "acc_sum", "count"]].sum()
+    out["confidence"] = out.conf_sum / out["count"]
+    out["accuracy"] = out.acc_sum / out["count"]
+    out["gap"] = out.confidence - out.accuracy
+    return out.drop(columns=["conf_sum", "acc_sum"]).reset_index()
 
-    Grey: the raw softmax; the method's colour: after dividing the logits by the exit's
-    temperature (fitted on dev). Marker area grows with the bin's example count; the
-    title gives both ECEs. Bins are pooled over seeds.
-    """
+
+SCALING_TITLES = {"before": "raw softmax", "after": "temperature-scaled"}
+
+
+def reliability_figure(bins: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
+    """Reliability diagrams, x100: one row per method, one panel per task and scaling (the
+    raw softmax, then after dividing the logits by each exit's temperature fitted on dev),
+    side by side; one line per exit, shallow to deep from light to dark. Marker area grows
+    with the bin's example count; the dotted diagonal is perfect calibration (ECE per exit:
+    the ECE figure). Bins are pooled over seeds. Drawn at the size a slide shows it, the
+    legend right of the panels. `palette` (the methods' colours) is the ECE figure's; here
+    colour tells the exits apart."""
     pooled = pool_seeds(bins)
-    rows = pooled[["method", "task"]].drop_duplicates().sort_values(["method", "task"])
+    pooled = pooled.assign(
+        confidence=pooled.confidence * SCORE_SCALE, accuracy=pooled.accuracy * SCORE_SCALE
+    )
+    methods = sorted(pooled.method.unique())
+    tasks = sorted(pooled.task.unique())
     layers = sorted(pooled.exit_layer.unique())
+    shades = dict(zip(layers, sns.color_palette("viridis_r", len(layers)), strict=True))
+    width, height = SLIDE_FIGURE_IN  # the size a slide shows it; taller with many methods
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
-            len(rows),
-            len(layers),
-            figsize=(3.0 * len(layers), 3.0 * len(rows) + 0.8),
+            len(methods),
+            len(tasks) * len(SCALINGS),
+            figsize=(width, max(height, 3.6 * len(methods))),
             squeeze=False,
             sharex=True,
             sharey=True,
+            layout="constrained",
         )
-        for r, (method, task) in enumerate(rows.itertuples(index=False)):
-            for c, layer in enumerate(layers):
-                ax = axes[r, c]
-                cell = pooled[
-                    (pooled.method == method) & (pooled.task == task) & (pooled.exit_layer == layer)
-                ]
-                if cell.empty:
-                    ax.set_visible(False)
-                    continue
-                _reliability_panel(ax, cell, palette.get(method, "C0"))
-                ax.set_xlabel("confidence" if r == len(rows) - 1 else "")
-            axes[r, 0].set_ylabel(f"{method}\n{task}\naccuracy ({split})", fontsize="small")
-        handles = [Line2D([], [], color=BEFORE_COLOUR, marker="o", label="before scaling")]
-        handles += [
-            Line2D([], [], color=palette.get(m, "C0"), marker="o", label=f"after: {m}")
-            for m in rows.method.unique()
+        for r, method in enumerate(methods):
+            for t, task in enumerate(tasks):
+                for k, scaling in enumerate(SCALINGS):
+                    ax = axes[r, t * len(SCALINGS) + k]
+                    cell = pooled[
+                        (pooled.method == method)
+                        & (pooled.task == task)
+                        & (pooled.scaling == scaling)
+                    ]
+                    _reliability_panel(ax, cell, shades)
+                    ax.set_title(f"{task}\n{SCALING_TITLES[scaling]}", fontsize="small")
+            if len(methods) > 1:
+                axes[r, 0].set_ylabel(method, fontsize="small")
+        fig.supxlabel(f"confidence ×{SCORE_SCALE}", fontsize="medium")
+        fig.supylabel(f"accuracy ×{SCORE_SCALE} ({split})", fontsize="medium")
+        handles = [
+            Line2D([], [], color=shades[layer], marker="o", label=f"exit {layer}")
+            for layer in layers
         ]
-        fig.legend(
-            handles=handles, loc="upper center", ncol=len(handles), frameon=False, fontsize="small"
-        )
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the legend
+        handles.append(Line2D([], [], color="black", linestyle=":", label="calibrated"))
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
     return fig
 
 
-def _reliability_panel(ax, cell: pd.DataFrame, colour) -> None:
-    ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle=":")
-    eces = {}
-    for scaling, col in zip(SCALINGS, (BEFORE_COLOUR, colour), strict=True):
-        part = cell[cell.scaling == scaling].sort_values("bin")
-        eces[scaling] = ece_from_bins(part)
-        ax.plot(part.confidence, part.accuracy, color=col, linewidth=2)
-        sizes = 20 + 200 * part["count"] / cell["count"].max()
-        ax.scatter(part.confidence, part.accuracy, s=sizes, color=col, zorder=3)
-    layer = int(cell.exit_layer.iloc[0])
-    ax.set_title(f"layer {layer}\nECE {eces['before']:.3f} → {eces['after']:.3f}", fontsize="small")
-    ax.set_xticks([0, 0.5, 1])
-    ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
+def _reliability_panel(ax, cell: pd.DataFrame, shades: dict) -> None:
+    ax.plot([0, SCORE_SCALE], [0, SCORE_SCALE], color="black", linewidth=1, linestyle=":")
+    top = cell["count"].max() if len(cell) else 1
+    for layer, part in cell.groupby("exit_layer", sort=True):
+        part = part.sort_values("bin")
+        colour = shades[layer]
+        ax.plot(part.confidence, part.accuracy, color=colour, linewidth=2)
+        sizes = 15 + 150 * part["count"] / top
+        ax.scatter(part.confidence, part.accuracy, s=sizes, color=colour, zorder=3)
+    ax.set_xticks([0, SCORE_SCALE / 2, SCORE_SCALE])
+    ax.set_xlim(0, 1.02 * SCORE_SCALE)
+    ax.set_ylim(0, 1.02 * SCORE_SCALE)
 
 
 # --------------------------------------------------------------------------- ECE per exit
@@ -172,6 +196,7 @@ def ece_frame(runs: list[Run], split: str) -> pd.DataFrame:
 
 def ece_figure(ece: pd.DataFrame, palette: dict, split: str) -> matplotlib.figure.Figure:
     """ECE of each exit: dashed before, solid after temperature scaling; one panel per task."""
+    ece = ece.assign(ece=ece.ece * SCORE_SCALE)  # x100, as every score shown
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = exit_lines(
             ece,
@@ -183,7 +208,7 @@ def ece_figure(ece: pd.DataFrame, palette: dict, split: str) -> matplotlib.figur
         )
         for ax in grid.axes.flat:
             ax.set_ylim(bottom=0)
-        grid.set_axis_labels("exit layer", f"ECE ({split})")
+        grid.set_axis_labels("exit layer", f"ECE ×{SCORE_SCALE} ({split})")
     return grid.figure
 
 

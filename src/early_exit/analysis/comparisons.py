@@ -8,8 +8,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-from early_exit.analysis.plots import CONTEXT
+from early_exit.analysis.plots import CONTEXT, SLIDE_FIGURE_IN
 from early_exit.analysis.results import dense_table, interval_text
 from early_exit.analysis.significance import COMPARISONS
 from early_exit.support.errors import DataError
@@ -34,48 +36,55 @@ def score_rows_of(significance: pd.DataFrame, task: str, split: str) -> pd.DataF
 
 
 def significance_figure(significance: pd.DataFrame, level: float) -> matplotlib.figure.Figure:
-    """One panel per task: every score comparison of the family (points x100) with its
-    interval; filled markers are significant at `level` after Holm over the family."""
+    """One panel per task, one row per early-exit method: each score comparison of the
+    family (points x100, a colour per comparison, side by side in the row) with its
+    interval; filled markers are significant at `level` after Holm over the family. Drawn
+    at the size a slide shows it, the legend right of the panels."""
     keys = panels(significance)
+    width, height = SLIDE_FIGURE_IN
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
-        size = max((len(score_rows_of(significance, *k)) for k in keys), default=1)
         fig, axes = plt.subplots(
-            1,
-            max(len(keys), 1),
-            figsize=(5 * max(len(keys), 1) + 2, 0.32 * size + 1.8),
-            squeeze=False,
-            sharey=False,
-        )
+            1, max(len(keys), 1), figsize=(width, height), squeeze=False, sharey=True,
+            layout="constrained",
+        )  # fmt: skip
         colours = dict(
             zip(COMPARISONS, sns.color_palette("colorblind", len(COMPARISONS)), strict=True)
         )
+        methods = sorted(set(significance.get("method", [])))
+        rows = {m: len(methods) - 1 - i for i, m in enumerate(methods)}  # first on top
+        shown = [c for c in COMPARISONS if c in set(significance.get("comparison", []))]
+        step = 0.8 / max(len(shown), 1)
         for ax, (task, split) in zip(axes.flat, keys, strict=False):
-            rows = score_rows_of(significance, task, split).reset_index(drop=True)
-            y = np.arange(len(rows))[::-1]
-            for yi, row in zip(y, rows.itertuples(), strict=True):
+            for row in score_rows_of(significance, task, split).itertuples():
                 colour = colours.get(row.comparison, "0.3")
+                k = shown.index(row.comparison) if row.comparison in shown else 0
+                yi = rows[row.method] + 0.4 - step * (k + 0.5)
                 err = [[100 * (row.value - row.value_lo)], [100 * (row.value_hi - row.value)]]
                 ax.errorbar(100 * row.value, yi, xerr=err, fmt="none", ecolor=colour, capsize=3)
                 ax.plot(
-                    100 * row.value,
-                    yi,
-                    "o",
-                    color=colour,
-                    markerfacecolor=colour if row.significant else "white",
-                )
+                    100 * row.value, yi, "o", color=colour, markersize=9,
+                    markerfacecolor=colour if _true(row.significant) else "white",
+                )  # fmt: skip
             ax.axvline(0, color="0.3", lw=0.8)
-            ax.set_yticks(y, [f"{r.method} · {r.comparison}" for r in rows.itertuples()])
-            ax.set_xlabel("points ×100", fontsize="small")
-            title = task if split == "test" else f"{task} · {split}"
-            ax.set_title(title, fontsize="small")
-            ax.tick_params(labelsize="x-small")
-        fig.suptitle(
-            "drop: own full model − early exit; vs fine-tuning, vs static curve: early exit − "
-            f"it\nfilled: significant at {level:g} (exact test, Holm over the task's family)",
-            fontsize="small",
-        )
-        fig.tight_layout()
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax.set_yticks(list(rows.values()), list(rows))
+            ax.set_xlabel("points ×100")
+            ax.set_title(task if split == "test" else f"{task} · {split}", fontsize="medium")
+        handles = [
+            Line2D([], [], color=colours[c], marker="o", linestyle="", markersize=9, label=c)
+            for c in shown
+        ]
+        handles.append(
+            Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="",
+                   markersize=9, label=f"open: not significant\nat {level:g} (Holm)")
+        )  # fmt: skip
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
     return fig
+
+
+def _true(value) -> bool:
+    """The `significant` column: bool, or its text when read back."""
+    return str(value).strip().lower() == "true"
 
 
 def _cell(row, scale: float = 100, digits: int = 1) -> str:

@@ -16,12 +16,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
-from early_exit.analysis.plots import CONTEXT
+from early_exit.analysis.plots import CONTEXT, SCORE_SCALE, SLIDE_FIGURE_IN
 from early_exit.analysis.runs import Run
 from early_exit.exits.policies.confidence import confidence
 
-MEASURES = {"length": "input length (tokens)", "agreement": "exits agreeing with the last"}
+# short: four panels side by side on a slide
+MEASURES = {"length": "input length (tokens)", "agreement": "share agreeing"}
 MAX_LENGTH_POINTS = 12  # more distinct lengths are drawn in quantile bins
 
 
@@ -125,14 +127,21 @@ def difficulty_figure(
     ncols = min(wrap, len(panels))
     nrows = -(-len(panels) // ncols)
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        width, height = SLIDE_FIGURE_IN  # the size a slide shows it, the legend right of it
         fig, axes = plt.subplots(
-            nrows, ncols, figsize=(3.6 * ncols, 3.6 * nrows + 0.8), squeeze=False, sharey=True
+            nrows,
+            ncols,
+            figsize=(width, max(height, 3.2 * nrows)),
+            squeeze=False,
+            sharey=True,
+            layout="constrained",
         )
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         legend_ax = None
         for i, ((task, measure), ax) in enumerate(zip(panels, axes.flat, strict=False)):
             data = frame[frame.task == task]
+            data = data.assign(confidence=data.confidence * SCORE_SCALE)  # x100, as scores
             if data[measure].nunique() < 2:
                 _constant_panel(ax, measure, data[measure].iloc[0])
             else:
@@ -149,31 +158,25 @@ def difficulty_figure(
                     seed=0,
                 )
                 legend_ax = legend_ax or ax
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
             ax.set_title(task, fontsize="small")
             ax.set_xlabel(MEASURES[measure], fontsize="small")
-            ax.set_ylabel(f"first-exit confidence ({split})" if i % ncols == 0 else "")
+            label = f"first-exit confidence ×{SCORE_SCALE} ({split})"
+            ax.set_ylabel(label if i % ncols == 0 else "")
         if legend_ax is not None:
             handles, labels = legend_ax.get_legend_handles_labels()
             legend_ax.get_legend().remove()
-            fig.legend(
-                handles,
-                labels,
-                loc="upper center",
-                ncol=len(labels),
-                frameon=False,
-                fontsize="small",
-            )
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the legend
+            fig.legend(handles, labels, loc="outside right center", frameon=False)
     return fig
 
 
 def _constant_panel(ax, measure: str, value) -> None:
     """A panel whose proxy has one value: say so, with no axis to read."""
     if measure == "length":
-        text = f"every input is {int(value)} tokens\n(truncated to one length):\nno spread to plot"
+        text = f"every input is {int(value)} tokens\n(truncated):\nno spread\nto plot"
     else:
-        text = f"agreement is {value:.2f}\nfor every input:\nno spread to plot"
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize="small")
+        text = f"agreement is\n{value:.2f} for\nevery input:\nno spread\nto plot"
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize="x-small")
     ax.set_xticks([])
     ax.tick_params(axis="y", length=0)
     ax.grid(False)

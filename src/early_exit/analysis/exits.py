@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.patches import Patch
 
-from early_exit.analysis.plots import CONTEXT, exit_lines
+from early_exit.analysis.plots import CONTEXT, SCORE_SCALE, exit_lines, legend_with, score_label
 from early_exit.analysis.runs import Run
 from early_exit.exits.policies import get_policy
 from early_exit.exits.sweep import decide
@@ -65,24 +65,24 @@ def exit_scores_figure(
     drawn: they are not one backbone's truncations); error bars are the standard
     deviation over seeds.
     """
+    scores = scores.assign(score=scores.score * SCORE_SCALE)  # x100, as every score shown
     dynamic = scores[~scores.method.isin(static_methods)]
     curves = curves or {}
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = exit_lines(dynamic, "score", palette, facet_kws={"sharey": False})
+        references = {}
         for task, ax in grid.axes_dict.items():
-            handles, labels = [], []
             for backbone, methods in curves.items():
                 static = scores[(scores.task == task) & scores.method.isin(methods)]
                 if static.empty:
                     continue
                 mean = static.groupby("exit_layer").score.mean()
                 (line,) = ax.plot(mean.index, mean.values, "k--", marker="s", markersize=6)
-                handles.append(line)
-                labels.append("static k layers" + (f" ({backbone})" if len(curves) > 1 else ""))
-            if handles:
-                ax.legend(handles=handles, labels=labels, loc="lower right", fontsize="small")
+                label = "static k layers" + (f" ({backbone})" if len(curves) > 1 else "")
+                references[label] = line
+        legend_with(grid, list(references.values()), list(references))
         metric = ", ".join(sorted(scores.metric.unique()))
-        grid.set_axis_labels("exit layer", f"{metric} ({split})")
+        grid.set_axis_labels("exit layer", score_label(metric, split))
     return grid.figure
 
 

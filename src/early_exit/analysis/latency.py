@@ -22,7 +22,7 @@ import pandas as pd
 import seaborn as sns
 
 from early_exit.analysis.measured import measured_summary, measured_text
-from early_exit.analysis.plots import CONTEXT, method_markers
+from early_exit.analysis.plots import CONTEXT, SLIDE_FIGURE_IN, method_markers
 from early_exit.analysis.results import dense_table
 from early_exit.support.tables import read_tables
 
@@ -47,29 +47,34 @@ def engines(table: pd.DataFrame) -> list[str]:
 def speedup_figure(
     table: pd.DataFrame, palette: dict, markers: dict | None = None
 ) -> matplotlib.figure.Figure:
-    """Measured against layer speed-up, one point per method, knob and seed, with a bar
-    from the lowest to the highest speed-up over rounds; the knob chosen on dev is ringed
-    in black; the diagonal is the physical limit. One row of panels per engine, one column
-    per task and batch size. Each method in its colour (`palette`) and marker (`markers`,
-    by default `plots.method_markers` of the method names) of every figure."""
+    """Measured against layer speed-up, one point per task, method, knob and seed, with a
+    bar from the lowest to the highest speed-up over rounds; the knob chosen on dev is
+    ringed in black; the diagonal is the physical limit. One panel per engine and batch
+    size, side by side (the tasks together: the diagonal is what to read), drawn at the
+    size a slide shows it with the legend right of the panels. Each method in its colour
+    (`palette`) and marker (`markers`, by default `plots.method_markers` of the method
+    names) of every figure."""
     timed = table[table.policy != FULL]
     markers = markers or method_markers(list(palette))
-    panels = sorted(timed.groupby(["task", "batch_size"]).groups)
     names = engines(timed)
+    panels = [(e, b) for e in names for b in sorted(set(timed[timed.engine == e].batch_size))]
+    width, height = SLIDE_FIGURE_IN
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
-            len(names), len(panels), figsize=(4.2 * len(panels), 4 * len(names)),
-            squeeze=False, layout="constrained",
-        )  # fmt: skip
-        for row, engine in zip(axes, names, strict=True):
-            for ax, (task, batch_size) in zip(row, panels, strict=True):
-                part = timed[
-                    (timed.task == task) & (timed.batch_size == batch_size)
-                    & (timed.engine == engine)
-                ]  # fmt: skip
-                _panel(ax, part, palette, markers, legend=ax is axes[0][0])
-                ax.set_title(f"{ENGINE_LABELS.get(engine, engine)}: {task}, batch {batch_size}")
-        axes[0][0].legend(fontsize="small", loc="upper left")
+            1, len(panels), figsize=(width, height), squeeze=False, layout="constrained"
+        )
+        for c, (ax, (engine, batch_size)) in enumerate(zip(axes[0], panels, strict=True)):
+            part = timed[(timed.batch_size == batch_size) & (timed.engine == engine)]
+            _panel(ax, part, palette, markers, legend=c == 0)
+            ax.set_title(
+                f"{ENGINE_LABELS.get(engine, engine)}, batch {batch_size}", fontsize="small"
+            )
+            ax.set_xlabel("layer speed-up", fontsize="small")
+            ax.set_ylabel("measured speed-up" if c == 0 else "")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        if axes[0][0].get_legend() is not None:
+            axes[0][0].get_legend().remove()
+        fig.legend(handles, labels, loc="outside right center", frameon=False)
     return fig
 
 
@@ -92,12 +97,7 @@ def _panel(ax, part: pd.DataFrame, palette: dict, markers: dict, legend: bool) -
         chosen.layer_speedup, chosen.measured_speedup, s=140,
         facecolors="none", edgecolors="black", label="chosen on dev",
     )  # fmt: skip
-    ax.set(
-        xlabel="layer speed-up (L / avg exit layer)",
-        ylabel="measured speed-up (time, full depth = 1)",
-        xlim=(0.9, top),
-        ylim=(0, top),
-    )
+    ax.set(xlim=(0.9, top), ylim=(0, top))
 
 
 def latency_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,49 @@ X_LABELS = {"speedup": "speed-up (L / avg. exit layer)", "avg_flops": "GFLOPs pe
 SCORE_SCALE = 100  # scores are drawn x100 in every figure, as the tables show them
 
 
+# The figure area of a slide (`img.figure` in slides/styles/index.css: at most about
+# 870 x 390 px of the 980 px wide page). Figures are drawn at this size in inches so that
+# CONTEXT's smallest text (ticks and legends, 16.5 pt) shows at 870 / 12 = 72 px an inch,
+# i.e. at 16.5 px, no smaller than the deck's body text (16 px) when projected.
+SLIDE_FIGURE_IN = (12.0, 5.4)
+LEGEND_IN = 2.6  # the legend column right of the panels (outside the data)
+TITLES_IN = 0.9  # a panel's title and its x label
+
+
+def facet_size(ncols: int, legend: bool = True, rows: int = 1) -> dict:
+    """relplot's `height` and `aspect` for `ncols` panels side by side (`rows` of them) that,
+    with the legend in a column on the right, fill `SLIDE_FIGURE_IN`."""
+    width, height = SLIDE_FIGURE_IN
+    panel_h = height / max(rows, 1) - TITLES_IN
+    panel_w = (width - (LEGEND_IN if legend else 0.0)) / max(ncols, 1)
+    return {"height": panel_h, "aspect": panel_w / panel_h}
+
+
+def legend_outside(ax, **kwargs) -> None:
+    """Move an axes' legend right of the panel, out of the data."""
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, **kwargs)
+
+
+def legend_with(grid, handles: list, labels: list[str]) -> None:
+    """Add `handles` (a reference line, say) to a FacetGrid's legend, which stays in a
+    column right of the panels, out of the data."""
+    if not handles:
+        return
+    old = grid.legend
+    if old is not None:
+        handles = [*old.legend_handles, *handles]
+        labels = [*(t.get_text() for t in old.get_texts()), *labels]
+        title = old.get_title().get_text()
+        old.remove()
+    else:
+        title = None
+    right = max(ax.get_position().x1 for ax in grid.axes.flat) + 0.01  # the panels' edge
+    grid._legend = grid.figure.legend(
+        handles, labels, title=title, loc="center left", bbox_to_anchor=(right, 0.5), frameon=False
+    )
+
+
 def score_label(metric: str, split: str) -> str:
     """The score axis: `accuracy ×100 (test)`."""
     return f"{metric} ×{SCORE_SCALE} ({split})"
@@ -117,7 +160,8 @@ def has_seed_spread(frame: pd.DataFrame) -> bool:
 
 
 def exit_lines(data: pd.DataFrame, y: str, palette: dict, **extra):
-    """A line per method of `y` against the exit layer, one panel per task (a FacetGrid).
+    """A line per method of `y` against the exit layer, one panel per task (a FacetGrid),
+    drawn at the size a slide shows it (`facet_size`), the legend right of the panels.
 
     Call inside the plotting context; `extra` adds relplot options (style, facet_kws).
     """
@@ -133,8 +177,7 @@ def exit_lines(data: pd.DataFrame, y: str, palette: dict, **extra):
         markersize=8,
         palette=palette,
         errorbar="sd" if has_seed_spread(data) else None,  # spread over seeds
-        height=4.8,
-        aspect=1.15,
+        **facet_size(data.task.nunique()),
         **extra,
     )
     for ax in grid.axes.flat:
@@ -196,18 +239,19 @@ def tradeoff_figure(
             dashes=False,
             markersize=6,
             palette=palette,
-            height=4.8,
-            aspect=1.15,
             facet_kws={"sharey": False, "sharex": False},
+            **facet_size(dynamic.task.nunique()),
         )
+        references: dict[str, object] = {}
         for task, ax in grid.axes_dict.items():
             here = curves_data[curves_data.task == task]
-            _static_curves(ax, here, curves, x)
+            references.update(_static_curves(ax, here, curves, x))
             baselines = [m for m in static_methods if m not in on_curve]
             _baseline_marks(ax, here[here.method.isin(baselines)], x)
             _oracle(ax, here[here.policy.isin(bound_names())], x, palette)
         if points is not None:
             _mark_points(grid, select_criteria(points, criteria, False), x, palette)
+        legend_with(grid, list(references.values()), list(references))
         if x == "avg_flops":  # few ticks: GFLOPs labels are wide
             for ax in grid.axes.flat:
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
@@ -220,8 +264,10 @@ def tradeoff_figure(
 CURVE_STYLES = ("k--", "k:", "k-.")
 
 
-def _static_curves(ax, data: pd.DataFrame, curves: dict[str, list[str]], x: str) -> None:
-    handles, labels = [], []
+def _static_curves(ax, data: pd.DataFrame, curves: dict[str, list[str]], x: str) -> dict:
+    """Draw each backbone's static curve; its legend entries (label -> line) for the
+    figure's legend, outside the data."""
+    handles = {}
     for i, (backbone, methods) in enumerate(curves.items()):
         style = CURVE_STYLES[i % len(CURVE_STYLES)]
         static = data[data.method.isin(methods)]
@@ -229,10 +275,8 @@ def _static_curves(ax, data: pd.DataFrame, curves: dict[str, list[str]], x: str)
             continue
         ordered = static.sort_values(x)
         (line,) = ax.plot(ordered[x], ordered.score, style, marker="s", markersize=5)
-        handles.append(line)
-        labels.append("static k layers" + (f" ({backbone})" if len(curves) > 1 else ""))
-    if handles:
-        ax.legend(handles=handles, labels=labels, loc="lower left", fontsize="x-small")
+        handles["static k layers" + (f" ({backbone})" if len(curves) > 1 else "")] = line
+    return handles
 
 
 def _baseline_marks(ax, baselines: pd.DataFrame, x: str) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from early_exit.analysis.plots import CONTEXT
+from early_exit.analysis.plots import CONTEXT, LEGEND_IN, SLIDE_FIGURE_IN
 from early_exit.analysis.results import dense_table
 from early_exit.support.tables import read_tables
 
@@ -65,8 +65,10 @@ def equal_load(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
-    """Left: capacity under the SLO per method, one bar per mode. Right: p50 latency at
-    an equal offered load (95% order-statistic interval) with p90 as a tick."""
+    """One figure at the size a slide shows it. Left: capacity under the SLO per method, one
+    bar per mode. Right: p50 latency at an equal offered load (the rate under each method's
+    name; 95% order-statistic interval) with p90 as a tick. The modes' legend is right of
+    the panels, out of the data."""
     caps = capacities(table)
     equal = equal_load(table)
     methods = sorted(table.method.unique())
@@ -74,8 +76,9 @@ def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
     palette = dict(zip(MODES, sns.color_palette("colorblind", len(MODES)), strict=True))
     width = 0.8 / len(modes)
     x = np.arange(len(methods))
+    fig_w, fig_h = SLIDE_FIGURE_IN
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(min(14.0, 4 + 1.6 * len(methods)), 4.2))
+        fig, (left, right) = plt.subplots(1, 2, figsize=(fig_w, fig_h))
         for k, mode in enumerate(modes):
             offset = (k - (len(modes) - 1) / 2) * width
             c = caps[caps["mode"] == mode].set_index("method").reindex(methods)
@@ -84,17 +87,29 @@ def serving_figure(table: pd.DataFrame) -> matplotlib.figure.Figure:
             err = np.vstack([e.p50_ms - e.p50_low_ms, e.p50_high_ms - e.p50_ms])
             err = np.where(np.isfinite(err), err, 0)
             right.bar(x + offset, e.p50_ms, width, color=palette[mode], yerr=err, capsize=2)
-            right.plot(x + offset, e.p90_ms, "_", color="black", markersize=10)
+            right.plot(x + offset, e.p90_ms, "_", color="black", markersize=12, mew=2)
         slo = table.groupby("method").slo_ms.first().reindex(methods)
-        left.set_title(f"capacity: p90 within the SLO ({slo.median():.0f} ms)")
-        left.set_ylabel("offered rate (requests/s)")
-        right.set_title("latency at equal load (p50, – p90)")
+        left.set_title(f"p90 within the SLO ({slo.median():.0f} ms)", fontsize="medium")
+        left.set_ylabel("capacity (requests/s)")
+        right.set_title("at equal load (req/s): p50, – p90", fontsize="medium")
         right.set_ylabel("latency (ms)")
+        rates = equal.groupby("method").offered_rate.first().reindex(methods)
+        top = np.nanmax(np.where(np.isfinite(equal.p90_ms), equal.p90_ms, np.nan))
+        for xi, rate in zip(x, rates, strict=True):  # the equal load over each method
+            right.text(xi, top * 1.04, f"{rate:.0f}", ha="center", va="bottom", fontsize="small")
+        right.set_ylim(0, top * 1.18)
         for ax in (left, right):
             ax.set_xticks(x, methods, rotation=30, ha="right")
         handles, labels = left.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=len(modes), fontsize="small")
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        right_edge = 1 - LEGEND_IN / fig_w
+        fig.tight_layout(rect=(0, 0, right_edge, 1))
+        fig.legend(
+            handles,
+            [label.replace(", ", ",\n") for label in labels],
+            loc="center left",
+            bbox_to_anchor=(right_edge, 0.5),
+            frameon=False,
+        )
     return fig
 
 

@@ -16,10 +16,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from early_exit.analysis.plots import (
     CONTEXT,
     SCORE_SCALE,
+    SLIDE_FIGURE_IN,
     method_markers,
     method_palette,
     score_label,
@@ -27,7 +29,7 @@ from early_exit.analysis.plots import (
 from early_exit.analysis.results import select_criteria
 from early_exit.support.errors import DataError
 
-COSTS = {"num_parameters": "parameters (millions)", "avg_flops": "GFLOPs per example"}
+COSTS = {"num_parameters": "parameters (M)", "avg_flops": "GFLOPs per example"}
 SCALE = {"num_parameters": 1e-6, "avg_flops": 1e-9}
 
 
@@ -73,28 +75,40 @@ def spatial_figure(
     tasks = sorted(points.task.unique())
     palette = method_palette(points.method.tolist(), info)
     markers = method_markers(points.method.tolist(), info)
+    width, height = SLIDE_FIGURE_IN  # the size a slide shows it: tasks side by side
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(
-            len(tasks), 2, figsize=(13, 4.8 * len(tasks)), squeeze=False, sharey="row"
+            1,
+            2 * len(tasks),
+            figsize=(width, height),
+            squeeze=False,
+            layout="constrained",
+            width_ratios=[1, 2] * len(tasks),  # parameters take few values: the narrower
         )
-        for row, task in enumerate(tasks):
+        for t, task in enumerate(tasks):
             here = points[points.task == task]
             for col, cost in enumerate(COSTS):
-                _panel(axes[row, col], here, cost, palette, slenderized, markers)
-                axes[row, col].set_title(task)
-                axes[row, col].set_xlabel(COSTS[cost])
+                ax = axes[0, 2 * t + col]
+                _panel(ax, here, cost, palette, slenderized, markers)
+                if not col:  # the task over its pair of panels
+                    ax.set_title(task, fontsize="small", loc="left")
+                ax.set_xlabel(COSTS[cost], fontsize="x-small")
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=2 if not col else 3))
+                if col:
+                    ax.sharey(axes[0, 2 * t])
+                    ax.tick_params(labelleft=False)
             metric = ", ".join(sorted(here.metric.unique()))
-            axes[row, 0].set_ylabel(score_label(metric, split))
+            if t == 0:
+                axes[0, 0].set_ylabel(score_label(metric, split))
         handles = [
             plt.Line2D([], [], marker=markers[m], ls="", color=c, label=m)
             for m, c in palette.items()
         ]
         handles += [
             plt.Line2D([], [], color="black", label="Pareto front"),
-            plt.Line2D([], [], color="grey", ls="--", label="front without slenderized"),
+            plt.Line2D([], [], color="grey", ls="--", label="without slenderized"),
         ]
-        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-        fig.tight_layout()
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
     return fig
 
 

@@ -31,7 +31,7 @@ from early_exit.support.atomic import write_text
 
 CURVE = "vs static curve"
 # the files `write_findings` writes (the deck imports each as `generated/<name>.md`)
-SLIDES = ("findings", "limitations", "conclusion")
+SLIDES = ("findings", "speed_findings", "limitations", "conclusion")
 # bullets per findings slide: six two-line bullets and the caption fit a page (the deck
 # build's browser check); more tasks continue on the next slide
 MAX_BULLETS = 6
@@ -286,17 +286,27 @@ def findings_markdown(
             + (_notes(curve_notes + trade_notes) if number == 1 else "")
         )
     accuracy = "\n---\n\n".join(pages)
+    speed = speed_findings_markdown(info, measured, serving)
+    return accuracy if speed is None else accuracy + "\n---\n\n" + speed
+
+
+def speed_findings_markdown(
+    info: dict[str, dict],
+    measured: pd.DataFrame | None = None,
+    serving: pd.DataFrame | None = None,
+) -> str | None:
+    """The real-speed findings slide (engine, then serving), numbers in the notes; None
+    when the run timed and served nothing."""
     real, real_notes = measured_findings(measured, info)
     load, load_notes = serving_findings(serving, info)
     if not real and not load:
-        return accuracy
-    speed = (
+        return None
+    return (
         "# Findings: real speed\n\n"
         + "\n".join(f"- {b}" for b in real + load)
         + "\n"
         + _notes(real_notes + load_notes)
     )
-    return accuracy + "\n---\n\n" + speed
 
 
 def limitations_markdown(
@@ -408,18 +418,22 @@ def write_findings(
     serving: pd.DataFrame | None = None,
     sweeps: pd.DataFrame | None = None,
 ) -> None:
-    """Write `paths["findings"]`, `paths["limitations"]` and `paths["conclusion"]`
-    (atomically): the deck build copies them into its `generated/` folder."""
+    """Write `paths[name]` for each of `SLIDES` (atomically): the accuracy findings, the
+    real-speed findings (after the engine and serving slides), the limitations and the
+    conclusion; the deck build copies them into its `generated/` folder."""
     max_drop = config["analysis"]["max_drop"]
     manifests = {t: load_manifest(Path(p).parent) for t, p in manifest_paths.items()}
     models = [Model.read(d) for d in model_dirs]
     # the backbone of the configured name (an ElasticBERT run's own pre-training aside)
     backbone = next((m.backbone_config for m in models if m.backbone_config), {})
     hardware = [m.meta.get("hardware") for m in models]
+    speed = speed_findings_markdown(info, measured, serving)
     texts = {
+        # the accuracy findings close the results; the real-speed ones follow its slides
         "findings": findings_markdown(
-            info, points, significance, max_drop, intervals, measured, serving, sweeps
+            info, points, significance, max_drop, intervals, sweeps=sweeps
         ),
+        "speed_findings": speed or "# Findings: real speed\n\nThis run timed nothing.\n",
         "limitations": limitations_markdown(
             config, manifests, backbone, hardware, served=serving is not None
         ),

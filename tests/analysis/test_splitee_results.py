@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from early_exit.analysis import splitee as analysis
+from early_exit.analysis import splitee_results as analysis
 from early_exit.exits.splitee import SplitEESettings, splitee_file
 from early_exit.exits.stored import load_exit_logits, write_exit_outputs
 
@@ -59,17 +59,6 @@ def test_figures_draw(tables):
     assert analysis.tradeoff_figure(analysis.summary(table)).axes
 
 
-def test_deck_slides_with_and_without_a_splitee_section(tables, tmp_path):
-    text = analysis.splitee_markdown(analysis.summary(tables[0]))
-    (tmp_path / "t.md").write_text(text)
-    analysis.write_deck_slides(tmp_path / "t.md", tmp_path / "slides.md")
-    slides = (tmp_path / "slides.md").read_text()
-    assert slides.count("\n---\n") == 2 and "/figures/splitee_regret.png" in slides
-    assert "| Stream" in slides and "# SplitEE\n" not in slides  # the table's own title dropped
-    analysis.write_deck_slides(None, tmp_path / "none.md")
-    assert "no `splitee:` section" in (tmp_path / "none.md").read_text()
-
-
 def test_several_alphas_layer_cost_and_the_headline_column(tmp_path):
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 200)
@@ -101,7 +90,8 @@ def test_several_alphas_layer_cost_and_the_headline_column(tmp_path):
     assert np.allclose(final.avg_cost, 0.3 * 4)  # a full pass costs 1.2, as on 12 layers
     summ = analysis.summary(table)
     assert len(summ) == 2 * 2 * (2 + 2 + 4 + 1)  # alpha x o x policies
-    assert (summ.headline == analysis.headline(summ.cost_reduction, summ.accuracy_drop)).all()
+    expected = analysis.headline(summ.cost_reduction, summ.accuracy_drop, summ.offload_rate)
+    assert (summ.headline == expected).all()
     assert not summ[summ.policy == "final-layer"].headline.any()  # no cost reduction
     text = analysis.splitee_markdown(summ)
     assert "| Headline" in text and "headline met by" in text and "α" in text
@@ -110,8 +100,22 @@ def test_several_alphas_layer_cost_and_the_headline_column(tmp_path):
 
 
 def test_headline_condition_on_hand_made_numbers():
-    assert analysis.headline(pd.Series([0.6, 0.6, 0.4]), pd.Series([1.9, 2.0, 0.0])).tolist() == [
-        True,
-        False,
-        False,
-    ]
+    reduction, drop = pd.Series([0.6, 0.6, 0.4, 0.6]), pd.Series([1.9, 2.0, 0.0, 0.0])
+    offloaded = pd.Series([0.5, 0.5, 0.5, 1.0])  # the last offloads everything: not counted
+    assert analysis.headline(reduction, drop, offloaded).tolist() == [True, False, False, False]
+
+
+def test_offloading_everything_is_named_not_counted():
+    inside = {"headline": False, "cost_reduction": 0.6, "accuracy_drop": 0.0}
+    assert analysis.headline_text(pd.Series({**inside, "offload_rate": 1.0})) == (
+        "no (offloads all)"
+    )
+    assert analysis.headline_text(pd.Series({**inside, "offload_rate": 0.5})) == "no"
+
+
+def test_accuracy_is_x100_in_the_report_table(tables):
+    text = analysis.splitee_markdown(analysis.summary(tables[0]))
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| a → b")]
+    accuracy = [cells[5].strip() for cells in rows]  # Stream, Method, α, Policy, Accuracy
+    assert "Accuracy ×100" in text and accuracy
+    assert all("%" not in a and float(a.split(" ± ")[0]) > 1 for a in accuracy)
