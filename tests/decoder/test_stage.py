@@ -14,6 +14,7 @@ from early_exit.decoder.calm import calm_generate
 from early_exit.decoder.peer import hf_generate
 from early_exit.decoder.simulate import (
     calm_exits,
+    calm_thresholds,
     calm_sweep,
     simulate_speculative,
     speculative_sweep,
@@ -209,3 +210,11 @@ def test_a_speculative_run_that_differs_is_caught(stage_tiny, stored):
         )
     checks = check_runs(pd.DataFrame(rows), [method], plain, meta_for(model, exits.layers))
     assert checks.ok.tolist() == [False] + [True] * 5
+
+
+def test_calm_thresholds_for_each_target_agreement():
+    sweep = pd.DataFrame({"threshold": [0.0, 0.5, 0.9, 1.0], "agreement": [0.1, 0.7, 0.85, 1.0]})
+    assert calm_thresholds(sweep, [0.6, 0.8]) == ([0.5, 0.9], [])
+    assert calm_thresholds(sweep, [0.7, 0.65]) == ([0.5], [])  # one threshold, measured once
+    # only a threshold of 1 (never exit: our layer walk) reaches it: no CALM run for it
+    assert calm_thresholds(sweep, [0.95, 0.6]) == ([0.5], [0.95])

@@ -206,16 +206,18 @@ def calm_sweep(tokens: pd.DataFrame, meta: dict, thresholds, bootstrap=None) -> 
     return pd.DataFrame(rows)
 
 
-def calm_thresholds(sweep: pd.DataFrame, targets) -> list[float]:
-    """For each target agreement, the lowest swept threshold whose simulated agreement
-    reaches it (the most exiting at that quality); 1.0 (never exit) when none does."""
-    chosen = []
+def calm_thresholds(sweep: pd.DataFrame, targets) -> tuple[list[float], list[float]]:
+    """For each target agreement, the lowest swept threshold below 1 whose simulated
+    agreement reaches it (the most exiting at that quality); and the targets no such
+    threshold reaches (a threshold of 1 never exits: it is our layer walk, measured anyway)."""
+    chosen, unmet = [], []
     for target in targets:
-        ok = sweep[sweep.agreement >= target]
-        value = float(ok.threshold.min()) if len(ok) else 1.0
-        if value not in chosen:
-            chosen.append(value)
-    return chosen
+        ok = sweep[(sweep.agreement >= target) & (sweep.threshold < 1)]
+        if not len(ok):
+            unmet.append(target)
+        elif float(ok.threshold.min()) not in chosen:
+            chosen.append(float(ok.threshold.min()))
+    return chosen, unmet
 
 
 def threshold_grid(count: int) -> list[float]:

@@ -191,11 +191,15 @@ def sweep_job(settings: DecoderSettings, outputs_dir, speculative_out, calm_out,
     calm = calm_sweep(tokens, meta, threshold_grid(settings.sweep.thresholds), boot(settings))
     best = best_speculative(speculative)
     chosen = [best] + [k for k in settings.benchmark.speculative if k != best]
+    thresholds, unmet = calm_thresholds(calm, settings.benchmark.calm_agreement)
+    if unmet:
+        log.warning("CALM: no threshold below 1 reaches a simulated agreement of %s", unmet)
     knobs = {
         "speculative": [list(k) for k in chosen],
         "best_speculative": list(best),
-        "calm": calm_thresholds(calm, settings.benchmark.calm_agreement),
+        "calm": thresholds,
         "calm_agreement": settings.benchmark.calm_agreement,
+        "calm_agreement_unmet": unmet,
         "peer": settings.benchmark.peer,
     }
     write_tsv(speculative, speculative_out)
