@@ -14,8 +14,8 @@ from early_exit.decoder.calm import calm_generate
 from early_exit.decoder.peer import hf_generate
 from early_exit.decoder.simulate import (
     calm_exits,
-    calm_thresholds,
     calm_sweep,
+    calm_thresholds,
     simulate_speculative,
     speculative_sweep,
 )
