@@ -4,6 +4,7 @@ the stage's tables (those of the tiny-model run in test_stage.py)."""
 import json
 
 import matplotlib
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
@@ -34,8 +35,12 @@ def tables(stage_run, tmp_path_factory):
 
 def test_the_notebook_figures_and_table(tables, tmp_path):
     loaded = decoder.load_tables(tables)
-    decoder.tradeoff_figure(loaded["summary"]).savefig(tmp_path / "t.png")
-    decoder.acceptance_figure(loaded["speculative"], loaded["summary"]).savefig(tmp_path / "a.png")
+    for name, figure in (
+        ("t.png", decoder.tradeoff_figure(loaded["summary"])),
+        ("a.png", decoder.acceptance_figure(loaded["speculative"], loaded["summary"])),
+    ):
+        figure.savefig(tmp_path / name)
+        plt.close(figure)
     table = decoder.summary_markdown(loaded["summary"])
     assert "| greedy |" in table and "peer assistant_early_exit=2" in table
     assert "6 prompts" in table
