@@ -53,7 +53,7 @@ def test_the_slides(tables, tmp_path):
     out = tmp_path / "decoder.md"
     write_decoder_slides({k: str(v) for k, v in tables.items()}, out)
     text = out.read_text()
-    assert text.count("\n---\n") == 2  # three slides
+    assert text.count("\n---\n") == 5  # six slides
     assert "/figures/decoder_tradeoff.png" in text and "/figures/decoder_acceptance.png" in text
     assert "assistant_early_exit" in text and "<!--" in text  # the peer; presenter notes
     assert "holds on 6 of 6 prompt runs" in text
