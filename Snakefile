@@ -28,6 +28,7 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/latency.smk"
 include: "workflow/rules/serving.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/decoder.smk"
 include: "workflow/rules/deck.smk"
 
 
@@ -53,6 +54,9 @@ localrules:
     splitee,
     splitee_notebook,
     splitee_slides,
+    decoder_sweep,
+    decoder_notebook,
+    decoder_slides,
     deck_slides,
     deck,
 

@@ -14,6 +14,7 @@ from early_exit.config.check import check_config, schema_errors, task_policies
 from early_exit.config.cluster import check_slurm_workflow
 from early_exit.config.hub import cached_task, hub_datasets, hub_models
 from early_exit.config.plan import served_runs, timed_runs
+from early_exit.decoder.settings import decoder_settings
 from early_exit.config.splitee_settings import (
     pair_alpha,
     splitee_outputs,
@@ -142,6 +143,27 @@ TIMED = timed_runs(config, TASKS, DYNAMIC, METHOD_INFO, SEEDS)
 SERVED = served_runs(TIMED, config["serving"]["task"], SEEDS[0])
 # The SplitEE section (None: a config without one); splitee.smk, analysis.smk and the deck.
 SPLITEE = splitee_settings(config)
+# The decoder section (None: absent or disabled); decoder.smk and the deck.
+try:
+    DECODER = decoder_settings(config)
+except ConfigError as err:
+    raise WorkflowError(f"Invalid config: {err}") from None
+
+
+def decoder_slide_inputs(wc):
+    """The tables the decoder slides are computed from (none when the stage is off: the
+    slide then says so)."""
+    if DECODER is None:
+        return {}
+    return {
+        "summary": "results/decoder/benchmark.tsv",
+        "check": "results/decoder/check.tsv",
+        "speculative": "results/decoder/sweep_speculative.tsv",
+        "calm": "results/decoder/sweep_calm.tsv",
+        "perplexity": "results/decoder/outputs/perplexity.tsv",
+        "training": "results/decoder/exits/training.json",
+        "figure": "results/analysis/decoder_tradeoff.png",
+    }
 
 
 # Scheduling (Snakemake runs the ready job with the highest priority first): the jobs that
@@ -201,6 +223,8 @@ def notebook_outputs():
         rules_ += (rules.serving_notebook,)
     if SPLITEE is not None:  # only configs with a splitee section
         rules_ += (rules.splitee_notebook,)
+    if DECODER is not None:  # the decoder stage's notebook
+        rules_ += (rules.decoder_notebook,)
     return [path for rule_ in rules_ for path in rule_.output]
 
 
@@ -213,6 +237,8 @@ def run_files(name, methods=METHODS):
 def final_outputs():
     outputs = run_files("sweep.tsv")
     outputs += notebook_outputs()
+    if DECODER is not None:  # the decoder stage: its tables and the check of the sweeps
+        outputs += [*rules.decoder_benchmark.output, *rules.decoder_sweep.output]
     if config["deck"]["enabled"]:
         outputs.append("results/slides/deck.pdf")
     return outputs

@@ -14,6 +14,7 @@ DECK_FIGURES = [
     "results/analysis/latency.png",
     *(["results/analysis/serving.png"] if SERVED else []),
     *(["results/analysis/splitee_tradeoff.png", "results/analysis/splitee_regret.png"] if SPLITEE else []),
+    *(["results/analysis/decoder_tradeoff.png", "results/analysis/decoder_acceptance.png"] if DECODER else []),
 ]
 DECK_TABLES = [
     "results/analysis/results_table.md",
@@ -25,6 +26,7 @@ DECK_TABLES = [
     "results/slides/generated/setup.md",
     "results/slides/generated/methods.md",
     "results/slides/generated/splitee.md",
+    "results/slides/generated/decoder.md",
     "results/slides/generated/findings.md",
     "results/slides/generated/speed_findings.md",
     "results/slides/generated/limitations.md",

@@ -64,7 +64,8 @@ def calm_generate(
         "exited": sum(layer < top for layer in layers_used),
         "steps": len(layers_used),
     }
-    return Decoded(out, stats)
+    # the first token comes from the prefill (every layer); the end cut keeps the rest aligned
+    return Decoded(out, stats, ([top] + layers_used)[: len(out)])
 
 
 @torch.no_grad()

@@ -11,10 +11,13 @@ from early_exit.support.errors import ConfigError
 
 @dataclass
 class Decoded:
-    """New tokens (up to and including an end token) and the method's own counts."""
+    """New tokens (up to and including an end token), the method's own counts, and its
+    per-step trace (CALM: the exit layer of each token; speculative: the drafts accepted
+    in each verification round), which the stage checks against its simulation."""
 
     tokens: list[int]
     stats: dict[str, float] = field(default_factory=dict)
+    trace: list[int] = field(default_factory=list)
 
 
 def check_int(value, key: str, low: int, high: int | None = None) -> int:

@@ -32,14 +32,20 @@ from early_exit.support.errors import ConfigError
 class DraftVocabulary:
     """The `size` most frequent token ids of `sequences` and their rows of the head."""
 
-    def __init__(self, stack, sequences: list[list[int]], size: int):
+    def __init__(
+        self, stack, sequences: list[list[int]], size: int, ranked: list[int] | None = None
+    ):
+        """From `sequences` (counted here), or from `ranked`: ids most frequent first."""
         check_int(size, "decoder speculative draft_vocab", 1)
-        counts = torch.bincount(
-            torch.tensor([t for seq in sequences for t in seq], dtype=torch.long),
-            minlength=stack.head.weight.shape[0],
-        )
-        seen = int((counts > 0).sum())
-        order = torch.argsort(counts, descending=True, stable=True)[: min(size, seen)]
+        if ranked is not None:
+            order = torch.tensor(ranked[:size], dtype=torch.long)
+        else:
+            counts = torch.bincount(
+                torch.tensor([t for seq in sequences for t in seq], dtype=torch.long),
+                minlength=stack.head.weight.shape[0],
+            )
+            seen = int((counts > 0).sum())
+            order = torch.argsort(counts, descending=True, stable=True)[: min(size, seen)]
         self.ids = torch.sort(order).values
         self.weight = stack.head.weight[self.ids].detach().clone()
         self.bias = None if stack.head.bias is None else stack.head.bias[self.ids].detach()
@@ -49,8 +55,12 @@ class DraftVocabulary:
         return len(self.ids)
 
     def top(self, mapped: torch.Tensor) -> int:
+        return int(self.tops(mapped).reshape(-1)[0])
+
+    def tops(self, mapped: torch.Tensor) -> torch.Tensor:
+        """The top id within the vocabulary for each row of `mapped`."""
         logits = torch.nn.functional.linear(self.norm(mapped), self.weight, self.bias)
-        return int(self.ids[int(logits.argmax(-1))])
+        return self.ids[logits.argmax(-1)]
 
 
 @torch.no_grad()
@@ -79,6 +89,7 @@ def speculative_generate(
     out, done = finish([pending], ends, max_new_tokens)
     position = len(prompt)  # the pending token's position, not yet in the cache
     drafted = accepted = rounds = 0
+    per_round: list[int] = []
     while not done:
         budget = min(draft_length, max_new_tokens - len(out) - 1)
         drafts: list[int] = []
@@ -115,6 +126,7 @@ def speculative_generate(
         new = drafts[:agreed] + [choices[agreed]]
         drafted += len(drafts)
         accepted += agreed
+        per_round.append(agreed)
         rounds += 1
         cache.crop(position + agreed + 1)
         position += agreed + 1
@@ -129,4 +141,4 @@ def speculative_generate(
         "acceptance": accepted / drafted if drafted else float("nan"),
         "mean_draft": drafted / rounds if rounds else float("nan"),
     }
-    return Decoded(out, stats)
+    return Decoded(out, stats, per_round)
