@@ -218,3 +218,32 @@ def test_calm_thresholds_for_each_target_agreement():
     assert calm_thresholds(sweep, [0.7, 0.65]) == ([0.5], [])  # one threshold, measured once
     # only a threshold of 1 (never exit: our layer walk) reaches it: no CALM run for it
     assert calm_thresholds(sweep, [0.95, 0.6]) == ([0.5], [0.95])
+
+
+def test_full_model_views_are_computed_once_per_distinct_output(stage_tiny, monkeypatch):
+    from early_exit.decoder import benchmark, calm
+
+    _, stack, _, _, named = stage_tiny
+    name, prompt = next(iter(named.items()))
+    calls = []
+    real = calm.full_model_view
+
+    def counted(stack_, prompt_, tokens):
+        calls.append(tuple(tokens))
+        return real(stack_, prompt_, tokens)
+
+    monkeypatch.setattr(calm, "full_model_view", counted)
+    frame = pd.DataFrame(
+        {
+            "round": [0, 0, 0, 1],
+            "prompt": [name] * 4,
+            "method": ["greedy", "speculative", "calm", "greedy"],
+            "output": ["5 6 7", "5 6 7", "5 9", "5 6 7"],
+        }
+    )
+    views = benchmark.full_model_views(stack, frame, {name: prompt})
+    assert sorted(calls) == [(5, 6, 7), (5, 9)]  # round 0 only, one pass per distinct output
+    assert views.method.tolist() == ["greedy", "speculative", "calm"]
+    same = views.drop(columns="method")
+    pd.testing.assert_series_equal(same.iloc[0], same.iloc[1], check_names=False)
+    assert views.iloc[2].tokens == 2

@@ -130,14 +130,20 @@ def _ints(text) -> list[int]:
 
 
 def full_model_views(stack, frame: pd.DataFrame, prompts: dict[str, list[int]]) -> pd.DataFrame:
-    """Round 0's output of every method as the full model sees it (agreement, perplexity)."""
+    """Round 0's output of every method as the full model sees it (agreement, perplexity).
+    Methods whose output is greedy's (speculative, the walk, the peer) share one view per
+    prompt: the full model's pass over the same tokens is computed once."""
     from early_exit.decoder.calm import full_model_view
 
-    rows = []
+    rows, seen = [], {}
     for row in frame[frame["round"] == 0].itertuples():
         tokens = _ints(row.output)
-        view = full_model_view(stack, prompts[row.prompt], tokens)
-        rows.append({"method": row.method, "prompt": row.prompt, "tokens": len(tokens), **view})
+        key = (row.prompt, tuple(tokens))
+        if key not in seen:
+            seen[key] = full_model_view(stack, prompts[row.prompt], tokens)
+        rows.append(
+            {"method": row.method, "prompt": row.prompt, "tokens": len(tokens), **seen[key]}
+        )
     return pd.DataFrame(rows)
 
 
