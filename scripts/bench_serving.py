@@ -46,7 +46,7 @@ import pandas as pd
 
 from early_exit.data.prepared import load_split
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.serving.app import Limits
+from early_exit.serving.limits import Limits
 from early_exit.serving.load import Generator, paired_seed, run_load
 from early_exit.serving.scheduler import Admission
 from early_exit.serving.under_load import Running, calls_between, model_time, rows_per_call

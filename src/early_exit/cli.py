@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from early_exit.exits.policies import get_policy, runtime_names
+from early_exit.serving.limits import Limits
 from early_exit.support.errors import ConfigError, DataError
 
 FORMATS = ("auto", "lines", "jsonl", "tsv")
@@ -215,14 +216,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    s.add_argument("--max-batch", type=int, default=32, help="rows per layer call")
-    s.add_argument("--max-queue", type=int, default=256, help="texts waiting (503 beyond)")
-    s.add_argument("--max-texts", type=int, default=64, help="texts per request (413 beyond)")
-    s.add_argument("--timeout", type=float, default=30.0, help="seconds per request (504)")
+    d = Limits()  # the server's defaults, shown here, kept in one place
+    s.add_argument("--max-batch", type=int, default=d.max_batch, help="rows per layer call")
+    s.add_argument("--max-queue", type=int, default=d.max_queue, help="texts waiting (503 beyond)")
+    s.add_argument(
+        "--max-texts", type=int, default=d.max_texts, help="texts per request (413 beyond)"
+    )
+    s.add_argument("--timeout", type=float, default=d.timeout, help="seconds per request (504)")
     s.add_argument(
         "--max-wait",
         type=int,
-        default=4,
+        default=d.max_wait,
         help="layer calls a deeper cohort waits before it must run (fairness)",
     )
     s.add_argument(
@@ -235,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def serve_command(args) -> int:
-    from early_exit.serving.app import Limits, serve
+    from early_exit.serving.app import serve
 
     for name in ("max_batch", "max_queue", "max_texts", "timeout"):
         if getattr(args, name) <= 0:

@@ -5,7 +5,8 @@ import contextlib
 import threading
 import time
 
-from early_exit.serving.app import Limits, bind, create_app, server
+from early_exit.serving.app import bind, create_app, server
+from early_exit.serving.limits import Limits
 
 KNOB = 0.01
 

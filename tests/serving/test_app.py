@@ -12,7 +12,7 @@ from live_server import KNOB, serving
 
 from early_exit.cli import main
 from early_exit.inference.engine import EarlyExitEngine
-from early_exit.serving.app import Limits
+from early_exit.serving.limits import Limits
 from early_exit.serving.load import run_load
 
 
@@ -304,3 +304,17 @@ def test_cli_port_in_use_and_invalid_run_dir(serving_runs, capsys, tmp_path):
     assert main(["serve", str(tmp_path), "--port", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not a trained run" in err
+
+
+def test_serve_options_default_to_the_servers_limits():
+    """`early-exit serve`'s defaults are read from `Limits`, not typed a second time."""
+    from dataclasses import replace
+
+    from early_exit.cli import parser
+
+    args = parser().parse_args(["serve", "some/run"])
+    defaults = Limits()
+    for name in ("max_batch", "max_queue", "max_texts", "timeout", "max_wait"):
+        assert getattr(args, name) == getattr(defaults, name)
+    # and the server without an admission rule admits eagerly, as Admission() does
+    assert replace(defaults, max_batch=8).admission is None

@@ -25,26 +25,15 @@ import json
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from early_exit.serving.limits import Limits
 from early_exit.serving.metrics import StageTimes
-from early_exit.serving.scheduler import Admission, Job, QueueFull, Scheduler, Worker
+from early_exit.serving.scheduler import Job, QueueFull, Scheduler, Worker
 from early_exit.support.errors import DataError
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_batch: int = 32  # rows per layer call
-    max_queue: int = 256  # texts waiting
-    max_texts: int = 64  # texts per request
-    max_body: int = 1 << 20  # bytes per request
-    timeout: float = 30.0  # seconds per request
-    max_wait: int = 4  # ticks a cohort waits before it must run (the fairness bound)
-    admission: Admission = Admission()  # when refill admits rows, which cohort it steps
 
 
 def error(status: int, message: str):
@@ -121,8 +110,9 @@ async def read_body(request: Request, limit: int) -> bytes | tuple[int, str]:
     return b"".join(chunks)
 
 
-def create_app(engine, policy, mode: str = "refill", limits: Limits = Limits(), info=None):
+def create_app(engine, policy, mode: str = "refill", limits: Limits | None = None, info=None):
     """The ASGI app: `policy` (a runtime policy, or None at full depth) and `mode` fixed."""
+    limits = limits or Limits()
     scheduler = Scheduler(engine, policy, mode, limits.max_batch, limits.max_wait, limits.admission)
     worker = Worker(scheduler, limits.max_queue)
     times = StageTimes()
@@ -157,6 +147,7 @@ def create_app(engine, policy, mode: str = "refill", limits: Limits = Limits(), 
             "in_flight_rows": scheduler.in_flight if mode == "refill" else None,
             **(info or {}),
             **{k: getattr(limits, k) for k in limits.__dataclass_fields__},
+            "admission": scheduler.admission,
         }
 
     @app.get("/metrics")

@@ -30,7 +30,8 @@ import pandas as pd
 
 from early_exit.data.prepared import load_split
 from early_exit.exits.operating_points import knob_for
-from early_exit.serving.app import Limits, bind, create_app, server
+from early_exit.serving.app import bind, create_app, server
+from early_exit.serving.limits import Limits
 from early_exit.serving.load import Generator, LoadResult, paired_seed, run_load
 from early_exit.serving.scheduler import MODES
 from early_exit.support.errors import DataError
@@ -80,7 +81,7 @@ class ServingSettings:
     max_queue: int = 256
     """The server's queue; beyond it requests are rejected."""
     max_wait: int = 4
-    """The server's dynamic batching wait (`serving.app.Limits.max_wait`)."""
+    """The server's dynamic batching wait (`serving.limits.Limits.max_wait`)."""
     timeout: float = 10
     """A request's timeout, in seconds."""
 
