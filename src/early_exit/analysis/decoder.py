@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from early_exit.analysis.plots import CONTEXT, LEGEND_IN, SLIDE_FIGURE_IN
 from early_exit.support.errors import DataError
 from early_exit.support.tables import read_table
 
@@ -119,8 +120,22 @@ def perplexity_markdown(perplexity: pd.DataFrame, num_layers: int | None = None)
 
 def tradeoff_figure(summary: pd.DataFrame) -> matplotlib.figure.Figure:
     """Agreement and perplexity against measured speed relative to greedy, per method."""
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        return _tradeoff_figure(summary)
+
+
+def _slide_layout(fig, axes, title: str) -> None:
+    """The deck's figure size, the title, the legend in a column right of the panels."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    right = 1 - LEGEND_IN / SLIDE_FIGURE_IN[0]
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(right, 0.5), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, right, 1))
+
+
+def _tradeoff_figure(summary: pd.DataFrame) -> matplotlib.figure.Figure:
     palette = kind_palette()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=SLIDE_FIGURE_IN)
     for ax, (column, label) in zip(
         axes,
         [
@@ -142,37 +157,39 @@ def tradeoff_figure(summary: pd.DataFrame) -> matplotlib.figure.Figure:
                 y,
                 xerr=xerr,
                 yerr=yerr,
-                fmt="o",
-                color=palette[row.kind],
+                fmt="s" if row.kind == "greedy" else "o",  # greedy and the walk coincide:
+                color=palette[row.kind],  # a large square under a dot shows both
                 capsize=3,
                 label=row.method,
-                markersize=7,
+                markersize=14 if row.kind == "greedy" else 8,
             )
         ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
         ax.set_xlabel("measured speed vs plain greedy (×)")
         ax.set_ylabel(label)
         if column == "perplexity":
             ax.set_yscale("log")
-    axes[0].legend(fontsize=7, loc="lower left")
     prompts = int(summary.prompts.max())
-    fig.suptitle(f"Decoder: quality against measured speed ({prompts} prompts, batch 1)")
-    fig.tight_layout()
+    _slide_layout(fig, axes, f"Quality against measured speed ({prompts} prompts, batch 1)")
     return fig
 
 
 def acceptance_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> matplotlib.figure.Figure:
     """Acceptance and tokens per verification against the draft exit layer E: simulated
     lines (one per draft length k), measured points with their intervals."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
+        return _acceptance_figure(sweep, summary)
+
+
+def _acceptance_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> matplotlib.figure.Figure:
+    fig, axes = plt.subplots(1, 2, figsize=SLIDE_FIGURE_IN)
     drafts = sorted(sweep.draft.unique())
     colours = dict(zip(drafts, sns.color_palette("viridis", len(drafts)), strict=True))
     measured = summary[summary.kind == "speculative"]
     for ax, column in zip(axes, ["acceptance", "tokens_per_verification"], strict=True):
         for k in drafts:
             part = sweep[sweep.draft == k].sort_values("layer")
-            ax.plot(
-                part.layer, part[column], marker=".", color=colours[k], label=f"simulated, k={k}"
-            )
+            label = f"simulated k={k}"
+            ax.plot(part.layer, part[column], marker=".", color=colours[k], label=label)
             ax.fill_between(
                 part.layer, part[f"{column}_lo"], part[f"{column}_hi"], color=colours[k], alpha=0.12
             )
@@ -190,14 +207,12 @@ def acceptance_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> matplotlib.
                 color=colours.get(row.draft, "black"),
                 markeredgecolor="black",
                 capsize=3,
-                label=f"measured, E={row.layer:.0f} k={row.draft:.0f}",
+                label=f"measured E={row.layer:.0f} k={row.draft:.0f}",
             )
         ax.set_xlabel("draft exit layer E")
         ax.set_ylabel(column.replace("_", " "))
-    axes[0].legend(fontsize=7)
     prompts = int(sweep.prompts.max())
-    fig.suptitle(f"Self-speculative decoding: simulated and measured ({prompts} prompts)")
-    fig.tight_layout()
+    _slide_layout(fig, axes, f"Simulated and measured ({prompts} prompts)")
     return fig
 
 
