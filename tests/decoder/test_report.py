@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from early_exit.analysis import decoder
+from early_exit.analysis.plots import SLIDE_FIGURE_IN
 from early_exit.slides.decoder import OFF, decoder_markdown, write_decoder_slides
 
 matplotlib.use("Agg")
@@ -39,6 +40,9 @@ def test_the_notebook_figures_and_table(tables, tmp_path):
         ("t.png", decoder.tradeoff_figure(loaded["summary"])),
         ("a.png", decoder.acceptance_figure(loaded["speculative"], loaded["summary"])),
     ):
+        # the deck's visual language: the slide's size, the legend outside the data
+        assert tuple(figure.get_size_inches()) == SLIDE_FIGURE_IN
+        assert not [ax for ax in figure.axes if ax.get_legend()] and len(figure.legends) == 1
         figure.savefig(tmp_path / name)
         plt.close(figure)
     table = decoder.summary_markdown(loaded["summary"])
