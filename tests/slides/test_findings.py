@@ -343,3 +343,31 @@ def test_an_empty_family_of_tests_still_writes_the_slides():
     assert "no method beat a static truncated model" in findings.conclusion_markdown(
         INFO, points(), empty, 0.01
     )
+
+
+def decoder_summary(spec=0.68, calm=1.23, agreement=0.62) -> pd.DataFrame:
+    rows = [
+        ("greedy", "greedy", 1.0, 1.0, 1.0, 1.0),
+        ("speculative E=6 k=1", "speculative", spec, spec - 0.02, spec + 0.02, 1.0),
+        ("calm t=0.775", "calm", calm, calm - 0.1, calm + 0.15, agreement),
+        ("peer assistant_early_exit=8", "peer", 0.27, 0.26, 0.29, 1.0),
+    ]
+    columns = ["method", "kind", "speed_vs_greedy", "speed_vs_greedy_lo", "speed_vs_greedy_hi"]
+    frame = pd.DataFrame(rows, columns=[*columns, "agreement"])
+    return frame.assign(prompts=12)
+
+
+def test_the_conclusion_says_what_the_decoder_stage_measured():
+    plain = findings.conclusion_markdown(INFO, points(), significance(), 0.01)
+    assert "decoder" not in plain  # no stage, no bullet
+    text = findings.conclusion_markdown(
+        INFO, points(), significance(), 0.01, decoder=decoder_summary()
+    )
+    line = bullets(text)[-1]
+    assert line.startswith("- In a decoder (12 prompts, batch 1)")
+    assert "0.68× [0.66, 0.70] of greedy (transformers' own: 0.27× [0.26, 0.29])" in line
+    assert "CALM-style exits at 1.23× [1.13, 1.38], 62% of tokens" in line
+    moved = findings.conclusion_markdown(
+        INFO, points(), significance(), 0.01, decoder=decoder_summary(1.1, 0.9, 0.95)
+    )
+    assert "1.10× [1.08, 1.12] of greedy" in moved and "0.90×" in moved and "95% of" in moved

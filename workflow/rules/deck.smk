@@ -49,6 +49,7 @@ rule deck_slides:
         exit_scores=rules.exits_notebook.output.scores,
         ece=rules.calibration_notebook.output.tsv,
         reliability=rules.calibration_notebook.output.gaps,
+        decoder=rules.decoder_benchmark.output.summary if DECODER else [],  # the conclusion
     output:
         setup=report(
             "results/slides/generated/setup.md", caption="../report/setup.rst", category="Deck"

@@ -41,6 +41,9 @@ with job_log(snakemake.log[0]):
         measured,
         load_serving(list(inp.serving)) if inp.serving else None,
         sweeps,
+        read_table(inp.decoder, "decoder benchmark", "rule decoder_benchmark")
+        if inp.decoder
+        else None,
     )
     tables = {
         "exit_scores": read_table(inp.exit_scores, "exit scores", "rule exits_notebook"),

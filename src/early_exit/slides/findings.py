@@ -357,6 +357,38 @@ def limitations_markdown(
     return "\n".join(lines) + "\n"
 
 
+def decoder_conclusion(summary: pd.DataFrame | None) -> str | None:
+    """One bullet from the decoder stage's benchmark (`results/decoder/benchmark.tsv`):
+    exact self-speculation and the peer against greedy, CALM's speed and its agreement."""
+    if summary is None or summary.empty:
+        return None
+
+    def fastest(kind: str):
+        rows = summary[summary.kind == kind]
+        return None if rows.empty else rows.loc[rows.speed_vs_greedy.idxmax()]
+
+    def speed(row) -> str:
+        return (
+            f"{row.speed_vs_greedy:.2f}× [{row.speed_vs_greedy_lo:.2f}, "
+            f"{row.speed_vs_greedy_hi:.2f}]"
+        )
+
+    parts = []
+    if (spec := fastest("speculative")) is not None:
+        peer = fastest("peer")
+        versus = f" (transformers' own: {speed(peer)})" if peer is not None else ""
+        parts.append(f"self-speculation, identical output, ran at {speed(spec)} of greedy{versus}")
+    if (calm := fastest("calm")) is not None:
+        parts.append(
+            f"CALM-style exits at {speed(calm)}, "
+            f"{calm.agreement * 100:.0f}% of tokens the full model's"
+        )
+    if not parts:
+        return None
+    prompts = int(summary.prompts.max())
+    return f"- In a decoder ({prompts} prompts, batch 1): " + "; ".join(parts)
+
+
 def conclusion_markdown(
     info: dict[str, dict],
     points: pd.DataFrame,
@@ -364,9 +396,10 @@ def conclusion_markdown(
     max_drop: float,
     intervals: pd.DataFrame | None = None,
     measured: pd.DataFrame | None = None,
+    decoder: pd.DataFrame | None = None,
 ) -> str:
     """Three bullets: how far early exiting went, whether it beat a truncated model,
-    whether the saving was real."""
+    whether the saving was real; a fourth on the decoder when the stage ran."""
     _, _, summary = tradeoff_findings(points, info, max_drop, intervals)
     lines = ["# Conclusion", ""]
     if not summary.empty:
@@ -402,6 +435,8 @@ def conclusion_markdown(
             else f"- Wall-clock time kept only {ratio * 100:.0f}% of the layer speed-up "
             "(median): count time, not layers"
         )
+    if (line := decoder_conclusion(decoder)) is not None:
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -417,6 +452,7 @@ def write_findings(
     measured: pd.DataFrame | None = None,
     serving: pd.DataFrame | None = None,
     sweeps: pd.DataFrame | None = None,
+    decoder: pd.DataFrame | None = None,
 ) -> None:
     """Write `paths[name]` for each of `SLIDES` (atomically): the accuracy findings, the
     real-speed findings (after the engine and serving slides), the limitations and the
@@ -438,7 +474,7 @@ def write_findings(
             config, manifests, backbone, hardware, served=serving is not None
         ),
         "conclusion": conclusion_markdown(
-            info, points, significance, max_drop, intervals, measured
+            info, points, significance, max_drop, intervals, measured, decoder
         ),
     }
     for name in SLIDES:
