@@ -220,13 +220,24 @@ def test_pair_task_given_one_text():
     assert (texts, pairs) == (["a"], ["b"])
 
 
-def test_full_queue_is_503_and_timeout_504(engine, serving_runs):
+def test_full_queue_is_503_and_timeout_504(engine, serving_runs, monkeypatch):
     _, texts = serving_runs
     with serving(engine, max_queue=1) as (url, _):
         r = httpx.post(f"{url}/classify", json={"text": texts[:2]})
         assert r.status_code == 503 and "queue" in r.json()["error"]
         assert httpx.post(f"{url}/classify", json={"text": texts[0]}).status_code == 200
-    with serving(engine, timeout=1e-6) as (url, _):
+    # a model slower than the timeout, whatever the machine's load: with a 1 us timeout
+    # alone, a starved event loop can run the finished answer before the timer (CI saw 200)
+    from early_exit.serving.scheduler import Scheduler
+
+    tick = Scheduler.tick
+
+    def slow_tick(self):
+        time.sleep(0.3)
+        return tick(self)
+
+    monkeypatch.setattr(Scheduler, "tick", slow_tick)
+    with serving(engine, timeout=0.05) as (url, _):
         r = httpx.post(f"{url}/classify", json={"text": texts})
         assert r.status_code == 504 and "no answer" in r.json()["error"]
 
