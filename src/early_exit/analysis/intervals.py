@@ -111,13 +111,23 @@ def paired_difference_interval(
     return float(d - half), float(d + half)
 
 
+def _fixed_knob_accuracy(run: RunReplicates, split: str, settings: Settings) -> bool:
+    """Whether a paired interval of proportions applies: accuracy, per-example answers,
+    the knob fixed at the dev choice."""
+    return (
+        not settings.reselect_on_dev
+        and run.metric == "accuracy"
+        and run.tests[split].correct is not None
+    )
+
+
 def drop_interval(run: RunReplicates, split: str, settings: Settings) -> tuple[float, float] | None:
     """The drop's interval at a fixed knob for accuracy (`paired_difference_interval`
     of the run's own full model against its early exit); None where it does not apply
     (another metric, intervals that re-choose the knob, or a knob at which every example
     leaves at the last exit, the full model itself)."""
     t = run.tests[split]
-    if settings.reselect_on_dev or run.metric != "accuracy" or t.correct is None:
+    if not _fixed_knob_accuracy(run, split, settings):
         return None
     if np.array_equal(t.spent[run.chosen], t.full_spent):  # every example at the last exit:
         return None  # the full model itself, a drop of 0 by construction (the bootstrap's [0, 0])
@@ -134,7 +144,7 @@ def vs_finetune_interval(
     the default run's outputs, this 95.8% [92.5, 98.5]: docs/statistics.md); None where it
     does not apply (as `drop_interval`, or the two answer every example alike)."""
     t, b = run.tests[split], base.tests[split]
-    if settings.reselect_on_dev or run.metric != "accuracy" or t.correct is None:
+    if not _fixed_knob_accuracy(run, split, settings):
         return None
     if b.correct is None or not np.array_equal(t.labels, b.labels):
         return None
@@ -142,6 +152,19 @@ def vs_finetune_interval(
     if np.array_equal(early, tuned):  # fine-tuning itself: 0 by construction
         return None
     return paired_difference_interval(early, tuned, settings.confidence)
+
+
+def task_vs_finetune_interval(
+    task: Task, method: str, policy: str, split: str
+) -> tuple[float, float] | None:
+    """`vs_finetune_interval` for a method's seed group against its backbone's plain
+    fine-tuning, where both are one run; None otherwise (the combined interval holds)."""
+    base_name = task.finetune(method)
+    runs = task.groups.get((method, policy, split), [])
+    base = task.groups.get((base_name, "single-exit", split), []) if base_name else []
+    if len(runs) != 1 or len(base) != 1:
+        return None
+    return vs_finetune_interval(runs[0], base[0], split, task.settings)
 
 
 def run_rows(
@@ -332,11 +355,8 @@ def summary_rows(task: Task) -> pd.DataFrame:
         if len(runs) == 1 and (exact := drop_interval(runs[0], split, task.settings)) is not None:
             row["test_drop_lo"], row["test_drop_hi"] = exact
         row |= _vs_finetune(task, method, policy, split, p)
-        base = task.groups.get((row["finetune"], "single-exit", split), [])
-        if len(runs) == 1 and len(base) == 1:
-            exact = vs_finetune_interval(runs[0], base[0], split, task.settings)
-            if exact is not None:
-                row["vs_finetune_lo"], row["vs_finetune_hi"] = exact
+        if (exact := task_vs_finetune_interval(task, method, policy, split)) is not None:
+            row["vs_finetune_lo"], row["vs_finetune_hi"] = exact
         row |= _vs_curve(task, method, split, p)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -44,7 +44,7 @@ from early_exit.analysis.intervals import (
     combined_interval,
     drop_interval,
     interp_rows,
-    vs_finetune_interval,
+    task_vs_finetune_interval,
 )
 from early_exit.exits.metrics import score_rows
 
@@ -263,11 +263,8 @@ def _comparisons(task: Task, method: str, policy: str, split: str) -> list[dict]
         test = _score_test(metric, labels, preds, [b_preds], [1.0], value, reps, nm)
         terms = point["between"]["score"] + base["between"]["score"]
         row = _row(*common, "vs fine-tuning", "score", base_name, seeds, value, reps, test, terms)
-        b_runs = task.groups[(base_name, "single-exit", split)]
-        if seeds == 1 and len(b_runs) == 1:  # as the summary's vs_finetune interval
-            exact = vs_finetune_interval(runs[0], b_runs[0], split, task.settings)
-            if exact is not None:
-                row["value_lo"], row["value_hi"] = exact
+        if (exact := task_vs_finetune_interval(task, method, policy, split)) is not None:
+            row["value_lo"], row["value_hi"] = exact  # as the summary's vs_finetune interval
         rows.append(row)
         value = float(point["value"]["flops"] - base["value"]["flops"])
         reps = point["reps"]["flops"] - base["reps"]["flops"]
