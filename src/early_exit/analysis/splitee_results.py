@@ -46,6 +46,18 @@ def _alpha(table: pd.DataFrame) -> pd.DataFrame:
     return table if "alpha" in table else table.assign(alpha=float("nan"))
 
 
+def _at_cost(table: pd.DataFrame, offload_cost: float | None) -> tuple[float, pd.DataFrame]:
+    """The offloading cost a figure shows (default: `shown_cost`) and the table's rows at
+    it, each with its pair named and alpha as a label ("–": no threshold)."""
+    table = _alpha(table)
+    o = shown_cost(table) if offload_cost is None else offload_cost
+    table = table[np.isclose(table.offload_cost, o)]
+    return o, table.assign(
+        pair=table.source + " → " + table.target,
+        alpha_label=table.alpha.map(lambda a: "–" if pd.isna(a) else f"{a:g}"),
+    )
+
+
 def headline(cost_reduction, accuracy_drop, offload_rate):
     """Whether the paper's headline condition holds: > 50% cost reduction at < 2 points drop,
     with the device answering some of the stream (offloading everything does not count)."""
@@ -105,10 +117,8 @@ def regret_figure(
     """Cumulative regret over the stream (mean and spread over orders and seeds) at one
     offloading cost (default: the median, `shown_cost`), one panel per pair, one colour per
     bandit and one line style per threshold alpha: drawn at the size it is shown."""
-    data = _alpha(regret)
-    o = shown_cost(data) if offload_cost is None else offload_cost
-    data = data[np.isclose(data.offload_cost, o)].assign(pair=data.source + " → " + data.target)
-    data = data.assign(alpha=data.alpha.map(lambda a: "–" if pd.isna(a) else f"{a:g}"))
+    o, data = _at_cost(regret, offload_cost)
+    data = data.assign(alpha=data.alpha_label)
     pairs = data.pair.nunique()
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = sns.relplot(
@@ -136,14 +146,11 @@ def tradeoff_figure(
     (default: the median, `shown_cost`), one point per policy (colour) and threshold alpha
     (marker), one panel per pair; the shaded corner is the paper's headline region (> 50%
     reduction at < 2 points drop). Drawn at the size it is shown, legend outside."""
-    summ = _alpha(summ)
-    o = shown_cost(summ) if offload_cost is None else offload_cost
-    summ = summ[np.isclose(summ.offload_cost, o)]
+    o, summ = _at_cost(summ, offload_cost)
     data = summ[summ.policy.isin(SHOWN)].assign(
-        pair=summ.source + " → " + summ.target,
         cost_reduction_pct=100 * summ.cost_reduction,
         accuracy_x100=SCORE_SCALE * summ.accuracy,
-        alpha=summ.alpha.map(lambda a: "–" if pd.isna(a) else f"{a:g}"),
+        alpha=summ.alpha_label,
     )
     with sns.plotting_context(CONTEXT), sns.axes_style("whitegrid"):
         grid = sns.relplot(
