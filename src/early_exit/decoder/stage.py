@@ -18,11 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from early_exit.decoder.settings import DecoderSettings
-from early_exit.support.atomic import atomic_path, write_json
+from early_exit.support.atomic import write_json
 from early_exit.support.errors import DataError
+from early_exit.support.tables import read_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +44,6 @@ class Loaded:
 def boot(settings: DecoderSettings) -> dict:
     b = settings.bootstrap
     return {"resamples": b.resamples, "confidence": b.confidence, "seed": b.seed}
-
-
-def write_tsv(frame: pd.DataFrame, path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, sep="\t", index=False)
-
-
-def read_tsv(path, what: str, rule: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, sep="\t", dtype={"prompt": str})
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot read the {what} ({err}); rerun rule {rule}") from None
 
 
 # --------------------------------------------------------------------------- loading
@@ -202,8 +189,8 @@ def sweep_job(settings: DecoderSettings, outputs_dir, speculative_out, calm_out,
         "calm_agreement_unmet": unmet,
         "peer": settings.benchmark.peer,
     }
-    write_tsv(speculative, speculative_out)
-    write_tsv(calm, calm_out)
+    write_table(speculative, speculative_out)
+    write_table(calm, calm_out)
     write_json(knobs_out, knobs)
     return knobs
 
@@ -246,8 +233,10 @@ def benchmark_job(
     tokens, meta = load_outputs(outputs_dir)
     knobs = json.loads(Path(knobs_path).read_text(encoding="utf-8"))
     sweeps = {
-        "speculative": read_tsv(sweeps_in["speculative"], "speculative sweep", "decoder_sweep"),
-        "calm": read_tsv(sweeps_in["calm"], "CALM sweep", "decoder_sweep"),
+        "speculative": read_table(
+            sweeps_in["speculative"], "speculative sweep", "rule decoder_sweep"
+        ),
+        "calm": read_table(sweeps_in["calm"], "CALM sweep", "rule decoder_sweep"),
     }
     loaded, tokenizer = load(settings, exits_dir)
     prompts = test_prompts(settings, tokenizer, loaded.model.config.max_position_embeddings)
@@ -258,8 +247,8 @@ def benchmark_job(
     frame, summary, checks = measure(loaded, prompts, knobs, settings, tokens, meta, sweeps)
     summary["threads"] = settings.threads
     summary["load_average"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    write_tsv(frame, out["runs"])
-    write_tsv(summary, out["summary"])
-    write_tsv(checks, out["check"])
+    write_table(frame, out["runs"])
+    write_table(summary, out["summary"])
+    write_table(checks, out["check"])
     log.info("benchmark:\n%s", summary.to_string())
     enforce(checks, settings.benchmark.tolerance)
