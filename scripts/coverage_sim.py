@@ -34,6 +34,11 @@ from early_exit.exits.sweep import decide, decisions, load_temperatures, split_o
 from early_exit.support.tables import write_table
 
 
+def last_exit_answers(out) -> np.ndarray:
+    """Every example's answer at the last exit (the run's full model)."""
+    return decide(out, np.full((1, len(out.labels)), out.n_exits - 1))[0]
+
+
 def last_exit_correct(run_dir: Path, labels: dict[str, np.ndarray]) -> np.ndarray:
     """Plain fine-tuning's answers (its last exit) on dev then test, checked to be the
     same examples as the pool's (the same labels in the same order)."""
@@ -43,8 +48,7 @@ def last_exit_correct(run_dir: Path, labels: dict[str, np.ndarray]) -> np.ndarra
         out = split_outputs(stored, split, None)
         if not np.array_equal(out.labels, labels[split]):
             raise SystemExit(f"error: {run_dir}: {split} examples differ from the pool's")
-        last = np.full((1, len(out.labels)), out.n_exits - 1)
-        parts.append(decide(out, last)[0] == out.labels)
+        parts.append(last_exit_answers(out) == out.labels)
     return np.concatenate(parts)
 
 
@@ -72,8 +76,7 @@ def run_pool(
             return None
         _, exit_idx = found[0]
         n = len(out.labels)
-        last = np.full((1, n), out.n_exits - 1)
-        preds, full = decide(out, exit_idx), decide(out, last)[0]
+        preds, full = decide(out, exit_idx), last_exit_answers(out)
         parts.append(
             (
                 preds == out.labels[None, :],
