@@ -87,6 +87,7 @@ def run(args) -> None:
         decoder_settings,
     )
     from early_exit.decoder.stored import per_text_nll, perplexity_table
+    from early_exit.support.tables import write_table
     from early_exit.support.errors import ConfigError
 
     for key in ("prompts", "new_tokens", "rounds", "draft_vocab"):
@@ -121,7 +122,7 @@ def run(args) -> None:
         perplexity = perplexity_table(nll, **stage.boot(settings))
         print(perplexity.to_markdown(index=False, floatfmt=".4g"), flush=True)
         if args.out is not None:
-            stage.write_tsv(perplexity, args.out.with_suffix(".perplexity.tsv"))
+            write_table(perplexity, args.out.with_suffix(".perplexity.tsv"))
     methods = build_methods(
         loaded.model,
         loaded.stack,
@@ -143,8 +144,8 @@ def run(args) -> None:
     )
     print(summary.to_markdown(index=False, floatfmt=".3g"))
     if args.out is not None:
-        stage.write_tsv(frame, args.out)
-        stage.write_tsv(summary, args.out.with_suffix(".summary.tsv"))
+        write_table(frame, args.out)
+        write_table(summary, args.out.with_suffix(".summary.tsv"))
 
 
 if __name__ == "__main__":

@@ -41,20 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
+        from early_exit.decoder.settings import ExitTraining
         from early_exit.decoder.training import train_job
 
-        record = train_job(
-            args.model,
-            args.out,
-            args.layers,
-            args.stories,
-            args.generate,
-            args.epochs,
-            args.batch,
-            args.learning_rate,
-            args.threads,
-            args.seed,
+        exits = ExitTraining(
+            layers=args.layers,
+            stories=args.stories,
+            generate=args.generate,
+            epochs=args.epochs,
+            batch=args.batch,
+            learning_rate=args.learning_rate,
         )
+        record = train_job(args.model, args.out, exits, args.threads, args.seed)
     except EarlyExitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

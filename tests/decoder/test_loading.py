@@ -98,3 +98,38 @@ def test_prompts_that_are_empty_or_too_long():
 def test_bad_threads():
     with pytest.raises(ConfigError, match="threads"):
         load_causal_lm("unused", threads=0)
+
+
+def saved_copy(tiny_dir, out, name="tiny"):
+    model, tokenizer = load_causal_lm(str(tiny_dir))
+    model.config.quantization_config = {"quant_method": "gguf"}  # as a GGUF-loaded config
+    loading.save_plain(model, tokenizer, out, name)
+    return model, tokenizer
+
+
+def test_a_saved_copy_loads_bit_for_bit_the_same(tiny_dir, tmp_path):
+    model, tokenizer = saved_copy(tiny_dir, tmp_path / "saved")
+    files = {p.name for p in (tmp_path / "saved").iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "source.json"} <= files
+    again, tokenizer2 = loading.load_saved(tmp_path / "saved", "tiny")
+    assert not hasattr(again.config, "quantization_config")
+    first, second = model.state_dict(), again.state_dict()
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert again.lm_head.weight.data_ptr() == again.model.embed_tokens.weight.data_ptr()  # tied
+    assert tokenizer2("w5 w6 w7")["input_ids"] == tokenizer("w5 w6 w7")["input_ids"]
+    prompt = [5, 6, 7]
+    assert hf_generate(again, prompt, 6).tokens == hf_generate(model, prompt, 6).tokens
+
+
+def test_a_saved_copy_that_is_changed_or_of_another_model(tiny_dir, tmp_path):
+    saved = tmp_path / "saved"
+    with pytest.raises(DataError, match="no checksum list"):
+        loading.load_saved(tiny_dir, "tiny")  # a plain folder, not written by save_plain
+    saved_copy(tiny_dir, saved)
+    with pytest.raises(DataError, match="saved from 'tiny'.*rerun rule decoder_model"):
+        loading.load_saved(saved, "another")
+    weights = saved / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])
+    with pytest.raises(DataError, match="model.safetensors: checksum differs"):
+        loading.load_saved(saved, "tiny")

@@ -1,11 +1,30 @@
-# Token-level early exit in a decoder (docs/decoder.md): train exits with the backbone
-# frozen, one inference pass storing per-token exit outputs, knob sweeps simulated from
+# Token-level early exit in a decoder (docs/decoder.md): read the model once into a plain
+# safetensors folder, train exits with the backbone frozen, one inference pass storing per-token exit outputs, knob sweeps simulated from
 # them, the measured benchmark (checked against the simulation), its notebook and slides.
 # Every job reads `decoder:` through early_exit.decoder.settings; DECODER is None when the
 # section is absent or disabled (then only the placeholder slide is made).
 
 
+rule decoder_model:
+    output:
+        model=directory("results/decoder/model"),
+    log:
+        "results/logs/decoder/model.log",
+    benchmark:
+        "results/benchmarks/decoder/model.tsv"
+    params:
+        source=DECODER.model if DECODER else None,  # another model: the folder is remade
+    threads: DECODER.threads if DECODER else 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../scripts/decoder_model.py"
+
+
 rule decoder_exits:
+    input:
+        model=rules.decoder_model.output.model,
     output:
         exits="results/decoder/exits/exits.safetensors",
         vocabulary="results/decoder/exits/vocabulary.json",
@@ -24,6 +43,7 @@ rule decoder_exits:
 
 rule decoder_outputs:
     input:
+        model=rules.decoder_model.output.model,
         exits=rules.decoder_exits.output.exits,
         vocabulary=rules.decoder_exits.output.vocabulary,
     output:
@@ -64,6 +84,7 @@ rule decoder_sweep:
 
 rule decoder_benchmark:
     input:
+        model=rules.decoder_model.output.model,
         exits=rules.decoder_exits.output.exits,
         vocabulary=rules.decoder_exits.output.vocabulary,
         tokens=rules.decoder_outputs.output.tokens,

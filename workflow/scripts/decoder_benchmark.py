@@ -8,6 +8,7 @@ inp, out = snakemake.input, snakemake.output
 with job_log(snakemake.log[0]):
     benchmark_job(
         decoder_settings(snakemake.config),
+        inp.model,
         Path(inp.exits).parent,
         Path(inp.tokens).parent,
         {"speculative": inp.speculative, "calm": inp.calm},

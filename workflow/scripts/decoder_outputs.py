@@ -7,6 +7,7 @@ from early_exit.support.joblog import job_log
 with job_log(snakemake.log[0]):
     outputs_job(
         decoder_settings(snakemake.config),
+        snakemake.input.model,
         Path(snakemake.input.exits).parent,
         Path(snakemake.output.tokens).parent,
     )

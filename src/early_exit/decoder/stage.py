@@ -1,5 +1,6 @@
 """The decoder stage's jobs, one function per workflow rule (workflow/rules/decoder.smk):
 
+    decoder_model      the configured model as plain safetensors results/decoder/model/
     decoder_exits      train the exits (backbone frozen)        results/decoder/exits/
     decoder_outputs    one inference pass, per-token outputs    results/decoder/outputs/
     decoder_sweep      knob sweeps from the stored outputs      results/decoder/sweep_*.tsv
@@ -49,12 +50,13 @@ def boot(settings: DecoderSettings) -> dict:
 # --------------------------------------------------------------------------- loading
 
 
-def load(settings: DecoderSettings, exits_dir) -> tuple[Loaded, object]:
-    """The configured model, its exits from `exits_dir` and the draft vocabulary."""
+def load(settings: DecoderSettings, exits_dir, saved=None) -> tuple[Loaded, object]:
+    """The configured model (from `saved`, its plain copy, when given), its exits from
+    `exits_dir` and the draft vocabulary."""
     import transformers
 
     from early_exit.decoder.exits import load_exits
-    from early_exit.decoder.loading import load_causal_lm
+    from early_exit.decoder.loading import load_causal_lm, load_saved
     from early_exit.decoder.speculative import DraftVocabulary
     from early_exit.decoder.stack import DecoderStack
     from early_exit.decoder.training import VOCABULARY
@@ -62,7 +64,10 @@ def load(settings: DecoderSettings, exits_dir) -> tuple[Loaded, object]:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     began = time.perf_counter()
-    model, tokenizer = load_causal_lm(settings.model, threads=settings.threads)
+    if saved is None:
+        model, tokenizer = load_causal_lm(settings.model, threads=settings.threads)
+    else:
+        model, tokenizer = load_saved(saved, settings.model, threads=settings.threads)
     stack = DecoderStack(model)
     exits, _ = load_exits(exits_dir, model.config.hidden_size, model.config.num_hidden_layers)
     vocabulary = None
@@ -98,21 +103,22 @@ def held_out_texts(settings: DecoderSettings, tokenizer) -> list[list[int]]:
 # --------------------------------------------------------------------------- jobs
 
 
-def exits_job(settings: DecoderSettings, out_dir) -> dict:
+def model_job(settings: DecoderSettings, out_dir) -> None:
+    """Read the configured model once (a GGUF file takes ~20 s) and save it plain."""
+    import transformers
+
+    from early_exit.decoder.loading import load_causal_lm, save_plain
+
+    transformers.utils.logging.disable_progress_bar()
+    model, tokenizer = load_causal_lm(settings.model, threads=settings.threads)
+    save_plain(model, tokenizer, out_dir, settings.model)
+
+
+def exits_job(settings: DecoderSettings, saved, out_dir) -> dict:
     from early_exit.decoder.training import train_job
 
-    e = settings.exits
     return train_job(
-        settings.model,
-        out_dir,
-        e.layers,
-        e.stories,
-        e.generate,
-        e.epochs,
-        e.batch,
-        e.learning_rate,
-        settings.threads,
-        settings.seed,
+        settings.model, out_dir, settings.exits, settings.threads, settings.seed, saved
     )
 
 
@@ -155,8 +161,8 @@ def store(loaded: Loaded, prompts, held_out, settings: DecoderSettings, out_dir)
     write_outputs(out_dir, tokens, perplexity, meta)
 
 
-def outputs_job(settings: DecoderSettings, exits_dir, out_dir) -> None:
-    loaded, tokenizer = load(settings, exits_dir)
+def outputs_job(settings: DecoderSettings, saved, exits_dir, out_dir) -> None:
+    loaded, tokenizer = load(settings, exits_dir, saved)
     context = loaded.model.config.max_position_embeddings
     prompts = test_prompts(settings, tokenizer, context)
     store(loaded, prompts, held_out_texts(settings, tokenizer), settings, out_dir)
@@ -223,7 +229,13 @@ def measure(loaded: Loaded, prompts, knobs: dict, settings: DecoderSettings, tok
 
 
 def benchmark_job(
-    settings: DecoderSettings, exits_dir, outputs_dir, sweeps_in: dict, knobs_path, out: dict
+    settings: DecoderSettings,
+    saved,
+    exits_dir,
+    outputs_dir,
+    sweeps_in: dict,
+    knobs_path,
+    out: dict,
 ) -> None:
     """`out`: runs, summary, check (TSV paths). Written before the check is enforced, so
     the log names the table; the job then fails when the check does not hold."""
@@ -238,7 +250,7 @@ def benchmark_job(
         ),
         "calm": read_table(sweeps_in["calm"], "CALM sweep", "rule decoder_sweep"),
     }
-    loaded, tokenizer = load(settings, exits_dir)
+    loaded, tokenizer = load(settings, exits_dir, saved)
     prompts = test_prompts(settings, tokenizer, loaded.model.config.max_position_embeddings)
     if list(prompts) != [str(p) for p in meta["prompts"]]:
         raise DataError(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from early_exit.decoder.decoding import check_int
 from early_exit.decoder.exits import check_layers, save_exits, train_exits
+from early_exit.decoder.settings import ExitTraining
 from early_exit.support.atomic import write_json
 
 VOCABULARY = "vocabulary.json"
@@ -96,38 +97,38 @@ def ranked_tokens(sequences: list[list[int]]) -> list[int]:
 def train_job(
     model_name: str,
     out: str | Path,
-    layers,
-    stories: int,
-    generate: int,
-    epochs: int,
-    batch: int,
-    learning_rate: float,
+    exits: ExitTraining,
     threads: int,
     seed: int,
+    saved: str | Path | None = None,
 ) -> dict:
-    """Load the model, pick `stories` train-split stories (spread over the topics), train."""
+    """Load the model (from `saved`, the workflow's plain copy of `model_name`, when given),
+    pick `exits.stories` train-split stories (spread over the topics), train."""
     import transformers
 
-    from early_exit.decoder.loading import load_causal_lm
+    from early_exit.decoder.loading import load_causal_lm, load_saved
     from early_exit.decoder.prompts import bbc_stories, spread
 
-    check_int(stories, "decoder exits stories", 1)
+    check_int(exits.stories, "decoder exits stories", 1)
     transformers.utils.logging.disable_progress_bar()
     began = time.perf_counter()
-    model, tokenizer = load_causal_lm(model_name, threads=threads)
+    if saved is None:
+        model, tokenizer = load_causal_lm(model_name, threads=threads)
+    else:
+        model, tokenizer = load_saved(saved, model_name, threads=threads)
     loaded = time.perf_counter() - began
-    chosen = spread(bbc_stories("train", seed), stories)
+    chosen = spread(bbc_stories("train", seed), exits.stories)
     extra = {"threads": threads, "load_seconds": round(loaded, 1)}
     return train_and_save(
         model,
         tokenizer,
         chosen,
         out,
-        layers,
-        generate,
-        epochs,
-        batch,
-        learning_rate,
+        exits.layers,
+        exits.generate,
+        exits.epochs,
+        exits.batch,
+        exits.learning_rate,
         seed,
         {"model": model_name},
         extra,

@@ -1,0 +1,6 @@
+from early_exit.decoder.settings import decoder_settings
+from early_exit.decoder.stage import model_job
+from early_exit.support.joblog import job_log
+
+with job_log(snakemake.log[0]):
+    model_job(decoder_settings(snakemake.config), snakemake.output.model)
