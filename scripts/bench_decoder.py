@@ -80,15 +80,10 @@ def run(args) -> None:
     from early_exit.decoder import stage
     from early_exit.decoder.benchmark import build_methods, full_model_views, run_rounds, summarise
     from early_exit.decoder.decoding import check_int
-    from early_exit.decoder.settings import (
-        DEFAULTS,
-        DecoderSettings,
-        ExitTraining,
-        decoder_settings,
-    )
+    from early_exit.decoder.settings import DecoderSettings
     from early_exit.decoder.stored import per_text_nll, perplexity_table
-    from early_exit.support.tables import write_table
     from early_exit.support.errors import ConfigError
+    from early_exit.support.tables import write_table
 
     for key in ("prompts", "new_tokens", "rounds", "draft_vocab"):
         check_int(
@@ -96,7 +91,6 @@ def run(args) -> None:
         )
     for _, draft in args.speculative:
         check_int(draft, "--speculative draft length", 1, 64)
-    base = decoder_settings({"decoder": {**DEFAULTS, "enabled": True}})
     settings = DecoderSettings(
         model=args.model,
         threads=args.threads,
@@ -105,10 +99,6 @@ def run(args) -> None:
         new_tokens=args.new_tokens,
         held_out=args.held_out,
         draft_vocab=args.draft_vocab,
-        exits=ExitTraining(**{**DEFAULTS["exits"], "layers": [1]}),
-        sweep=base.sweep,
-        benchmark=base.benchmark,
-        bootstrap=base.bootstrap,
     )
     loaded, tokenizer = stage.load(settings, args.exits)
     for layer, _ in args.speculative:

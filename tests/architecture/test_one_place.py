@@ -246,6 +246,7 @@ def default_mismatches(schema: dict, node: dict, cls, planning=(), code_only=())
 
 
 def test_the_schemas_defaults_are_the_typed_settings():
+    from early_exit.decoder import settings as decoder
     from early_exit.exits.splitee import SplitEESettings
     from early_exit.inference.latency import LatencySettings
     from early_exit.inference.whole_split import WholeSplitSettings
@@ -267,7 +268,18 @@ def test_the_schemas_defaults_are_the_typed_settings():
         "splitee": default_mismatches(
             schema, props["splitee"], SplitEESettings, planning={"pairs", "methods"}
         ),
+        "decoder": default_mismatches(
+            schema, props["decoder"], decoder.DecoderSettings, planning={"enabled"}
+        ),
     }
+    for key, cls in [
+        ("exits", decoder.ExitTraining),
+        ("sweep", decoder.Sweep),
+        ("benchmark", decoder.Benchmark),
+        ("bootstrap", decoder.Bootstrap),
+    ]:
+        node = props["decoder"]["properties"][key]
+        checks[f"decoder.{key}"] = default_mismatches(schema, node, cls)
     assert not {k: v for k, v in checks.items() if v}
 
 

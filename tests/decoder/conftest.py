@@ -10,7 +10,7 @@ from tiny_decoder import prompts, tiny_llama, training_text
 
 from early_exit.decoder import stage
 from early_exit.decoder.exits import train_exits
-from early_exit.decoder.settings import DEFAULTS, decoder_settings
+from early_exit.decoder.settings import decoder_settings
 from early_exit.decoder.speculative import DraftVocabulary
 from early_exit.decoder.stack import DecoderStack
 from early_exit.decoder.stored import load_outputs, store_outputs
@@ -50,15 +50,13 @@ def stored(stage_tiny):
 def stage_run(stage_tiny, tmp_path_factory):
     """The stage's jobs after loading: store, sweep, measure, on the tiny model."""
     model, stack, exits, vocabulary, named = stage_tiny
-    section = {
-        **DEFAULTS,
+    section = {  # the rest: the settings' defaults
         "enabled": True,
         "new_tokens": NEW,
         "prompts": len(named),
-        "exits": {**DEFAULTS["exits"], "layers": [1, 2, 3]},
+        "exits": {"layers": [1, 2, 3]},
         "sweep": {"draft_lengths": [1, 2, 4], "thresholds": 11},
         "benchmark": {
-            **DEFAULTS["benchmark"],
             "rounds": 2,
             "peer": [2],
             "calm_agreement": [0.9, 0.5],

@@ -2,6 +2,7 @@
 defaults the settings hold; out-of-range keys stop at config time in one line naming them."""
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 from snakemake.utils import validate
 
 from early_exit.config.check import schema_errors
-from early_exit.decoder.settings import DEFAULTS, decoder_settings
+from early_exit.decoder.settings import DecoderSettings, decoder_settings
 from early_exit.support.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,9 +28,22 @@ def schema_defaults(node: dict) -> dict:
     }
 
 
+def plain(value):
+    """Tuples as the lists YAML gives, recursively."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return [plain(v) for v in value] if isinstance(value, tuple | list) else value
+
+
 def test_the_schema_defaults_are_the_settings_defaults():
     schema = yaml.safe_load(SCHEMA.read_text())
-    assert schema_defaults(schema["properties"]["decoder"]) == DEFAULTS
+    defaults = schema_defaults(schema["properties"]["decoder"])
+    assert defaults.pop("enabled") is False
+    assert plain(dataclasses.asdict(DecoderSettings())) == defaults
+
+
+def test_an_enabled_empty_section_is_the_defaults():
+    assert decoder_settings({"decoder": {"enabled": True}}) == DecoderSettings()
 
 
 @pytest.mark.parametrize("name", ["config", "smoke", "paper"])

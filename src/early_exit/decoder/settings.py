@@ -1,135 +1,137 @@
 """The `decoder:` config section as typed settings, defaults in one place.
 
 The schema (workflow/schemas/config.schema.yaml) checks types and ranges and carries the
-same defaults (a test holds them equal); what it cannot say (a benchmark layer that has no
-trained exit) is checked here. Every job of the decoder stage takes a `DecoderSettings`.
+same defaults (tests/architecture/test_one_place.py holds them equal to the dataclasses'
+here); what it cannot say (a benchmark layer that has no trained exit) is checked here.
+Every job of the decoder stage takes a `DecoderSettings`. Lists are tuples: the settings
+are frozen.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from early_exit.decoder.loading import PACKAGED
 from early_exit.support.errors import ConfigError
 
-DEFAULTS = {
-    "enabled": False,
-    "model": PACKAGED,
-    "threads": 1,
-    "seed": 13,
-    "prompts": 12,
-    "new_tokens": 24,
-    "held_out": 8,
-    "draft_vocab": 4096,
-    "exits": {
-        "layers": [6, 12, 18],
-        "stories": 24,
-        "generate": 24,
-        "epochs": 1,
-        "batch": 128,
-        "learning_rate": 1.0e-3,
-    },
-    "sweep": {"draft_lengths": [1, 2, 3, 4, 6], "thresholds": 41},
-    "benchmark": {
-        "rounds": 2,
-        "speculative": [],
-        "calm_agreement": [0.9],
-        "peer": [8],
-        "tolerance": 0.1,
-    },
-    "bootstrap": {"resamples": 2000, "confidence": 0.95, "seed": 0},
-}
-
 
 @dataclass(frozen=True)
 class ExitTraining:
-    layers: list[int]
-    stories: int  # train-split prompts
-    generate: int  # > 0: self-distilled on the model's own greedy continuation of this length
-    epochs: int
-    batch: int
-    learning_rate: float
+    """`decoder.exits`: exit maps and confidence units, trained with the backbone frozen."""
+
+    layers: tuple[int, ...] = (6, 12, 18)
+    """Exit layers, each below the model's last layer (checked on loading)."""
+    stories: int = 24
+    """Train-split prompts."""
+    generate: int = 24
+    """> 0: self-distilled on the model's own greedy continuation of this many tokens;
+    0: on the article's real headline."""
+    epochs: int = 1
+    batch: int = 128
+    """Tokens per Adam step."""
+    learning_rate: float = 1.0e-3
 
 
 @dataclass(frozen=True)
 class Sweep:
-    draft_lengths: list[int]
-    thresholds: int  # CALM thresholds, evenly spaced in [0, 1]
+    """`decoder.sweep`: the knob sweeps simulated from the stored outputs."""
+
+    draft_lengths: tuple[int, ...] = (1, 2, 3, 4, 6)
+    """Speculative draft lengths k (every trained exit layer is an E)."""
+    thresholds: int = 41
+    """CALM thresholds, evenly spaced in [0, 1]."""
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    rounds: int
-    speculative: list[tuple[int, int]]  # (E, k) run besides the best simulated one
-    calm_agreement: list[float]  # CALM: the lowest threshold whose simulated agreement >= each
-    peer: list[int]  # transformers' assistant_early_exit at each E
-    tolerance: float  # share of prompts whose real run may differ from the simulation
+    """`decoder.benchmark`: the measured run and its check against the simulation."""
+
+    rounds: int = 2
+    """Interleaved rounds; each runs every method on every prompt once."""
+    speculative: tuple[tuple[int, int], ...] = ()
+    """(E, k) pairs run besides the best simulated one."""
+    calm_agreement: tuple[float, ...] = (0.9,)
+    """CALM runs at the lowest threshold whose simulated agreement reaches each."""
+    peer: tuple[int, ...] = (8,)
+    """transformers' `assistant_early_exit` at each E."""
+    tolerance: float = 0.1
+    """Share of a method's prompts whose real run may break its simulation's check."""
 
 
 @dataclass(frozen=True)
 class Bootstrap:
-    resamples: int
-    confidence: float
-    seed: int
+    """`decoder.bootstrap`: the intervals over prompts (and held-out texts)."""
+
+    resamples: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
 
 
 @dataclass(frozen=True)
 class DecoderSettings:
-    model: str
-    threads: int
-    seed: int
-    prompts: int  # test-split prompts: the stored outputs and the benchmark
-    new_tokens: int
-    held_out: int  # dev stories for the held-out perplexity
-    draft_vocab: int  # the draft scores the N most frequent training tokens (0: full head)
-    exits: ExitTraining
-    sweep: Sweep
-    benchmark: Benchmark
-    bootstrap: Bootstrap = field(default_factory=lambda: Bootstrap(2000, 0.95, 0))
+    """The config's `decoder:` section, typed (its defaults are written only here: the
+    schema's are checked against them in tests/architecture/test_one_place.py)."""
+
+    model: str = PACKAGED
+    """A hub id, a local folder, a .gguf file or the packaged SmolLM2-135M-Instruct."""
+    threads: int = 1
+    """torch threads of the decoder jobs (1 on a shared 2-core machine)."""
+    seed: int = 13
+    """Data seed of the BBC split."""
+    prompts: int = 12
+    """Test-split prompts: the stored outputs and the benchmark."""
+    new_tokens: int = 24
+    """Greedy tokens per prompt."""
+    held_out: int = 8
+    """Dev stories for the held-out perplexity per exit."""
+    draft_vocab: int = 4096
+    """The draft scores the N most frequent training tokens (0: the full head)."""
+    exits: ExitTraining = field(default_factory=ExitTraining)
+    sweep: Sweep = field(default_factory=Sweep)
+    benchmark: Benchmark = field(default_factory=Benchmark)
+    bootstrap: Bootstrap = field(default_factory=Bootstrap)
+
+    @classmethod
+    def from_config(cls, section: dict) -> DecoderSettings:
+        """The settings of a `decoder:` section (`enabled` is the workflow's, not held)."""
+        section = {k: v for k, v in section.items() if k != "enabled"}
+        parts = {
+            "exits": ExitTraining(**_tuples(section.pop("exits", None) or {})),
+            "sweep": Sweep(**_tuples(section.pop("sweep", None) or {})),
+            "benchmark": _benchmark(section.pop("benchmark", None) or {}),
+            "bootstrap": Bootstrap(**(section.pop("bootstrap", None) or {})),
+        }
+        settings = cls(**section, **parts)
+        check_settings(settings)
+        return settings
+
+    def replace(self, **changes) -> DecoderSettings:
+        return dataclasses.replace(self, **changes)
 
 
-def _merged(section: dict) -> dict:
-    merged = {**DEFAULTS, **section}
-    for key in ("exits", "sweep", "benchmark", "bootstrap"):
-        merged[key] = {**DEFAULTS[key], **(section.get(key) or {})}
-    return merged
+def _tuples(section: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+
+
+def _benchmark(section: dict) -> Benchmark:
+    section = dict(section)
+    pairs = []
+    for index, item in enumerate(section.pop("speculative", None) or []):
+        if not isinstance(item, dict) or set(item) != {"layer", "draft"}:
+            raise ConfigError(
+                f"decoder.benchmark.speculative[{index}]: {{layer: E, draft: k}}, got {item!r}"
+            )
+        pairs.append((int(item["layer"]), int(item["draft"])))
+    return Benchmark(speculative=tuple(pairs), **_tuples(section))
 
 
 def decoder_settings(config: dict) -> DecoderSettings | None:
     """The section with defaults filled in; None when it is absent or `enabled: false`."""
     section = config.get("decoder")
-    if not section or not section.get("enabled", DEFAULTS["enabled"]):
+    if not section or not section.get("enabled", False):
         return None
-    s = _merged(section)
-    bench = s["benchmark"]
-    speculative = []
-    for index, item in enumerate(bench["speculative"]):
-        if not isinstance(item, dict) or set(item) != {"layer", "draft"}:
-            raise ConfigError(
-                f"decoder.benchmark.speculative[{index}]: {{layer: E, draft: k}}, got {item!r}"
-            )
-        speculative.append((int(item["layer"]), int(item["draft"])))
-    settings = DecoderSettings(
-        model=s["model"],
-        threads=s["threads"],
-        seed=s["seed"],
-        prompts=s["prompts"],
-        new_tokens=s["new_tokens"],
-        held_out=s["held_out"],
-        draft_vocab=s["draft_vocab"],
-        exits=ExitTraining(**s["exits"]),
-        sweep=Sweep(**s["sweep"]),
-        benchmark=Benchmark(
-            rounds=bench["rounds"],
-            speculative=speculative,
-            calm_agreement=list(bench["calm_agreement"]),
-            peer=list(bench["peer"]),
-            tolerance=bench["tolerance"],
-        ),
-        bootstrap=Bootstrap(**s["bootstrap"]),
-    )
-    check_settings(settings)
-    return settings
+    return DecoderSettings.from_config(section)
 
 
 def check_settings(settings: DecoderSettings) -> None:
