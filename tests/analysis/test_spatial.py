@@ -77,3 +77,25 @@ def test_sweeps_without_parameter_counts_are_named(sweeps):
     sweeps.loc[sweeps.method == "slim", "num_parameters"] = np.nan
     with pytest.raises(DataError, match=r"\['slim'\]: rerun their train"):
         cost_points(sweeps, "test", {}, [])
+
+
+def test_a_family_of_k_layer_models_is_one_legend_entry_with_k_at_each_point(sweeps):
+    """static-1 and static-2 share a colour and a marker: the legend names the family once
+    and each of its points says its k (before, the legend showed identical squares)."""
+    more = sweep_rows("static-2", "single-exit", [np.nan], [0.6], [2e9], 9e6)
+    criteria = {"big": "entropy", "slim": "entropy"}
+    points = cost_points(pd.concat([sweeps, more]), "test", criteria, [])
+    info = {
+        "big": {"family": "big", "exit_layers": None},
+        "slim": {"family": "slim", "exit_layers": None},
+        "static-1": {"family": "static", "exit_layers": [1]},
+        "static-2": {"family": "static", "exit_layers": [2]},
+    }
+    fig = spatial_figure(points, ["slim"], "test", info)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:3] == ["big", "slim", "static-k (k labelled)"]
+    for ax in fig.axes:
+        assert sorted(t.get_text() for t in ax.texts) == ["1", "2"]
+    plain = spatial_figure(points, ["slim"], "test")  # no family info: one entry each
+    assert "static-2" in [t.get_text() for t in plain.legends[0].get_texts()]
+    assert not plain.axes[0].texts

@@ -79,7 +79,8 @@ def method_info(config: dict) -> dict[str, dict]:
     (`static`), its backbone, whether it is a point of its backbone's reference curve
     (`curve`), the backbone whose curve it is scored against (`reference`; the declared
     one, or with `analysis.elue_per_backbone` its own backbone when that has a static
-    curve) and whether it is its backbone's full model (`full_model`)."""
+    curve), whether it is its backbone's full model (`full_model`), and the config entry it
+    was expanded from (`family`) with its `exit_layers`."""
     reference = elue_reference(config)
     own_curves = set(curve_backbones(config))
     per_backbone = config.get("analysis", {}).get("elue_per_backbone", False)
@@ -102,6 +103,11 @@ def method_info(config: dict) -> dict[str, dict]:
             "full_model": recipe.static
             and not recipe.reference_curve
             and not spec.get("exit_layers"),
+            # the config entry it was expanded from (`static` with `layers: [1, 2, 4]`
+            # gives static-1, static-2, static-4) and its exit layers: figures that would
+            # show a family's members as one repeated marker label them by k
+            "family": spec["family"],
+            "exit_layers": spec.get("exit_layers"),
         }
     return info
 

@@ -89,7 +89,7 @@ def spatial_figure(
             here = points[points.task == task]
             for col, cost in enumerate(COSTS):
                 ax = axes[0, 2 * t + col]
-                _panel(ax, here, cost, palette, slenderized, markers)
+                _panel(ax, here, cost, palette, slenderized, markers, info)
                 if not col:  # the task over its pair of panels
                     ax.set_title(task, fontsize="small", loc="left")
                 ax.set_xlabel(COSTS[cost], fontsize="x-small")
@@ -100,10 +100,7 @@ def spatial_figure(
             metric = ", ".join(sorted(here.metric.unique()))
             if t == 0:
                 axes[0, 0].set_ylabel(score_label(metric, split))
-        handles = [
-            plt.Line2D([], [], marker=markers[m], ls="", color=c, label=m)
-            for m, c in palette.items()
-        ]
+        handles = _method_handles(palette, markers, info)
         handles += [
             plt.Line2D([], [], color="black", label="Pareto front"),
             plt.Line2D([], [], color="grey", ls="--", label="without slenderized"),
@@ -112,8 +109,42 @@ def spatial_figure(
     return fig
 
 
+def family_member(method: str, info: dict[str, dict] | None) -> tuple[str, int] | None:
+    """(family, k) for a method the config expanded from a `layers: [k, ...]` entry (the
+    static k-layer models, `static-k`: one colour and marker for the family); else None."""
+    spec = (info or {}).get(method, {})
+    family, layers = spec.get("family"), spec.get("exit_layers") or []
+    if family and family != method and len(layers) == 1:
+        return family, int(layers[0])
+    return None
+
+
+def _method_handles(palette: dict, markers: dict, info: dict[str, dict] | None) -> list:
+    """A legend entry per method, and one per family of k-layer models ("static, k
+    layers": its points carry k), which would otherwise repeat one marker k times."""
+    handles, families = [], {}
+    for method, colour in palette.items():
+        member = family_member(method, info)
+        if member is None:
+            handles.append(plt.Line2D([], [], marker=markers[method], ls="", color=colour,
+                                      label=method))  # fmt: skip
+        elif member[0] not in families:
+            families[member[0]] = plt.Line2D(
+                [], [], marker=markers[method], ls="", color=colour,
+                label=f"{member[0]}-k (k labelled)",
+            )  # fmt: skip
+            handles.append(families[member[0]])
+    return handles
+
+
 def _panel(
-    ax, points: pd.DataFrame, cost: str, palette: dict, slenderized: list[str], markers: dict
+    ax,
+    points: pd.DataFrame,
+    cost: str,
+    palette: dict,
+    slenderized: list[str],
+    markers: dict,
+    info: dict[str, dict] | None = None,
 ) -> None:
     scaled = points.assign(x=points[cost] * SCALE[cost], score=points.score * SCORE_SCALE)
     for method, group in scaled.groupby("method"):
@@ -121,6 +152,13 @@ def _panel(
             group.x, group.score, s=30, color=palette[method], marker=markers[method],
             alpha=0.8, zorder=3,
         )  # fmt: skip
+        member = family_member(method, info)
+        if member is not None:  # the family shares a marker: say which k each point is
+            for x, y in zip(group.x, group.score, strict=True):
+                ax.annotate(
+                    str(member[1]), (x, y), xytext=(-4, 3), textcoords="offset points",
+                    ha="right", fontsize="xx-small", color=palette[method], zorder=5,
+                )  # fmt: skip
     front = pareto_front(scaled, "x")
     ax.step(front.x, front.score, where="post", color="black", lw=1.5, zorder=4)
     others = scaled[~scaled.method.isin(slenderized)]
