@@ -343,7 +343,7 @@ def test_a_broken_artifact_stops_the_export(results, capsys, relative, fault, ru
 @pytest.mark.parametrize("name", ["exit_config.json", "config.json"])
 def test_a_broken_model_json_stops_the_deck_slides_job(results, capsys, name, fault):
     """Rule deck_slides reads each model's JSON without torch (no checksum check)."""
-    from early_exit.slides.generated import Model
+    from early_exit.slides.run_tables import Model
 
     FAULTS[fault](results / RUN / "model" / name)
     if fault == "deleted" and name == "config.json":  # optional: the backbone's details

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from deck_inputs import operating_points, point
 
 from early_exit.slides import figures
 from early_exit.slides.markdown import split_slides
+from early_exit.slides.run_tables import RunTables
 
 REPO = Path(__file__).resolve().parents[2]
 INFO = {
@@ -19,28 +21,17 @@ CONFIG = {"seeds": [1], "analysis": {"split": "test"}}
 
 
 def points(seeds=(1,)):
-    rows = []
-    for method, policy, threshold in (
-        ("deebert", "entropy", 0.25),
-        ("finetune", "single-exit", float("nan")),
-    ):
-        for seed in seeds:
-            rows.append(
-                {
-                    "task": "news",
-                    "method": method,
-                    "seed": seed,
-                    "policy": policy,
-                    "test_split": "test",
-                    "metric": "accuracy",
-                    "threshold": threshold,
-                    "test_score_full": 0.9,
-                    "test_score": 0.85 + 0.01 * seed,
-                    "test_speedup": 2.0,
-                    "test_flops": 1e8,
-                }
+    """deebert (entropy) and finetune on news at 2.0x; seed s scores 0.85 + s / 100."""
+    return operating_points(
+        [
+            point(method, policy, threshold, seed, 0.85 + 0.01 * seed)
+            for method, policy, threshold in (
+                ("deebert", "entropy", 0.25),
+                ("finetune", "single-exit", float("nan")),
             )
-    return pd.DataFrame(rows)
+            for seed in seeds
+        ]
+    )
 
 
 def gaps(confidence=(0.40, 0.97), accuracy=(0.93, 0.95)):
@@ -63,6 +54,7 @@ def gaps(confidence=(0.40, 0.97), accuracy=(0.93, 0.95)):
 
 
 def tables():
+    """The notebooks' and the operating_points rule's tables the figure slides read."""
     exit_scores = pd.DataFrame(
         {
             "task": "news",
@@ -104,8 +96,6 @@ def tables():
         "ece": ece,
         "reliability": gaps(),
         "significance": significance,
-        "measured": None,
-        "serving": None,
     }
 
 
@@ -154,7 +144,8 @@ def test_seeds_slide_only_with_several_seeds():
 
 def test_every_figure_slide_carries_its_numbers_in_presenter_notes(tmp_path):
     paths = {name: tmp_path / f"{name}.md" for name in figures.FIGURE_SLIDES}
-    figures.write_figure_slides(CONFIG, INFO, paths, points(), None, tables(), sweeps())
+    run = RunTables(CONFIG, INFO, {}, [], points(), sweeps=sweeps(), **tables())
+    figures.write_figure_slides(run, paths)
     texts = {name: path.read_text() for name, path in paths.items()}
     for name in ("exit_scores_slide", "calibration_slide", "ece_slide", "tradeoff_slide"):
         assert texts[name].rstrip().endswith("-->"), name  # Slidev: the notes close it

@@ -2,9 +2,12 @@
 change when the numbers do."""
 
 import pandas as pd
+from deck_inputs import operating_points, point, write_manifest, write_model
 
+from early_exit.data.prepared import load_manifest
 from early_exit.slides import findings
 from early_exit.slides.markdown import split_slides
+from early_exit.slides.run_tables import Model, RunTables
 
 INFO = {
     "deebert": {"recipe": "deebert", "criterion": "entropy", "static": False},
@@ -43,28 +46,17 @@ def significance(costeff_like: float = 0.04, lo: float = 0.01, adjusted: float =
 
 
 def points(deebert_speedup: float = 2.4):
-    rows = []
-    for method, policy, speedup, score in (
-        ("deebert", "entropy", deebert_speedup, 0.92),
-        ("pabee", "patience", 1.5, 0.93),
-        ("finetune", "single-exit", 1.0, 0.94),
-    ):
-        rows.append(
-            {
-                "task": "news",
-                "method": method,
-                "seed": 13,
-                "policy": policy,
-                "test_split": "test",
-                "metric": "accuracy",
-                "threshold": 0.5,
-                "test_score_full": 0.94,
-                "test_score": score,
-                "test_speedup": speedup,
-                "test_flops": 1e8 / speedup,
-            }
-        )
-    return pd.DataFrame(rows)
+    """One seed on news: deebert at `deebert_speedup`, pabee at 1.5x, finetune at 1.0x."""
+    return operating_points(
+        [
+            point(method, policy, 0.5, 13, score, speedup, full=0.94, flops=1e8 / speedup)
+            for method, policy, speedup, score in (
+                ("deebert", "entropy", deebert_speedup, 0.92),
+                ("pabee", "patience", 1.5, 0.93),
+                ("finetune", "single-exit", 1.0, 0.94),
+            )
+        ]
+    )
 
 
 def measured(ratio: float = 0.9):
@@ -218,41 +210,29 @@ def test_method_names_are_the_papers_unless_the_config_renames_them():
     assert findings.method_name("unknown", INFO) == "unknown"
 
 
-def test_written_from_the_files_the_deck_slides_rule_reads(tmp_path):
-    import json
-
-    model = tmp_path / "results" / "news" / "deebert" / "seed13" / "model"
-    model.mkdir(parents=True)
+def test_written_from_the_run_tables(tmp_path):
     hardware = {"device": "cpu", "cores": 2, "cuda_device": None}
-    meta = {"seed": 13, "backbone": {"name": "packaged:minilm-l6"}, "hardware": hardware}
-    (model / "exit_config.json").write_text(json.dumps(meta))
-    (model / "config.json").write_text(json.dumps({"num_hidden_layers": 6, "hidden_size": 384}))
-    split = {"size": 425, "sha256": "0"}
-    manifest = {
-        "splits": {"train": split, "dev": split, "test": split},
-        "label_names": ["a", "b"],
-        "max_length": 48,
-    }
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "manifest.json").write_text(json.dumps(manifest))
+    meta = {"backbone": {"name": "packaged:minilm-l6"}, "hardware": hardware}
+    model = write_model(tmp_path, "deebert", meta, seed=13)
+    write_manifest(tmp_path / "data")
     config = {
         "seeds": [13],
         "backbone": {"name": "packaged:minilm-l6"},
         "analysis": {"max_drop": 0.01},
     }
-    paths = {name: tmp_path / "out" / f"{name}.md" for name in findings.SLIDES}
-    findings.write_findings(
+    run = RunTables(
         config,
         {**INFO, **CURVE_INFO},
-        {"news": tmp_path / "data" / "manifest.json"},
-        [model],
+        {"news": load_manifest(tmp_path / "data")},
+        [Model.read(model)],
         points(),
-        significance(),
-        paths,
+        significance=significance(),
         measured=measured(),
         serving=serving(),
         sweeps=sweeps(0.7),
     )
+    paths = {name: tmp_path / "out" / f"{name}.md" for name in findings.SLIDES}
+    findings.write_findings(run, paths)
     assert "DeeBERT +4.0" in paths["findings"].read_text()
     assert "# Findings: real speed" not in paths["findings"].read_text()  # after its slides
     assert "# Findings: real speed" in paths["speed_findings"].read_text()

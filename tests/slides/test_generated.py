@@ -1,10 +1,10 @@
-import json
-
 import pandas as pd
 import pytest
+from deck_inputs import operating_points, point, write_model
 
 from early_exit.slides import generated
 from early_exit.slides.markdown import count_slides, split_long_tables, split_slides
+from early_exit.slides.run_tables import Model
 
 INFO = {
     "deebert": {"recipe": "deebert", "criterion": "entropy", "static": False},
@@ -14,30 +14,19 @@ INFO = {
 
 
 def points():
-    rows = []
-    for method, policy, threshold in (
-        ("deebert", "entropy", 0.25),
-        ("deebert", "patience", 2),
-        ("pabee", "patience", 3),
-        ("finetune", "single-exit", float("nan")),
-    ):
-        for seed, delta in ((1, 0.0), (2, 0.02)):
-            rows.append(
-                {
-                    "task": "news",
-                    "method": method,
-                    "seed": seed,
-                    "policy": policy,
-                    "test_split": "test",
-                    "metric": "accuracy",
-                    "threshold": threshold,
-                    "test_score_full": 0.9,
-                    "test_score": 0.85 + delta,
-                    "test_speedup": 2.0 + 10 * delta,
-                    "test_flops": 1e8,
-                }
+    """Each method's operating point on news, two seeds: 85.0 at 2.0x and 87.0 at 2.2x."""
+    return operating_points(
+        [
+            point(method, policy, threshold, seed, 0.85 + delta, 2.0 + 10 * delta)
+            for method, policy, threshold in (
+                ("deebert", "entropy", 0.25),
+                ("deebert", "patience", 2),
+                ("pabee", "patience", 3),
+                ("finetune", "single-exit", float("nan")),
             )
-    return pd.DataFrame(rows)
+            for seed, delta in ((1, 0.0), (2, 0.02))
+        ]
+    )
 
 
 def test_one_slide_per_early_exit_method_with_its_figure_and_numbers(tmp_path):
@@ -73,10 +62,7 @@ def test_durations_read_like_the_readme(seconds, text):
 
 
 def model_dir(root, method, seconds, hardware, precision=None):
-    path = root / "results" / "news" / method / "seed1" / "model"
-    path.mkdir(parents=True)
     meta = {
-        "seed": 1,
         "backbone": {"name": "packaged:minilm-l6"},
         "method": {"recipe": method},
         "training": {"epochs": 2},
@@ -86,9 +72,7 @@ def model_dir(root, method, seconds, hardware, precision=None):
         meta["hardware"] = hardware
     if precision:  # older models do not record it
         meta["precision"] = precision
-    (path / "exit_config.json").write_text(json.dumps(meta))
-    (path / "config.json").write_text(json.dumps({"num_hidden_layers": 6, "hidden_size": 384}))
-    return path
+    return write_model(root, method, meta)
 
 
 def test_setup_slide_reports_config_data_hardware_and_time(tmp_path):
@@ -105,7 +89,7 @@ def test_setup_slide_reports_config_data_hardware_and_time(tmp_path):
         model_dir(tmp_path, "deebert", 100.0, hardware, "bf16"),
         model_dir(tmp_path, "pabee", 50, None),
     ]
-    models = [generated.Model.read(d) for d in dirs]
+    models = [Model.read(d) for d in dirs]
     assert (models[0].task, models[0].method, models[0].seed) == ("news", "deebert", 1)
     config = {
         "backbone": {"name": "packaged:minilm-l6", "pooling": "mean"},
@@ -200,6 +184,6 @@ def test_the_setup_slide_says_what_the_thread_count_was_for(tmp_path):
     """It said "(1 threads)" beside latency slides timed on 2: these are training's."""
     hardware = {"device": "cpu", "cpu": "AMD EPYC", "cores": 2, "torch_threads": 1}
     lines = generated._hardware(
-        [generated.Model.read(model_dir(tmp_path, "d", 1.0, {**hardware, "torch": "2.13.0"}))]
+        [Model.read(model_dir(tmp_path, "d", 1.0, {**hardware, "torch": "2.13.0"}))]
     )
     assert lines[-1] == "- torch 2.13.0 · training on cpu with 1 thread"

@@ -22,6 +22,7 @@ from early_exit.analysis.results import select_criteria, summary_table
 from early_exit.analysis.seeds import seed_points
 from early_exit.analysis.serving import MODES, capacities, equal_load
 from early_exit.analysis.spatial import cost_points, pareto_front
+from early_exit.slides.run_tables import RunTables
 from early_exit.support.atomic import write_text
 
 SCALE = 100  # every score is shown x100 (said once, on the setup slide)
@@ -375,31 +376,24 @@ def backup_markdown(config: dict, points: pd.DataFrame, criteria: dict[str, str]
     return "\n---\n\n".join(slides)
 
 
-def write_figure_slides(
-    config: dict,
-    info: dict[str, dict],
-    paths: dict[str, str | Path],
-    points: pd.DataFrame,
-    intervals: pd.DataFrame | None,
-    tables: dict[str, pd.DataFrame | None],
-    sweeps: pd.DataFrame,
-) -> None:
-    """Write every slide of `FIGURE_SLIDES` to `paths[name]` (atomically). `tables`: the
-    notebooks' `exit_scores`, `ece` and `reliability` (confidence gaps), the
-    `significance` table, the latency stage's `measured` speed-ups and the `serving`
-    tables (None when the run serves nothing); `sweeps`: every run's sweep table."""
+def write_figure_slides(run: RunTables, paths: dict[str, str | Path]) -> None:
+    """Write every slide of `FIGURE_SLIDES` to `paths[name]` (atomically), from the run's
+    operating points and intervals, the notebooks' `exit_scores`, `ece` and `reliability`
+    (confidence gaps), the `significance` table, the latency stage's `measured` speed-ups,
+    the `serving` tables (None when the run serves nothing) and every run's `sweeps`."""
+    config, info, points = run.config, run.info, run.points
     criteria = {m: i["criterion"] for m, i in info.items() if i.get("criterion")}
-    speed, flops = tradeoff_slides(points, intervals, criteria)
+    speed, flops = tradeoff_slides(points, run.intervals, criteria)
     texts = {
-        "exit_scores_slide": exit_scores_slide(tables["exit_scores"]),
-        "calibration_slide": calibration_slide(tables["reliability"]),
-        "ece_slide": ece_slide(tables["ece"]),
+        "exit_scores_slide": exit_scores_slide(run.exit_scores),
+        "calibration_slide": calibration_slide(run.reliability),
+        "ece_slide": ece_slide(run.ece),
         "tradeoff_slide": speed,
         "tradeoff_flops_slide": flops,
-        "spatial_slide": spatial_slide(sweeps, info, config["analysis"]["split"]),
-        "significance_slide": significance_slide(tables["significance"]),
-        "latency_slide": latency_slide(tables.get("measured")),
-        "serving_slide": serving_slide(tables.get("serving"), points, criteria),
+        "spatial_slide": spatial_slide(run.sweeps, info, config["analysis"]["split"]),
+        "significance_slide": significance_slide(run.significance),
+        "latency_slide": latency_slide(run.measured),
+        "serving_slide": serving_slide(run.serving, points, criteria),
         "backup": backup_markdown(config, points, criteria),
     }
     for name in FIGURE_SLIDES:

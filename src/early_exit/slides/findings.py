@@ -24,9 +24,8 @@ from early_exit.analysis.measured import measured_summary
 from early_exit.analysis.plots import curve_points
 from early_exit.analysis.results import select_criteria, summary_table
 from early_exit.analysis.serving import capacities
-from early_exit.data.prepared import load_manifest
 from early_exit.recipes import get_recipe
-from early_exit.slides.generated import Model
+from early_exit.slides.run_tables import RunTables
 from early_exit.support.atomic import write_text
 
 CURVE = "vs static curve"
@@ -440,41 +439,27 @@ def conclusion_markdown(
     return "\n".join(lines) + "\n"
 
 
-def write_findings(
-    config: dict,
-    info: dict[str, dict],
-    manifest_paths: dict[str, str | Path],
-    model_dirs: list[str | Path],
-    points: pd.DataFrame,
-    significance: pd.DataFrame,
-    paths: dict[str, str | Path],
-    intervals: pd.DataFrame | None = None,
-    measured: pd.DataFrame | None = None,
-    serving: pd.DataFrame | None = None,
-    sweeps: pd.DataFrame | None = None,
-    decoder: pd.DataFrame | None = None,
-) -> None:
+def write_findings(run: RunTables, paths: dict[str, str | Path]) -> None:
     """Write `paths[name]` for each of `SLIDES` (atomically): the accuracy findings, the
     real-speed findings (after the engine and serving slides), the limitations and the
     conclusion; the deck build copies them into its `generated/` folder."""
-    max_drop = config["analysis"]["max_drop"]
-    manifests = {t: load_manifest(Path(p).parent) for t, p in manifest_paths.items()}
-    models = [Model.read(d) for d in model_dirs]
+    info, points, significance = run.info, run.points, run.significance
+    max_drop = run.config["analysis"]["max_drop"]
     # the backbone of the configured name (an ElasticBERT run's own pre-training aside)
-    backbone = next((m.backbone_config for m in models if m.backbone_config), {})
-    hardware = [m.meta.get("hardware") for m in models]
-    speed = speed_findings_markdown(info, measured, serving)
+    backbone = next((m.backbone_config for m in run.models if m.backbone_config), {})
+    hardware = [m.meta.get("hardware") for m in run.models]
+    speed = speed_findings_markdown(info, run.measured, run.serving)
     texts = {
         # the accuracy findings close the results; the real-speed ones follow its slides
         "findings": findings_markdown(
-            info, points, significance, max_drop, intervals, sweeps=sweeps
+            info, points, significance, max_drop, run.intervals, sweeps=run.sweeps
         ),
         "speed_findings": speed or "# Findings: real speed\n\nThis run timed nothing.\n",
         "limitations": limitations_markdown(
-            config, manifests, backbone, hardware, served=serving is not None
+            run.config, run.manifests, backbone, hardware, served=run.serving is not None
         ),
         "conclusion": conclusion_markdown(
-            info, points, significance, max_drop, intervals, measured, decoder
+            info, points, significance, max_drop, run.intervals, run.measured, run.decoder
         ),
     }
     for name in SLIDES:

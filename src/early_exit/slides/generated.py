@@ -11,57 +11,21 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from early_exit.analysis.measured import measured_column, measured_summary
 from early_exit.analysis.results import interval_text, mean_std, select_criteria, summary_table
-from early_exit.data.prepared import load_manifest
 from early_exit.exits.policies import get_policy
 from early_exit.recipes import get_recipe
+from early_exit.slides.run_tables import Model, RunTables
 from early_exit.support.atomic import write_text
-from early_exit.support.errors import DataError
 
 
 def exits_figure_name(method: str) -> str:
     """The exits notebook's per-method figure (one per multi-exit method)."""
     return f"exits_{method}.png"
-
-
-@dataclass
-class Model:
-    """A trained model's metadata: `exit_config.json` and the backbone's `config.json`."""
-
-    task: str
-    method: str
-    seed: int
-    meta: dict
-    backbone_config: dict
-
-    @classmethod
-    def read(cls, model_dir: str | Path) -> Model:
-        model_dir = Path(model_dir)
-        meta = _read_json(model_dir / "exit_config.json")
-        config_path = model_dir / "config.json"
-        backbone = _read_json(config_path) if config_path.is_file() else {}
-        run = model_dir.parent  # results/{task}/{method}/seed{seed}/model
-        return cls(run.parent.parent.name, run.parent.name, int(meta["seed"]), meta, backbone)
-
-
-def _read_json(path: Path) -> dict:
-    """A model directory's JSON (read without torch: its checksums are the loaders' to
-    check), or one DataError naming it."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise DataError(
-            f"{path}: cannot read it ({err}); rerun rule train (or slenderize)"
-        ) from None
-    if not isinstance(value, dict):
-        raise DataError(f"{path}: not a JSON object; rerun rule train (or slenderize)")
-    return value
 
 
 # --------------------------------------------------------------------------- formatting
@@ -263,18 +227,8 @@ def setup_markdown(
     )
 
 
-def write_slides(
-    config: dict,
-    info: dict[str, dict],
-    manifest_paths: dict[str, str | Path],
-    model_dirs: list[str | Path],
-    points: pd.DataFrame,
-    setup_path: str | Path,
-    methods_path: str | Path,
-    intervals: pd.DataFrame | None = None,
-    measured: pd.DataFrame | None = None,
-) -> None:
-    manifests = {t: load_manifest(Path(p).parent) for t, p in manifest_paths.items()}
-    models = [Model.read(d) for d in model_dirs]
-    write_text(setup_path, setup_markdown(config, info, manifests, models))
-    write_text(methods_path, methods_markdown(info, points, intervals, measured))
+def write_slides(run: RunTables, setup_path: str | Path, methods_path: str | Path) -> None:
+    """Write the setup slide to `setup_path` and the method slides to `methods_path`
+    (atomically); the deck build copies them into its `generated/` folder."""
+    write_text(setup_path, setup_markdown(run.config, run.info, run.manifests, run.models))
+    write_text(methods_path, methods_markdown(run.info, run.points, run.intervals, run.measured))
