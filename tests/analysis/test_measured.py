@@ -3,6 +3,7 @@ examples: in the results tables, the method slides, the latency slides and the h
 
 import pandas as pd
 import pytest
+from deck_inputs import operating_points, point
 
 from early_exit.analysis import headline, results
 from early_exit.analysis.latency import latency_markdown
@@ -56,28 +57,16 @@ def measured(seeds=(13,), task="news"):
 
 
 def points(task="news"):
-    rows = []
-    for method, policy, threshold, speedup in (
-        ("deebert", "entropy", 0.25, 2.4),
-        ("deebert", "patience", 2, 1.5),
-        ("finetune", "single-exit", float("nan"), 1.0),
-    ):
-        rows.append(
-            {
-                "task": task,
-                "method": method,
-                "seed": 13,
-                "policy": policy,
-                "test_split": "test",
-                "metric": "accuracy",
-                "threshold": threshold,
-                "test_score_full": 0.9,
-                "test_score": 0.86,
-                "test_speedup": speedup,
-                "test_flops": 1e8,
-            }  # fmt: skip
-        )
-    return pd.DataFrame(rows)
+    return operating_points(
+        [
+            point(method, policy, threshold, seed=13, speedup=speedup, task=task)
+            for method, policy, threshold, speedup in (
+                ("deebert", "entropy", 0.25, 2.4),
+                ("deebert", "patience", 2, 1.5),
+                ("finetune", "single-exit", float("nan"), 1.0),
+            )
+        ]
+    )
 
 
 def test_the_summary_keeps_one_engine_and_spans_the_seeds():
