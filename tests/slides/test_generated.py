@@ -119,6 +119,18 @@ def test_setup_slide_reports_config_data_hardware_and_time(tmp_path):
         "**Scores** ×100 on every slide",  # the unit, said once
     ):
         assert expected in text, expected
+    # the training sits in the right column beside its hardware (with five seeds the
+    # left one ran 2 px past the slide's bottom in a real build)
+    right = text.split("</div>\n<div>")[1]
+    assert "**Training** 2 epochs" in right and "**Hardware**" in right
+    five = generated.setup_markdown({**config, "seeds": [13, 14, 15, 16, 17]}, INFO, {}, models)
+    assert "**Seeds** 5 per method (13–17) · data split seed 13" in five
+
+
+def test_seed_lists_are_written_as_runs():
+    assert generated.seed_list([13]) == "13"
+    assert generated.seed_list([14, 13]) == "13, 14"
+    assert generated.seed_list([1, 5, 7, 8, 9, 10]) == "1, 5, 7–10"
 
 
 def test_long_tables_are_split_over_slides_with_their_header():

@@ -163,6 +163,17 @@ def _training(config: dict, models: list[Model]) -> str:
     return text + (f" · {' and '.join(precisions)} training" if precisions else "")
 
 
+def seed_list(seeds: list[int]) -> str:
+    """Seeds as runs: `13–17` for five consecutive ones, `1, 5, 7–9` otherwise."""
+    runs: list[list[int]] = []
+    for seed in sorted(seeds):
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+
+
 def setup_markdown(
     config: dict, info: dict[str, dict], manifests: dict[str, dict], models: list[Model]
 ) -> str:
@@ -192,18 +203,18 @@ def setup_markdown(
         "**Scores** ×100 on every slide, figure and table (accuracy 0.912 is 91.2; a "
         "difference of 0.01 is 1 point)",
         "",
-        f"**Seeds** {len(seeds)} per method ({', '.join(map(str, seeds))}) · "
+        f"**Seeds** {len(seeds)} per method ({seed_list(seeds)}) · "
         f"data split seed {config['data_seed']}",
         "",
         "**Methods** "
         + ", ".join(f"{m} ({i['criterion']})" if i["criterion"] else m for m, i in info.items()),
-        "",
-        f"**Training** {_training(config, models)}",
     ]
     seconds = [(m.meta["progress"]["seconds"], m) for m in models]
     total = sum(s for s, _ in seconds)
     longest, slowest = max(seconds, key=lambda x: x[0])
-    right = [
+    right = [  # the training beside its hardware and time: the left column is the longer
+        f"**Training** {_training(config, models)}",
+        "",
         "**Hardware** (recorded by the training jobs)",
         "",
         *_hardware(models),
