@@ -82,3 +82,17 @@ def test_the_figure_is_the_same_on_every_run():
         return [c.get_offsets().tolist() for ax in fig.axes for c in ax.collections]
 
     assert dots(1) == dots(2)
+
+
+def test_the_figure_is_drawn_at_the_slides_size_with_few_ticks():
+    """Drawn larger and scaled down, its fonts shrank and four panels' score ticks ran
+    together (seen in the five-seed deck): now the slide's size, at most four ticks."""
+    from early_exit.analysis.plots import SLIDE_FIGURE_IN
+
+    two = seeds.seed_points(points((1, 2, 3)), {"dyn": "entropy"})
+    fig = seeds.seeds_figure(two, {"dyn": "C0"}, ["static-2"])
+    assert tuple(fig.get_size_inches()) == SLIDE_FIGURE_IN
+    fig.canvas.draw()
+    for ax in fig.axes:
+        inside = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert len(inside) <= 4

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from early_exit.analysis.plots import CONTEXT, STATIC_COLOUR, has_seed_spread
+from matplotlib.ticker import MaxNLocator
+
+from early_exit.analysis.plots import CONTEXT, SLIDE_FIGURE_IN, STATIC_COLOUR, has_seed_spread
 from early_exit.analysis.results import select_criteria
 
 PANELS = {"score": "test_score", "speed-up": "test_speedup"}
@@ -65,7 +67,7 @@ def seeds_figure(
         fig, axes = plt.subplots(
             1,
             len(panels),
-            figsize=(3.4 * len(panels) + 1.5, 0.42 * len(order) + 2.2),
+            figsize=SLIDE_FIGURE_IN,  # the size a slide shows it: its fonts as drawn
             squeeze=False,
             sharey=True,
         )
@@ -107,6 +109,8 @@ def seeds_figure(
             label = f"{metric} ×100" if name == "score" else "speed-up"
             ax.set_xlabel(f"{label} (test)", fontsize="small")
             ax.set_title(task, fontsize="small")
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=3))  # four panels side by side
+            ax.tick_params(axis="x", labelsize="small")
         if note:
             fig.suptitle(note, fontsize="small", color="0.3")
         fig.tight_layout()
