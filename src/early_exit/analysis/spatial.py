@@ -157,7 +157,8 @@ def _panel(
             for x, y in zip(group.x, group.score, strict=True):
                 ax.annotate(
                     str(member[1]), (x, y), xytext=(-4, 3), textcoords="offset points",
-                    ha="right", fontsize="xx-small", color=palette[method], zorder=5,
+                    ha="right", fontsize="x-small", fontweight="bold", color=palette[method],
+                    zorder=5,
                 )  # fmt: skip
     front = pareto_front(scaled, "x")
     ax.step(front.x, front.score, where="post", color="black", lw=1.5, zorder=4)
