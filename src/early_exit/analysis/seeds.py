@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-
 from matplotlib.ticker import MaxNLocator
 
 from early_exit.analysis.plots import CONTEXT, SLIDE_FIGURE_IN, STATIC_COLOUR, has_seed_spread
