@@ -3,8 +3,8 @@
 Rule deck_slides hands the slide writers (`generated.write_slides`,
 `findings.write_findings`, `figures.write_figure_slides`) the config, the method info,
 the prepared tasks' manifests, the trained models' metadata and the run's tables. They
-are read here, each file once and each with the loader (and the error naming the file and
-the rule to rerun) its producer's module defines, so a writer takes one object instead of
+are read here, each file once and each with the loader its producer's module defines (and
+its error naming the file and what rewrites it), so a writer takes one object instead of
 a dozen loose values and never reads a file itself.
 """
 
