@@ -156,6 +156,14 @@ def load_saved(folder: str | Path, name: str, threads: int | None = None):
     return load_causal_lm(str(folder), threads=threads)
 
 
+def load_model(name: str, threads: int | None = None, saved: str | Path | None = None):
+    """(model, tokenizer) of `name`: from `saved`, the stage's plain copy of it (checked by
+    `load_saved`), when given; else read from `name` itself."""
+    if saved is None:
+        return load_causal_lm(name, threads=threads)
+    return load_saved(saved, name, threads=threads)
+
+
 def check_decoder(model, name: str) -> None:
     """The layer walk of `early_exit.decoder.stack` needs a Llama-shaped decoder:
     `model.model.layers`, `.norm`, `.rotary_emb`, `.embed_tokens` and `lm_head`."""

@@ -56,7 +56,7 @@ def load(settings: DecoderSettings, exits_dir, saved=None) -> tuple[Loaded, obje
     import transformers
 
     from early_exit.decoder.exits import load_exits
-    from early_exit.decoder.loading import load_causal_lm, load_saved
+    from early_exit.decoder.loading import load_model
     from early_exit.decoder.speculative import DraftVocabulary
     from early_exit.decoder.stack import DecoderStack
     from early_exit.decoder.training import VOCABULARY
@@ -64,10 +64,7 @@ def load(settings: DecoderSettings, exits_dir, saved=None) -> tuple[Loaded, obje
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     began = time.perf_counter()
-    if saved is None:
-        model, tokenizer = load_causal_lm(settings.model, threads=settings.threads)
-    else:
-        model, tokenizer = load_saved(saved, settings.model, threads=settings.threads)
+    model, tokenizer = load_model(settings.model, settings.threads, saved)
     stack = DecoderStack(model)
     exits, _ = load_exits(exits_dir, model.config.hidden_size, model.config.num_hidden_layers)
     vocabulary = None

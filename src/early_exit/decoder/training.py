@@ -106,16 +106,13 @@ def train_job(
     pick `exits.stories` train-split stories (spread over the topics), train."""
     import transformers
 
-    from early_exit.decoder.loading import load_causal_lm, load_saved
+    from early_exit.decoder.loading import load_model
     from early_exit.decoder.prompts import bbc_stories, spread
 
     check_int(exits.stories, "decoder exits stories", 1)
     transformers.utils.logging.disable_progress_bar()
     began = time.perf_counter()
-    if saved is None:
-        model, tokenizer = load_causal_lm(model_name, threads=threads)
-    else:
-        model, tokenizer = load_saved(saved, model_name, threads=threads)
+    model, tokenizer = load_model(model_name, threads, saved)
     loaded = time.perf_counter() - began
     chosen = spread(bbc_stories("train", seed), exits.stories)
     extra = {"threads": threads, "load_seconds": round(loaded, 1)}
