@@ -120,20 +120,18 @@ def family_member(method: str, info: dict[str, dict] | None) -> tuple[str, int] 
 
 
 def _method_handles(palette: dict, markers: dict, info: dict[str, dict] | None) -> list:
-    """A legend entry per method, and one per family of k-layer models ("static, k
-    layers": its points carry k), which would otherwise repeat one marker k times."""
-    handles, families = [], {}
+    """A legend entry per method, but one per family of k-layer models ("static-k (k
+    labelled)": its points carry k), whose members would repeat one marker and colour."""
+    handles, seen = [], set()
     for method, colour in palette.items():
         member = family_member(method, info)
-        if member is None:
-            handles.append(plt.Line2D([], [], marker=markers[method], ls="", color=colour,
-                                      label=method))  # fmt: skip
-        elif member[0] not in families:
-            families[member[0]] = plt.Line2D(
-                [], [], marker=markers[method], ls="", color=colour,
-                label=f"{member[0]}-k (k labelled)",
-            )  # fmt: skip
-            handles.append(families[member[0]])
+        if member is not None and member[0] in seen:
+            continue
+        label = method if member is None else f"{member[0]}-k (k labelled)"
+        handles.append(plt.Line2D([], [], marker=markers[method], ls="", color=colour,
+                                  label=label))  # fmt: skip
+        if member is not None:
+            seen.add(member[0])
     return handles
 
 
