@@ -86,8 +86,10 @@ def resolve(name: str) -> ModelSource:
 def load_causal_lm(name: str = PACKAGED, threads: int | None = None):
     """(model, tokenizer) in fp32 eval mode; a DataError when `name` is not a causal LM."""
     import torch
+    import transformers
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    transformers.utils.logging.disable_progress_bar()  # job logs, not terminal bars
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ConfigError(f"decoder threads: must be a positive integer, got {threads!r}")

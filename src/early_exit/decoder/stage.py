@@ -61,7 +61,6 @@ def load(settings: DecoderSettings, exits_dir, saved=None) -> tuple[Loaded, obje
     from early_exit.decoder.stack import DecoderStack
     from early_exit.decoder.training import VOCABULARY
 
-    transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     began = time.perf_counter()
     model, tokenizer = load_model(settings.model, settings.threads, saved)
@@ -102,11 +101,8 @@ def held_out_texts(settings: DecoderSettings, tokenizer) -> list[list[int]]:
 
 def model_job(settings: DecoderSettings, out_dir) -> None:
     """Read the configured model once (a GGUF file takes ~20 s) and save it plain."""
-    import transformers
-
     from early_exit.decoder.loading import load_causal_lm, save_plain
 
-    transformers.utils.logging.disable_progress_bar()
     model, tokenizer = load_causal_lm(settings.model, threads=settings.threads)
     save_plain(model, tokenizer, out_dir, settings.model)
 

@@ -104,13 +104,11 @@ def train_job(
 ) -> dict:
     """Load the model (from `saved`, the workflow's plain copy of `model_name`, when given),
     pick `exits.stories` train-split stories (spread over the topics), train."""
-    import transformers
 
     from early_exit.decoder.loading import load_model
     from early_exit.decoder.prompts import bbc_stories, spread
 
     check_int(exits.stories, "decoder exits stories", 1)
-    transformers.utils.logging.disable_progress_bar()
     began = time.perf_counter()
     model, tokenizer = load_model(model_name, threads, saved)
     loaded = time.perf_counter() - began
